@@ -1,0 +1,405 @@
+//! The envelope around every snapshot and delta, and the bounded codec.
+//!
+//! ```text
+//! offset size  field
+//!      0    4  magic "NXUS"
+//!      4    2  format version, little endian (FORMAT_VERSION)
+//!      6    1  kind (1 snapshot, 2 delta)
+//!      7    1  flags (bit 0: signed)
+//!      8    8  epoch (LE)
+//!     16    8  version (LE; a delta's to_version)
+//!     24    4  payload length (LE)
+//!     28   32  BLAKE3 of the payload: the content hash
+//!     60   64  Ed25519 signature over bytes 0..60, or zeros when unsigned
+//!    124    n  payload: bincode 2 (standard config) of Snapshot or Delta
+//! ```
+//!
+//! The signature covers epoch, version and content hash, and the hash
+//! covers the payload, so an edge checks length, hash and signature before
+//! it decodes a single byte of bincode. Decoding itself runs under a byte
+//! limit proportional to the input, so no input can make it allocate without
+//! bound, and it returns a typed error rather than panicking.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::snapshot::{Delta, Snapshot};
+
+pub const MAGIC: [u8; 4] = *b"NXUS";
+pub const FORMAT_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 124;
+const SIGNED_LEN: usize = 60;
+const FLAG_SIGNED: u8 = 1;
+
+/// What an envelope holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Snapshot = 1,
+    Delta = 2,
+}
+
+/// Size limits applied before and during decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_payload: usize,
+    pub max_records: usize,
+}
+
+impl Limits {
+    /// Room for a few million aliases.
+    pub const SNAPSHOT: Limits = Limits { max_payload: 1 << 30, max_records: 5_000_000 };
+    /// Deltas travel over pub/sub and must stay small.
+    pub const DELTA: Limits = Limits { max_payload: 16 << 20, max_records: 100_000 };
+}
+
+/// The checked header of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub epoch: u64,
+    pub version: u64,
+    pub content_hash: [u8; 32],
+    pub signed: bool,
+}
+
+/// Why bytes were refused. Every failure is one of these; none panics.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("input is {0} bytes, shorter than the {HEADER_LEN}-byte header")]
+    TooShort(usize),
+    #[error("bad magic: not a NEXUS envelope")]
+    BadMagic,
+    #[error("envelope format {0} is not supported (this build reads {FORMAT_VERSION})")]
+    UnsupportedFormat(u16),
+    #[error("unknown envelope kind {0}")]
+    UnknownKind(u8),
+    #[error("expected a {expected:?} envelope, found a {found:?}")]
+    WrongKind { expected: Kind, found: Kind },
+    #[error("payload of {len} bytes exceeds the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("header says {declared} payload bytes, {actual} follow")]
+    LengthMismatch { declared: usize, actual: usize },
+    #[error("content hash does not match the payload")]
+    HashMismatch,
+    #[error("envelope is not signed")]
+    Unsigned,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("payload does not decode")]
+    Body(#[source] bincode::error::DecodeError),
+    #[error("payload has {0} trailing bytes")]
+    TrailingBytes(usize),
+    #[error("header names ({epoch}, {version}) but the body holds another state")]
+    HeaderMismatch { epoch: u64, version: u64 },
+    #[error("{count} records exceed the limit of {max}")]
+    TooManyRecords { count: usize, max: usize },
+}
+
+/// Wraps `payload` in an envelope, signed when a key is given.
+pub fn seal(
+    kind: Kind,
+    epoch: u64,
+    version: u64,
+    payload: &[u8],
+    key: Option<&SigningKey>,
+) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("payload length fits the 4-byte field");
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(kind as u8);
+    out.push(if key.is_some() { FLAG_SIGNED } else { 0 });
+    out.extend_from_slice(&epoch.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(blake3::hash(payload).as_bytes());
+    let signature = key.map_or([0; 64], |k| k.sign(&out[..SIGNED_LEN]).to_bytes());
+    out.extend_from_slice(&signature);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks an envelope's header, length, hash and (when `key` is given)
+/// signature, and returns the header and the payload. With a key, unsigned
+/// envelopes are refused; without one, signatures are not checked.
+pub fn open<'a>(
+    bytes: &'a [u8],
+    max_payload: usize,
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, &'a [u8]), DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort(bytes.len()));
+    }
+    let (head, payload) = bytes.split_at(HEADER_LEN);
+    if head[0..4] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let format = u16::from_le_bytes([head[4], head[5]]);
+    if format != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedFormat(format));
+    }
+    let kind = match head[6] {
+        1 => Kind::Snapshot,
+        2 => Kind::Delta,
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    let signed = head[7] & FLAG_SIGNED != 0;
+    let epoch = u64::from_le_bytes(array(&head[8..16]));
+    let version = u64::from_le_bytes(array(&head[16..24]));
+    let declared = u32::from_le_bytes(array(&head[24..28])) as usize;
+    if declared > max_payload {
+        return Err(DecodeError::TooLarge { len: declared, max: max_payload });
+    }
+    if declared != payload.len() {
+        return Err(DecodeError::LengthMismatch { declared, actual: payload.len() });
+    }
+    if let Some(key) = key {
+        if !signed {
+            return Err(DecodeError::Unsigned);
+        }
+        let signature = Signature::from_bytes(&array(&head[SIGNED_LEN..HEADER_LEN]));
+        key.verify(&head[..SIGNED_LEN], &signature).map_err(|_| DecodeError::BadSignature)?;
+    }
+    let content_hash: [u8; 32] = array(&head[28..SIGNED_LEN]);
+    if blake3::hash(payload).as_bytes() != &content_hash {
+        return Err(DecodeError::HashMismatch);
+    }
+    Ok((Header { kind, epoch, version, content_hash, signed }, payload))
+}
+
+fn array<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut a = [0; N];
+    a.copy_from_slice(s);
+    a
+}
+
+fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("encoding plain data into a Vec cannot fail")
+}
+
+/// Decodes with a byte limit of at most 16× the next power-of-four tier of
+/// the input, so a forged length prefix can never claim more than that.
+fn decode_body<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    fn run<T: DeserializeOwned, const LIMIT: usize>(p: &[u8]) -> Result<T, DecodeError> {
+        let config = bincode::config::standard().with_limit::<LIMIT>();
+        let (value, read) =
+            bincode::serde::decode_from_slice(p, config).map_err(DecodeError::Body)?;
+        match p.len() - read {
+            0 => Ok(value),
+            extra => Err(DecodeError::TrailingBytes(extra)),
+        }
+    }
+    match payload.len() {
+        0..=4_096 => run::<T, { 64 << 10 }>(payload),
+        0..=262_144 => run::<T, { 4 << 20 }>(payload),
+        0..=16_777_216 => run::<T, { 256 << 20 }>(payload),
+        _ => run::<T, { 16 << 30 }>(payload),
+    }
+}
+
+/// Encodes and seals a snapshot.
+pub fn encode_snapshot(snapshot: &Snapshot, key: Option<&SigningKey>) -> Vec<u8> {
+    seal(Kind::Snapshot, snapshot.epoch, snapshot.version, &encode_body(snapshot), key)
+}
+
+/// Encodes and seals a delta (named by its `to_version`).
+pub fn encode_delta(delta: &Delta, key: Option<&SigningKey>) -> Vec<u8> {
+    seal(Kind::Delta, delta.epoch, delta.to_version, &encode_body(delta), key)
+}
+
+fn expect_kind(header: &Header, expected: Kind) -> Result<(), DecodeError> {
+    if header.kind == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::WrongKind { expected, found: header.kind })
+    }
+}
+
+fn check_records(count: usize, limits: &Limits) -> Result<(), DecodeError> {
+    if count > limits.max_records {
+        return Err(DecodeError::TooManyRecords { count, max: limits.max_records });
+    }
+    Ok(())
+}
+
+/// Opens, verifies and decodes a snapshot envelope.
+pub fn decode_snapshot(
+    bytes: &[u8],
+    limits: &Limits,
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, Snapshot), DecodeError> {
+    let (header, payload) = open(bytes, limits.max_payload, key)?;
+    expect_kind(&header, Kind::Snapshot)?;
+    let snapshot: Snapshot = decode_body(payload)?;
+    if (snapshot.epoch, snapshot.version) != (header.epoch, header.version) {
+        return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
+    }
+    check_records(snapshot.records.len(), limits)?;
+    Ok((header, snapshot))
+}
+
+/// Opens, verifies and decodes a delta envelope.
+pub fn decode_delta(
+    bytes: &[u8],
+    limits: &Limits,
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, Delta), DecodeError> {
+    let (header, payload) = open(bytes, limits.max_payload, key)?;
+    expect_kind(&header, Kind::Delta)?;
+    let delta: Delta = decode_body(payload)?;
+    if (delta.epoch, delta.to_version) != (header.epoch, header.version) {
+        return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
+    }
+    check_records(delta.upserts.len() + delta.removals.len(), limits)?;
+    Ok((header, delta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::{AliasName, Context};
+    use crate::record::{AliasRecord, Canonical};
+    use proptest::prelude::*;
+
+    fn record(i: u64) -> AliasRecord {
+        AliasRecord {
+            id: i as i64,
+            context: Context::parse("frontend").unwrap(),
+            alias: AliasName::parse(&format!("alias-{i}")).unwrap(),
+            canonical: Canonical::parse(&format!("https://api.nexus.com/v1/{i}")).unwrap(),
+            description: Some("d".into()),
+            expires_at_ms: None,
+            is_active: true,
+            version: i,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn snapshot(n: u64) -> Snapshot {
+        Snapshot {
+            epoch: 7,
+            version: n,
+            created_at_ms: 1,
+            intended_shrink: false,
+            records: (0..n).map(record).collect(),
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[9; 32])
+    }
+
+    #[test]
+    fn snapshot_round_trips_signed() {
+        let s = snapshot(50);
+        let bytes = encode_snapshot(&s, Some(&key()));
+        let (h, back) =
+            decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key().verifying_key())).unwrap();
+        assert_eq!(back, s);
+        assert!(h.signed);
+        assert_eq!((h.epoch, h.version), (7, 50));
+    }
+
+    #[test]
+    fn unsigned_refused_when_a_key_is_expected() {
+        let bytes = encode_snapshot(&snapshot(1), None);
+        let err = decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key().verifying_key()));
+        assert!(matches!(err, Err(DecodeError::Unsigned)));
+    }
+
+    #[test]
+    fn wrong_key_and_tampering_are_refused() {
+        let bytes = encode_snapshot(&snapshot(3), Some(&key()));
+        let other = SigningKey::from_bytes(&[1; 32]).verifying_key();
+        assert!(matches!(
+            decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&other)),
+            Err(DecodeError::BadSignature)
+        ));
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(matches!(
+            decode_snapshot(&flipped, &Limits::SNAPSHOT, Some(&key().verifying_key())),
+            Err(DecodeError::HashMismatch)
+        ));
+        let mut version = bytes.clone();
+        version[16] ^= 1;
+        assert!(matches!(
+            decode_snapshot(&version, &Limits::SNAPSHOT, Some(&key().verifying_key())),
+            Err(DecodeError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn limits_apply_before_decoding() {
+        let bytes = encode_snapshot(&snapshot(10), None);
+        let tight = Limits { max_payload: 10, max_records: 100 };
+        assert!(matches!(decode_snapshot(&bytes, &tight, None), Err(DecodeError::TooLarge { .. })));
+        let few = Limits { max_payload: 1 << 20, max_records: 5 };
+        assert!(matches!(
+            decode_snapshot(&bytes, &few, None),
+            Err(DecodeError::TooManyRecords { count: 10, max: 5 })
+        ));
+        let delta = Delta {
+            epoch: 1,
+            from_version: 1,
+            to_version: 2,
+            committed_at_ms: 0,
+            upserts: vec![],
+            removals: vec![],
+        };
+        let d = encode_delta(&delta, None);
+        assert!(matches!(
+            decode_snapshot(&d, &Limits::SNAPSHOT, None),
+            Err(DecodeError::WrongKind { .. })
+        ));
+        assert_eq!(decode_delta(&d, &Limits::DELTA, None).unwrap().1, delta);
+    }
+
+    #[test]
+    fn forged_length_prefix_is_refused_without_allocating_it() {
+        // A body claiming a Vec of u64::MAX/2 records in a few bytes.
+        let mut body = encode_body(&snapshot(0));
+        body.truncate(body.len() - 1);
+        body.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        let bytes = seal(Kind::Snapshot, 7, 0, &body, None);
+        assert!(matches!(
+            decode_snapshot(&bytes, &Limits::SNAPSHOT, None),
+            Err(DecodeError::Body(_))
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = decode_snapshot(&bytes, &Limits::SNAPSHOT, None);
+            let _ = decode_delta(&bytes, &Limits::DELTA, None);
+        }
+
+        #[test]
+        fn arbitrary_payloads_in_valid_envelopes_never_panic(
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+            kind in prop_oneof![Just(Kind::Snapshot), Just(Kind::Delta)],
+        ) {
+            let bytes = seal(kind, 7, 0, &body, None);
+            let _ = decode_snapshot(&bytes, &Limits::SNAPSHOT, None);
+            let _ = decode_delta(&bytes, &Limits::DELTA, None);
+        }
+
+        #[test]
+        fn mutated_valid_snapshots_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let mut body = encode_body(&snapshot(4));
+            for (i, b) in flips {
+                let at = i.index(body.len());
+                body[at] = b;
+            }
+            let bytes = seal(Kind::Snapshot, 7, 4, &body, None);
+            let _ = decode_snapshot(&bytes, &Limits::SNAPSHOT, None);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! What the NEXUS control plane and edges share, and nothing else: no I/O,
+//! no runtime.
+//!
+//! - [`names`]: `Context` and `AliasName`, the one parsing rule for names.
+//! - [`record`]: the alias record and its canonical endpoint.
+//! - [`snapshot`]: snapshots and deltas, named by `(epoch, version)`.
+//! - [`envelope`]: the signed, hashed envelope and the bounded codec.
+//! - [`declarative`]: the YAML/JSON alias file.
+//! - [`token`]: token claims and roles.
+//! - [`keys`]: Redis key and channel names.
+
+pub mod declarative;
+pub mod envelope;
+pub mod keys;
+pub mod names;
+pub mod record;
+pub mod snapshot;
+pub mod token;
+
+pub use declarative::{AliasEntry, AliasFile, FileError};
+pub use envelope::{DecodeError, Header, Kind, Limits};
+pub use names::{AliasName, Context, NameError};
+pub use record::{AliasKey, AliasRecord, Canonical, CanonicalError};
+pub use snapshot::{Delta, DeltaFit, Snapshot};
+pub use token::{AUDIENCE, Claims, ContextScope, Role};

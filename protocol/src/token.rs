@@ -1,0 +1,119 @@
+//! Token claims, as both planes read them. Signing and verification live in
+//! the planes (they own the keys); this is only the shape and its meaning.
+//!
+//! `{"sub": "...", "role": "admin|editor|viewer|resolver",
+//!   "contexts": ["frontend", ...] or ["*"], "aud": "nexus-ssot",
+//!   "iat": ..., "exp": ..., "nbf"?: ...}`
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{Context, NameError};
+
+/// The audience every NEXUS token must carry.
+pub const AUDIENCE: &str = "nexus-ssot";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Writes aliases in its contexts.
+    Editor,
+    /// Reads admin data in its contexts.
+    Viewer,
+    /// Only resolves, in its contexts.
+    Resolver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+            Role::Resolver => "resolver",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "editor" => Ok(Role::Editor),
+            "viewer" => Ok(Role::Viewer),
+            "resolver" => Ok(Role::Resolver),
+            other => {
+                Err(format!("unknown role {other:?}; expected admin, editor, viewer or resolver"))
+            }
+        }
+    }
+}
+
+/// Which contexts a token or API key may act in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub enum ContextScope {
+    /// `["*"]`
+    All,
+    Only(Vec<Context>),
+}
+
+impl ContextScope {
+    pub fn allows(&self, context: &str) -> bool {
+        match self {
+            ContextScope::All => true,
+            ContextScope::Only(list) => list.iter().any(|c| c.as_str() == context),
+        }
+    }
+}
+
+impl TryFrom<Vec<String>> for ContextScope {
+    type Error = NameError;
+    fn try_from(raw: Vec<String>) -> Result<Self, NameError> {
+        if raw.iter().any(|c| c == "*") {
+            return Ok(ContextScope::All);
+        }
+        raw.into_iter().map(Context::try_from).collect::<Result<_, _>>().map(ContextScope::Only)
+    }
+}
+
+impl From<ContextScope> for Vec<String> {
+    fn from(s: ContextScope) -> Vec<String> {
+        match s {
+            ContextScope::All => vec!["*".to_owned()],
+            ContextScope::Only(list) => list.into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+/// The claims of a NEXUS token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub contexts: ContextScope,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_round_trip_and_scope() {
+        let json = r#"{"sub":"svc","role":"resolver","contexts":["frontend"],"aud":"nexus-ssot","iat":1,"exp":2}"#;
+        let c: Claims = serde_json::from_str(json).unwrap();
+        assert_eq!(c.role, Role::Resolver);
+        assert!(c.contexts.allows("frontend"));
+        assert!(!c.contexts.allows("backend"));
+        let all: ContextScope = serde_json::from_str(r#"["*"]"#).unwrap();
+        assert!(all.allows("anything"));
+        assert!(serde_json::from_str::<Claims>(&json.replace("resolver", "root")).is_err());
+    }
+}
