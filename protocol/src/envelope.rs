@@ -193,8 +193,8 @@ fn decode_body<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
     }
     match payload.len() {
         0..=4_096 => run::<T, { 64 << 10 }>(payload),
-        0..=262_144 => run::<T, { 4 << 20 }>(payload),
-        0..=16_777_216 => run::<T, { 256 << 20 }>(payload),
+        4_097..=262_144 => run::<T, { 4 << 20 }>(payload),
+        262_145..=16_777_216 => run::<T, { 256 << 20 }>(payload),
         _ => run::<T, { 16 << 30 }>(payload),
     }
 }

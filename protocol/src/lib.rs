@@ -7,10 +7,12 @@
 //! - [`envelope`]: the signed, hashed envelope and the bounded codec.
 //! - [`declarative`]: the YAML/JSON alias file.
 //! - [`token`]: token claims and roles.
+//! - [`jwt`]: minting and verifying tokens, one policy for both planes.
 //! - [`keys`]: Redis key and channel names.
 
 pub mod declarative;
 pub mod envelope;
+pub mod jwt;
 pub mod keys;
 pub mod names;
 pub mod record;
@@ -19,6 +21,7 @@ pub mod token;
 
 pub use declarative::{AliasEntry, AliasFile, FileError};
 pub use envelope::{DecodeError, Header, Kind, Limits};
+pub use jwt::{TokenError, TokenSigner, TokenVerifier};
 pub use names::{AliasName, Context, NameError};
 pub use record::{AliasKey, AliasRecord, Canonical, CanonicalError};
 pub use snapshot::{Delta, DeltaFit, Snapshot};
