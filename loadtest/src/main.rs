@@ -1,1 +1,311 @@
-fn main() {}
+//! `nexus-loadtest`: `gen` synthetic registries, mint a `token`, or load a
+//! target over `http` (HTTP/1.1, h2c, HTTP/2 over TLS).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nexus_loadtest::driver::{self, Counter, Model, Plan};
+use nexus_loadtest::http::{HttpConnector, HttpOptions, Version};
+use nexus_loadtest::keyspace::{KeyChoice, Keyspace};
+use nexus_loadtest::report::Report;
+use nexus_loadtest::synthetic::{self, Spec};
+use nexus_loadtest::target::Target;
+use nexus_loadtest::tls::Trust;
+use nexus_loadtest::transport::Connector;
+use nexus_loadtest::{plot, synthetic::Written};
+use nexus_protocol::{Context, ContextScope, Role, TokenSigner};
+
+#[derive(Debug, Parser)]
+#[command(name = "nexus-loadtest", version, about = "Load generator for NEXUS edges")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a synthetic aliases file plus a matching nginx map and wrk script.
+    Gen(GenArgs),
+    /// Print a JWT signed with the shared secret.
+    Token(TokenArgs),
+    /// Load a target over HTTP/1.1 or HTTP/2.
+    Http(HttpArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Number of aliases.
+    #[arg(long, default_value_t = 99_999)]
+    count: usize,
+    /// Contexts, comma separated; aliases are spread round-robin.
+    #[arg(long, value_delimiter = ',', default_value = "frontend,backend,system")]
+    contexts: Vec<Context>,
+    /// Canonical endpoints start with this.
+    #[arg(long, default_value = "https://api.nexus.com/v1")]
+    base: String,
+    /// Output directory (created if missing).
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Also print a resolver token (contexts *) signed with this secret.
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    secret: Option<String>,
+    /// Lifetime of that token, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: i64,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    secret: String,
+    #[arg(long, default_value = "loadtest")]
+    sub: String,
+    #[arg(long, default_value = "resolver")]
+    role: Role,
+    /// Comma-separated contexts, or `*` for all.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    contexts: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: i64,
+}
+
+#[derive(Debug, Args)]
+struct HttpArgs {
+    /// Server under test, e.g. http://127.0.0.1:8080 or https://edge:8443.
+    #[arg(long)]
+    target: String,
+    /// Declarative aliases file whose live aliases are requested.
+    #[arg(long)]
+    aliases_file: PathBuf,
+    /// Speak HTTP/2 (h2c prior knowledge on http://, ALPN h2 on https://).
+    #[arg(long)]
+    http2: bool,
+    /// Connections (one task each). Closed model unless --rate is given.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Open model: requests per second over all connections, latency
+    /// measured from each request's scheduled time.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to send, e.g. 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Per-request (and per-connect) timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Zipf exponent for key choice (uniform when absent).
+    #[arg(long)]
+    zipf: Option<f64>,
+    /// Bearer token sent with every request.
+    #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Accept any server certificate (like curl -k).
+    #[arg(long)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file.
+    #[arg(long, conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+    /// Write the JSON report here (and the SVG plot next to it, .svg).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Seed for key choice (random when absent; printed in the report).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generator worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Gen(args) => generate(args),
+        Command::Token(args) => {
+            println!("{}", mint(&args)?);
+            Ok(())
+        }
+        Command::Http(args) => http(args),
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn mint(args: &TokenArgs) -> anyhow::Result<String> {
+    if args.ttl <= 0 {
+        bail!("--ttl must be positive");
+    }
+    let scope = ContextScope::try_from(args.contexts.clone()).context("--contexts")?;
+    let signer = TokenSigner::hs256(args.secret.as_bytes());
+    Ok(signer.mint(&args.sub, args.role, scope, now_secs(), args.ttl))
+}
+
+fn generate(args: GenArgs) -> anyhow::Result<()> {
+    let spec = Spec { count: args.count, contexts: args.contexts, base: args.base };
+    let Written { aliases, nginx_map, paths, wrk_script } =
+        synthetic::write(&spec, &args.out).context("gen")?;
+    eprintln!("wrote {} aliases to {}", spec.count, aliases.display());
+    eprintln!("nginx map  {}", nginx_map.display());
+    eprintln!("paths      {}", paths.display());
+    eprintln!("wrk script {}", wrk_script.display());
+    if let Some(secret) = args.secret {
+        let token = TokenArgs {
+            secret,
+            sub: "loadtest".into(),
+            role: Role::Resolver,
+            contexts: vec!["*".into()],
+            ttl: args.ttl,
+        };
+        println!("{}", mint(&token)?);
+    }
+    Ok(())
+}
+
+fn http(args: HttpArgs) -> anyhow::Result<()> {
+    // Everything is parsed and checked before the runtime starts.
+    let target = Target::parse(&args.target).context("--target")?;
+    let keys = Keyspace::load(&args.aliases_file).context("--aliases-file")?;
+    if args.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let model = match args.rate {
+        None => Model::Closed,
+        Some(rate) if rate.is_finite() && rate > 0.0 => Model::Open { rate },
+        Some(rate) => bail!("--rate must be a positive number, got {rate}"),
+    };
+    let trust = match (args.insecure, args.ca_file) {
+        (true, _) => Some(Trust::Insecure),
+        (false, Some(path)) => Some(Trust::CaFile(path)),
+        (false, None) => None,
+    };
+    let options = HttpOptions {
+        target: target.clone(),
+        version: if args.http2 { Version::Http2 } else { Version::Http1 },
+        token: args.token,
+        trust,
+        timeout: args.timeout,
+    };
+    let connector = Arc::new(HttpConnector::new(&options, &keys).context("http")?);
+    let plan = Plan {
+        model,
+        connections: args.connections,
+        duration: args.duration,
+        keys: keys.len(),
+        choice: args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf),
+        seed: args.seed.unwrap_or_else(rand::random),
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build().context("tokio runtime")?;
+    let name = connector.name();
+    let outcome = runtime.block_on(async {
+        let counter = Arc::new(Counter::default());
+        let progress = progress(plan.duration, counter.clone());
+        let outcome = driver::run(connector, &plan, counter).await;
+        progress.abort();
+        outcome
+    })?;
+    let report = Report::new(target.to_string(), name, &plan, &outcome);
+    println!("{report}");
+    if let Some(path) = args.report {
+        let json = serde_json::to_string_pretty(&report).context("report")?;
+        std::fs::write(&path, json + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        let svg_path = path.with_extension("svg");
+        let title =
+            format!("{} {} ({}, {} conns)", report.target, name, report.model, plan.connections);
+        std::fs::write(&svg_path, plot::percentile_svg(outcome.recorder.histogram(), &title))
+            .with_context(|| format!("writing {}", svg_path.display()))?;
+        eprintln!("report {} plot {}", path.display(), svg_path.display());
+    }
+    Ok(())
+}
+
+/// A progress bar over the run's duration, drawn only on a terminal.
+fn progress(duration: Duration, counter: Arc<Counter>) -> tokio::task::JoinHandle<()> {
+    let tenths = (duration.as_millis() / 100).max(1) as u64;
+    let bar = ProgressBar::new(tenths);
+    if std::io::stdout().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {elapsed}/{duration} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let secs = start.elapsed().as_secs_f64().max(1e-3);
+            let done = counter.get();
+            bar.set_position(((secs * 10.0) as u64).min(tenths));
+            bar.set_message(format!("{done} requests, {:.0} req/s", done as f64 / secs));
+            if bar.position() >= tenths {
+                bar.finish_and_clear();
+                return;
+            }
+        }
+    })
+}
+
+/// `10s`, `500ms`, `2m`, or plain seconds (`10`, `0.5`).
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, scale) = if let Some(n) = raw.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = raw.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = raw.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (raw, 1.0)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("not a duration: {raw:?}"))?;
+    let secs = value * scale;
+    if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0) {
+        return Err(format!("duration out of range: {raw:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("ten").is_err());
+    }
+
+    #[test]
+    fn minted_token_verifies_with_the_same_secret() {
+        let args = TokenArgs {
+            secret: "s3cret".into(),
+            sub: "bench".into(),
+            role: Role::Resolver,
+            contexts: vec!["frontend".into(), "backend".into()],
+            ttl: 60,
+        };
+        let claims =
+            nexus_protocol::TokenVerifier::hs256(b"s3cret").verify(&mint(&args).unwrap()).unwrap();
+        assert_eq!(claims.role, Role::Resolver);
+        assert!(claims.contexts.allows("backend") && !claims.contexts.allows("system"));
+    }
+}

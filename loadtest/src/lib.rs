@@ -1,0 +1,26 @@
+//! `nexus-loadtest`: load generation against NEXUS edges (and anything that
+//! answers the resolve contract, nginx included), with reports.
+//!
+//! - [`synthetic`]: synthetic aliases files plus matching nginx map and wrk script.
+//! - [`keyspace`]: the aliases a run asks for, uniform or Zipf.
+//! - [`target`]: the `--target` URL.
+//! - [`transport`]: the `Connector`/`Connection` traits a protocol implements.
+//! - [`http`]: HTTP/1.1 and HTTP/2 (h2c or TLS+ALPN) on hyper connections.
+//! - [`tls`]: rustls (ring) client configs, including `--insecure`.
+//! - [`driver`]: closed and open (coordinated-omission-free) load models.
+//! - [`recorder`]: per-task histogram and failure counts.
+//! - [`report`]: the JSON/text report; [`plot`]: its SVG latency plot.
+//!
+//! A new mode (QUIC, propagation probe) adds a `Connector` or its own
+//! driver and reuses `recorder`, `report` and `plot`.
+
+pub mod driver;
+pub mod http;
+pub mod keyspace;
+pub mod plot;
+pub mod recorder;
+pub mod report;
+pub mod synthetic;
+pub mod target;
+pub mod tls;
+pub mod transport;

@@ -1,0 +1,108 @@
+//! TLS client configuration: ring only, ALPN chosen by the transport, and
+//! either a CA file to trust or `--insecure` (like `curl -k`) for the
+//! self-signed certificates edges generate in development.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, ring};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Chain to the certificates in this PEM file.
+    CaFile(std::path::PathBuf),
+    /// Accept any certificate; still check handshake signatures.
+    Insecure,
+}
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile { path: String, source: rustls::pki_types::pem::Error },
+    #[error("CA file {0} holds no usable certificate")]
+    NoCertificate(String),
+    #[error("TLS configuration refused: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A client configuration offering `alpn` (e.g. `h2` or `http/1.1`).
+pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = Arc::new(ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = match trust {
+        Trust::CaFile(path) => builder.with_root_certificates(roots(path)?).with_no_client_auth(),
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate {
+                algorithms: provider.signature_verification_algorithms,
+            }))
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let shown = path.display().to_string();
+    let mut store = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|source| TlsError::CaFile { path: shown.clone(), source })?;
+    for cert in certs {
+        let cert = cert.map_err(|source| TlsError::CaFile { path: shown.clone(), source })?;
+        // A certificate the store cannot use is skipped; none at all is an error below.
+        let _ = store.add(cert);
+    }
+    if store.is_empty() {
+        return Err(TlsError::NoCertificate(shown));
+    }
+    Ok(store)
+}
+
+/// Accepts any server certificate (no chain, name or date check) but still
+/// verifies the handshake signature, so the session keys are the server's.
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

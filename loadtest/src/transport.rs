@@ -1,0 +1,34 @@
+//! What the driver needs from a protocol, and nothing more: open a
+//! connection, then send one resolve at a time on it. HTTP/1.1 and HTTP/2
+//! live in [`crate::http`]; a QUIC transport implements the same two traits
+//! and reuses the driver, recorder and report unchanged.
+
+use std::future::Future;
+
+use crate::recorder::Failure;
+
+/// Opens connections to the server under test. Shared by all tasks.
+pub trait Connector: Send + Sync + 'static {
+    type Conn: Connection;
+
+    /// A fresh connection (TCP/TLS/QUIC handshake included).
+    fn connect(&self) -> impl Future<Output = Result<Self::Conn, Failure>> + Send;
+
+    /// Short name for reports (`http1`, `h2c`, `h2`, `quic`, ...).
+    fn name(&self) -> &'static str;
+}
+
+/// One open connection, owned by one task.
+pub trait Connection: Send + 'static {
+    /// Resolves key `index` of the key space and waits for the whole answer.
+    /// `Ok` means a 2xx/3xx answer fully read.
+    fn resolve(&mut self, index: usize) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+impl Failure {
+    /// Whether the connection is unusable afterwards and must be reopened.
+    /// A status is an answer: the connection stays good.
+    pub fn breaks_connection(self) -> bool {
+        !matches!(self, Failure::Status(_))
+    }
+}
