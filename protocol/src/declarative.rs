@@ -74,7 +74,7 @@ impl AliasFile {
         let file: AliasFile = if text.trim_start().starts_with('{') {
             serde_json::from_str(text)?
         } else {
-            serde_saphyr::from_str(text)?
+            serde_saphyr::from_str_with_options(text, yaml_options(text.len()))?
         };
         file.check()?;
         Ok(file)
@@ -98,6 +98,22 @@ impl AliasFile {
         }
         Ok(())
     }
+}
+
+/// YAML parser limits scaled to the input. serde-saphyr's defaults (250k
+/// nodes, 1M events, 64 MiB of scalars) stop near 35k aliases, far below
+/// what an edge must load; every node, event and scalar byte needs at least
+/// one input byte, so allowing as many as the (already bounded) input has
+/// bytes keeps the work linear in the input. Alias and anchor limits stay
+/// at their defaults: those are what guard against expansion bombs.
+fn yaml_options(len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(len);
+    budget.max_events = budget.max_events.max(len);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len);
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 impl AliasEntry {
@@ -146,6 +162,18 @@ mod tests {
         assert!(!y.aliases[1].is_active);
         let j = AliasFile::parse(&serde_json::to_string(&y).unwrap()).unwrap();
         assert_eq!(j, y);
+    }
+
+    #[test]
+    fn large_yaml_files_parse() {
+        // 40k entries: ~280k YAML nodes, past serde-saphyr's default budget.
+        let mut text = String::from("aliases:\n");
+        for i in 0..40_000 {
+            text.push_str(&format!(
+                "  - context: frontend\n    alias: a-{i}\n    canonical: https://x/{i}\n"
+            ));
+        }
+        assert_eq!(AliasFile::parse(&text).unwrap().aliases.len(), 40_000);
     }
 
     #[test]
