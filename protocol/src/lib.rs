@@ -9,6 +9,7 @@
 //! - [`token`]: token claims and roles.
 //! - [`jwt`]: minting and verifying tokens, one policy for both planes.
 //! - [`keys`]: Redis key and channel names.
+//! - [`signing`]: Ed25519 key parsing and the development key pair.
 
 pub mod declarative;
 pub mod envelope;
@@ -16,6 +17,7 @@ pub mod jwt;
 pub mod keys;
 pub mod names;
 pub mod record;
+pub mod signing;
 pub mod snapshot;
 pub mod token;
 
