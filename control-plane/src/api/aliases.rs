@@ -1,0 +1,308 @@
+//! Alias endpoints: parse, authorise, check governance, call the store,
+//! answer. No SQL, no status codes beyond the success ones.
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use nexus_protocol::{AliasEntry, AliasFile, AliasKey, AliasName, Canonical, Context};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{Caller, Json, Path, Query};
+use super::state::Shared;
+use crate::domain::alias::{AliasPatch, NewAlias, parse_description};
+use crate::domain::conflict::ImportPolicy;
+use crate::domain::governance::{Candidate, Governance, Violation};
+use crate::domain::rbac::{Action, Scope};
+use crate::store::aliases::{AliasFilter, Created, Updated};
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    context: String,
+    alias: String,
+    canonical: String,
+    description: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` when the field is absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    canonical: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<DateTime<Utc>>>,
+    is_active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    context: Option<String>,
+    active: Option<bool>,
+    q: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    aliases: Vec<AliasEntry>,
+    #[serde(default)]
+    on_conflict: ImportPolicy,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    #[serde(default)]
+    on_conflict: ImportPolicy,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(e.to_string())
+}
+
+pub(crate) fn parse_key(context: &str, alias: &str) -> Result<AliasKey, ApiError> {
+    Ok(AliasKey {
+        context: Context::parse(context).map_err(|e| bad(format!("context: {e}")))?,
+        alias: AliasName::parse(alias).map_err(|e| bad(format!("alias: {e}")))?,
+    })
+}
+
+pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(bad(format!("limit {n} is outside 1..={MAX_LIMIT}"))),
+    }
+}
+
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i32>, ApiError> {
+    cursor
+        .map(|c| c.parse::<i32>().map_err(|_| bad("cursor is not one this API returned")))
+        .transpose()
+}
+
+fn check_entry(g: &Governance, e: &AliasEntry, now: DateTime<Utc>) -> Result<(), Violation> {
+    g.check(
+        &Candidate {
+            context: &e.context,
+            alias: &e.alias,
+            canonical: &e.canonical,
+            description: e.description.as_deref(),
+            expires_at: e.expires_at,
+        },
+        now,
+    )
+}
+
+pub async fn create(
+    State(st): State<Shared>,
+    caller: Caller,
+    Json(b): Json<CreateBody>,
+) -> Result<Response, ApiError> {
+    let new = NewAlias::parse(&b.context, &b.alias, &b.canonical, b.description, b.expires_at)
+        .map_err(bad)?;
+    caller.may(Action::WriteAliases, Scope::Context(new.key.context.as_str()))?;
+    let g = st.governance();
+    let candidate = Candidate {
+        context: &new.key.context,
+        alias: &new.key.alias,
+        canonical: &new.canonical,
+        description: new.description.as_deref(),
+        expires_at: new.expires_at,
+    };
+    g.check(&candidate, Utc::now()).map_err(ApiError::Governance)?;
+    let shadow = g.shadowing(&new.key.context);
+    match st.store.create_alias(&new, shadow, &caller.actor()).await? {
+        Created::New { alias, .. } => Ok((StatusCode::CREATED, axum::Json(alias)).into_response()),
+        Created::Existing(alias) => Ok((StatusCode::OK, axum::Json(alias)).into_response()),
+        Created::Conflict { id, kind, existing } => {
+            Err(ApiError::Conflict { conflict_id: id, kind, existing })
+        }
+    }
+}
+
+pub async fn list(
+    State(st): State<Shared>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let visible = match &q.context {
+        Some(c) => {
+            let c = Context::parse(c).map_err(|e| bad(format!("context: {e}")))?;
+            caller.may(Action::ReadAliases, Scope::Context(c.as_str()))?;
+            None
+        }
+        None => caller.may_list(Action::ReadAliases)?,
+    };
+    let filter = AliasFilter {
+        context: q.context.as_deref().map(str::to_ascii_lowercase),
+        visible,
+        active: q.active,
+        q: q.q.filter(|s| !s.is_empty()),
+        after_id: parse_cursor(q.cursor.as_deref())?,
+        limit: parse_limit(q.limit)?,
+    };
+    let items = st.store.list_aliases(&filter).await?;
+    let next = (items.len() as i64 == filter.limit).then(|| items.last().map(|a| a.id.to_string()));
+    Ok(axum::Json(json!({"items": items, "next_cursor": next.flatten()})).into_response())
+}
+
+pub async fn get(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path((context, alias)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let key = parse_key(&context, &alias)?;
+    caller.may(Action::ReadAliases, Scope::Context(key.context.as_str()))?;
+    match st.store.alias(&key).await? {
+        Some(a) => Ok(axum::Json(a).into_response()),
+        None => Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias))),
+    }
+}
+
+pub async fn update(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path((context, alias)): Path<(String, String)>,
+    Json(b): Json<UpdateBody>,
+) -> Result<Response, ApiError> {
+    let key = parse_key(&context, &alias)?;
+    caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    let patch = AliasPatch {
+        canonical: b.canonical.as_deref().map(Canonical::parse).transpose().map_err(bad)?,
+        description: b
+            .description
+            .map(|d| d.map(parse_description).transpose())
+            .transpose()
+            .map_err(bad)?,
+        expires_at: b.expires_at,
+        is_active: b.is_active,
+    };
+    let g = st.governance();
+    let now = Utc::now();
+    // A deactivation is never blocked by rules; anything that stays or
+    // becomes active must satisfy them.
+    let check = |next: &crate::domain::alias::StoredAlias| {
+        if !next.is_active {
+            return Ok(());
+        }
+        g.check(
+            &Candidate {
+                context: &next.context,
+                alias: &next.alias,
+                canonical: &next.canonical,
+                description: next.description.as_deref(),
+                expires_at: next.expires_at,
+            },
+            now,
+        )
+    };
+    updated(st.store.update_alias(&key, &patch, check, &caller.actor()).await?, &key)
+        .map(|a| axum::Json(a).into_response())
+}
+
+fn updated(u: Updated, key: &AliasKey) -> Result<crate::domain::alias::StoredAlias, ApiError> {
+    match u {
+        Updated::Done(a) => Ok(a),
+        Updated::NotFound => {
+            Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias)))
+        }
+        Updated::Violation(v) => Err(ApiError::Governance(v)),
+        Updated::Taken(a) => Err(ApiError::Taken(a.to_json())),
+    }
+}
+
+pub async fn deactivate(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path((context, alias)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let key = parse_key(&context, &alias)?;
+    caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    updated(st.store.deactivate_alias(&key, &caller.actor()).await?, &key)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// JSON body `{"aliases":[...],"on_conflict":...,"dry_run":...}`, or the
+/// declarative YAML file (`Content-Type: application/yaml`) with
+/// `?on_conflict=&dry_run=`.
+pub async fn import(
+    State(st): State<Shared>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let yaml = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("yaml"));
+    // Parsing megabytes is CPU work: keep it off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || -> Result<ImportBody, ApiError> {
+        if yaml {
+            let text = std::str::from_utf8(&body).map_err(bad)?;
+            let file = AliasFile::parse(text).map_err(bad)?;
+            Ok(ImportBody { aliases: file.aliases, on_conflict: q.on_conflict, dry_run: q.dry_run })
+        } else {
+            let b: ImportBody = serde_json::from_slice(&body).map_err(bad)?;
+            let mut seen = HashSet::with_capacity(b.aliases.len());
+            for (i, e) in b.aliases.iter().enumerate() {
+                if !seen.insert((e.context.as_str(), e.alias.as_str())) {
+                    return Err(bad(format!("entry {i}: {}/{} appears twice", e.context, e.alias)));
+                }
+            }
+            Ok(b)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let contexts: HashSet<&str> = parsed.aliases.iter().map(|e| e.context.as_str()).collect();
+    for c in contexts {
+        caller.may(Action::WriteAliases, Scope::Context(c))?;
+    }
+    let g = st.governance();
+    let now = Utc::now();
+    for (i, e) in parsed.aliases.iter().enumerate() {
+        check_entry(&g, e, now).map_err(|v| {
+            ApiError::Governance(Violation {
+                rule: v.rule,
+                message: format!("entry {i}: {}", v.message),
+            })
+        })?;
+    }
+    let report = st
+        .store
+        .import(&parsed.aliases, parsed.on_conflict, parsed.dry_run, &caller.actor())
+        .await?;
+    if report.refused(parsed.on_conflict) {
+        return Err(ApiError::ImportConflicts(report));
+    }
+    Ok(axum::Json(report).into_response())
+}

@@ -1,0 +1,101 @@
+//! Extractors whose rejections are our JSON errors, the caller's identity,
+//! and the request id.
+
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use super::state::Shared;
+use crate::auth::{Principal, authenticate};
+use crate::domain::rbac::{Action, Decision, Scope, decide};
+use crate::store::Actor;
+
+/// `axum::Json`, refusing with a JSON 400/413.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Query`, refusing with a JSON 400.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path`, refusing with a JSON 400.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// The request id set by the request-id middleware.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An authenticated caller and the request it makes.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Deny by default: `Ok` only when the decision table allows.
+    pub fn may(&self, action: Action, scope: Scope<'_>) -> Result<(), ApiError> {
+        let p = &self.principal;
+        match decide(p.role, &p.contexts, action, scope) {
+            Decision::Allow => Ok(()),
+            Decision::DenyRole => {
+                Err(ApiError::Forbidden(format!("role {} may not {action:?}", p.role.as_str())))
+            }
+            Decision::DenyContext => Err(ApiError::Forbidden(match scope {
+                Scope::Context(c) => format!("context {c} is not in this credential's contexts"),
+                Scope::Global => "this needs a credential for all contexts".to_owned(),
+            })),
+        }
+    }
+
+    /// For a listing across contexts: refuses a role that may not `action`
+    /// at all, else narrows to the caller's contexts (`None`: all).
+    pub fn may_list(&self, action: Action) -> Result<Option<Vec<String>>, ApiError> {
+        if !crate::domain::rbac::role_allows(self.principal.role, action) {
+            return Err(ApiError::Forbidden(format!(
+                "role {} may not {action:?}",
+                self.principal.role.as_str()
+            )));
+        }
+        Ok(self.visible())
+    }
+
+    /// The contexts a listing is narrowed to; `None` when all are visible.
+    pub fn visible(&self) -> Option<Vec<String>> {
+        if self.principal.role == nexus_protocol::Role::Admin {
+            return None;
+        }
+        match &self.principal.contexts {
+            nexus_protocol::ContextScope::All => None,
+            nexus_protocol::ContextScope::Only(list) => {
+                Some(list.iter().map(ToString::to_string).collect())
+            }
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor { name: self.principal.name.clone(), request_id: self.request_id.clone() }
+    }
+}
+
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let header = match parts.headers.get(AUTHORIZATION) {
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| ApiError::Unauthorized("bad Authorization header".into()))?,
+            ),
+            None => None,
+        };
+        let principal = authenticate(header, &state.verifier, &state.store).await?;
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        Ok(Caller { principal, request_id })
+    }
+}

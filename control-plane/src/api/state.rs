@@ -1,0 +1,50 @@
+//! What every handler shares.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use nexus_protocol::TokenVerifier;
+
+use crate::domain::governance::Governance;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub verifier: TokenVerifier,
+    /// Swapped whole on `PUT /api/admin/governance`; readers clone the Arc
+    /// and never hold the lock across an await.
+    governance: RwLock<Arc<Governance>>,
+    pub metrics: Metrics,
+    pub started: Instant,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn new(store: Store, verifier: TokenVerifier, governance: Governance) -> Shared {
+        Arc::new(Self {
+            store,
+            verifier,
+            governance: RwLock::new(Arc::new(governance)),
+            metrics: Metrics::new(),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn governance(&self) -> Arc<Governance> {
+        match self.governance.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_governance(&self, g: Governance) {
+        let next = Arc::new(g);
+        match self.governance.write() {
+            Ok(mut w) => *w = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+}

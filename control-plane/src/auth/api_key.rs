@@ -1,0 +1,55 @@
+//! API keys: `nxk_` + base64url (no padding) of 32 random bytes. The key is
+//! shown once; only its SHA-256 digest is stored.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const PREFIX: &str = "nxk_";
+const KEY_BYTES: usize = 32;
+
+/// A fresh key and its digest.
+pub fn generate() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; KEY_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    let key = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let digest = Sha256::digest(key.as_bytes()).to_vec();
+    (key, digest)
+}
+
+/// The digest of a well-formed key; `None` for anything that is not one
+/// (so garbage never reaches the database).
+pub fn digest(key: &str) -> Option<Vec<u8>> {
+    let body = key.strip_prefix(PREFIX)?;
+    let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
+    (bytes.len() == KEY_BYTES).then(|| Sha256::digest(key.as_bytes()).to_vec())
+}
+
+pub fn digests_match(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_differ() {
+        let (k1, d1) = generate();
+        let (k2, _) = generate();
+        assert_ne!(k1, k2);
+        assert!(k1.starts_with("nxk_") && k1.len() == 4 + 43);
+        assert_eq!(digest(&k1), Some(d1.clone()));
+        assert!(digests_match(&d1, &d1));
+        assert!(!digests_match(&d1, &digest(&k2).unwrap()));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_digest() {
+        assert_eq!(digest("nxk_short"), None);
+        assert_eq!(digest("abc"), None);
+        assert_eq!(digest(&format!("nxk_{}", "!".repeat(43))), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Configuration, read once at start from the environment (names from the
+//! design) through an injectable lookup, and checked before anything binds.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Shortest `SECRET_KEY` accepted, in bytes: HS256 wants at least 256 bits.
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error("SECRET_KEY is not set; set it to at least {MIN_SECRET_LEN} random bytes")]
+    MissingSecret,
+}
+
+fn invalid(name: &'static str, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid { name, message: message.to_string() }
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to reach PostgreSQL. The URL may carry a password, so it is a secret.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub url: Secret,
+    pub pool_size: usize,
+    /// Bound on waiting for a connection, connecting, and each statement:
+    /// past it the request answers 503 instead of hanging.
+    pub timeout: Duration,
+}
+
+impl DbConfig {
+    pub fn new(url: &str) -> Self {
+        Self { url: Secret::new(url.to_owned()), pool_size: 16, timeout: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+    pub listen: SocketAddr,
+    pub secret_key: Option<Secret>,
+    pub token_expiration_secs: i64,
+    pub log_level: String,
+    pub governance_file: PathBuf,
+    pub audit_archive_after_days: u32,
+    pub audit_purge_after_days: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let url = get("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/nexus".to_owned());
+        url.parse::<tokio_postgres::Config>().map_err(|e| invalid("DATABASE_URL", e))?;
+        let host: IpAddr = get("API_HOST")
+            .unwrap_or_else(|| "0.0.0.0".into())
+            .parse()
+            .map_err(|e| invalid("API_HOST", e))?;
+        let port: u16 = parse_or(&get, "API_PORT", 8000)?;
+        let secret_key = get("SECRET_KEY").filter(|s| !s.is_empty()).map(Secret::new);
+        if let Some(s) = &secret_key
+            && s.expose().len() < MIN_SECRET_LEN
+        {
+            return Err(invalid("SECRET_KEY", format!("must be at least {MIN_SECRET_LEN} bytes")));
+        }
+        let token_expiration_secs: i64 = parse_or(&get, "TOKEN_EXPIRATION", 3600)?;
+        if token_expiration_secs <= 0 {
+            return Err(invalid("TOKEN_EXPIRATION", "must be positive"));
+        }
+        let archive: u32 = parse_or(&get, "AUDIT_ARCHIVE_AFTER_DAYS", 90)?;
+        let purge: u32 = parse_or(&get, "AUDIT_PURGE_AFTER_DAYS", 365)?;
+        if purge <= archive {
+            return Err(invalid(
+                "AUDIT_PURGE_AFTER_DAYS",
+                "must be greater than AUDIT_ARCHIVE_AFTER_DAYS",
+            ));
+        }
+        Ok(Self {
+            db: DbConfig::new(&url),
+            listen: SocketAddr::new(host, port),
+            secret_key,
+            token_expiration_secs,
+            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            governance_file: get("NEXUS_GOVERNANCE_FILE")
+                .unwrap_or_else(|| "deploy/config/alias_governance.yaml".into())
+                .into(),
+            audit_archive_after_days: archive,
+            audit_purge_after_days: purge,
+        })
+    }
+
+    /// The signing key, required by `serve` and `token`.
+    pub fn secret(&self) -> Result<&Secret, ConfigError> {
+        self.secret_key.as_ref().ok_or(ConfigError::MissingSecret)
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match get(name) {
+        Some(v) => v.trim().parse().map_err(|e| invalid(name, e)),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_redaction() {
+        let secret = "s".repeat(40);
+        let c = from(&[("SECRET_KEY", &secret), ("DATABASE_URL", "postgres://u:hunter2@db/nexus")])
+            .unwrap();
+        assert_eq!(c.listen.port(), 8000);
+        assert_eq!(c.token_expiration_secs, 3600);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(&secret) && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn refusals_name_the_variable() {
+        let bad = |pairs: &[(&str, &str)], name: &str| {
+            let e = from(pairs).unwrap_err().to_string();
+            assert!(e.starts_with(name), "{e}");
+        };
+        bad(&[("API_PORT", "eighty")], "API_PORT");
+        bad(&[("SECRET_KEY", "short")], "SECRET_KEY");
+        bad(&[("AUDIT_ARCHIVE_AFTER_DAYS", "10"), ("AUDIT_PURGE_AFTER_DAYS", "5")], "AUDIT_PURGE");
+        bad(&[("DATABASE_URL", "nonsense")], "DATABASE_URL");
+        assert!(matches!(from(&[]).unwrap().secret(), Err(ConfigError::MissingSecret)));
+    }
+}

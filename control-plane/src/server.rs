@@ -1,0 +1,70 @@
+//! Starting the control plane: governance loaded into the database, schema
+//! checked, background jobs started, and the API served on a listener the
+//! caller bound (tests pass one on port 0).
+
+use std::future::Future;
+use std::time::Duration;
+
+use nexus_protocol::TokenVerifier;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, Shared};
+use crate::audit::retention::Retention;
+use crate::domain::governance::{Governance, GovernanceError};
+use crate::store::{Actor, SchemaState, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "database schema is behind this binary (missing {0}); run `nexus-control-plane migrate`"
+    )]
+    SchemaBehind(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("governance rules: {0}")]
+    Governance(#[from] GovernanceError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks the schema, stores `governance` as the rules in force, and builds
+/// the shared state.
+pub async fn prepare(
+    store: Store,
+    verifier: TokenVerifier,
+    governance: Governance,
+) -> Result<Shared, StartError> {
+    if let SchemaState::Behind { missing } = store.schema_state().await? {
+        return Err(StartError::SchemaBehind(missing.join(", ")));
+    }
+    store.put_governance("file", governance.document(), &Actor::system("startup")).await?;
+    Ok(AppState::new(store, verifier, governance))
+}
+
+/// Serves the API and the retention job until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Shared,
+    retention: Option<Retention>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(r) = retention {
+        let store = state.store.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(r.run(store, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+    }
+    let app = api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    Ok(())
+}
+
+/// How often retention runs in production.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);

@@ -1,0 +1,65 @@
+//! The `governance_rules` table: the active rules document, replaced as a
+//! whole (older documents stay, inactive, as history).
+
+use super::registry::{AuditEntry, append, lock};
+use super::{Actor, Store, StoreError};
+use crate::domain::governance::GovernanceDoc;
+
+impl Store {
+    /// Makes `doc` the active rules, unless it already is. Returns whether
+    /// anything changed.
+    pub async fn put_governance(
+        &self,
+        name: &str,
+        doc: &GovernanceDoc,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_value(doc)
+            .map_err(|e| StoreError::Corrupt(format!("governance document: {e}")))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut locked = lock(&tx).await?;
+        let current = tx
+            .query_opt(
+                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|r| r.get::<_, serde_json::Value>(0));
+        if current.as_ref() == Some(&json) {
+            return Ok(false);
+        }
+        tx.execute("UPDATE governance_rules SET is_active = false WHERE is_active", &[]).await?;
+        tx.execute(
+            "INSERT INTO governance_rules (name, document, created_by) VALUES ($1, $2, $3)",
+            &[&name, &json, &actor.name],
+        )
+        .await?;
+        let entry = AuditEntry {
+            action: "governance.put",
+            target: Some(format!("governance/{name}")),
+            before: current,
+            after: Some(json),
+            ..Default::default()
+        };
+        append(&tx, &mut locked, actor, &entry, None, None).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The active rules document, if one was ever stored.
+    pub async fn governance(&self) -> Result<Option<GovernanceDoc>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await?;
+        row.map(|r| {
+            serde_json::from_value(r.get(0))
+                .map_err(|e| StoreError::Corrupt(format!("governance document: {e}")))
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,110 @@
+//! The `api_keys` table. Only digests are stored; the key itself is never
+//! written anywhere.
+
+use nexus_protocol::{ContextScope, Role};
+use serde::Serialize;
+
+use super::registry::{AuditEntry, append, lock};
+use super::{Actor, Store, StoreError};
+
+/// A key's grant, as found by its digest.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    pub id: i32,
+    pub name: String,
+    pub role: Role,
+    pub contexts: ContextScope,
+    pub digest: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyCreated {
+    pub id: i32,
+    pub name: String,
+    pub role: Role,
+    pub contexts: Vec<String>,
+}
+
+impl Store {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        role: Role,
+        contexts: &ContextScope,
+        digest: &[u8],
+        actor: &Actor,
+    ) -> Result<KeyCreated, StoreError> {
+        let contexts: Vec<String> = contexts.clone().into();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut locked = lock(&tx).await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO api_keys (name, role, contexts, key_digest, created_by) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&name, &role.as_str(), &contexts, &digest, &actor.name],
+            )
+            .await?;
+        let created = KeyCreated { id: row.get(0), name: name.to_owned(), role, contexts };
+        let entry = AuditEntry {
+            action: "api_key.create",
+            target: Some(format!("api_key/{}", created.id)),
+            after: serde_json::to_value(&created).ok(),
+            ..Default::default()
+        };
+        append(&tx, &mut locked, actor, &entry, None, None).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Revokes key `id`; false when there is no such unrevoked key.
+    pub async fn revoke_api_key(&self, id: i32, actor: &Actor) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut locked = lock(&tx).await?;
+        let n = tx
+            .execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                &[&id],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let entry = AuditEntry {
+            action: "api_key.revoke",
+            target: Some(format!("api_key/{id}")),
+            ..Default::default()
+        };
+        append(&tx, &mut locked, actor, &entry, None, None).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The unrevoked key with this digest, if any. Read on every request, so
+    /// a revocation takes effect at once.
+    pub async fn api_key_by_digest(&self, digest: &[u8]) -> Result<Option<KeyGrant>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT id, name, role, contexts, key_digest FROM api_keys \
+                 WHERE key_digest = $1 AND revoked_at IS NULL",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&st, &[&digest]).await? else {
+            return Ok(None);
+        };
+        let role: String = row.try_get(2)?;
+        let role = role.parse().map_err(StoreError::Corrupt)?;
+        let contexts: Vec<String> = row.try_get(3)?;
+        let contexts = ContextScope::try_from(contexts)
+            .map_err(|e| StoreError::Corrupt(format!("api key contexts: {e}")))?;
+        Ok(Some(KeyGrant {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            role,
+            contexts,
+            digest: row.try_get(4)?,
+        }))
+    }
+}
