@@ -9,10 +9,12 @@
 //! - [`token`]: token claims and roles.
 //! - [`jwt`]: minting and verifying tokens, one policy for both planes.
 //! - [`keys`]: Redis key and channel names.
+//! - [`head`]: the published head `"epoch:version"` (Redis key and notice).
 //! - [`signing`]: Ed25519 key parsing and the development key pair.
 
 pub mod declarative;
 pub mod envelope;
+pub mod head;
 pub mod jwt;
 pub mod keys;
 pub mod names;
@@ -23,6 +25,7 @@ pub mod token;
 
 pub use declarative::{AliasEntry, AliasFile, FileError};
 pub use envelope::{DecodeError, Header, Kind, Limits};
+pub use head::{Head, HeadError};
 pub use jwt::{TokenError, TokenSigner, TokenVerifier};
 pub use names::{AliasName, Context, NameError};
 pub use record::{AliasKey, AliasRecord, Canonical, CanonicalError};
