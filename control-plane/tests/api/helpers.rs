@@ -1,0 +1,182 @@
+//! `spawn_app()`: a fresh database (random name, migrations applied), the
+//! server in-process on port 0, tokens for every role. The database is
+//! dropped when the app is.
+
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use nexus_control_plane::config::DbConfig;
+use nexus_control_plane::domain::governance::Governance;
+use nexus_control_plane::server;
+use nexus_control_plane::store::Store;
+use nexus_protocol::{Context, ContextScope, Role, TokenSigner, TokenVerifier};
+use rand::RngCore;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
+pub const GOVERNANCE: &str = include_str!("../../../deploy/config/alias_governance.yaml");
+
+pub fn base_url() -> String {
+    std::env::var("NEXUS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The base URL with another database name.
+pub fn url_for(db: &str) -> String {
+    let base = base_url();
+    let (head, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+    format!("{head}/{db}")
+}
+
+pub async fn admin_client() -> tokio_postgres::Client {
+    let url = base_url();
+    let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL is unreachable at {url} ({e}). Start it (e.g. `service postgresql start`, \
+             or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`) or \
+             point NEXUS_TEST_DATABASE_URL at one."
+        ),
+    };
+    tokio::spawn(conn);
+    client
+}
+
+/// A fresh empty database; returns its name.
+pub async fn fresh_database() -> String {
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    let name = format!("nexus_test_{}", hex::encode(b));
+    admin_client().await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    name
+}
+
+pub fn drop_database(name: String) {
+    // Drop runs outside any runtime we may block: use a thread with its own.
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            if let Ok((c, conn)) = tokio_postgres::connect(&base_url(), tokio_postgres::NoTls).await
+            {
+                tokio::spawn(conn);
+                let _ =
+                    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            }
+        });
+    })
+    .join();
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub signer: TokenSigner,
+    pub store: Store,
+    pub db_name: String,
+    pub admin: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        drop_database(self.db_name.clone());
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(GOVERNANCE).await
+}
+
+pub async fn spawn_app_with(governance: &str) -> TestApp {
+    let db_name = fresh_database().await;
+    let store = Store::new(&DbConfig::new(&url_for(&db_name))).unwrap();
+    store.migrate().await.unwrap();
+    let verifier = TokenVerifier::hs256(SECRET);
+    let gov = Governance::from_yaml(governance).unwrap();
+    let state = server::prepare(store.clone(), verifier, gov).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, state, None, async move {
+        let _ = stopped.await;
+    }));
+    let signer = TokenSigner::hs256(SECRET);
+    let admin = signer.mint("root", Role::Admin, ContextScope::All, Utc::now().timestamp(), 600);
+    TestApp { addr, http: reqwest::Client::new(), signer, store, db_name, admin, stop: Some(stop) }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn token(&self, role: Role, contexts: &[&str]) -> String {
+        let scope = if contexts == ["*"] {
+            ContextScope::All
+        } else {
+            ContextScope::Only(contexts.iter().map(|c| Context::parse(c).unwrap()).collect())
+        };
+        self.signer.mint(&format!("{role:?}"), role, scope, Utc::now().timestamp(), 600)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(&self.admin.clone()), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(&self.admin.clone()), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(&self.admin.clone()), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::DELETE, path, Some(&self.admin.clone()), None).await
+    }
+
+    pub async fn create(&self, context: &str, alias: &str, canonical: &str) -> (StatusCode, Value) {
+        let body = serde_json::json!({"context": context, "alias": alias, "canonical": canonical});
+        self.post("/api/admin/aliases", &body).await
+    }
+
+    /// A direct connection to this app's database, for checks and tampering.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        let (c, conn) =
+            tokio_postgres::connect(&url_for(&self.db_name), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        c
+    }
+}

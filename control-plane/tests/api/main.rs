@@ -1,0 +1,11 @@
+//! One API test binary (faster to build than many): each module boots the
+//! real server on port 0 against its own fresh PostgreSQL database.
+
+mod helpers;
+
+mod aliases;
+mod audit;
+mod auth;
+mod conflicts;
+mod import;
+mod schema;

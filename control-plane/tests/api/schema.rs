@@ -1,0 +1,71 @@
+use nexus_control_plane::config::DbConfig;
+use nexus_control_plane::domain::governance::Governance;
+use nexus_control_plane::server::{self, StartError};
+use nexus_control_plane::store::migrate::MIGRATIONS;
+use nexus_control_plane::store::{SchemaState, Store};
+use nexus_protocol::TokenVerifier;
+use reqwest::StatusCode;
+
+use crate::helpers::{GOVERNANCE, SECRET, drop_database, fresh_database, url_for};
+
+#[tokio::test]
+async fn migrate_twice_is_a_no_op_and_serve_refuses_a_behind_schema() {
+    let db = fresh_database().await;
+    let store = Store::new(&DbConfig::new(&url_for(&db))).unwrap();
+    assert!(matches!(store.schema_state().await.unwrap(), SchemaState::Behind { .. }));
+    let verifier = TokenVerifier::hs256(SECRET);
+    let gov = Governance::from_yaml(GOVERNANCE).unwrap();
+    let refused = server::prepare(store.clone(), verifier.clone(), gov.clone()).await.unwrap_err();
+    assert!(matches!(refused, StartError::SchemaBehind(_)));
+    assert!(refused.to_string().contains("run `nexus-control-plane migrate`"), "{refused}");
+
+    let applied = store.migrate().await.unwrap();
+    let all: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+    assert_eq!(applied, all);
+    assert!(store.migrate().await.unwrap().is_empty());
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current);
+    assert!(server::prepare(store, verifier, gov).await.is_ok());
+    drop_database(db);
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_answers_503_as_json() {
+    // A port nobody listens on: what a crashed PostgreSQL looks like.
+    let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = spare.local_addr().unwrap().port();
+    drop(spare);
+    let mut cfg = DbConfig::new(&format!("postgres://postgres@127.0.0.1:{port}/nexus"));
+    cfg.timeout = std::time::Duration::from_millis(500);
+    let store = Store::new(&cfg).unwrap();
+    let state = nexus_control_plane::api::AppState::new(
+        store,
+        TokenVerifier::hs256(SECRET),
+        Governance::from_yaml(GOVERNANCE).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+    let http = reqwest::Client::new();
+    let token = nexus_protocol::TokenSigner::hs256(SECRET).mint(
+        "root",
+        nexus_protocol::Role::Admin,
+        nexus_protocol::ContextScope::All,
+        chrono::Utc::now().timestamp(),
+        60,
+    );
+    let res = http
+        .post(format!("http://{addr}/api/admin/aliases"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"context":"frontend","alias":"a","canonical":"https://api.nexus.com/a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let e: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(e["error"], "store_unavailable");
+    let res = http.get(format!("http://{addr}/api/aliases/health")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text =
+        http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("nexus_cp_db_up 0"), "{text}");
+}
