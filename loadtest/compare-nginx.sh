@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Throughput and p99 of nexus-edge against nginx serving the same aliases
+# from a static `map`, measured with wrk under identical conditions.
+#
+#   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64]
+#                             [--count 99999] [--with-loadtest] [--no-build] [--keep]
+#
+# What it does:
+#   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
+#   2. `nexus-loadtest gen`: N aliases over frontend/backend/system, the
+#      matching nginx map and a wrk script picking uniform random paths;
+#      mints a resolver JWT;
+#   3. starts nexus-edge (EDGE_WORKERS=1, token checked on every request)
+#      and nginx (one worker, `return 200 $nexus_body`, no auth, access_log
+#      off) on free loopback ports;
+#   4. runs wrk -t1 -cC -dD --latency, interleaved edge, nginx, edge, ...
+#      (R rounds each) so drift on a shared machine hits both alike;
+#   5. prints every run, the means, and the ratios edge/nginx.
+# With --with-loadtest, nexus-loadtest (1 thread, same connections) also
+# measures both, to compare its req/s with wrk's.
+#
+# Needs: cargo, wrk, nginx (/usr/sbin/nginx or on PATH), curl, ss; jq for
+# --with-loadtest. Everything it starts is stopped on exit, and its files
+# live in a temp dir removed on exit (kept with --keep).
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10s
+CONNECTIONS=64
+COUNT=99999
+WITH_LOADTEST=0
+BUILD=1
+KEEP=0
+
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --connections) CONNECTIONS="$2"; shift 2 ;;
+        --count) COUNT="$2"; shift 2 ;;
+        --with-loadtest) WITH_LOADTEST=1; shift ;;
+        --no-build) BUILD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || { echo "--connections must be a positive integer" >&2; exit 2; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+need=(wrk curl ss "$NGINX")
+[[ $BUILD == 1 ]] && need+=(cargo)
+[[ $WITH_LOADTEST == 1 ]] && need+=(jq)
+for tool in "${need[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || [[ -x "$tool" ]] || {
+        echo "missing tool: $tool" >&2
+        exit 1
+    }
+done
+
+WORK="$(mktemp -d -t nexus-compare.XXXXXX)"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $KEEP == 1 ]]; then
+        echo "files kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ $BUILD == 1 ]]; then
+    echo "building release binaries..." >&2
+    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest)
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+for b in nexus-edge nexus-loadtest; do
+    [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
+done
+
+# 2. Aliases, nginx map, wrk script, token.
+SECRET="compare-$RANDOM$RANDOM$RANDOM"
+"$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
+    >"$WORK/token" 2>"$WORK/gen.log"
+TOKEN="$(cat "$WORK/token")"
+
+# 3. Free ports: random candidates, checked against every listening socket.
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 40000))
+        if [[ "$port" != "${TAKEN:-}" ]] && [[ -z "$(ss -Htln "sport = :$port")" ]]; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+EDGE_PORT="$(free_port)"
+TAKEN="$EDGE_PORT"
+NGINX_PORT="$(free_port)"
+
+EDGE_HTTP_ADDR="127.0.0.1:$EDGE_PORT" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=warn \
+    "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
+PIDS+=($!)
+
+mkdir -p "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+error_log $WORK/nginx/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/json;
+    # Room for ~100k map keys.
+    map_hash_max_size 262144;
+    map_hash_bucket_size 128;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    # The default (1000) would close wrk's connections every 1000 requests.
+    keepalive_requests 100000000;
+    include $WORK/data/nginx-map.conf;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location /api/aliases/resolve/ {
+            if (\$nexus_body = "") {
+                return 404 '{"error":"not_found","message":"no such alias"}';
+            }
+            return 200 \$nexus_body;
+        }
+    }
+}
+EOF
+"$NGINX" -t -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/test.log" 2>&1 || {
+    cat "$WORK/nginx/test.log" >&2
+    exit 1
+}
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
+PIDS+=($!)
+
+# Ready when a known alias answers 200; both must give the same body.
+PROBE="/api/aliases/resolve/frontend/a-1"
+wait_ready() {
+    local name="$1" port="$2" log="$3" deadline=$((SECONDS + 120))
+    until curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port$PROBE" 2>/dev/null; do
+        if ((SECONDS > deadline)); then
+            echo "$name did not become ready on port $port; its log:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+wait_ready nexus-edge "$EDGE_PORT" "$WORK/edge.log"
+wait_ready nginx "$NGINX_PORT" "$WORK/nginx/error.log"
+EDGE_BODY="$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$EDGE_PORT$PROBE")"
+NGINX_BODY="$(curl -fsS "http://127.0.0.1:$NGINX_PORT$PROBE")"
+if [[ "$EDGE_BODY" != "$NGINX_BODY" ]]; then
+    echo "bodies differ: edge $EDGE_BODY nginx $NGINX_BODY" >&2
+    exit 1
+fi
+
+# 4. wrk, interleaved.
+to_ms() { # wrk latency like 812.00us, 1.23ms, 2.01s
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+run_wrk() {
+    local name="$1" port="$2" round="$3" out rps p99 non2xx
+    out="$WORK/wrk-$name-$round.txt"
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/data/paths.lua" \
+        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port" >"$out" 2>&1
+    rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+    p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
+    [[ -n "$rps" ]] || { echo "wrk output not understood:" >&2; cat "$out" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rps" "$p99" "${non2xx:-0}" >>"$RESULTS"
+    printf '  round %s %-6s %12s req/s  p99 %8s ms  non-2xx %s\n' \
+        "$round" "$name" "$rps" "$p99" "${non2xx:-0}" >&2
+}
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $COUNT aliases, $ROUNDS rounds each (edge :$EDGE_PORT, nginx :$NGINX_PORT)" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    run_wrk edge "$EDGE_PORT" "$round"
+    run_wrk nginx "$NGINX_PORT" "$round"
+done
+
+# 5. Table and ratios.
+echo
+echo "| round | server | req/s | p99 ms | non-2xx |"
+echo "| --- | --- | ---: | ---: | ---: |"
+awk -F'\t' '{ printf "| %s | %s | %.0f | %.3f | %s |\n", $1, $2, $3, $4, $5 }' "$RESULTS"
+awk -F'\t' '
+    { rps[$2] += $3; p99[$2] += $4; n[$2]++ }
+    END {
+        er = rps["edge"] / n["edge"]; nr = rps["nginx"] / n["nginx"]
+        ep = p99["edge"] / n["edge"]; np = p99["nginx"] / n["nginx"]
+        printf "| mean | edge | %.0f | %.3f | |\n", er, ep
+        printf "| mean | nginx | %.0f | %.3f | |\n", nr, np
+        printf "\nedge/nginx throughput: %.2fx   edge/nginx p99: %.2fx (lower is better)\n", er / nr, ep / np
+    }' "$RESULTS"
+
+if [[ $WITH_LOADTEST == 1 ]]; then
+    echo
+    echo "nexus-loadtest (1 thread, $CONNECTIONS connections, $DURATION) on the same targets:"
+    for pair in "edge:$EDGE_PORT" "nginx:$NGINX_PORT"; do
+        name="${pair%%:*}"
+        port="${pair##*:}"
+        "$BIN/nexus-loadtest" http --target "http://127.0.0.1:$port" \
+            --aliases-file "$WORK/data/aliases.yaml" --connections "$CONNECTIONS" \
+            --duration "$DURATION" --threads 1 --token "$TOKEN" \
+            --report "$WORK/loadtest-$name.json" >"$WORK/loadtest-$name.txt" 2>&1
+        wrk_mean="$(awk -F'\t' -v s="$name" '$2 == s { r += $3; n++ } END { printf "%.0f", r / n }' "$RESULTS")"
+        jq -r --arg name "$name" --argjson wrk "$wrk_mean" \
+            '"  \($name): \(.rps | floor) req/s, p99 \(.latency_ms.p99) ms, errors \(.errors); wrk mean \($wrk) req/s (loadtest/wrk \((.rps / $wrk * 100 | floor) / 100)x)"' \
+            "$WORK/loadtest-$name.json"
+    done
+fi
