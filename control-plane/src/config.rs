@@ -67,6 +67,8 @@ pub struct Config {
     pub governance_file: PathBuf,
     pub audit_archive_after_days: u32,
     pub audit_purge_after_days: u32,
+    /// Redis, prefix, signing key, publishing (see `publisher::settings`).
+    pub propagation: crate::publisher::PropagationConfig,
 }
 
 impl Config {
@@ -112,6 +114,7 @@ impl Config {
                 .into(),
             audit_archive_after_days: archive,
             audit_purge_after_days: purge,
+            propagation: crate::publisher::PropagationConfig::from_lookup(&get)?,
         })
     }
 

@@ -8,6 +8,7 @@
 //! - [`auth`]: tokens (via `nexus_protocol::jwt`) and API keys.
 //! - [`api`]: axum routes and handlers; errors mapped to statuses once.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`publisher`]: signed deltas and snapshots to Redis, one leader.
 //! - [`server`]: start-up checks and serving on a given listener.
 
 pub mod api;
@@ -16,5 +17,6 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod metrics;
+pub mod publisher;
 pub mod server;
 pub mod store;

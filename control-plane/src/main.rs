@@ -9,6 +9,7 @@ use nexus_control_plane::audit::retention::Retention;
 use nexus_control_plane::config::Config;
 use nexus_control_plane::domain::conflict::ImportPolicy;
 use nexus_control_plane::domain::governance::{Candidate, Governance};
+use nexus_control_plane::publisher;
 use nexus_control_plane::server::{self, RETENTION_INTERVAL};
 use nexus_control_plane::store::{Actor, Store};
 use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner, TokenVerifier};
@@ -125,6 +126,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let governance = load_governance(&config)?;
     let store = Store::new(&config.db)?;
     let state = server::prepare(store, verifier, governance).await?;
+    // Propagation: Redis for the fleet view, and the publisher (one leader).
+    let (stop_publisher, mut publisher_stop) = tokio::sync::watch::channel(false);
+    let publisher = publisher::start::start(&config.propagation, &config.db, &state, async move {
+        let _ = publisher_stop.wait_for(|s| *s).await;
+    })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -138,6 +144,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     server::serve(listener, state, Some(retention), shutdown).await?;
+    let _ = stop_publisher.send(true);
+    if let Some(task) = publisher {
+        let _ = task.await;
+    }
     Ok(())
 }
 

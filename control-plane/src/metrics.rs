@@ -27,6 +27,20 @@ pub struct StateLabels {
     pub state: String,
 }
 
+/// `kind` of `nexus_cp_publish_total`: "delta" or "snapshot".
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+/// The publisher's metrics: clones of handles registered in [`Metrics`].
+#[derive(Debug, Clone, Default)]
+pub struct PublishMetrics {
+    pub published_version: Gauge,
+    pub publish_total: Family<KindLabels, Counter>,
+    pub is_leader: Gauge,
+}
+
 fn duration_histogram() -> Histogram {
     // 0.5 ms to ~8 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
@@ -42,6 +56,7 @@ pub struct Metrics {
     pub conflicts_open: Gauge,
     pub audit_rows: Gauge,
     pub db_up: Gauge,
+    pub publish: PublishMetrics,
 }
 
 impl Default for Metrics {
@@ -80,6 +95,22 @@ impl Metrics {
         );
         registry.register("nexus_cp_audit_rows", "Rows in the audit trail", audit_rows.clone());
         registry.register("nexus_cp_db_up", "1 when PostgreSQL answers", db_up.clone());
+        let publish = PublishMetrics::default();
+        registry.register(
+            "nexus_cp_published_version",
+            "Newest version this instance published to Redis",
+            publish.published_version.clone(),
+        );
+        registry.register(
+            "nexus_cp_publish",
+            "Deltas and snapshots published",
+            publish.publish_total.clone(),
+        );
+        registry.register(
+            "nexus_cp_is_leader",
+            "1 while this instance holds the publisher lock",
+            publish.is_leader.clone(),
+        );
         Self {
             registry,
             requests,
@@ -89,6 +120,7 @@ impl Metrics {
             conflicts_open,
             audit_rows,
             db_up,
+            publish,
         }
     }
 

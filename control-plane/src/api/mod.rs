@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod aliases;
+pub mod edges;
 pub mod error;
 pub mod extract;
 pub mod service;
@@ -46,7 +47,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/admin/governance", get(admin::governance).put(admin::put_governance))
         .route("/api/admin/api-keys", post(admin::create_key))
         .route("/api/admin/api-keys/{id}", axum::routing::delete(admin::revoke_key))
-        .route("/api/admin/edges", get(admin::edges))
+        .route("/api/admin/edges", get(edges::list))
         .route("/api/aliases/resolve/{context}/{alias}", get(service::resolve))
         .route("/api/aliases/health", get(service::health))
         .route("/api/aliases/metrics", get(service::metrics_json))

@@ -7,6 +7,7 @@ use nexus_protocol::TokenVerifier;
 
 use crate::domain::governance::Governance;
 use crate::metrics::Metrics;
+use crate::publisher::Propagation;
 use crate::store::Store;
 
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct AppState {
     governance: RwLock<Arc<Governance>>,
     pub metrics: Metrics,
     pub started: Instant,
+    /// The publisher's state and the Redis handle the fleet is read from.
+    pub propagation: Propagation,
 }
 
 pub type Shared = Arc<AppState>;
@@ -30,6 +33,7 @@ impl AppState {
             governance: RwLock::new(Arc::new(governance)),
             metrics: Metrics::new(),
             started: Instant::now(),
+            propagation: Propagation::default(),
         })
     }
 

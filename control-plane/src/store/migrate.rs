@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_registry",
         sql: include_str!("../../../migrations/0002_registry.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_changes_notify",
+        sql: include_str!("../../../migrations/0003_changes_notify.sql"),
+    },
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.

@@ -11,6 +11,7 @@
 
 pub mod aliases;
 pub mod audit;
+pub mod changes;
 pub mod conflicts;
 pub mod governance;
 pub mod import;

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use chrono::Utc;
+use nexus_control_plane::api::Shared;
 use nexus_control_plane::config::DbConfig;
 use nexus_control_plane::domain::governance::Governance;
 use nexus_control_plane::server;
@@ -78,6 +79,9 @@ pub struct TestApp {
     pub store: Store,
     pub db_name: String,
     pub admin: String,
+    /// The running server's state (propagation tests attach Redis to it).
+    #[allow(dead_code)] // read by tests/propagation.rs, which shares this file
+    pub state: Shared,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -104,12 +108,21 @@ pub async fn spawn_app_with(governance: &str) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::serve(listener, state, None, async move {
+    tokio::spawn(server::serve(listener, state.clone(), None, async move {
         let _ = stopped.await;
     }));
     let signer = TokenSigner::hs256(SECRET);
     let admin = signer.mint("root", Role::Admin, ContextScope::All, Utc::now().timestamp(), 600);
-    TestApp { addr, http: reqwest::Client::new(), signer, store, db_name, admin, stop: Some(stop) }
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        signer,
+        store,
+        db_name,
+        admin,
+        state,
+        stop: Some(stop),
+    }
 }
 
 impl TestApp {

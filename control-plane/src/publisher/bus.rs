@@ -1,0 +1,162 @@
+//! The Redis side of propagation (see the propagation contract): the
+//! snapshot key, the ring of recent deltas, the head key, the channel, and
+//! the fleet hash the edges report to.
+//!
+//! Order matters and every write below keeps it: whatever `P:head` names
+//! exists before `P:head` is set, and the channel only announces what the
+//! ring or the snapshot already holds. Each group of writes goes out as one
+//! pipeline on one connection, so Redis applies it in that order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fred::prelude::*;
+use nexus_protocol::Head;
+use nexus_protocol::keys::RedisKeys;
+
+use super::batch::SealedDelta;
+
+/// Deltas kept in `P:deltas`.
+pub const RING_LEN: i64 = 1024;
+/// Bound on any one command; a snapshot of a million aliases (~100 MB) needs
+/// the most.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("{key} holds {value:?}, not \"epoch:version\"")]
+    BadHead { key: String, value: String },
+}
+
+/// A Redis client bound to one registry's keys.
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    keys: RedisKeys,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// Starts a client that reconnects by itself (so a Redis restart is
+    /// survived) and returns without waiting for the first connection:
+    /// commands fail after their timeout while Redis is away.
+    pub fn connect(url: &str, keys: RedisKeys) -> Result<Self, BusError> {
+        let mut config = Config::from_url(url)?;
+        config.fail_fast = false;
+        let client = Builder::from_config(config)
+            .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(5);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build()?;
+        client.connect();
+        Ok(Self { client, keys })
+    }
+
+    /// Waits until the client is connected, for callers that must know.
+    pub async fn wait_connected(&self, within: Duration) -> Result<(), BusError> {
+        tokio::time::timeout(within, self.client.wait_for_connect()).await.map_err(|_| {
+            fred::error::Error::new(fred::error::ErrorKind::Timeout, "connecting to Redis")
+        })??;
+        Ok(())
+    }
+
+    pub fn keys(&self) -> &RedisKeys {
+        &self.keys
+    }
+
+    /// `P:head`, or `None` when Redis has lost it (restarted empty).
+    pub async fn head(&self) -> Result<Option<Head>, BusError> {
+        let raw: Option<String> = self.client.get(self.keys.head()).await?;
+        raw.map(|v| {
+            v.parse().map_err(|_| BusError::BadHead { key: self.keys.head(), value: v.clone() })
+        })
+        .transpose()
+    }
+
+    /// Whether `P:snapshot` exists.
+    pub async fn has_snapshot(&self) -> Result<bool, BusError> {
+        let n: i64 = self.client.exists(self.keys.snapshot()).await?;
+        Ok(n == 1)
+    }
+
+    /// Appends `deltas` to the ring (trimmed to [`RING_LEN`]), moves the
+    /// head to `head`, then announces each delta on the channel — or, for
+    /// one larger than `max_message`, the head notice.
+    pub async fn publish_deltas(
+        &self,
+        deltas: &[SealedDelta],
+        head: Head,
+        max_message: usize,
+    ) -> Result<(), BusError> {
+        let pipe = self.client.pipeline();
+        let members: Vec<(f64, Value)> = deltas
+            .iter()
+            .map(|d| (d.to_version as f64, Value::Bytes(d.bytes.clone().into())))
+            .collect();
+        let () = pipe.zadd(self.keys.deltas(), None, None, false, false, members).await?;
+        let () = pipe.zremrangebyrank(self.keys.deltas(), 0, -(RING_LEN + 1)).await?;
+        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
+        for d in deltas {
+            let message = if d.bytes.len() <= max_message {
+                Value::Bytes(d.bytes.clone().into())
+            } else {
+                Value::from(head.to_string())
+            };
+            let () = pipe.publish(self.keys.channel(), message).await?;
+        }
+        let _: Vec<Value> = pipe.all().await?;
+        Ok(())
+    }
+
+    /// Writes the snapshot, drops the ring when it would no longer continue
+    /// into the snapshot (`reset_ring`), moves the head, and sends the head
+    /// notice so subscribed edges catch up now rather than at their next
+    /// check.
+    pub async fn publish_snapshot(
+        &self,
+        envelope: Vec<u8>,
+        head: Head,
+        reset_ring: bool,
+    ) -> Result<(), BusError> {
+        let pipe = self.client.pipeline();
+        let () = pipe
+            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
+            .await?;
+        if reset_ring {
+            let () = pipe.del(self.keys.deltas()).await?;
+        }
+        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
+        let () = pipe.publish(self.keys.channel(), head.to_string()).await?;
+        let _: Vec<Value> = pipe.all().await?;
+        Ok(())
+    }
+
+    /// Replaces only the snapshot key (a periodic rebuild at the version
+    /// already published: head and ring stay as they are).
+    pub async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
+        let () = self
+            .client
+            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
+            .await?;
+        Ok(())
+    }
+
+    /// The raw edge reports in `P:edges`, at most `max` of them.
+    pub async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
+        let all: HashMap<String, String> = self.client.hgetall(self.keys.edges()).await?;
+        let mut out: Vec<(String, String)> = all.into_iter().collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(max);
+        Ok(out)
+    }
+}

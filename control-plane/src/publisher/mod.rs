@@ -1,0 +1,379 @@
+//! The publisher: reads the outbox in version order and publishes signed
+//! deltas and snapshots to Redis, as the one leader among the control-plane
+//! instances (see `/work/notes/propagation-contract.md` for the keys).
+//!
+//! [`Publisher::step`] does one unit of work and says what it did, so tests
+//! drive it deterministically; [`Publisher::run`] is the thin loop around
+//! it, woken by PostgreSQL NOTIFY with a fallback poll.
+//!
+//! - [`settings`]: the environment it reads.
+//! - [`election`]: the advisory-lock leader election and the LISTEN.
+//! - [`batch`]: outbox rows → signed deltas (pure).
+//! - [`bus`]: the Redis writes, in the order the contract needs.
+//! - [`status`]: what the API shows of it.
+//! - [`start`]: wiring it into `serve`.
+
+pub mod batch;
+pub mod bus;
+pub mod election;
+pub mod settings;
+pub mod start;
+pub mod status;
+
+use std::time::{Duration, Instant};
+
+use nexus_protocol::envelope::encode_snapshot;
+use nexus_protocol::signing::SigningKey;
+use nexus_protocol::{Head, Snapshot};
+
+use crate::metrics::{KindLabels, PublishMetrics};
+use crate::store::changes::SnapshotRead;
+use crate::store::{Store, StoreError};
+use batch::{Limits, Plan};
+use bus::{Bus, BusError};
+use election::{Election, ElectionError};
+use status::Reporter;
+
+pub use settings::PropagationConfig;
+pub use status::{Propagation, PublisherState};
+
+/// Tunables, with the contract's values as defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Fallback poll when no NOTIFY arrives.
+    pub poll: Duration,
+    /// How often a follower tries for the lock.
+    pub campaign_every: Duration,
+    /// Pause after a failed step.
+    pub retry: Duration,
+    /// Outbox rows read per step.
+    pub batch_rows: u32,
+    pub limits: Limits,
+    /// Rebuild the snapshot after this many versions...
+    pub snapshot_every_versions: u64,
+    /// ...or this long after the last one, when there were changes.
+    pub snapshot_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(200),
+            campaign_every: Duration::from_secs(1),
+            retry: Duration::from_millis(500),
+            batch_rows: 4_096,
+            limits: Limits::default(),
+            snapshot_every_versions: 1_000,
+            snapshot_every: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Election(#[from] ElectionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("snapshot encoding task failed: {0}")]
+    Encode(#[from] tokio::task::JoinError),
+}
+
+/// Why a snapshot was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotReason {
+    /// This instance just became leader and Redis does not continue the
+    /// database's history.
+    Leader,
+    /// Redis lost the head (restarted empty) or holds another state.
+    RedisLost,
+    /// More changes at once than pub/sub should carry.
+    BigChange,
+    /// Another epoch, or versions the outbox cannot explain.
+    Discontinuous,
+    /// The periodic rebuild; head and ring stay as they are.
+    Periodic,
+}
+
+/// What one [`Publisher::step`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Another instance holds the lock.
+    Follower,
+    Snapshot {
+        head: Head,
+        bytes: usize,
+        records: usize,
+        reason: SnapshotReason,
+    },
+    Deltas {
+        from_version: u64,
+        to_version: u64,
+        messages: usize,
+    },
+    /// Redis is current and nothing was due.
+    Idle,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    head: Head,
+    snapshot_version: u64,
+    snapshot_at: Instant,
+    /// A snapshot should be rebuilt at the next quiet moment.
+    snapshot_due: bool,
+}
+
+/// Everything the publisher needs, built once at start.
+#[derive(Debug)]
+pub struct Publisher {
+    store: Store,
+    bus: Bus,
+    election: Election,
+    key: SigningKey,
+    settings: Settings,
+    metrics: PublishMetrics,
+    reporter: Reporter,
+    published: Option<Published>,
+}
+
+impl Publisher {
+    pub fn new(
+        store: Store,
+        bus: Bus,
+        election: Election,
+        key: SigningKey,
+        metrics: PublishMetrics,
+        reporter: Reporter,
+        settings: Settings,
+    ) -> Self {
+        reporter.update(|s| s.enabled = true);
+        Self { store, bus, election, key, settings, metrics, reporter, published: None }
+    }
+
+    /// Does one unit of work: campaign, then bring Redis up to the
+    /// database by one batch of deltas or one snapshot.
+    pub async fn step(&mut self) -> Result<Step, PublishError> {
+        let result = self.try_step().await;
+        let leader = self.election.is_leader();
+        self.metrics.is_leader.set(i64::from(leader));
+        let published = self.published;
+        self.reporter.update(|s| {
+            s.leader = leader;
+            s.epoch = published.map(|p| p.head.epoch);
+            s.published_version = published.map(|p| p.head.version);
+            s.snapshot_version = published.map(|p| p.snapshot_version);
+            if matches!(result, Ok(Step::Snapshot { .. } | Step::Deltas { .. })) {
+                s.last_publish_ms = Some(chrono::Utc::now().timestamp_millis());
+            }
+            s.last_error = result.as_ref().err().map(ToString::to_string);
+        });
+        result
+    }
+
+    async fn try_step(&mut self) -> Result<Step, PublishError> {
+        if !self.election.campaign().await? {
+            if self.published.take().is_some() {
+                tracing::warn!("publisher lost the leader lock");
+            }
+            return Ok(Step::Follower);
+        }
+        let db = self.store.registry_head().await?;
+        let db = Head { epoch: db.epoch, version: db.version };
+        let in_redis = self.bus.head().await?;
+        let mut p = match self.published {
+            Some(p) => p,
+            None => {
+                // Newly elected: carry on from Redis when it holds this
+                // database's history (a failover), else start from a
+                // snapshot.
+                let Some(head) =
+                    in_redis.filter(|h| h.epoch == db.epoch && h.version <= db.version)
+                else {
+                    return self.snapshot(SnapshotReason::Leader, in_redis).await;
+                };
+                if !self.bus.has_snapshot().await? {
+                    return self.snapshot(SnapshotReason::Leader, in_redis).await;
+                }
+                tracing::info!(%head, "publisher elected; continuing from the published head");
+                let p = Published {
+                    head,
+                    snapshot_version: head.version,
+                    snapshot_at: Instant::now(),
+                    snapshot_due: true,
+                };
+                self.published = Some(p);
+                p
+            }
+        };
+        if in_redis != Some(p.head) {
+            tracing::warn!(expected = %p.head, found = ?in_redis, "redis lost the published head");
+            return self.snapshot(SnapshotReason::RedisLost, in_redis).await;
+        }
+        if db.epoch != p.head.epoch || db.version < p.head.version {
+            return self.snapshot(SnapshotReason::Discontinuous, in_redis).await;
+        }
+        if db.version == p.head.version {
+            return self.maybe_refresh(p).await;
+        }
+        let rows = self.store.changes_after(p.head.version, self.settings.batch_rows).await?;
+        if rows.is_empty() {
+            // The registry moved but the outbox has nothing: only a
+            // snapshot can tell edges what the state is.
+            return self.snapshot(SnapshotReason::Discontinuous, in_redis).await;
+        }
+        match batch::plan(p.head.epoch, p.head.version, &rows, &self.key, &self.settings.limits) {
+            Plan::Deltas(deltas) => {
+                let (Some(first), Some(last)) = (deltas.first(), deltas.last()) else {
+                    return Ok(Step::Idle);
+                };
+                let step = Step::Deltas {
+                    from_version: first.from_version,
+                    to_version: last.to_version,
+                    messages: deltas.len(),
+                };
+                let head = Head { epoch: p.head.epoch, version: last.to_version };
+                self.bus.publish_deltas(&deltas, head, self.settings.limits.max_message).await?;
+                p.head = head;
+                self.published = Some(p);
+                self.metrics.published_version.set(version_gauge(head.version));
+                self.metrics
+                    .publish_total
+                    .get_or_create(&KindLabels { kind: "delta" })
+                    .inc_by(deltas.len() as u64);
+                Ok(step)
+            }
+            Plan::TooBig { delta_bytes } => {
+                tracing::info!(rows = rows.len(), delta_bytes, "big change: snapshot instead");
+                self.snapshot(SnapshotReason::BigChange, in_redis).await
+            }
+            Plan::Discontinuous { expected, found, epoch } => {
+                tracing::warn!(expected, found, epoch, "outbox does not continue the head");
+                self.snapshot(SnapshotReason::Discontinuous, in_redis).await
+            }
+        }
+    }
+
+    /// When idle: rebuild the snapshot if it is due and the database still
+    /// stands at the published head.
+    async fn maybe_refresh(&mut self, mut p: Published) -> Result<Step, PublishError> {
+        let behind = p.head.version.saturating_sub(p.snapshot_version);
+        let due = p.snapshot_due
+            || behind >= self.settings.snapshot_every_versions
+            || (behind > 0 && p.snapshot_at.elapsed() >= self.settings.snapshot_every);
+        if !due {
+            return Ok(Step::Idle);
+        }
+        let read = self.store.snapshot_read().await?;
+        let head = Head { epoch: read.head.epoch, version: read.head.version };
+        if head != p.head {
+            // Changes arrived meanwhile: publish them first, rebuild later.
+            return Ok(Step::Idle);
+        }
+        let records = read.records.len();
+        let envelope = self.seal(read, true).await?;
+        let bytes = envelope.len();
+        self.bus.refresh_snapshot(envelope).await?;
+        p.snapshot_version = head.version;
+        p.snapshot_at = Instant::now();
+        p.snapshot_due = false;
+        self.published = Some(p);
+        self.metrics.publish_total.get_or_create(&KindLabels { kind: "snapshot" }).inc();
+        Ok(Step::Snapshot { head, bytes, records, reason: SnapshotReason::Periodic })
+    }
+
+    /// Reads, signs and writes a snapshot, moves the head to it and sends
+    /// the head notice.
+    async fn snapshot(
+        &mut self,
+        reason: SnapshotReason,
+        in_redis: Option<Head>,
+    ) -> Result<Step, PublishError> {
+        let started = Instant::now();
+        let read = self.store.snapshot_read().await?;
+        let read_time = started.elapsed();
+        let head = Head { epoch: read.head.epoch, version: read.head.version };
+        // A shrink since the previous published state is explained by the
+        // outbox when that state is this epoch's history: every
+        // deactivation in between was committed (and published) as a
+        // change. Anything else — a first publication, another epoch, a
+        // database behind Redis — leaves the edges' shrink guard in charge.
+        let previous = self.published.map(|p| p.head).or(in_redis);
+        let intended = previous.is_some_and(|p| p.epoch == head.epoch && p.version <= head.version);
+        let records = read.records.len();
+        let envelope = self.seal(read, intended).await?;
+        let bytes = envelope.len();
+        let sealed_time = started.elapsed();
+        // The ring stays only when it still leads into this head.
+        let reset_ring = in_redis != Some(head);
+        self.bus.publish_snapshot(envelope, head, reset_ring).await?;
+        tracing::info!(
+            ?reason, %head, records, bytes, intended,
+            read_ms = read_time.as_millis() as u64,
+            seal_ms = (sealed_time - read_time).as_millis() as u64,
+            write_ms = (started.elapsed() - sealed_time).as_millis() as u64,
+            "snapshot published"
+        );
+        self.published = Some(Published {
+            head,
+            snapshot_version: head.version,
+            snapshot_at: Instant::now(),
+            snapshot_due: false,
+        });
+        self.metrics.published_version.set(version_gauge(head.version));
+        self.metrics.publish_total.get_or_create(&KindLabels { kind: "snapshot" }).inc();
+        Ok(Step::Snapshot { head, bytes, records, reason })
+    }
+
+    /// Encodes and signs off the async threads: a million records take a
+    /// while.
+    async fn seal(&self, read: SnapshotRead, intended: bool) -> Result<Vec<u8>, PublishError> {
+        let key = self.key.clone();
+        let envelope = tokio::task::spawn_blocking(move || {
+            let snapshot = Snapshot {
+                epoch: read.head.epoch,
+                version: read.head.version,
+                created_at_ms: chrono::Utc::now().timestamp_millis(),
+                intended_shrink: intended,
+                records: read.records,
+            };
+            encode_snapshot(&snapshot, Some(&key))
+        })
+        .await?;
+        Ok(envelope)
+    }
+
+    /// Steps until `shutdown` resolves: at once while there is work, on
+    /// NOTIFY or the fallback poll when idle, every `campaign_every` as a
+    /// follower. Gives up the lock on the way out.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let wake = self.election.wake();
+        tokio::pin!(shutdown);
+        loop {
+            let (pause, on_notify) = match self.step().await {
+                Ok(Step::Follower) => (self.settings.campaign_every, false),
+                Ok(Step::Idle) => (self.settings.poll, true),
+                Ok(_) => (Duration::ZERO, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "publisher step failed");
+                    (self.settings.retry, false)
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = wake.notified(), if on_notify => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        self.election.resign();
+        self.metrics.is_leader.set(0);
+        self.reporter.update(|s| s.leader = false);
+    }
+}
+
+fn version_gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

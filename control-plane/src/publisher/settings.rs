@@ -1,0 +1,136 @@
+//! Propagation settings, read with the rest of the configuration:
+//! `REDIS_URL`, `NEXUS_REDIS_PREFIX`, `NEXUS_SIGNING_KEY` or
+//! `NEXUS_SIGNING_KEY_FILE`, `NEXUS_PUBLISH`.
+
+use nexus_protocol::signing::{self, SigningKey};
+
+use crate::config::{ConfigError, Secret};
+
+/// Longest accepted `NEXUS_REDIS_PREFIX`.
+pub const MAX_PREFIX_LEN: usize = 64;
+
+/// Where and how the control plane publishes.
+#[derive(Debug, Clone)]
+pub struct PropagationConfig {
+    /// The URL may carry a password.
+    pub redis_url: Option<Secret>,
+    pub prefix: String,
+    /// ed25519-dalek's `Debug` shows only the public half.
+    pub signing_key: SigningKey,
+    /// True when no key was configured and the public dev key is in use.
+    pub dev_key: bool,
+    /// `NEXUS_PUBLISH`: default true when `REDIS_URL` is set.
+    pub publish: bool,
+}
+
+fn invalid(name: &'static str, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid { name, message: message.to_string() }
+}
+
+impl PropagationConfig {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let redis_url = get("REDIS_URL").filter(|s| !s.trim().is_empty());
+        if let Some(url) = &redis_url {
+            fred::prelude::Config::from_url(url).map_err(|e| invalid("REDIS_URL", e))?;
+        }
+        let prefix = get("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
+        check_prefix(&prefix)?;
+        let (signing_key, dev_key) = match (get("NEXUS_SIGNING_KEY"), get("NEXUS_SIGNING_KEY_FILE"))
+        {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "NEXUS_SIGNING_KEY",
+                    "set either NEXUS_SIGNING_KEY or NEXUS_SIGNING_KEY_FILE, not both",
+                ));
+            }
+            (Some(hex), None) => (
+                signing::parse_signing_key(&hex).map_err(|e| invalid("NEXUS_SIGNING_KEY", e))?,
+                false,
+            ),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid("NEXUS_SIGNING_KEY_FILE", format!("{path}: {e}")))?;
+                let key = signing::parse_signing_key(&text)
+                    .map_err(|e| invalid("NEXUS_SIGNING_KEY_FILE", format!("{path}: {e}")))?;
+                (key, false)
+            }
+            (None, None) => (signing::dev_signing_key(), true),
+        };
+        let publish = match get("NEXUS_PUBLISH").map(|v| v.trim().to_ascii_lowercase()) {
+            None => redis_url.is_some(),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(v) => return Err(invalid("NEXUS_PUBLISH", format!("{v:?} is not a boolean"))),
+        };
+        if publish && redis_url.is_none() {
+            return Err(invalid("NEXUS_PUBLISH", "publishing needs REDIS_URL"));
+        }
+        Ok(Self { redis_url: redis_url.map(Secret::new), prefix, signing_key, dev_key, publish })
+    }
+}
+
+/// Prefixes end up in every key name: keep them short and plain.
+fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
+    if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN {
+        return Err(invalid("NEXUS_REDIS_PREFIX", format!("must be 1 to {MAX_PREFIX_LEN} bytes")));
+    }
+    if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return Err(invalid("NEXUS_REDIS_PREFIX", "allowed are A-Z, a-z, 0-9, '-', '_', '.', ':'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Write;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<PropagationConfig, ConfigError> {
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        PropagationConfig::from_lookup(&|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_publish_only_with_redis_and_use_the_dev_key() {
+        let off = from(&[]).unwrap();
+        assert!(!off.publish && off.dev_key && off.prefix == "nexus");
+        let on = from(&[("REDIS_URL", "redis://:hunter2@127.0.0.1:6379")]).unwrap();
+        assert!(on.publish);
+        assert!(!format!("{on:?}").contains("hunter2"));
+        let muted = from(&[("REDIS_URL", "redis://127.0.0.1"), ("NEXUS_PUBLISH", "false")]);
+        assert!(!muted.unwrap().publish);
+    }
+
+    #[test]
+    fn keys_come_from_hex_or_a_file_and_never_print() {
+        let hex = "ab".repeat(32);
+        let c = from(&[("NEXUS_SIGNING_KEY", &hex)]).unwrap();
+        assert!(!c.dev_key);
+        assert_eq!(c.signing_key.to_bytes(), [0xab; 32]);
+        assert!(!format!("{c:?}").contains(&hex));
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{}", "cd".repeat(32)).unwrap();
+        let path = file.path().to_str().unwrap();
+        let c = from(&[("NEXUS_SIGNING_KEY_FILE", path)]).unwrap();
+        assert_eq!(c.signing_key.to_bytes(), [0xcd; 32]);
+    }
+
+    #[test]
+    fn refusals_name_the_variable() {
+        let bad = |pairs: &[(&str, &str)], name: &str| {
+            let e = from(pairs).unwrap_err().to_string();
+            assert!(e.starts_with(name), "{e}");
+        };
+        bad(&[("NEXUS_SIGNING_KEY", "abc")], "NEXUS_SIGNING_KEY");
+        bad(&[("NEXUS_SIGNING_KEY_FILE", "/nonexistent/key")], "NEXUS_SIGNING_KEY_FILE");
+        bad(&[("NEXUS_PUBLISH", "true")], "NEXUS_PUBLISH");
+        bad(&[("NEXUS_PUBLISH", "maybe"), ("REDIS_URL", "redis://x")], "NEXUS_PUBLISH");
+        bad(&[("NEXUS_REDIS_PREFIX", "a b")], "NEXUS_REDIS_PREFIX");
+        bad(&[("NEXUS_REDIS_PREFIX", "")], "NEXUS_REDIS_PREFIX");
+        bad(&[("REDIS_URL", "not a url")], "REDIS_URL");
+    }
+}

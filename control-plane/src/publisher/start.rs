@@ -1,0 +1,67 @@
+//! Starting propagation with the server: the Redis handle for the fleet
+//! view, and the publisher task when `NEXUS_PUBLISH` is on.
+
+use std::future::Future;
+
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::signing::verify_key_hex;
+use tokio::task::JoinHandle;
+
+use super::bus::{Bus, BusError};
+use super::election::Election;
+use super::{PropagationConfig, Publisher, Settings};
+use crate::api::Shared;
+use crate::config::DbConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] BusError),
+    #[error("DATABASE_URL: {0}")]
+    Url(#[source] tokio_postgres::Error),
+}
+
+/// Attaches Redis to `state` (for `/api/admin/edges`) and, when publishing
+/// is on, spawns the publisher until `shutdown`. Does nothing without
+/// `REDIS_URL`.
+pub fn start(
+    config: &PropagationConfig,
+    db: &DbConfig,
+    state: &Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<JoinHandle<()>>, StartError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let bus = Bus::connect(url.expose(), RedisKeys::new(&config.prefix))?;
+    state.propagation.attach(bus.clone());
+    if !config.publish {
+        tracing::info!(prefix = %config.prefix, "NEXUS_PUBLISH is off: not publishing");
+        return Ok(None);
+    }
+    let public = verify_key_hex(&config.signing_key.verifying_key());
+    if config.dev_key {
+        tracing::warn!(
+            public_key = %public,
+            "NEXUS_SIGNING_KEY is not set: signing with the PUBLIC DEVELOPMENT KEY. Anyone can \
+             forge updates edges will accept. Set NEXUS_SIGNING_KEY (64 hex digits) or \
+             NEXUS_SIGNING_KEY_FILE, and give edges the public key as NEXUS_VERIFY_KEY."
+        );
+    } else {
+        tracing::info!(public_key = %public, "publisher signing key loaded (edges: NEXUS_VERIFY_KEY)");
+    }
+    let mut pg: tokio_postgres::Config = db.url.expose().parse().map_err(StartError::Url)?;
+    pg.connect_timeout(db.timeout);
+    let reporter = state.propagation.reporter();
+    reporter.update(|s| s.dev_key = config.dev_key);
+    let publisher = Publisher::new(
+        state.store.clone(),
+        bus,
+        Election::new(pg, &config.prefix),
+        config.signing_key.clone(),
+        state.metrics.publish.clone(),
+        reporter,
+        Settings::default(),
+    );
+    Ok(Some(tokio::spawn(publisher.run(shutdown))))
+}

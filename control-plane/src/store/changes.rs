@@ -1,0 +1,153 @@
+//! What the publisher reads: the registry head, the outbox (`changes`) in
+//! version order, and a consistent snapshot of every alias.
+
+use nexus_protocol::{AliasKey, AliasName, AliasRecord, Context};
+use tokio_postgres::{IsolationLevel, Row};
+
+use super::aliases::{COLS, from_row};
+use super::{Store, StoreError};
+
+/// The registry's `(epoch, version)`: the newest committed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryHead {
+    pub epoch: u64,
+    pub version: u64,
+}
+
+/// One outbox row: the change that took the registry to `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub version: u64,
+    pub epoch: u64,
+    pub committed_at_ms: i64,
+    pub op: ChangeOp,
+}
+
+/// What one change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// Created or changed (a deactivation is an upsert with `is_active`
+    /// false).
+    Upsert(AliasRecord),
+    /// Gone from the registry altogether.
+    Remove(AliasKey),
+}
+
+/// Every alias at one version, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRead {
+    pub head: RegistryHead,
+    /// One record per `(context, alias)`: the active one if there is one,
+    /// else the most recent inactive one. Ordered by context, then alias.
+    pub records: Vec<AliasRecord>,
+}
+
+/// Rows fetched per round trip while reading a snapshot, so a million
+/// aliases never sit in memory twice (as rows and as records).
+const SNAPSHOT_CHUNK: i32 = 20_000;
+
+fn unsigned(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+fn head_from(row: &Row) -> Result<RegistryHead, StoreError> {
+    Ok(RegistryHead {
+        epoch: unsigned("registry epoch", row.try_get(0)?)?,
+        version: unsigned("registry version", row.try_get(1)?)?,
+    })
+}
+
+fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
+    let version = unsigned("change version", row.try_get(0)?)?;
+    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("change {version}: {e}"));
+    let op: String = row.try_get(3)?;
+    let op = match op.as_str() {
+        "upsert" => {
+            let record: serde_json::Value = row.try_get(6)?;
+            ChangeOp::Upsert(serde_json::from_value(record).map_err(|e| bad(&e))?)
+        }
+        "remove" => {
+            let context: String = row.try_get(4)?;
+            let alias: String = row.try_get(5)?;
+            ChangeOp::Remove(AliasKey {
+                context: Context::parse(&context).map_err(|e| bad(&e))?,
+                alias: AliasName::parse(&alias).map_err(|e| bad(&e))?,
+            })
+        }
+        other => return Err(bad(&format!("unknown op {other:?}"))),
+    };
+    Ok(ChangeRow {
+        version,
+        epoch: unsigned("change epoch", row.try_get(1)?)?,
+        committed_at_ms: row.try_get(2)?,
+        op,
+    })
+}
+
+const CHANGES_AFTER: &str = "SELECT version, epoch, \
+        (extract(epoch FROM committed_at) * 1000)::BIGINT, op, context, alias, record \
+    FROM changes WHERE version > $1 ORDER BY version LIMIT $2";
+
+impl Store {
+    /// The registry's epoch and newest version.
+    pub async fn registry_head(&self) -> Result<RegistryHead, StoreError> {
+        let client = self.client().await?;
+        let st = client.prepare_cached("SELECT epoch, version FROM registry WHERE id = 1").await?;
+        let row = client.query_opt(&st, &[]).await?.ok_or_else(|| {
+            StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
+        })?;
+        head_from(&row)
+    }
+
+    /// Up to `limit` outbox rows after `version`, in version order.
+    pub async fn changes_after(
+        &self,
+        version: u64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let after = i64::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("version {version} is out of range")))?;
+        let client = self.client().await?;
+        let st = client.prepare_cached(CHANGES_AFTER).await?;
+        let rows = client.query(&st, &[&after, &i64::from(limit)]).await?;
+        rows.iter().map(change_from).collect()
+    }
+
+    /// Every alias and the registry head, read in one REPEATABLE READ
+    /// transaction so the records are exactly the state at that version.
+    pub async fn snapshot_read(&self) -> Result<SnapshotRead, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let row = tx.query_opt("SELECT epoch, version FROM registry WHERE id = 1", &[]).await?;
+        let head = head_from(&row.ok_or_else(|| {
+            StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
+        })?)?;
+        // An inactive row may share its key with a newer active one (the
+        // unique index only covers active rows); edges key by name, so
+        // publish one record per key.
+        let sql = format!(
+            "SELECT DISTINCT ON (context, alias) {COLS} FROM aliases \
+             ORDER BY context, alias, is_active DESC, version DESC, id DESC"
+        );
+        let st = tx.prepare(&sql).await?;
+        let portal = tx.bind(&st, &[]).await?;
+        let mut records = Vec::new();
+        loop {
+            let rows = tx.query_portal(&portal, SNAPSHOT_CHUNK).await?;
+            if rows.is_empty() {
+                break;
+            }
+            records.reserve(rows.len());
+            for r in &rows {
+                records.push(from_row(r)?.to_record());
+            }
+        }
+        tx.commit().await?;
+        Ok(SnapshotRead { head, records })
+    }
+}

@@ -1,0 +1,171 @@
+//! Redis side of the propagation tests: a random key prefix per test, a
+//! publisher wired to the test app's database, a channel subscriber, and
+//! direct reads of the keys the contract names.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use nexus_control_plane::metrics::PublishMetrics;
+use nexus_control_plane::publisher::bus::Bus;
+use nexus_control_plane::publisher::election::Election;
+use nexus_control_plane::publisher::status::Reporter;
+use nexus_control_plane::publisher::{Publisher, Settings, Step};
+use nexus_protocol::Head;
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::signing::dev_signing_key;
+use rand::RngCore;
+use tokio::sync::broadcast;
+
+use crate::helpers::{TestApp, url_for};
+
+/// How long any single wait for Redis may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn redis_url() -> String {
+    std::env::var("NEXUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+async fn connect() -> Client {
+    let url = redis_url();
+    let client = Builder::from_config(Config::from_url(&url).unwrap()).build().unwrap();
+    let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
+    if !matches!(connected, Ok(Ok(_))) {
+        panic!(
+            "Redis is unreachable at {url} ({connected:?}). Start it (e.g. `redis-server \
+             --daemonize yes`, or `docker run -d -p 6379:6379 redis:7`) or point \
+             NEXUS_TEST_REDIS_URL at one."
+        );
+    }
+    client
+}
+
+pub struct Rig {
+    pub keys: RedisKeys,
+    redis: Client,
+    db_url: String,
+}
+
+impl Rig {
+    pub async fn new(app: &TestApp) -> Self {
+        let mut b = [0u8; 8];
+        rand::rng().fill_bytes(&mut b);
+        let keys = RedisKeys::new(&format!("nexus-test-{}", hex::encode(b)));
+        Self { keys, redis: connect().await, db_url: url_for(&app.db_name) }
+    }
+
+    pub fn bus(&self) -> Bus {
+        Bus::connect(&redis_url(), self.keys.clone()).unwrap()
+    }
+
+    pub fn publisher(&self, app: &TestApp) -> Publisher {
+        self.publisher_with_metrics(app).0
+    }
+
+    pub fn publisher_with_metrics(&self, app: &TestApp) -> (Publisher, PublishMetrics) {
+        self.publisher_with(app, Settings::default())
+    }
+
+    pub fn publisher_with(&self, app: &TestApp, settings: Settings) -> (Publisher, PublishMetrics) {
+        let metrics = PublishMetrics::default();
+        let pg: tokio_postgres::Config = self.db_url.parse().unwrap();
+        let publisher = Publisher::new(
+            app.store.clone(),
+            self.bus(),
+            Election::new(pg, self.keys.prefix()),
+            dev_signing_key(),
+            metrics.clone(),
+            Reporter::default(),
+            settings,
+        );
+        (publisher, metrics)
+    }
+
+    pub async fn head(&self) -> Option<Head> {
+        let raw: Option<String> = self.redis.get(self.keys.head()).await.unwrap();
+        raw.map(|h| h.parse().unwrap())
+    }
+
+    /// The ring, oldest first.
+    pub async fn ring(&self) -> Vec<Vec<u8>> {
+        let members: Vec<Value> = self
+            .redis
+            .zrangebyscore(self.keys.deltas(), "-inf", "+inf", false, None)
+            .await
+            .unwrap();
+        members.iter().map(|m| m.as_bytes().unwrap().to_vec()).collect()
+    }
+
+    pub async fn snapshot(&self) -> Vec<u8> {
+        let v: Value = self.redis.get(self.keys.snapshot()).await.unwrap();
+        v.as_bytes().expect("a snapshot").to_vec()
+    }
+
+    /// What a Redis restarted empty looks like to this registry.
+    pub async fn delete_keys(&self) {
+        let keys = vec![self.keys.snapshot(), self.keys.head(), self.keys.deltas()];
+        let _: i64 = self.redis.del(keys).await.unwrap();
+    }
+
+    pub async fn report_edge(&self, id: &str, epoch: u64, version: u64, heartbeat_ms: i64) {
+        let report = serde_json::json!({
+            "id": id, "region": "local", "epoch": epoch, "version": version,
+            "content_hash": "00", "applied_at_ms": heartbeat_ms, "heartbeat_ms": heartbeat_ms,
+            "last_rejection": null, "source": "redis"
+        });
+        let _: i64 = self.redis.hset(self.keys.edges(), (id, report.to_string())).await.unwrap();
+    }
+
+    pub async fn cleanup(&self) {
+        self.delete_keys().await;
+        let _: i64 = self.redis.del(self.keys.edges()).await.unwrap();
+    }
+}
+
+/// A subscriber to the registry's channel.
+pub struct Channel {
+    _client: Client,
+    rx: broadcast::Receiver<fred::types::Message>,
+}
+
+impl Channel {
+    pub async fn subscribe(rig: &Rig) -> Self {
+        let client = connect().await;
+        let rx = client.message_rx();
+        client.subscribe(rig.keys.channel()).await.unwrap();
+        Self { _client: client, rx }
+    }
+
+    pub async fn next(&mut self) -> Vec<u8> {
+        let msg = tokio::time::timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("a message on the channel within 10 s")
+            .expect("the subscriber keeps up");
+        msg.value.as_bytes().unwrap().to_vec()
+    }
+
+    pub async fn take(&mut self, n: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+
+    /// A message already received, if any.
+    pub fn try_next(&mut self) -> Option<Vec<u8>> {
+        self.rx.try_recv().ok().map(|m| m.value.as_bytes().unwrap().to_vec())
+    }
+}
+
+/// Steps until the publisher has nothing left to do; returns what it did.
+pub async fn steps_until_idle(p: &mut Publisher) -> Vec<Step> {
+    let mut done = Vec::new();
+    for _ in 0..100 {
+        let step = p.step().await.unwrap();
+        if step == Step::Idle {
+            return done;
+        }
+        done.push(step);
+    }
+    panic!("publisher still busy after 100 steps: {done:?}");
+}
