@@ -2,6 +2,7 @@
 //! real server on port 0 against its own fresh PostgreSQL database.
 
 mod helpers;
+mod proxy;
 
 mod aliases;
 mod audit;

@@ -69,3 +69,66 @@ async fn a_database_that_is_down_answers_503_as_json() {
         http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("nexus_cp_db_up 0"), "{text}");
 }
+
+#[tokio::test]
+async fn recovers_by_itself_when_the_database_returns() {
+    use crate::helpers::{base_url, drop_database};
+    use crate::proxy::Proxy;
+
+    let db = fresh_database().await;
+    Store::new(&DbConfig::new(&url_for(&db))).unwrap().migrate().await.unwrap();
+    let pg: tokio_postgres::Config = base_url().parse().unwrap();
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let via = format!("postgres://postgres@{}/{db}", proxy.addr);
+    let mut cfg = DbConfig::new(&via);
+    cfg.timeout = std::time::Duration::from_millis(500);
+    let store = Store::new(&cfg).unwrap();
+    let state = server::prepare(
+        store,
+        TokenVerifier::hs256(SECRET),
+        Governance::from_yaml(GOVERNANCE).unwrap(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+    let http = reqwest::Client::new();
+    let token = nexus_protocol::TokenSigner::hs256(SECRET).mint(
+        "root",
+        nexus_protocol::Role::Admin,
+        nexus_protocol::ContextScope::All,
+        chrono::Utc::now().timestamp(),
+        60,
+    );
+    let create = |alias: &'static str| {
+        http.post(format!("http://{addr}/api/admin/aliases"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"context":"frontend","alias":alias,"canonical":"https://api.nexus.com/a"}))
+            .send()
+    };
+    let health = || http.get(format!("http://{addr}/api/aliases/health")).send();
+
+    assert_eq!(create("before").await.unwrap().status(), StatusCode::CREATED);
+    proxy.down();
+    let res = create("during").await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    proxy.up();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while health().await.unwrap().status() != StatusCode::OK {
+        assert!(tokio::time::Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(create("after").await.unwrap().status(), StatusCode::CREATED);
+
+    // Nothing half-written: two aliases, versions 1 and 2, the chain intact.
+    let direct = Store::new(&DbConfig::new(&url_for(&db))).unwrap();
+    let stats = direct.stats().await.unwrap();
+    assert_eq!((stats.active_aliases, stats.version), (2, 2));
+    assert!(direct.verify_audit().await.unwrap().ok);
+    drop(direct);
+    drop_database(db);
+}

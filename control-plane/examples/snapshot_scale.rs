@@ -1,0 +1,116 @@
+//! Measures (does not assert) what a snapshot of a large registry costs the
+//! publisher and an edge: SQL read, encode + sign, Redis SET, envelope size,
+//! and on the edge side Redis GET and verify + decode.
+//!
+//! ```text
+//! cargo run --release -p nexus-control-plane --example snapshot_scale -- [ALIASES]
+//! ```
+//!
+//! Uses a throw-away database (dropped at the end) on `NEXUS_TEST_DATABASE_URL`
+//! (default postgres://postgres@127.0.0.1:5432/postgres) and a random key on
+//! `NEXUS_TEST_REDIS_URL` (default redis://127.0.0.1:6379).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use fred::prelude::*;
+use nexus_control_plane::config::DbConfig;
+use nexus_control_plane::store::Store;
+use nexus_protocol::envelope::{decode_snapshot, encode_snapshot};
+use nexus_protocol::signing::dev_signing_key;
+use nexus_protocol::{Limits, Snapshot};
+use rand::RngCore;
+
+const FILL: &str = "INSERT INTO aliases (context, alias, canonical, description, is_active, \
+                    version, created_by) \
+    SELECT (ARRAY['frontend','backend','system'])[1 + i % 3], 'alias-' || i, \
+           'https://api.nexus.com/v1/resources/' || i || '/profile', \
+           CASE WHEN i % 4 = 0 THEN 'Generated alias number ' || i END, \
+           i % 10 <> 0, i, 'scale' \
+    FROM generate_series(1, $1::BIGINT) AS i";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: i64 = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let base = std::env::var("NEXUS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let redis_url = std::env::var("NEXUS_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    let db = format!("nexus_scale_{}", hex::encode(b));
+    let (admin, conn) =
+        tokio_postgres::connect(&base, tokio_postgres::NoTls).await.with_context(|| {
+            format!("PostgreSQL at {base} (start it, or set NEXUS_TEST_DATABASE_URL)")
+        })?;
+    tokio::spawn(conn);
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
+    let result = run(&base, &db, &redis_url, n).await;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
+    result
+}
+
+async fn run(base: &str, db: &str, redis_url: &str, n: i64) -> anyhow::Result<()> {
+    let url = format!("{}/{db}", base.rsplit_once('/').map_or(base, |(h, _)| h));
+    let mut config = DbConfig::new(&url);
+    config.timeout = Duration::from_secs(600);
+    let store = Store::new(&config)?;
+    store.migrate().await?;
+    let (fill, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let t = Instant::now();
+    fill.execute(FILL, &[&n]).await?;
+    fill.execute("UPDATE registry SET version = $1 WHERE id = 1", &[&n]).await?;
+    fill.batch_execute("VACUUM ANALYZE aliases").await?;
+    println!("fill {n} aliases: {:.2?} (setup, not measured)", t.elapsed());
+
+    let t = Instant::now();
+    let read = store.snapshot_read().await?;
+    let read_time = t.elapsed();
+    let records = read.records.len();
+    let snapshot = Snapshot {
+        epoch: read.head.epoch,
+        version: read.head.version,
+        created_at_ms: 0,
+        intended_shrink: false,
+        records: read.records,
+    };
+    let key = dev_signing_key();
+    let t = Instant::now();
+    let envelope = encode_snapshot(&snapshot, Some(&key));
+    let seal_time = t.elapsed();
+    drop(snapshot);
+
+    let client = Builder::from_config(Config::from_url(redis_url)?)
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(120))
+        .build()?;
+    client.init().await.with_context(|| format!("Redis at {redis_url}"))?;
+    let redis_key = format!("nexus-scale-{}:snapshot", db);
+    let size = envelope.len();
+    let t = Instant::now();
+    let () = client.set(&redis_key, Value::Bytes(envelope.into()), None, None, false).await?;
+    let set_time = t.elapsed();
+    let t = Instant::now();
+    let back: Value = client.get(&redis_key).await?;
+    let get_time = t.elapsed();
+    let bytes = back.as_bytes().context("snapshot came back")?;
+    let t = Instant::now();
+    let (_, decoded) = decode_snapshot(bytes, &Limits::SNAPSHOT, Some(&key.verifying_key()))?;
+    let open_time = t.elapsed();
+    let _: i64 = client.del(&redis_key).await?;
+    anyhow::ensure!(decoded.records.len() == records, "round trip lost records");
+
+    println!("machine: {} CPUs (shared), PostgreSQL and Redis on localhost", cpus());
+    println!("records in snapshot         {records}");
+    println!("envelope size               {:.1} MiB ({size} bytes)", size as f64 / 1048576.0);
+    println!("snapshot read (SQL, RR tx)  {read_time:.2?}");
+    println!("encode + hash + sign        {seal_time:.2?}");
+    println!("redis SET                   {set_time:.2?}");
+    println!("redis GET (edge)            {get_time:.2?}");
+    println!("verify + decode (edge)      {open_time:.2?}");
+    Ok(())
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
