@@ -140,8 +140,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         purge_after_days: config.audit_purge_after_days,
         interval: RETENTION_INTERVAL,
     };
+    // Ctrl-C locally, SIGTERM from an orchestrator: both drain and stop.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     };
     server::serve(listener, state, Some(retention), shutdown).await?;
     let _ = stop_publisher.send(true);

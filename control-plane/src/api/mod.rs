@@ -86,13 +86,20 @@ async fn observe(State(st): State<Shared>, mut req: Request, next: Next) -> Resp
         res.headers_mut().insert(REQUEST_ID, v);
     }
     let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    // Never the headers: they carry credentials.
+    tracing::info!(
+        request_id = %id,
+        %method,
+        route = %route,
+        status,
+        ms = elapsed.as_secs_f64() * 1e3,
+        "request"
+    );
     st.metrics
         .requests
         .get_or_create(&RequestLabels { route: route.clone(), method, status })
         .inc();
-    st.metrics
-        .duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
+    st.metrics.duration.get_or_create(&RouteLabels { route }).observe(elapsed.as_secs_f64());
     res
 }

@@ -88,16 +88,22 @@ async fn bad_entries_are_refused_whole() {
 }
 
 #[tokio::test]
-async fn ten_thousand_aliases_in_one_request() {
+async fn twenty_thousand_aliases_in_one_request_past_the_default_body_limit() {
     let app = spawn_app().await;
-    let aliases: Vec<_> = (0..10_000)
-        .map(|i| entry(&format!("bulk-{i}"), &format!("https://api.nexus.com/{i}")))
+    let aliases: Vec<_> = (0..20_000)
+        .map(|i| {
+            let mut e = entry(&format!("bulk-{i}"), &format!("https://api.nexus.com/{i}"));
+            e["description"] = json!(format!("bulk alias number {i} of the import test"));
+            e
+        })
         .collect();
+    let body = json!({"aliases": aliases});
+    assert!(body.to_string().len() > nexus_control_plane::api::BODY_LIMIT);
     let started = std::time::Instant::now();
-    let (s, r) = app.post("/api/admin/aliases/import", &json!({"aliases": aliases})).await;
+    let (s, r) = app.post("/api/admin/aliases/import", &body).await;
     assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!(r["created"], 10_000);
+    assert_eq!(r["created"], 20_000);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let (_, m) = app.get("/api/aliases/metrics").await;
-    assert_eq!(m["metrics"]["active_aliases"], 10_000);
+    assert_eq!(m["metrics"]["active_aliases"], 20_000);
 }

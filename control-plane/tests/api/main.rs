@@ -7,6 +7,7 @@ mod proxy;
 mod aliases;
 mod audit;
 mod auth;
+mod cli;
 mod conflicts;
 mod import;
 mod schema;
