@@ -1,1 +1,89 @@
-fn main() {}
+//! `nexus-edge`: wires the configuration, the alias file, the workers and
+//! the signals together. Everything else lives in the library.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use nexus_edge::auth::Authenticator;
+use nexus_edge::config::{Args, AuthMode, Config};
+use nexus_edge::connections::ConnectionCap;
+use nexus_edge::metrics::Metrics;
+use nexus_edge::service::App;
+use nexus_edge::source::file::{FileSource, POLL_INTERVAL};
+use nexus_edge::source::{self, Source as _};
+use nexus_edge::state::{SourceKind, State};
+use nexus_edge::{tls, workers};
+use nexus_protocol::TokenVerifier;
+use tokio::signal::unix::{SignalKind, signal};
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::from_parts(Args::parse(), |k| std::env::var(k).ok())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log_level)
+                .with_context(|| format!("LOG_LEVEL={:?}", config.log_level))?,
+        )
+        .init();
+    let tls = match &config.tls {
+        Some(f) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&f.cert, &f.key)?)),
+        None => None,
+    };
+    // Signals, the file watcher and shutdown run here; requests run on the
+    // workers' own runtimes.
+    let control = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    control.block_on(run(config, tls))
+}
+
+async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<()> {
+    let auth = match &config.auth {
+        AuthMode::Required(secret) => {
+            Some(Authenticator::new(TokenVerifier::hs256(secret.as_bytes())))
+        }
+        AuthMode::Off => {
+            tracing::warn!("EDGE_AUTH=off: resolve answers anyone, without a token");
+            None
+        }
+    };
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(State::new(SourceKind::File));
+    let mut file = FileSource::new(&config.aliases_file, POLL_INTERVAL).with_sighup()?;
+    file.preload().await.context("initial alias file")?;
+    if let Some(first) = file.next().await {
+        source::apply(&state, &metrics, first);
+    }
+    let app = Arc::new(App {
+        state: state.clone(),
+        auth,
+        connections: ConnectionCap::new(config.max_connections, metrics.clone()),
+        metrics: metrics.clone(),
+    });
+    let bound = workers::bind(config.http_addr, config.workers.get())
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let addr = bound.first().map(workers::Worker::local_addr).transpose()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let threads = workers::spawn(bound, app, tls.clone(), stop_rx.clone())?;
+    tracing::info!(
+        addr = ?addr,
+        workers = threads.len(),
+        tls = tls.is_some(),
+        "listening"
+    );
+    let mut watcher_stop = stop_rx.clone();
+    let watcher = tokio::spawn(source::drive(file, state, metrics, async move {
+        let _ = watcher_stop.wait_for(|s| *s).await;
+    }));
+
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: draining"),
+    }
+    let _ = stop_tx.send(true);
+    let _ = watcher.await;
+    for t in threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! NEXUS SSOT edge: resolves aliases from an in-memory table, with no
+//! database, over HTTP/1.1 and HTTP/2 (cleartext or TLS).
+//!
+//! # Layout
+//!
+//! - [`config`]: the typed configuration, read once and checked at start.
+//! - [`table`]: the alias table (papaya, private) with responses rendered
+//!   at load time; [`table::Table`] is also what the benches measure.
+//! - [`state`]: the current table and its `(epoch, version)`, swapped
+//!   atomically on snapshots and patched by deltas.
+//! - [`source`]: where states come from (the alias file today; Redis later)
+//!   behind the [`source::Source`] trait, and the loop that applies them.
+//! - [`resolve`]: the resolve decision as a plain function, shared by every
+//!   protocol front end.
+//! - [`auth`]: bearer tokens, verified once and cached.
+//! - [`service`]: HTTP routes and answers.
+//! - [`server`]: the hardened hyper server on an already-bound listener.
+//! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
+//! - [`connections`]: the shared connection cap.
+//! - [`tls`]: rustls configuration (ring, ALPN h2 + http/1.1).
+//! - [`metrics`]: Prometheus metrics.
+
+pub mod auth;
+pub mod config;
+pub mod connections;
+pub mod metrics;
+pub mod resolve;
+pub mod server;
+pub mod service;
+pub mod source;
+pub mod state;
+pub mod table;
+pub mod tls;
+pub mod workers;

@@ -1,0 +1,223 @@
+//! Prometheus metrics of the edge (names agreed in the workspace notes).
+//!
+//! The request path only increments atomics: the counter of each resolve
+//! outcome is looked up once here, and the latency histogram is a set of
+//! atomic buckets (prometheus-client's own histogram takes a mutex per
+//! observation, which worker threads would contend on).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::resolve::Outcome;
+
+/// Upper bounds of the resolve latency buckets, in seconds (5 µs to 100 ms).
+const BUCKETS: [f64; 14] =
+    [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 1e-1];
+
+type Labels = [(&'static str, &'static str); 1];
+
+/// A latency histogram made of atomics.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram(Arc<HistogramInner>);
+
+#[derive(Debug, Default)]
+struct HistogramInner {
+    /// Per bucket, the last one being +Inf.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.0.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mean observation in milliseconds (0 before the first one).
+    pub fn mean_ms(&self) -> f64 {
+        let n = self.0.count.load(Ordering::Relaxed);
+        if n == 0 { 0.0 } else { self.0.sum_nanos.load(Ordering::Relaxed) as f64 / n as f64 / 1e6 }
+    }
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(self.0.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Counters of each resolve outcome, created once.
+#[derive(Debug, Clone)]
+struct OutcomeCounters {
+    ok: Counter,
+    not_found: Counter,
+    bad_request: Counter,
+    unauthorized: Counter,
+    forbidden: Counter,
+}
+
+/// Every metric of the edge, and the registry that exposes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    outcomes: OutcomeCounters,
+    pub resolve_duration: LatencyHistogram,
+    pub aliases: Gauge,
+    pub contexts: Gauge,
+    pub state_version: Gauge,
+    pub state_epoch: Gauge,
+    pub state_age_seconds: Gauge<f64, AtomicU64>,
+    pub reloads_ok: Counter,
+    pub reloads_rejected: Counter,
+    pub connections: Gauge<i64, AtomicI64>,
+    pub connections_refused: Counter,
+    pub sync_state: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let resolve = Family::<Labels, Counter>::default();
+        registry.register("nexus_edge_resolve", "Resolve requests by outcome", resolve.clone());
+        // Handles are taken one statement at a time: the guard returned by
+        // `get_or_create` must be gone before the next call takes the lock.
+        let outcome = |o: &'static str| resolve.get_or_create(&[("outcome", o)]).clone();
+        let outcomes = OutcomeCounters {
+            ok: outcome("ok"),
+            not_found: outcome("not_found"),
+            bad_request: outcome("bad_request"),
+            unauthorized: outcome("unauthorized"),
+            forbidden: outcome("forbidden"),
+        };
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register("nexus_edge_reloads", "State reloads by result", reloads.clone());
+        let reloads_ok = reloads.get_or_create(&[("result", "ok")]).clone();
+        let reloads_rejected = reloads.get_or_create(&[("result", "rejected")]).clone();
+        let m = Self {
+            outcomes,
+            resolve_duration: LatencyHistogram::default(),
+            aliases: Gauge::default(),
+            contexts: Gauge::default(),
+            state_version: Gauge::default(),
+            state_epoch: Gauge::default(),
+            state_age_seconds: Gauge::default(),
+            reloads_ok,
+            reloads_rejected,
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            sync_state: Gauge::default(),
+            registry,
+        };
+        let mut registry = m.registry;
+        registry.register(
+            "nexus_edge_resolve_duration_seconds",
+            "Time to answer a resolve request",
+            m.resolve_duration.clone(),
+        );
+        registry.register("nexus_edge_aliases", "Entries in the table", m.aliases.clone());
+        registry.register("nexus_edge_contexts", "Contexts in the table", m.contexts.clone());
+        registry.register(
+            "nexus_edge_state_version",
+            "Registry version served",
+            m.state_version.clone(),
+        );
+        registry.register("nexus_edge_state_epoch", "Registry epoch served", m.state_epoch.clone());
+        registry.register(
+            "nexus_edge_state_age_seconds",
+            "Seconds since the state was last confirmed current",
+            m.state_age_seconds.clone(),
+        );
+        registry.register("nexus_edge_connections", "Open connections", m.connections.clone());
+        registry.register(
+            "nexus_edge_connections_refused",
+            "Connections closed at once because the cap was reached",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "nexus_edge_sync_state",
+            "1 when the state is current, 0 when degraded",
+            m.sync_state.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// Counts one resolve answer and its latency.
+    pub fn record(&self, outcome: &Outcome, took: Duration) {
+        let c = match outcome {
+            Outcome::Found { .. } => &self.outcomes.ok,
+            Outcome::NotFound => &self.outcomes.not_found,
+            Outcome::BadName | Outcome::UnknownContext => &self.outcomes.bad_request,
+            Outcome::Unauthorized(_) => &self.outcomes.unauthorized,
+            Outcome::Forbidden => &self.outcomes.forbidden,
+            // Not an answer about the alias: the edge has no state yet.
+            Outcome::Starting => return,
+        };
+        c.inc();
+        self.resolve_duration.observe(took);
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_name_and_counts() {
+        let m = Metrics::new();
+        m.record(&Outcome::NotFound, Duration::from_micros(7));
+        m.record(&Outcome::Forbidden, Duration::from_secs(1));
+        m.reloads_ok.inc();
+        let text = m.encode();
+        for name in [
+            "nexus_edge_resolve_total{outcome=\"not_found\"} 1",
+            "nexus_edge_resolve_total{outcome=\"forbidden\"} 1",
+            "nexus_edge_resolve_total{outcome=\"ok\"} 0",
+            "nexus_edge_resolve_duration_seconds_bucket{le=\"0.00001\"} 1",
+            "nexus_edge_resolve_duration_seconds_count 2",
+            "nexus_edge_reloads_total{result=\"ok\"} 1",
+            "nexus_edge_connections_refused_total 0",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        assert!((m.resolve_duration.mean_ms() - 500.0035).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,204 @@
+//! The edge's current registry state: one [`Table`] plus the `(epoch,
+//! version)` it represents, swapped in whole when a snapshot arrives and
+//! patched in place by deltas that fit.
+//!
+//! Readers load the table through an `ArcSwapOption` (no lock, no
+//! contention between worker threads) and never see a half-built state: a
+//! snapshot is turned into a complete table before the swap.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
+
+use arc_swap::{ArcSwapOption, Guard};
+use nexus_protocol::{Delta, DeltaFit, Snapshot};
+
+use crate::table::Table;
+
+/// Where the state comes from, as `/api/aliases/status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    Redis,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::File => "file",
+            SourceKind::Redis => "redis",
+        }
+    }
+}
+
+/// Why a delta was not applied; the state is unchanged in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaRefused {
+    #[error("no state loaded yet; a snapshot is needed first")]
+    NoState,
+    #[error("delta does not follow the current version; catch up first")]
+    Gap,
+    #[error("delta belongs to another epoch; take a fresh snapshot")]
+    OtherEpoch,
+}
+
+/// What applying an update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The state now is at this version.
+    Changed { version: u64, aliases: usize },
+    /// A duplicate or older delta: ignored.
+    Stale,
+}
+
+/// The current state of this edge.
+#[derive(Debug)]
+pub struct State {
+    table: ArcSwapOption<Table>,
+    epoch: AtomicU64,
+    version: AtomicU64,
+    /// When the state was last known current (Unix ms).
+    confirmed_at_ms: AtomicI64,
+    source: SourceKind,
+}
+
+impl State {
+    /// An empty state: health answers 503 until a snapshot is installed.
+    pub fn new(source: SourceKind) -> Self {
+        Self {
+            table: ArcSwapOption::empty(),
+            epoch: AtomicU64::new(0),
+            version: AtomicU64::new(0),
+            confirmed_at_ms: AtomicI64::new(0),
+            source,
+        }
+    }
+
+    /// The current table, if a state is loaded. Cheap; hold it for one
+    /// request, not across awaits that may last.
+    pub fn table(&self) -> Guard<Option<Arc<Table>>> {
+        self.table.load()
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.table.load().is_some()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn source(&self) -> SourceKind {
+        self.source
+    }
+
+    /// When the state was last confirmed current (Unix ms; 0 = never).
+    pub fn confirmed_at_ms(&self) -> i64 {
+        self.confirmed_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// Records that the source still agrees with the state at `now_ms`.
+    pub fn confirm(&self, now_ms: i64) {
+        self.confirmed_at_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Builds a table from `snapshot` and swaps it in.
+    pub fn install_snapshot(&self, snapshot: &Snapshot, now_ms: i64) -> Applied {
+        let started = Instant::now();
+        let table = Arc::new(Table::from_records(&snapshot.records));
+        let aliases = table.len();
+        self.table.store(Some(table));
+        self.epoch.store(snapshot.epoch, Ordering::Release);
+        self.version.store(snapshot.version, Ordering::Release);
+        self.confirm(now_ms);
+        tracing::info!(
+            epoch = snapshot.epoch,
+            version = snapshot.version,
+            aliases,
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "state installed"
+        );
+        Applied::Changed { version: snapshot.version, aliases }
+    }
+
+    /// Applies `delta` in place when it follows the current version.
+    pub fn apply_delta(&self, delta: &Delta, now_ms: i64) -> Result<Applied, DeltaRefused> {
+        let guard = self.table.load();
+        let Some(table) = guard.as_ref() else {
+            return Err(DeltaRefused::NoState);
+        };
+        match delta.fit(self.epoch(), self.version()) {
+            DeltaFit::Stale => return Ok(Applied::Stale),
+            DeltaFit::Gap => return Err(DeltaRefused::Gap),
+            DeltaFit::OtherEpoch => return Err(DeltaRefused::OtherEpoch),
+            DeltaFit::Next => {}
+        }
+        for r in &delta.upserts {
+            table.upsert(r);
+        }
+        for k in &delta.removals {
+            table.remove(k);
+        }
+        self.version.store(delta.to_version, Ordering::Release);
+        self.confirm(now_ms);
+        Ok(Applied::Changed { version: delta.to_version, aliases: table.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_protocol::{AliasName, AliasRecord, Canonical, Context};
+
+    fn rec(alias: &str, version: u64) -> AliasRecord {
+        AliasRecord {
+            id: 1,
+            context: Context::parse("frontend").unwrap(),
+            alias: AliasName::parse(alias).unwrap(),
+            canonical: Canonical::parse("https://x").unwrap(),
+            description: None,
+            expires_at_ms: None,
+            is_active: true,
+            version,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn delta(from: u64, to: u64, upserts: Vec<AliasRecord>) -> Delta {
+        Delta {
+            epoch: 1,
+            from_version: from,
+            to_version: to,
+            committed_at_ms: 0,
+            upserts,
+            removals: vec![],
+        }
+    }
+
+    #[test]
+    fn snapshot_then_deltas_in_order_only() {
+        let s = State::new(SourceKind::Redis);
+        assert!(!s.is_loaded());
+        assert_eq!(s.apply_delta(&delta(0, 1, vec![]), 0), Err(DeltaRefused::NoState));
+        let snap = Snapshot {
+            epoch: 1,
+            version: 5,
+            created_at_ms: 0,
+            intended_shrink: false,
+            records: vec![rec("a", 5)],
+        };
+        s.install_snapshot(&snap, 10);
+        assert_eq!((s.version(), s.confirmed_at_ms()), (5, 10));
+        assert_eq!(s.apply_delta(&delta(6, 7, vec![]), 0), Err(DeltaRefused::Gap));
+        assert_eq!(s.apply_delta(&delta(4, 5, vec![]), 0), Ok(Applied::Stale));
+        let applied = s.apply_delta(&delta(5, 6, vec![rec("b", 6)]), 20).unwrap();
+        assert_eq!(applied, Applied::Changed { version: 6, aliases: 2 });
+        let t = s.table();
+        let t = t.as_ref().unwrap().pin();
+        assert_eq!(t.lookup("frontend/b").unwrap().version, "6");
+    }
+}
