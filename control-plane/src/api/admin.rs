@@ -136,8 +136,9 @@ pub async fn create_key(
 ) -> Result<Response, ApiError> {
     caller.may(Action::ManageApiKeys, Scope::Global)?;
     let name = b.name.trim();
-    if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("name must be 1 to 255 printable characters".into()));
+    // The name becomes part of the actor recorded in created_by (255 bytes).
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("name must be 1 to 200 printable bytes".into()));
     }
     let (key, digest) = api_key::generate();
     let created =

@@ -19,6 +19,7 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
+    MethodNotAllowed,
     Conflict {
         conflict_id: i32,
         kind: ConflictType,
@@ -42,6 +43,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { .. } | ApiError::Taken(_) | ApiError::ImportConflicts(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
@@ -76,6 +78,9 @@ impl IntoResponse for ApiError {
                 "message": "another active alias holds this context and name",
                 "existing": existing,
             }),
+            ApiError::MethodNotAllowed => {
+                json!({"error": code, "message": "this route does not take that method"})
+            }
             ApiError::AlreadyResolved(id) => {
                 json!({"error": code, "message": format!("conflict {id} is already resolved")})
             }

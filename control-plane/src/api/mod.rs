@@ -54,6 +54,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/aliases/status", get(service::status))
         .route("/metrics", get(service::prometheus))
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -115,6 +115,9 @@ async fn conflict(
 }
 
 impl Store {
+    /// Creates an alias. The happy path holds the registry lock for three
+    /// statements (lock, insert, audit + outbox + version) and the commit;
+    /// the shadowing lookup is advisory and runs before the lock.
     pub async fn create_alias(
         &self,
         new: &NewAlias,
@@ -123,20 +126,6 @@ impl Store {
     ) -> Result<Created, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
-        if let Some(existing) = active_at(&tx, &new.key).await? {
-            return match on_existing(new, &existing) {
-                CreateDecision::Idempotent => Ok(Created::Existing(existing)),
-                CreateDecision::Conflict(kind) => {
-                    let ex = existing.to_json();
-                    let id =
-                        conflict(&tx, &mut locked, actor, kind, new, ex.clone(), Some(existing.id))
-                            .await?;
-                    tx.commit().await?;
-                    Ok(Created::Conflict { id, kind, existing: ex })
-                }
-            };
-        }
         let st = tx
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM aliases WHERE alias = $1 AND is_active AND context <> $2 \
@@ -144,33 +133,24 @@ impl Store {
             ))
             .await?;
         let others = tx.query(&st, &[&new.key.alias.as_str(), &new.key.context.as_str()]).await?;
-        let others: Vec<Value> = others
-            .iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?
-            .iter()
-            .map(StoredAlias::to_json)
-            .collect();
+        let others: Vec<Value> =
+            others.iter().map(|r| from_row(r).map(|a| a.to_json())).collect::<Result<_, _>>()?;
         let decision = on_shadow(shadow, !others.is_empty());
-        if decision == ShadowDecision::Refuse {
-            let ex = Value::Array(others);
-            let id =
-                conflict(&tx, &mut locked, actor, ConflictType::Shadowing, new, ex.clone(), None)
-                    .await?;
-            tx.commit().await?;
-            return Ok(Created::Conflict { id, kind: ConflictType::Shadowing, existing: ex });
-        }
+
+        let mut locked = lock(&tx).await?;
         let version = locked.version + 1;
-        let st = tx
-            .prepare_cached(&format!(
-                "INSERT INTO aliases (context, alias, canonical, description, expires_at, \
-                 is_active, created_by, updated_by, version) \
-                 VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7) \
-                 ON CONFLICT (context, alias) WHERE is_active DO NOTHING RETURNING {COLS}"
-            ))
-            .await?;
-        let row = tx
-            .query_opt(
+        let inserted = if decision == ShadowDecision::Refuse {
+            None
+        } else {
+            let st = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO aliases (context, alias, canonical, description, expires_at, \
+                     is_active, created_by, updated_by, version) \
+                     VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7) \
+                     ON CONFLICT (context, alias) WHERE is_active DO NOTHING RETURNING {COLS}"
+                ))
+                .await?;
+            tx.query_opt(
                 &st,
                 &[
                     &new.key.context.as_str(),
@@ -182,18 +162,23 @@ impl Store {
                     &version,
                 ],
             )
-            .await?;
-        // Under the registry lock the index cannot be taken by someone else,
-        // but it is the final word: a taken key is a conflict, never a 500.
-        let Some(row) = row else {
-            let existing = active_at(&tx, &new.key).await?;
-            let ex = existing.as_ref().map(StoredAlias::to_json).unwrap_or(Value::Null);
-            let ex_id = existing.map(|e| e.id);
+            .await?
+        };
+        // Not inserted: the unique index on active (context, alias) said the
+        // key is taken (racing creators all end here but one), or the
+        // context refuses shadowing.
+        let Some(row) = inserted else {
+            let (kind, existing, existing_id) = match active_at(&tx, &new.key).await? {
+                Some(existing) => match on_existing(new, &existing) {
+                    CreateDecision::Idempotent => return Ok(Created::Existing(existing)),
+                    CreateDecision::Conflict(kind) => (kind, existing.to_json(), Some(existing.id)),
+                },
+                None => (ConflictType::Shadowing, Value::Array(others), None),
+            };
             let id =
-                conflict(&tx, &mut locked, actor, ConflictType::Duplicate, new, ex.clone(), ex_id)
-                    .await?;
+                conflict(&tx, &mut locked, actor, kind, new, existing.clone(), existing_id).await?;
             tx.commit().await?;
-            return Ok(Created::Conflict { id, kind: ConflictType::Duplicate, existing: ex });
+            return Ok(Created::Conflict { id, kind, existing });
         };
         let alias = from_row(&row)?;
         let entry = AuditEntry {

@@ -184,6 +184,11 @@ async fn malformed_unknown_and_oversized_input_is_refused_as_json() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let (s, e) = app.call(Method::GET, "/nowhere", None, None).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, e) = app.call(Method::PATCH, "/api/admin/aliases", Some(&app.admin), None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]
