@@ -55,6 +55,19 @@ fn lookups(c: &mut Criterion) {
                     black_box(found)
                 })
             });
+            // The same without the per-lookup pin: what the pin itself costs.
+            group.bench_with_input(BenchmarkId::new("papaya_pinned_once", n), &paths, |b, p| {
+                let pinned = papaya.pin();
+                b.iter(|| {
+                    let mut found = 0usize;
+                    for path in p {
+                        if let Some(e) = pinned.get(key_in(path)) {
+                            found += e.body.len() + e.version.len();
+                        }
+                    }
+                    black_box(found)
+                })
+            });
             group.bench_with_input(BenchmarkId::new("std_hashmap", n), &paths, |b, p| {
                 b.iter(|| {
                     let mut found = 0usize;
