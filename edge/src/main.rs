@@ -64,7 +64,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let threads = workers::spawn(bound, app, tls.clone(), stop_rx.clone())?;
     tracing::info!(
-        addr = ?addr,
+        addr = %addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
         workers = threads.len(),
         tls = tls.is_some(),
         "listening"

@@ -86,6 +86,7 @@ impl FileSource {
     /// Reads and parses the file now, off the async threads. On success the
     /// snapshot carries the next version.
     pub async fn load(&mut self) -> Result<Snapshot, LoadError> {
+        let started = std::time::Instant::now();
         let path = self.path.clone();
         let version = self.version + 1;
         let epoch = self.epoch;
@@ -99,6 +100,13 @@ impl FileSource {
         };
         self.version = version;
         self.stamp = Some(stamp);
+        tracing::info!(
+            path = %self.path.display(),
+            version,
+            aliases = snapshot.records.len(),
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "alias file read and parsed"
+        );
         Ok(snapshot)
     }
 

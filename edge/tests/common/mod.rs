@@ -1,0 +1,149 @@
+//! Test harness: boots the real edge in-process on port 0 with a temporary
+//! alias file, and helpers to mint tokens and poll until a condition holds.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nexus_edge::auth::Authenticator;
+use nexus_edge::connections::ConnectionCap;
+use nexus_edge::metrics::Metrics;
+use nexus_edge::server::serve;
+use nexus_edge::service::App;
+use nexus_edge::source::{self, file::FileSource};
+use nexus_edge::state::{SourceKind, State};
+use nexus_protocol::{ContextScope, Role, TokenSigner, TokenVerifier};
+use tokio::sync::watch;
+
+pub const SECRET: &[u8] = b"test-secret-of-reasonable-length";
+
+pub const YAML: &str = "aliases:
+  - context: frontend
+    alias: user-profile
+    canonical: https://api.nexus.com/v1/users/profile
+  - context: frontend
+    alias: old-promo
+    canonical: https://api.nexus.com/v1/promo
+    expires_at: 2020-01-01T00:00:00Z
+  - context: backend
+    alias: billing
+    canonical: https://api.nexus.com/v1/billing
+  - context: backend
+    alias: retired
+    canonical: https://api.nexus.com/v1/retired
+    is_active: false
+";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub auth: bool,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub max_connections: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { auth: true, tls: None, max_connections: 1000 }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestEdge {
+    pub addr: SocketAddr,
+    pub path: PathBuf,
+    pub app: Arc<App>,
+    pub signer: TokenSigner,
+    stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Starts an edge serving `yaml`, polling the file every 50 ms.
+pub async fn spawn_edge(yaml: &str, opts: Options) -> TestEdge {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aliases.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(State::new(SourceKind::File));
+    let mut file = FileSource::new(&path, Duration::from_millis(50));
+    file.preload().await.unwrap();
+    let auth = opts.auth.then(|| Authenticator::new(TokenVerifier::hs256(SECRET)));
+    let app = Arc::new(App {
+        state: state.clone(),
+        auth,
+        connections: ConnectionCap::new(opts.max_connections, metrics.clone()),
+        metrics: metrics.clone(),
+    });
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(source::drive(file, state.clone(), metrics, stopped(rx.clone())));
+    wait_until("first state loaded", || async { state.is_loaded() }).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = opts.tls.map(tokio_rustls::TlsAcceptor::from);
+    tokio::spawn(serve(listener, app.clone(), tls, stopped(rx)));
+    TestEdge { addr, path, app, signer: TokenSigner::hs256(SECRET), stop, _dir: dir }
+}
+
+impl TestEdge {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A bearer header for `role` in `contexts` (`["*"]` for all).
+    pub fn bearer(&self, contexts: &[&str]) -> String {
+        let scope =
+            ContextScope::try_from(contexts.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        format!("Bearer {}", self.signer.mint("test", Role::Resolver, scope, now, 300))
+    }
+
+    /// Rewrites the alias file (the poller picks it up).
+    pub fn write_file(&self, yaml: &str) {
+        std::fs::write(&self.path, yaml).unwrap();
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds, failing after 10 s.
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GET `url` with an optional bearer header; (status, headers, body).
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = client.get(url);
+    if let Some(b) = bearer {
+        req = req.header("authorization", b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}
