@@ -19,7 +19,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use helpers::spawn_app;
-use rig::{Channel, Rig, steps_until_idle};
+use rig::{Channel, Rig, step_until, steps_until_idle};
 
 /// Decodes and verifies every channel message as a delta, in order.
 fn deltas(messages: &[Vec<u8>]) -> Vec<Delta> {
@@ -113,10 +113,12 @@ async fn the_snapshot_equals_the_database() {
         publisher.step().await.unwrap(),
         Step::Deltas { from_version: 22, to_version: 25, messages: 1 }
     );
-    assert!(matches!(
-        publisher.step().await.unwrap(),
-        Step::Snapshot { reason: SnapshotReason::Periodic, records: 23, .. }
-    ));
+    // The rebuild runs beside the loop; steps stay idle until it is done.
+    let rebuilt = step_until(&mut publisher, |s| matches!(s, Step::Snapshot { .. })).await;
+    assert!(
+        matches!(rebuilt, Step::Snapshot { reason: SnapshotReason::Periodic, records: 23, .. }),
+        "{rebuilt:?}"
+    );
     assert_eq!(publisher.step().await.unwrap(), Step::Idle);
     let kinds = |kind| metrics.publish_total.get_or_create(&KindLabels { kind }).get();
     assert_eq!((kinds("snapshot"), kinds("delta")), (2, 1));
@@ -333,7 +335,13 @@ async fn commit_to_visible_latency_with_the_run_loop() {
     );
     // Far above the target: NOTIFY, not the 200 ms poll, must be what wakes it.
     assert!(p(0.5) < Duration::from_millis(100), "p50 {:?}", p(0.5));
+    let (_, status) = app.get("/api/aliases/status").await;
+    let sync = &status["status"]["propagation"];
+    assert_eq!((sync["enabled"].as_bool(), sync["leader"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(sync["published_version"].as_u64(), Some(200), "{status}");
+    assert_eq!(sync["last_error"], serde_json::Value::Null);
     let _ = stop.send(());
     task.await.unwrap();
+    assert_eq!(app.get("/api/aliases/status").await.1["status"]["propagation"]["leader"], false);
     rig.cleanup().await;
 }

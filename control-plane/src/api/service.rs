@@ -69,6 +69,8 @@ pub async fn status(State(st): State<Shared>) -> Response {
         "uptime_seconds": st.started.elapsed().as_secs(),
     });
     let mut body = base;
+    // Publisher state (leader, published version, last error): sync state.
+    body["propagation"] = json!(st.propagation.state());
     match stats {
         Ok(s) => {
             body["health"] = json!("healthy");

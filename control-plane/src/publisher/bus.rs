@@ -18,9 +18,11 @@ use super::batch::SealedDelta;
 
 /// Deltas kept in `P:deltas`.
 pub const RING_LEN: i64 = 1024;
-/// Bound on any one command; a snapshot of a million aliases (~100 MB) needs
-/// the most.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on a command, so a step (or an admin request) fails fast while
+/// Redis is away instead of queueing behind the reconnect.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on writing a snapshot: a million aliases are ~100 MB.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -60,14 +62,6 @@ impl Bus {
             .build()?;
         client.connect();
         Ok(Self { client, keys })
-    }
-
-    /// Waits until the client is connected, for callers that must know.
-    pub async fn wait_connected(&self, within: Duration) -> Result<(), BusError> {
-        tokio::time::timeout(within, self.client.wait_for_connect()).await.map_err(|_| {
-            fred::error::Error::new(fred::error::ErrorKind::Timeout, "connecting to Redis")
-        })??;
-        Ok(())
     }
 
     pub fn keys(&self) -> &RedisKeys {
@@ -118,20 +112,18 @@ impl Bus {
         Ok(())
     }
 
-    /// Writes the snapshot, drops the ring when it would no longer continue
-    /// into the snapshot (`reset_ring`), moves the head, and sends the head
-    /// notice so subscribed edges catch up now rather than at their next
-    /// check.
+    /// Writes the snapshot, then (one pipeline) drops the ring when it
+    /// would no longer continue into the snapshot (`reset_ring`), moves the
+    /// head, and sends the head notice so subscribed edges catch up now
+    /// rather than at their next check.
     pub async fn publish_snapshot(
         &self,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
     ) -> Result<(), BusError> {
+        self.refresh_snapshot(envelope).await?;
         let pipe = self.client.pipeline();
-        let () = pipe
-            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
-            .await?;
         if reset_ring {
             let () = pipe.del(self.keys.deltas()).await?;
         }
@@ -141,11 +133,13 @@ impl Bus {
         Ok(())
     }
 
-    /// Replaces only the snapshot key (a periodic rebuild at the version
-    /// already published: head and ring stay as they are).
+    /// Replaces only the snapshot key (alone, it is what a periodic rebuild
+    /// at the published version writes: head and ring stay as they are).
     pub async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
+        let slow = Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() };
         let () = self
             .client
+            .with_options(&slow)
             .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
             .await?;
         Ok(())

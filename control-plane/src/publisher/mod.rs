@@ -10,28 +10,29 @@
 //! - [`election`]: the advisory-lock leader election and the LISTEN.
 //! - [`batch`]: outbox rows → signed deltas (pure).
 //! - [`bus`]: the Redis writes, in the order the contract needs.
+//! - [`rebuild`]: snapshot encoding, and the periodic rebuild beside the loop.
 //! - [`status`]: what the API shows of it.
 //! - [`start`]: wiring it into `serve`.
 
 pub mod batch;
 pub mod bus;
 pub mod election;
+pub mod rebuild;
 pub mod settings;
 pub mod start;
 pub mod status;
 
 use std::time::{Duration, Instant};
 
-use nexus_protocol::envelope::encode_snapshot;
+use nexus_protocol::Head;
 use nexus_protocol::signing::SigningKey;
-use nexus_protocol::{Head, Snapshot};
 
 use crate::metrics::{KindLabels, PublishMetrics};
-use crate::store::changes::SnapshotRead;
 use crate::store::{Store, StoreError};
 use batch::{Limits, Plan};
-use bus::{Bus, BusError};
+use bus::{Bus, BusError, RING_LEN};
 use election::{Election, ElectionError};
+use rebuild::Rebuild;
 use status::Reporter;
 
 pub use settings::PropagationConfig;
@@ -137,6 +138,7 @@ pub struct Publisher {
     metrics: PublishMetrics,
     reporter: Reporter,
     published: Option<Published>,
+    rebuild: Option<Rebuild>,
 }
 
 impl Publisher {
@@ -150,7 +152,17 @@ impl Publisher {
         settings: Settings,
     ) -> Self {
         reporter.update(|s| s.enabled = true);
-        Self { store, bus, election, key, settings, metrics, reporter, published: None }
+        Self {
+            store,
+            bus,
+            election,
+            key,
+            settings,
+            metrics,
+            reporter,
+            published: None,
+            rebuild: None,
+        }
     }
 
     /// Does one unit of work: campaign, then bring Redis up to the
@@ -178,6 +190,7 @@ impl Publisher {
             if self.published.take().is_some() {
                 tracing::warn!("publisher lost the leader lock");
             }
+            self.rebuild = None;
             return Ok(Step::Follower);
         }
         let db = self.store.registry_head().await?;
@@ -215,8 +228,12 @@ impl Publisher {
         if db.epoch != p.head.epoch || db.version < p.head.version {
             return self.snapshot(SnapshotReason::Discontinuous, in_redis).await;
         }
+        if let Some(step) = self.finish_rebuild(&mut p).await? {
+            return Ok(step);
+        }
+        self.start_rebuild_if_due(&p);
         if db.version == p.head.version {
-            return self.maybe_refresh(p).await;
+            return Ok(Step::Idle);
         }
         let rows = self.store.changes_after(p.head.version, self.settings.batch_rows).await?;
         if rows.is_empty() {
@@ -256,32 +273,50 @@ impl Publisher {
         }
     }
 
-    /// When idle: rebuild the snapshot if it is due and the database still
-    /// stands at the published head.
-    async fn maybe_refresh(&mut self, mut p: Published) -> Result<Step, PublishError> {
+    /// Starts a background rebuild when one is due: after
+    /// `snapshot_every_versions`, or `snapshot_every` with changes, or
+    /// right after a failover.
+    fn start_rebuild_if_due(&mut self, p: &Published) {
         let behind = p.head.version.saturating_sub(p.snapshot_version);
         let due = p.snapshot_due
             || behind >= self.settings.snapshot_every_versions
             || (behind > 0 && p.snapshot_at.elapsed() >= self.settings.snapshot_every);
-        if !due {
-            return Ok(Step::Idle);
+        if due && self.rebuild.is_none() {
+            self.rebuild = Some(Rebuild::start(self.store.clone(), self.key.clone()));
         }
-        let read = self.store.snapshot_read().await?;
-        let head = Head { epoch: read.head.epoch, version: read.head.version };
-        if head != p.head {
-            // Changes arrived meanwhile: publish them first, rebuild later.
-            return Ok(Step::Idle);
+    }
+
+    /// Writes a finished rebuild to `P:snapshot` when it still fits: same
+    /// epoch, not older than the last snapshot, and close enough to the
+    /// head that the ring still holds every delta after it (each delta
+    /// covers at least one version). Head and ring are left alone.
+    async fn finish_rebuild(&mut self, p: &mut Published) -> Result<Option<Step>, PublishError> {
+        if !self.rebuild.as_ref().is_some_and(Rebuild::is_finished) {
+            return Ok(None);
         }
-        let records = read.records.len();
-        let envelope = self.seal(read, true).await?;
-        let bytes = envelope.len();
-        self.bus.refresh_snapshot(envelope).await?;
+        let Some(rebuild) = self.rebuild.take() else { return Ok(None) };
+        let sealed = match rebuild.finish().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "snapshot rebuild failed; will retry");
+                return Ok(None);
+            }
+        };
+        let fits = sealed.head.epoch == p.head.epoch
+            && sealed.head.version >= p.snapshot_version
+            && sealed.head.version <= p.head.version
+            && p.head.version - sealed.head.version < RING_LEN as u64;
+        if !fits {
+            return Ok(None);
+        }
+        let (head, records, bytes) = (sealed.head, sealed.records, sealed.envelope.len());
+        self.bus.refresh_snapshot(sealed.envelope).await?;
         p.snapshot_version = head.version;
         p.snapshot_at = Instant::now();
         p.snapshot_due = false;
-        self.published = Some(p);
+        self.published = Some(*p);
         self.metrics.publish_total.get_or_create(&KindLabels { kind: "snapshot" }).inc();
-        Ok(Step::Snapshot { head, bytes, records, reason: SnapshotReason::Periodic })
+        Ok(Some(Step::Snapshot { head, bytes, records, reason: SnapshotReason::Periodic }))
     }
 
     /// Reads, signs and writes a snapshot, moves the head to it and sends
@@ -302,8 +337,8 @@ impl Publisher {
         // database behind Redis — leaves the edges' shrink guard in charge.
         let previous = self.published.map(|p| p.head).or(in_redis);
         let intended = previous.is_some_and(|p| p.epoch == head.epoch && p.version <= head.version);
-        let records = read.records.len();
-        let envelope = self.seal(read, intended).await?;
+        let sealed = rebuild::seal(read, &self.key, intended).await?;
+        let (records, envelope) = (sealed.records, sealed.envelope);
         let bytes = envelope.len();
         let sealed_time = started.elapsed();
         // The ring stays only when it still leads into this head.
@@ -322,27 +357,11 @@ impl Publisher {
             snapshot_at: Instant::now(),
             snapshot_due: false,
         });
+        // Whatever was rebuilding is older than this.
+        self.rebuild = None;
         self.metrics.published_version.set(version_gauge(head.version));
         self.metrics.publish_total.get_or_create(&KindLabels { kind: "snapshot" }).inc();
         Ok(Step::Snapshot { head, bytes, records, reason })
-    }
-
-    /// Encodes and signs off the async threads: a million records take a
-    /// while.
-    async fn seal(&self, read: SnapshotRead, intended: bool) -> Result<Vec<u8>, PublishError> {
-        let key = self.key.clone();
-        let envelope = tokio::task::spawn_blocking(move || {
-            let snapshot = Snapshot {
-                epoch: read.head.epoch,
-                version: read.head.version,
-                created_at_ms: chrono::Utc::now().timestamp_millis(),
-                intended_shrink: intended,
-                records: read.records,
-            };
-            encode_snapshot(&snapshot, Some(&key))
-        })
-        .await?;
-        Ok(envelope)
     }
 
     /// Steps until `shutdown` resolves: at once while there is work, on

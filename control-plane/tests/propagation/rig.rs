@@ -8,7 +8,6 @@ use fred::prelude::*;
 use nexus_control_plane::metrics::PublishMetrics;
 use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
-use nexus_control_plane::publisher::status::Reporter;
 use nexus_control_plane::publisher::{Publisher, Settings, Step};
 use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
@@ -74,7 +73,7 @@ impl Rig {
             Election::new(pg, self.keys.prefix()),
             dev_signing_key(),
             metrics.clone(),
-            Reporter::default(),
+            app.state.propagation.reporter(),
             settings,
         );
         (publisher, metrics)
@@ -168,4 +167,19 @@ pub async fn steps_until_idle(p: &mut Publisher) -> Vec<Step> {
         done.push(step);
     }
     panic!("publisher still busy after 100 steps: {done:?}");
+}
+
+/// Steps until one matches `done` (idle steps in between), for work that
+/// runs beside the loop; fails after [`PATIENCE`].
+pub async fn step_until(p: &mut Publisher, done: impl Fn(&Step) -> bool) -> Step {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let step = p.step().await.unwrap();
+        if done(&step) {
+            return step;
+        }
+        assert!(step == Step::Idle, "unexpected {step:?}");
+        assert!(tokio::time::Instant::now() < deadline, "nothing matched within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
