@@ -11,6 +11,7 @@
 //! - [`keys`]: Redis key and channel names.
 //! - [`head`]: the published head `"epoch:version"` (Redis key and notice).
 //! - [`signing`]: Ed25519 key parsing and the development key pair.
+//! - [`quic`]: the frames of the QUIC resolve protocol (`nexus-resolve/1`).
 
 pub mod declarative;
 pub mod envelope;
@@ -18,6 +19,7 @@ pub mod head;
 pub mod jwt;
 pub mod keys;
 pub mod names;
+pub mod quic;
 pub mod record;
 pub mod signing;
 pub mod snapshot;
