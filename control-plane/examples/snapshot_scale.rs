@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use fred::prelude::*;
 use nexus_control_plane::config::DbConfig;
+use nexus_control_plane::publisher::rebuild;
 use nexus_control_plane::store::Store;
-use nexus_protocol::envelope::{decode_snapshot, encode_snapshot};
+use nexus_protocol::Limits;
+use nexus_protocol::envelope::decode_snapshot;
 use nexus_protocol::signing::dev_signing_key;
-use nexus_protocol::{Limits, Snapshot};
 use rand::RngCore;
 
 const FILL: &str = "INSERT INTO aliases (context, alias, canonical, description, is_active, \
@@ -68,18 +69,10 @@ async fn run(base: &str, db: &str, redis_url: &str, n: i64) -> anyhow::Result<()
     let read = store.snapshot_read().await?;
     let read_time = t.elapsed();
     let records = read.records.len();
-    let snapshot = Snapshot {
-        epoch: read.head.epoch,
-        version: read.head.version,
-        created_at_ms: 0,
-        intended_shrink: false,
-        records: read.records,
-    };
     let key = dev_signing_key();
     let t = Instant::now();
-    let envelope = encode_snapshot(&snapshot, Some(&key));
+    let envelope = rebuild::seal(read, &key, false).await?.envelope;
     let seal_time = t.elapsed();
-    drop(snapshot);
 
     let client = Builder::from_config(Config::from_url(redis_url)?)
         .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(120))
@@ -104,7 +97,7 @@ async fn run(base: &str, db: &str, redis_url: &str, n: i64) -> anyhow::Result<()
     println!("records in snapshot         {records}");
     println!("envelope size               {:.1} MiB ({size} bytes)", size as f64 / 1048576.0);
     println!("snapshot read (SQL, RR tx)  {read_time:.2?}");
-    println!("encode + hash + sign        {seal_time:.2?}");
+    println!("sort + encode + hash + sign {seal_time:.2?}");
     println!("redis SET                   {set_time:.2?}");
     println!("redis GET (edge)            {get_time:.2?}");
     println!("verify + decode (edge)      {open_time:.2?}");

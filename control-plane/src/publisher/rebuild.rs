@@ -29,6 +29,12 @@ pub async fn seal(
     let sealed = tokio::task::spawn_blocking(move || {
         let head = Head { epoch: read.head.epoch, version: read.head.version };
         let records = read.records.len();
+        let mut read = read;
+        // Byte order of the names: the same state always encodes to the
+        // same bytes, so equal content hashes mean equal states.
+        read.records.sort_unstable_by(|a, b| {
+            (a.context.as_str(), a.alias.as_str()).cmp(&(b.context.as_str(), b.alias.as_str()))
+        });
         let snapshot = Snapshot {
             epoch: head.epoch,
             version: head.version,

@@ -38,7 +38,7 @@ pub enum ChangeOp {
 pub struct SnapshotRead {
     pub head: RegistryHead,
     /// One record per `(context, alias)`: the active one if there is one,
-    /// else the most recent inactive one. Ordered by context, then alias.
+    /// else the most recent inactive one. In no particular order.
     pub records: Vec<AliasRecord>,
 }
 
@@ -129,10 +129,14 @@ impl Store {
         })?)?;
         // An inactive row may share its key with a newer active one (the
         // unique index only covers active rows); edges key by name, so
-        // publish one record per key.
+        // publish one record per key. An anti-join on the (alias, context)
+        // index rather than DISTINCT ON: sorting a million names by
+        // collation costs seconds. JIT only adds latency to this plan.
+        tx.batch_execute("SET LOCAL jit = off").await?;
         let sql = format!(
-            "SELECT DISTINCT ON (context, alias) {COLS} FROM aliases \
-             ORDER BY context, alias, is_active DESC, version DESC, id DESC"
+            "SELECT {COLS} FROM aliases a WHERE a.is_active OR NOT EXISTS ( \
+               SELECT 1 FROM aliases b WHERE b.alias = a.alias AND b.context = a.context \
+                 AND b.id <> a.id AND (b.is_active OR (b.version, b.id) > (a.version, a.id)))"
         );
         let st = tx.prepare(&sql).await?;
         let portal = tx.bind(&st, &[]).await?;
