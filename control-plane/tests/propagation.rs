@@ -5,6 +5,9 @@
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "api/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
 #[path = "propagation/rig.rs"]
 mod rig;
 
@@ -19,7 +22,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use helpers::spawn_app;
-use rig::{Channel, Rig, step_until, steps_until_idle};
+use proxy::Proxy;
+use rig::{Channel, Rig, step_until, step_until_ok, steps_until_idle};
 
 /// Decodes and verifies every channel message as a delta, in order.
 fn deltas(messages: &[Vec<u8>]) -> Vec<Delta> {
@@ -344,5 +348,90 @@ async fn commit_to_visible_latency_with_the_run_loop() {
     let _ = stop.send(());
     task.await.unwrap();
     assert_eq!(app.get("/api/aliases/status").await.1["status"]["propagation"]["leader"], false);
+    rig.cleanup().await;
+}
+
+/// The address a `redis://` or `postgres://` URL points at.
+fn upstream(url: &str, default_port: u16) -> std::net::SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let (name, port) =
+        host.rsplit_once(':').map_or((host, default_port), |(h, p)| (h, p.parse().unwrap()));
+    let name = if name == "localhost" { "127.0.0.1" } else { name };
+    std::net::SocketAddr::new(name.parse().unwrap(), port)
+}
+
+#[tokio::test]
+async fn a_redis_outage_costs_nothing_but_time() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let proxy = Proxy::start(upstream(&rig::redis_url(), 6379)).await;
+    let via = format!("redis://{}", proxy.addr);
+    let db = helpers::url_for(&app.db_name);
+    let (mut publisher, _) = rig.publisher_via(&app, &via, &db, Settings::default());
+    steps_until_idle(&mut publisher).await;
+    app.create("frontend", "before", "https://api.nexus.com/b").await;
+    steps_until_idle(&mut publisher).await;
+
+    // Redis goes away; writes go on.
+    proxy.down();
+    app.create("frontend", "during", "https://api.nexus.com/d").await;
+    let failed = publisher.step().await;
+    assert!(failed.is_err(), "{failed:?}");
+    let (_, status) = app.get("/api/aliases/status").await;
+    assert!(status["status"]["propagation"]["last_error"].is_string(), "{status}");
+
+    // It comes back with its data: the publisher resumes with deltas.
+    proxy.up();
+    let resumed = step_until_ok(&mut publisher).await;
+    assert_eq!(resumed, Step::Deltas { from_version: 1, to_version: 2, messages: 1 });
+    let spans: Vec<(u64, u64)> =
+        deltas(&rig.ring().await).iter().map(|d| (d.from_version, d.to_version)).collect();
+    assert_eq!(spans, [(0, 1), (1, 2)]);
+
+    // It comes back empty (restarted without persistence): refilled.
+    proxy.down();
+    app.create("frontend", "after", "https://api.nexus.com/a").await;
+    rig.delete_keys().await;
+    proxy.up();
+    let refilled = step_until_ok(&mut publisher).await;
+    assert!(
+        matches!(refilled, Step::Snapshot { reason: SnapshotReason::RedisLost, records: 3, .. }),
+        "{refilled:?}"
+    );
+    assert_eq!(rig.head().await.unwrap().version, 3);
+    rig.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_postgres_stops_and_another_takes_over() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let db = helpers::url_for(&app.db_name);
+    let proxy = Proxy::start(upstream(&db, 5432)).await;
+    let cut_db = format!("postgres://postgres@{}/{}", proxy.addr, app.db_name);
+    let (mut a, a_metrics) =
+        rig.publisher_via(&app, &rig::redis_url(), &cut_db, Settings::default());
+    let (mut b, _) = rig.publisher_with(&app, Settings::default());
+    assert!(matches!(a.step().await.unwrap(), Step::Snapshot { .. }));
+    assert_eq!(b.step().await.unwrap(), Step::Follower);
+
+    // The leader's election connection is cut: PostgreSQL frees the lock.
+    proxy.down();
+    app.create("frontend", "x", "https://api.nexus.com/x").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        let step = b.step().await.unwrap();
+        if step != Step::Follower {
+            break step;
+        }
+        assert!(Instant::now() < deadline, "no takeover within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(taken, Step::Deltas { from_version: 0, to_version: 1, messages: 1 });
+    // The old leader cannot prove it holds the lock, so it publishes nothing.
+    assert!(!matches!(a.step().await, Ok(Step::Deltas { .. } | Step::Snapshot { .. })));
+    assert_eq!(a_metrics.is_leader.get(), 0);
     rig.cleanup().await;
 }

@@ -65,11 +65,23 @@ impl Rig {
     }
 
     pub fn publisher_with(&self, app: &TestApp, settings: Settings) -> (Publisher, PublishMetrics) {
+        self.publisher_via(app, &redis_url(), &self.db_url, settings)
+    }
+
+    /// A publisher reaching Redis and its election connection through the
+    /// given URLs (a test proxy, to cut them).
+    pub fn publisher_via(
+        &self,
+        app: &TestApp,
+        redis: &str,
+        election_db: &str,
+        settings: Settings,
+    ) -> (Publisher, PublishMetrics) {
         let metrics = PublishMetrics::default();
-        let pg: tokio_postgres::Config = self.db_url.parse().unwrap();
+        let pg: tokio_postgres::Config = election_db.parse().unwrap();
         let publisher = Publisher::new(
             app.store.clone(),
-            self.bus(),
+            Bus::connect(redis, self.keys.clone()).unwrap(),
             Election::new(pg, self.keys.prefix()),
             dev_signing_key(),
             metrics.clone(),
@@ -181,5 +193,18 @@ pub async fn step_until(p: &mut Publisher, done: impl Fn(&Step) -> bool) -> Step
         assert!(step == Step::Idle, "unexpected {step:?}");
         assert!(tokio::time::Instant::now() < deadline, "nothing matched within {PATIENCE:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Steps until one succeeds (Redis or PostgreSQL coming back), returning
+/// it; fails after three times [`PATIENCE`].
+pub async fn step_until_ok(p: &mut Publisher) -> Step {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+    loop {
+        match p.step().await {
+            Ok(step) => return step,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "still failing: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
