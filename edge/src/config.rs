@@ -6,6 +6,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::signing::{self, VerifyingKey};
+
+use crate::sync::SyncConfig;
 
 /// Command line of `nexus-edge`.
 #[derive(Debug, clap::Parser)]
@@ -25,10 +31,10 @@ pub enum ConfigError {
     MissingSecret,
     #[error("EDGE_TLS_CERT and EDGE_TLS_KEY must be set together")]
     HalfTls,
-    #[error("nothing to serve: pass --aliases-file PATH (or EDGE_ALIASES_FILE)")]
+    #[error("nothing to serve: pass --aliases-file PATH (or EDGE_ALIASES_FILE), or set REDIS_URL")]
     NoSource,
-    #[error("REDIS_URL sync mode is not available in this build yet; use --aliases-file")]
-    RedisNotYet,
+    #[error("cannot read {name} {path:?}: {source}")]
+    KeyFile { name: &'static str, path: PathBuf, source: std::io::Error },
 }
 
 /// The JWT secret; never printed.
@@ -63,10 +69,19 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Where the edge's state comes from.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// `--aliases-file PATH`: no database, no Redis.
+    File(PathBuf),
+    /// `REDIS_URL` and no file: sync from the control plane.
+    Redis(Box<SyncConfig>),
+}
+
 /// The edge's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub aliases_file: PathBuf,
+    pub source: SourceConfig,
     pub http_addr: SocketAddr,
     pub workers: NonZeroUsize,
     pub tls: Option<TlsFiles>,
@@ -81,9 +96,9 @@ impl Config {
         args: Args,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let aliases_file = match (args.aliases_file, env("REDIS_URL")) {
-            (Some(path), _) => path,
-            (None, Some(_)) => return Err(ConfigError::RedisNotYet),
+        let source = match (args.aliases_file, env("REDIS_URL").filter(|u| !u.is_empty())) {
+            (Some(path), _) => SourceConfig::File(path),
+            (None, Some(url)) => SourceConfig::Redis(Box::new(sync_config(url, &env)?)),
             (None, None) => return Err(ConfigError::NoSource),
         };
         let http_addr = parsed(&env, "EDGE_HTTP_ADDR")?.unwrap_or(([0, 0, 0, 0], 8080).into());
@@ -112,8 +127,59 @@ impl Config {
         };
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
-        Ok(Self { aliases_file, http_addr, workers, tls, auth, log_level, max_connections })
+        Ok(Self { source, http_addr, workers, tls, auth, log_level, max_connections })
     }
+}
+
+/// The Redis sync settings (names from the propagation contract).
+fn sync_config(
+    redis_url: String,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<SyncConfig, ConfigError> {
+    let prefix = env("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
+    let verify_key = match (env("NEXUS_VERIFY_KEY"), env("NEXUS_VERIFY_KEY_FILE")) {
+        (Some(hex), _) => parse_key("NEXUS_VERIFY_KEY", hex)?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::KeyFile {
+                name: "NEXUS_VERIFY_KEY_FILE",
+                path: path.clone().into(),
+                source,
+            })?;
+            parse_key("NEXUS_VERIFY_KEY_FILE", text)?
+        }
+        // main warns loudly when it sees the dev key.
+        (None, None) => signing::dev_verify_key(),
+    };
+    let check_ms: u64 = parsed(env, "EDGE_CHECK_INTERVAL_MS")?.unwrap_or(2_000);
+    if check_ms == 0 {
+        return Err(ConfigError::Invalid {
+            name: "EDGE_CHECK_INTERVAL_MS",
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    let edge_id = env("EDGE_ID").unwrap_or_else(|| {
+        let host = env("HOSTNAME").unwrap_or_else(|| "edge".into());
+        format!("{host}-{}", std::process::id())
+    });
+    Ok(SyncConfig {
+        redis_url,
+        keys: RedisKeys::new(&prefix),
+        verify_key,
+        edge_id,
+        region: env("EDGE_REGION").unwrap_or_else(|| "local".into()),
+        state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
+        check_interval: Duration::from_millis(check_ms),
+    })
+}
+
+fn parse_key(name: &'static str, hex: String) -> Result<VerifyingKey, ConfigError> {
+    signing::parse_verify_key(&hex).map_err(|e| ConfigError::Invalid {
+        name,
+        // A public key: fine to echo back.
+        value: hex.trim().to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn parsed<T>(
@@ -164,5 +230,49 @@ mod tests {
         ));
         let none = Config::from_parts(Args { aliases_file: None }, |_| None);
         assert!(matches!(none, Err(ConfigError::NoSource)));
+    }
+
+    fn redis_config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_parts(Args { aliases_file: None }, |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn redis_mode_reads_the_contract_names_and_hides_the_url() {
+        let base = [("EDGE_AUTH", "off"), ("REDIS_URL", "redis://:pw-s3cret@host:6379")];
+        let c = redis_config(&base).unwrap();
+        let SourceConfig::Redis(sync) = &c.source else { panic!("not redis mode: {c:?}") };
+        assert_eq!(sync.keys.prefix(), "nexus");
+        assert!(signing::is_dev_verify_key(&sync.verify_key));
+        assert_eq!(sync.check_interval, Duration::from_secs(2));
+        assert_eq!(sync.region, "local");
+        assert!(sync.state_dir.is_none());
+        assert!(!format!("{c:?}").contains("pw-s3cret"));
+
+        let key = signing::verify_key_hex(&signing::dev_verify_key()).to_string();
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("NEXUS_REDIS_PREFIX", "t1"),
+            ("NEXUS_VERIFY_KEY", key.as_str()),
+            ("EDGE_ID", "e1"),
+            ("EDGE_CHECK_INTERVAL_MS", "250"),
+            ("EDGE_STATE_DIR", "/var/lib/nexus"),
+        ]);
+        let c = redis_config(&vars).unwrap();
+        let SourceConfig::Redis(sync) = &c.source else { panic!() };
+        assert_eq!((sync.keys.snapshot().as_str(), sync.edge_id.as_str()), ("t1:snapshot", "e1"));
+        assert_eq!(sync.degraded_after(), Duration::from_millis(750));
+
+        let mut bad = base.to_vec();
+        bad.push(("NEXUS_VERIFY_KEY", "abc"));
+        assert!(redis_config(&bad).unwrap_err().to_string().contains("NEXUS_VERIFY_KEY"));
+        let mut bad = base.to_vec();
+        bad.push(("NEXUS_VERIFY_KEY_FILE", "/nonexistent/key"));
+        assert!(matches!(redis_config(&bad), Err(ConfigError::KeyFile { .. })));
+        // A file wins over REDIS_URL.
+        let args = Args { aliases_file: Some("a.yaml".into()) };
+        let c = Config::from_parts(args, |k| (k == "EDGE_AUTH").then(|| "off".into())).unwrap();
+        assert!(matches!(c.source, SourceConfig::File(_)));
     }
 }

@@ -8,8 +8,10 @@
 //!   at load time; [`table::Table`] is also what the benches measure.
 //! - [`state`]: the current table and its `(epoch, version)`, swapped
 //!   atomically on snapshots and patched by deltas.
-//! - [`source`]: where states come from (the alias file today; Redis later)
-//!   behind the [`source::Source`] trait, and the loop that applies them.
+//! - [`source`]: where states come from (the alias file behind the
+//!   [`source::Source`] trait, and the Redis sync loop).
+//! - [`sync`]: the rules of Redis sync: safe apply, shrink guard, report.
+//! - [`persist`]: the last-known-good copy on disk.
 //! - [`resolve`]: the resolve decision as a plain function, shared by every
 //!   protocol front end.
 //! - [`auth`]: bearer tokens, verified once and cached.
@@ -24,11 +26,13 @@ pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod metrics;
+pub mod persist;
 pub mod resolve;
 pub mod server;
 pub mod service;
 pub mod source;
 pub mod state;
+pub mod sync;
 pub mod table;
 pub mod tls;
 pub mod workers;

@@ -6,16 +6,24 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use nexus_edge::auth::Authenticator;
-use nexus_edge::config::{Args, AuthMode, Config};
+use nexus_edge::config::{Args, AuthMode, Config, SourceConfig};
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::service::App;
 use nexus_edge::source::file::{FileSource, POLL_INTERVAL};
+use nexus_edge::source::redis::RedisSync;
 use nexus_edge::source::{self, Source as _};
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::{tls, workers};
 use nexus_protocol::TokenVerifier;
+use nexus_protocol::signing;
 use tokio::signal::unix::{SignalKind, signal};
+
+/// What keeps the state current once the edge listens.
+enum Feed {
+    File(FileSource),
+    Redis(Box<RedisSync>),
+}
 
 fn main() -> anyhow::Result<()> {
     let config = Config::from_parts(Args::parse(), |k| std::env::var(k).ok())?;
@@ -46,12 +54,30 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         }
     };
     let metrics = Arc::new(Metrics::new());
-    let state = Arc::new(State::new(SourceKind::File));
-    let mut file = FileSource::new(&config.aliases_file, POLL_INTERVAL).with_sighup()?;
-    file.preload().await.context("initial alias file")?;
-    if let Some(first) = file.next().await {
-        source::apply(&state, &metrics, first);
-    }
+    let (state, feed) = match &config.source {
+        SourceConfig::File(path) => {
+            let state = Arc::new(State::new(SourceKind::File));
+            let mut file = FileSource::new(path, POLL_INTERVAL).with_sighup()?;
+            file.preload().await.context("initial alias file")?;
+            if let Some(first) = file.next().await {
+                source::apply(&state, &metrics, first);
+            }
+            (state, Feed::File(file))
+        }
+        SourceConfig::Redis(sync) => {
+            if signing::is_dev_verify_key(&sync.verify_key) {
+                tracing::warn!(
+                    "NEXUS_VERIFY_KEY is not set: accepting states signed with the PUBLIC \
+                     DEVELOPMENT key, which anyone can sign with. Set NEXUS_VERIFY_KEY (or \
+                     NEXUS_VERIFY_KEY_FILE) in any real deployment."
+                );
+            }
+            tracing::info!(config = ?sync, "syncing from Redis");
+            let state = Arc::new(State::new(SourceKind::Redis));
+            let redis = nexus_edge::sync::start(*sync.clone(), state.clone(), metrics.clone())?;
+            (state, Feed::Redis(Box::new(redis)))
+        }
+    };
     let app = Arc::new(App {
         state: state.clone(),
         auth,
@@ -70,9 +96,13 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         "listening"
     );
     let mut watcher_stop = stop_rx.clone();
-    let watcher = tokio::spawn(source::drive(file, state, metrics, async move {
+    let stopped = async move {
         let _ = watcher_stop.wait_for(|s| *s).await;
-    }));
+    };
+    let watcher = match feed {
+        Feed::File(file) => tokio::spawn(source::drive(file, state, metrics, stopped)),
+        Feed::Redis(redis) => tokio::spawn(redis.run(stopped)),
+    };
 
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {

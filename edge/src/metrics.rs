@@ -14,6 +14,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::resolve::Outcome;
@@ -21,6 +22,10 @@ use crate::resolve::Outcome;
 /// Upper bounds of the resolve latency buckets, in seconds (5 µs to 100 ms).
 const BUCKETS: [f64; 14] =
     [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 1e-1];
+
+/// Upper bounds of the commit→applied lag buckets, in seconds (1 ms to 30 s).
+const SYNC_LAG_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 type Labels = [(&'static str, &'static str); 1];
 
@@ -97,6 +102,9 @@ pub struct Metrics {
     pub connections: Gauge<i64, AtomicI64>,
     pub connections_refused: Counter,
     pub sync_state: Gauge,
+    /// Commit on the control plane → applied here, per delta (sync thread
+    /// only, so the histogram's internal lock is never contended).
+    pub sync_lag: Histogram,
 }
 
 impl Default for Metrics {
@@ -137,6 +145,7 @@ impl Metrics {
             connections: Gauge::default(),
             connections_refused: Counter::default(),
             sync_state: Gauge::default(),
+            sync_lag: Histogram::new(SYNC_LAG_BUCKETS),
             registry,
         };
         let mut registry = m.registry;
@@ -168,6 +177,11 @@ impl Metrics {
             "nexus_edge_sync_state",
             "1 when the state is current, 0 when degraded",
             m.sync_state.clone(),
+        );
+        registry.register(
+            "nexus_edge_sync_lag_seconds",
+            "Time from commit on the control plane to applied on this edge",
+            m.sync_lag.clone(),
         );
         Self { registry, ..m }
     }

@@ -23,11 +23,12 @@ use crate::state::State;
 /// Longest request target accepted (path and query); longer gets 414.
 /// The longest valid resolve path is well under 400 bytes.
 pub const MAX_URI_LEN: usize = 2048;
-/// A state not confirmed current for this long is reported `degraded`.
-pub const DEGRADED_AFTER_MS: i64 = 30_000;
+pub use crate::state::DEGRADED_AFTER_MS;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const VERSION: HeaderName = HeaderName::from_static("x-nexus-version");
+/// Milliseconds since the served state was last confirmed current.
+const STATE_AGE: HeaderName = HeaderName::from_static("x-nexus-state-age-ms");
 
 // Resolve error bodies are fixed, so they are written without serialising.
 const NOT_FOUND: &str = r#"{"error":"not_found","message":"no such alias"}"#;
@@ -89,13 +90,18 @@ impl App {
     fn resolve<B>(&self, req: &Request<B>, target: &str) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let credentials = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
-        let outcome = resolve(&self.state, self.auth.as_ref(), target, credentials, now_ms());
+        let now = now_ms();
+        let outcome = resolve(&self.state, self.auth.as_ref(), target, credentials, now);
         let response = match &outcome {
             Outcome::Found { body, version } => {
                 let mut r = Response::new(Full::new(body.clone()));
                 let h = r.headers_mut();
                 h.insert(CONTENT_TYPE, JSON);
                 h.insert(VERSION, version.clone());
+                // itoa into a stack buffer and one small copy: the age moves
+                // every millisecond, so it cannot be rendered ahead of time.
+                let age = u64::try_from(now - self.state.confirmed_at_ms()).unwrap_or(0);
+                h.insert(STATE_AGE, HeaderValue::from(age));
                 r
             }
             Outcome::NotFound => fixed(StatusCode::NOT_FOUND, NOT_FOUND),
@@ -139,7 +145,7 @@ impl App {
         let age_s = self.age_seconds();
         let health = match age_s {
             None => "starting",
-            Some(a) if a * 1000.0 > DEGRADED_AFTER_MS as f64 => "degraded",
+            Some(_) if self.state.is_degraded(now_ms()) => "degraded",
             Some(_) => "healthy",
         };
         json(
@@ -168,7 +174,7 @@ impl App {
         m.state_version.set(i64::try_from(self.state.version()).unwrap_or(i64::MAX));
         m.state_epoch.set(i64::try_from(self.state.epoch()).unwrap_or(i64::MAX));
         m.state_age_seconds.set(self.age_seconds().unwrap_or(0.0));
-        let healthy = self.age_seconds().is_some_and(|a| a * 1000.0 <= DEGRADED_AFTER_MS as f64);
+        let healthy = self.state.is_loaded() && !self.state.is_degraded(now_ms());
         m.sync_state.set(i64::from(healthy));
         let mut r = Response::new(Full::new(Bytes::from(m.encode())));
         r.headers_mut().insert(
@@ -189,10 +195,7 @@ impl App {
     /// Seconds since the state was last confirmed current; `None` before
     /// the first load.
     fn age_seconds(&self) -> Option<f64> {
-        if !self.state.is_loaded() {
-            return None;
-        }
-        Some((now_ms() - self.state.confirmed_at_ms()).max(0) as f64 / 1000.0)
+        self.state.age_ms(now_ms()).map(|ms| ms as f64 / 1000.0)
     }
 }
 

@@ -7,7 +7,7 @@
 //! snapshot is turned into a complete table before the swap.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::{ArcSwapOption, Guard};
@@ -20,6 +20,8 @@ use crate::table::Table;
 pub enum SourceKind {
     File,
     Redis,
+    /// The last-known-good copy on disk, while Redis is out of reach.
+    Disk,
 }
 
 impl SourceKind {
@@ -27,9 +29,22 @@ impl SourceKind {
         match self {
             SourceKind::File => "file",
             SourceKind::Redis => "redis",
+            SourceKind::Disk => "disk",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => SourceKind::File,
+            1 => SourceKind::Redis,
+            _ => SourceKind::Disk,
         }
     }
 }
+
+/// A state not confirmed current for this long is reported `degraded`,
+/// unless the source sets its own bound ([`State::set_degraded_after_ms`]).
+pub const DEGRADED_AFTER_MS: i64 = 30_000;
 
 /// Why a delta was not applied; the state is unchanged in every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +74,8 @@ pub struct State {
     version: AtomicU64,
     /// When the state was last known current (Unix ms).
     confirmed_at_ms: AtomicI64,
-    source: SourceKind,
+    source: AtomicU8,
+    degraded_after_ms: AtomicI64,
 }
 
 impl State {
@@ -70,7 +86,8 @@ impl State {
             epoch: AtomicU64::new(0),
             version: AtomicU64::new(0),
             confirmed_at_ms: AtomicI64::new(0),
-            source,
+            source: AtomicU8::new(source as u8),
+            degraded_after_ms: AtomicI64::new(DEGRADED_AFTER_MS),
         }
     }
 
@@ -93,7 +110,33 @@ impl State {
     }
 
     pub fn source(&self) -> SourceKind {
-        self.source
+        SourceKind::from_u8(self.source.load(Ordering::Relaxed))
+    }
+
+    /// Records where the state now comes from (Redis sync falls back to
+    /// its disk copy and back).
+    pub fn set_source(&self, source: SourceKind) {
+        self.source.store(source as u8, Ordering::Relaxed);
+    }
+
+    /// How long the state may go unconfirmed before it is `degraded`.
+    pub fn degraded_after_ms(&self) -> i64 {
+        self.degraded_after_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_degraded_after_ms(&self, ms: i64) {
+        self.degraded_after_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the state was last confirmed current; `None`
+    /// before the first load.
+    pub fn age_ms(&self, now_ms: i64) -> Option<i64> {
+        self.is_loaded().then(|| (now_ms - self.confirmed_at_ms()).max(0))
+    }
+
+    /// Whether a loaded state has gone unconfirmed for too long.
+    pub fn is_degraded(&self, now_ms: i64) -> bool {
+        self.age_ms(now_ms).is_some_and(|a| a > self.degraded_after_ms())
     }
 
     /// When the state was last confirmed current (Unix ms; 0 = never).

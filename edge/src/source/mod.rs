@@ -1,10 +1,11 @@
 //! Where states come from. A [`Source`] yields updates (a whole snapshot,
 //! a delta, or "still current"); [`drive`] applies them to the [`State`]
-//! and counts the results. The file source lives in [`file`]; a Redis
-//! source (another issue) plugs in the same way, and tests can feed
-//! versions by hand.
+//! and counts the results. The file source lives in [`file`]; tests can
+//! feed versions by hand. Redis sync ([`redis`]) drives its own loop, since
+//! what it fetches next depends on how each envelope fitted.
 
 pub mod file;
+pub mod redis;
 
 use std::future::Future;
 use std::sync::Arc;
