@@ -3,7 +3,7 @@
 # from a static `map`, measured with wrk under identical conditions.
 #
 #   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64]
-#                             [--count 99999] [--with-loadtest] [--no-build] [--keep]
+#                             [--count 99999] [--with-loadtest] [--pin] [--no-build] [--keep]
 #
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
@@ -17,7 +17,9 @@
 #      (R rounds each) so drift on a shared machine hits both alike;
 #   5. prints every run, the means, and the ratios edge/nginx.
 # With --with-loadtest, nexus-loadtest (1 thread, same connections) also
-# measures both, to compare its req/s with wrk's.
+# measures both, to compare its req/s with wrk's. With --pin, servers run on
+# CPU 0 and the load generators on CPU 1 (taskset), so they do not trade
+# cores mid-run.
 #
 # Needs: cargo, wrk, nginx (/usr/sbin/nginx or on PATH), curl, ss; jq for
 # --with-loadtest. Everything it starts is stopped on exit, and its files
@@ -31,8 +33,9 @@ COUNT=99999
 WITH_LOADTEST=0
 BUILD=1
 KEEP=0
+PIN=0
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -43,6 +46,7 @@ while [[ $# -gt 0 ]]; do
         --with-loadtest) WITH_LOADTEST=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
+        --pin) PIN=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -55,12 +59,20 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 need=(wrk curl ss "$NGINX")
 [[ $BUILD == 1 ]] && need+=(cargo)
 [[ $WITH_LOADTEST == 1 ]] && need+=(jq)
+[[ $PIN == 1 ]] && need+=(taskset)
 for tool in "${need[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [[ -x "$tool" ]] || {
         echo "missing tool: $tool" >&2
         exit 1
     }
 done
+
+SERVER_CPU=()
+CLIENT_CPU=()
+if [[ $PIN == 1 ]]; then
+    SERVER_CPU=(taskset -c 0)
+    CLIENT_CPU=(taskset -c 1)
+fi
 
 WORK="$(mktemp -d -t nexus-compare.XXXXXX)"
 PIDS=()
@@ -114,7 +126,7 @@ TAKEN="$EDGE_PORT"
 NGINX_PORT="$(free_port)"
 
 EDGE_HTTP_ADDR="127.0.0.1:$EDGE_PORT" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=warn \
-    "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
+    "${SERVER_CPU[@]}" "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
 PIDS+=($!)
 
 mkdir -p "$WORK/nginx/tmp"
@@ -153,7 +165,7 @@ EOF
     cat "$WORK/nginx/test.log" >&2
     exit 1
 }
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
+"${SERVER_CPU[@]}" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
 PIDS+=($!)
 
 # Ready when a known alias answers 200; both must give the same body.
@@ -191,7 +203,7 @@ RESULTS="$WORK/results.tsv"
 run_wrk() {
     local name="$1" port="$2" round="$3" out rps p99 non2xx
     out="$WORK/wrk-$name-$round.txt"
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/data/paths.lua" \
+    "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/data/paths.lua" \
         -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port" >"$out" 2>&1
     rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
     p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
@@ -228,7 +240,7 @@ if [[ $WITH_LOADTEST == 1 ]]; then
     for pair in "edge:$EDGE_PORT" "nginx:$NGINX_PORT"; do
         name="${pair%%:*}"
         port="${pair##*:}"
-        "$BIN/nexus-loadtest" http --target "http://127.0.0.1:$port" \
+        "${CLIENT_CPU[@]}" "$BIN/nexus-loadtest" http --target "http://127.0.0.1:$port" \
             --aliases-file "$WORK/data/aliases.yaml" --connections "$CONNECTIONS" \
             --duration "$DURATION" --threads 1 --token "$TOKEN" \
             --report "$WORK/loadtest-$name.json" >"$WORK/loadtest-$name.txt" 2>&1
