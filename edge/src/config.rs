@@ -88,6 +88,8 @@ pub struct Config {
     pub auth: AuthMode,
     pub log_level: String,
     pub max_connections: usize,
+    /// `EDGE_QUIC_ADDR` and whether QUIC is served (see [`crate::quic::config`]).
+    pub quic: crate::quic::QuicConfig,
 }
 
 impl Config {
@@ -127,7 +129,8 @@ impl Config {
         };
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
-        Ok(Self { source, http_addr, workers, tls, auth, log_level, max_connections })
+        let quic = crate::quic::QuicConfig::from_env(&env, tls.as_ref())?;
+        Ok(Self { source, http_addr, workers, tls, auth, log_level, max_connections, quic })
     }
 }
 

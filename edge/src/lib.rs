@@ -20,6 +20,8 @@
 //! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
 //! - [`connections`]: the shared connection cap.
 //! - [`tls`]: rustls configuration (ring, ALPN h2 + http/1.1).
+//! - [`quic`]: the QUIC front end (`nexus-resolve/1` on quinn).
+//! - [`quic_client`]: a client library for that protocol.
 //! - [`metrics`]: Prometheus metrics.
 
 pub mod auth;
@@ -27,6 +29,8 @@ pub mod config;
 pub mod connections;
 pub mod metrics;
 pub mod persist;
+pub mod quic;
+pub mod quic_client;
 pub mod resolve;
 pub mod server;
 pub mod service;

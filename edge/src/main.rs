@@ -84,11 +84,27 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         connections: ConnectionCap::new(config.max_connections, metrics.clone()),
         metrics: metrics.clone(),
     });
+    let quic = nexus_edge::quic::prepare(&config).context("QUIC")?;
     let bound = workers::bind(config.http_addr, config.workers.get())
         .with_context(|| format!("binding {}", config.http_addr))?;
     let addr = bound.first().map(workers::Worker::local_addr).transpose()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let threads = workers::spawn(bound, app, tls.clone(), stop_rx.clone())?;
+    let threads = workers::spawn(bound, app.clone(), tls.clone(), stop_rx.clone())?;
+    let quic = match quic {
+        Some(q) => {
+            let (addr, thread) = nexus_edge::quic::spawn(
+                config.quic.addr,
+                q,
+                app,
+                config.workers.get(),
+                stop_rx.clone(),
+            )
+            .with_context(|| format!("QUIC on {}", config.quic.addr))?;
+            tracing::info!(%addr, alpn = "nexus-resolve/1", "QUIC listening");
+            Some(thread)
+        }
+        None => None,
+    };
     tracing::info!(
         addr = %addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
         workers = threads.len(),
@@ -111,7 +127,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
     }
     let _ = stop_tx.send(true);
     let _ = watcher.await;
-    for t in threads {
+    for t in threads.into_iter().chain(quic) {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     tracing::info!("stopped");
