@@ -27,8 +27,6 @@ use crate::sync::report::EdgeReport;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound on reading a snapshot (a million aliases are ~100 MB).
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Where an envelope's header holds its content hash.
-const HASH: std::ops::Range<usize> = 28..60;
 /// Pub/sub messages fred buffers for us before dropping (its default is 32).
 const MESSAGE_BUFFER: usize = 4_096;
 
@@ -50,8 +48,9 @@ pub struct RedisSync {
     client: Client,
     subscriber: SubscriberClient,
     applier: Applier,
-    /// Hash of the last snapshot refused, so it is not fetched, decoded and
-    /// refused again at every check while Redis still holds it.
+    /// Header of the last snapshot refused (it holds the content hash and
+    /// signature), so the same envelope is not fetched, decoded and refused
+    /// again at every check while Redis still holds it.
     refused_snapshot: Option<Vec<u8>>,
 }
 
@@ -74,6 +73,9 @@ impl RedisSync {
                 p.broadcast_channel_capacity = MESSAGE_BUFFER;
             })
             .with_connection_config(|c| {
+                // Named connections, so operators (and tests) can find the
+                // edge's subscriber in CLIENT LIST.
+                c.auto_client_setname = true;
                 c.connection_timeout = Duration::from_secs(2);
                 c.internal_command_timeout = Duration::from_secs(5);
             })
@@ -83,6 +85,11 @@ impl RedisSync {
         client.connect();
         subscriber.connect();
         Ok(Self { config, client, subscriber, applier, refused_snapshot: None })
+    }
+
+    /// The name of the subscriber connection in `CLIENT LIST`.
+    pub fn subscriber_name(&self) -> String {
+        self.subscriber.id().to_string()
     }
 
     /// Runs until `shutdown` completes.
@@ -233,11 +240,11 @@ impl RedisSync {
 
     async fn load_snapshot(&mut self, force: bool) -> Result<(), SyncError> {
         let key = self.config.keys.snapshot();
-        // The header's content hash is enough to recognise an envelope
-        // already refused, without fetching it all again.
+        // The header (hash and signature) is enough to recognise an
+        // envelope already refused, without fetching it all again.
         if let Some(refused) = &self.refused_snapshot {
             let head: Value = self.client.getrange(&key, 0, HEADER_LEN - 1).await?;
-            if head.as_bytes().and_then(|h| h.get(HASH)) == Some(refused.as_slice()) {
+            if head.as_bytes() == Some(refused.as_slice()) {
                 return Ok(());
             }
         }
@@ -246,14 +253,14 @@ impl RedisSync {
         let Some(bytes) = v.into_owned_bytes() else {
             return Err(SyncError::Missing(key));
         };
-        let hash = bytes.get(HASH).map(<[u8]>::to_vec);
+        let header = bytes.get(..HEADER_LEN).map(<[u8]>::to_vec);
         match self.applier.snapshot(bytes, force) {
             Ok(SnapshotStep::Installed { .. } | SnapshotStep::NotNewer) => {
                 self.refused_snapshot = None;
                 Ok(())
             }
             Err(e) => {
-                self.refused_snapshot = hash;
+                self.refused_snapshot = header;
                 Err(e.into())
             }
         }

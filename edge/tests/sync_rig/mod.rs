@@ -1,0 +1,288 @@
+//! Rig for the Redis sync tests: a random key prefix per test, a fake
+//! publisher that writes exactly what the propagation contract says (signed
+//! with the dev key), and an edge booted in-process on port 0.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::cmd;
+use fred::prelude::*;
+use nexus_edge::connections::ConnectionCap;
+use nexus_edge::metrics::Metrics;
+use nexus_edge::server::serve;
+use nexus_edge::service::App;
+use nexus_edge::state::{SourceKind, State};
+use nexus_edge::sync::SyncConfig;
+use nexus_protocol::envelope::{encode_delta, encode_snapshot};
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
+use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context, Delta, Snapshot};
+use rand::RngCore;
+use tokio::sync::watch;
+
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn redis_url() -> String {
+    std::env::var("NEXUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A command client; fails the test with how to start Redis if it is down.
+pub async fn connect() -> Client {
+    let url = redis_url();
+    let client = Builder::from_config(Config::from_url(&url).unwrap()).build().unwrap();
+    let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
+    if !matches!(connected, Ok(Ok(_))) {
+        panic!(
+            "Redis is unreachable at {url} ({connected:?}). Start it (e.g. `redis-server \
+             --daemonize yes`, or `docker run -d -p 6379:6379 redis:7`) or point \
+             NEXUS_TEST_REDIS_URL at one."
+        );
+    }
+    client
+}
+
+pub fn rec(ctx: &str, alias: &str, canonical: &str, version: u64) -> AliasRecord {
+    AliasRecord {
+        id: 1,
+        context: Context::parse(ctx).unwrap(),
+        alias: AliasName::parse(alias).unwrap(),
+        canonical: Canonical::parse(canonical).unwrap(),
+        description: None,
+        expires_at_ms: None,
+        is_active: true,
+        version,
+        updated_at_ms: 0,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    nexus_edge::service::now_ms()
+}
+
+/// Writes what the control plane's publisher would, under its own prefix.
+pub struct FakePublisher {
+    pub keys: RedisKeys,
+    pub redis: Client,
+    pub epoch: u64,
+}
+
+impl FakePublisher {
+    pub async fn new() -> Self {
+        let mut b = [0u8; 8];
+        rand::rng().fill_bytes(&mut b);
+        let keys = RedisKeys::new(&format!("nexus-edge-test-{}", hex::encode(b)));
+        Self { keys, redis: connect().await, epoch: 1 }
+    }
+
+    pub fn snapshot(&self, version: u64, records: Vec<AliasRecord>) -> Snapshot {
+        Snapshot {
+            epoch: self.epoch,
+            version,
+            created_at_ms: now_ms(),
+            intended_shrink: false,
+            records,
+        }
+    }
+
+    pub fn delta(&self, from: u64, upserts: Vec<AliasRecord>, removals: Vec<AliasKey>) -> Delta {
+        Delta {
+            epoch: self.epoch,
+            from_version: from,
+            to_version: from + 1,
+            committed_at_ms: now_ms(),
+            upserts,
+            removals,
+        }
+    }
+
+    pub async fn set_snapshot_bytes(&self, bytes: Vec<u8>) {
+        let () = self
+            .redis
+            .set(self.keys.snapshot(), Value::Bytes(bytes.into()), None, None, false)
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_head(&self, epoch: u64, version: u64) {
+        let () = self
+            .redis
+            .set(self.keys.head(), format!("{epoch}:{version}"), None, None, false)
+            .await
+            .unwrap();
+    }
+
+    pub async fn notice(&self, epoch: u64, version: u64) {
+        let _: i64 =
+            self.redis.publish(self.keys.channel(), format!("{epoch}:{version}")).await.unwrap();
+    }
+
+    /// Snapshot key, head, head notice (what a rebuild publishes).
+    pub async fn publish_snapshot(&self, s: &Snapshot) {
+        self.set_snapshot_bytes(encode_snapshot(s, Some(&dev_signing_key()))).await;
+        self.set_head(s.epoch, s.version).await;
+        self.notice(s.epoch, s.version).await;
+    }
+
+    /// Adds a delta to the ring and moves the head, without announcing it.
+    pub async fn ring_only(&self, d: &Delta) -> Vec<u8> {
+        let bytes = encode_delta(d, Some(&dev_signing_key()));
+        let member = Value::Bytes(bytes.clone().into());
+        let _: i64 = self
+            .redis
+            .zadd(self.keys.deltas(), None, None, false, false, (d.to_version as f64, member))
+            .await
+            .unwrap();
+        self.set_head(d.epoch, d.to_version).await;
+        bytes
+    }
+
+    /// Ring, head, then the envelope on the channel.
+    pub async fn publish_delta(&self, d: &Delta) {
+        let bytes = self.ring_only(d).await;
+        let _: i64 =
+            self.redis.publish(self.keys.channel(), Value::Bytes(bytes.into())).await.unwrap();
+    }
+
+    pub async fn clear_ring(&self) {
+        let _: i64 = self.redis.del(self.keys.deltas()).await.unwrap();
+    }
+
+    pub async fn delete_keys(&self) {
+        let keys = vec![self.keys.snapshot(), self.keys.head(), self.keys.deltas()];
+        let _: i64 = self.redis.del(keys).await.unwrap();
+    }
+
+    /// This edge's report in `P:edges`.
+    pub async fn report(&self, id: &str) -> Option<serde_json::Value> {
+        let raw: Option<String> = self.redis.hget(self.keys.edges(), id).await.unwrap();
+        raw.map(|r| serde_json::from_str(&r).unwrap())
+    }
+
+    pub async fn cleanup(&self) {
+        self.delete_keys().await;
+        let _: i64 = self.redis.del(self.keys.edges()).await.unwrap();
+    }
+
+    /// Kills the connection named `name` (and only it) with CLIENT KILL ID.
+    pub async fn kill_client(&self, name: &str) -> usize {
+        let list: String = self.redis.custom(cmd!("CLIENT"), vec!["LIST"]).await.unwrap();
+        let ids: Vec<String> = list
+            .lines()
+            .filter(|l| l.split(' ').any(|f| f == format!("name={name}")))
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")).map(str::to_owned))
+            .collect();
+        for id in &ids {
+            let args = vec!["KILL".to_owned(), "ID".to_owned(), id.clone()];
+            let _: Value = self.redis.custom(cmd!("CLIENT"), args).await.unwrap();
+        }
+        ids.len()
+    }
+}
+
+/// An edge in Redis sync mode, serving HTTP on port 0.
+pub struct SyncEdge {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    pub metrics: Arc<Metrics>,
+    pub id: String,
+    pub subscriber: String,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for SyncEdge {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> SyncConfig {
+    let mut b = [0u8; 4];
+    rand::rng().fill_bytes(&mut b);
+    SyncConfig {
+        redis_url: url.to_owned(),
+        keys: keys.clone(),
+        verify_key: dev_verify_key(),
+        edge_id: format!("edge-{}", hex::encode(b)),
+        region: "test".into(),
+        state_dir,
+        check_interval: Duration::from_millis(200),
+    }
+}
+
+impl SyncEdge {
+    pub async fn start(config: SyncConfig) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let state = Arc::new(State::new(SourceKind::Redis));
+        let id = config.edge_id.clone();
+        let sync = nexus_edge::sync::start(config, state.clone(), metrics.clone()).unwrap();
+        let subscriber = sync.subscriber_name();
+        let app = Arc::new(App {
+            state: state.clone(),
+            auth: None,
+            connections: ConnectionCap::new(100, metrics.clone()),
+            metrics: metrics.clone(),
+        });
+        let (stop, rx) = watch::channel(false);
+        tokio::spawn(sync.run(stopped(rx.clone())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, app, None, stopped(rx)));
+        Self { addr, state, metrics, id, subscriber, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn wait_version(&self, epoch: u64, version: u64) {
+        let s = &self.state;
+        wait_until(&format!("edge at {epoch}:{version}"), || async {
+            s.is_loaded() && s.epoch() == epoch && s.version() == version
+        })
+        .await;
+    }
+
+    /// GET a path: (status, headers, JSON body or Null).
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let resp = reqwest::get(self.url(path)).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn canonical(&self, ctx: &str, alias: &str) -> Option<String> {
+        let (status, _, body) = self.get(&format!("/api/aliases/resolve/{ctx}/{alias}")).await;
+        (status == 200).then(|| body["canonical_name"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after [`PATIENCE`].
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("redis://127.0.0.1:{port}")
+}
