@@ -7,6 +7,7 @@
 //! - [`transport`]: the `Connector`/`Connection` traits a protocol implements.
 //! - [`http`]: HTTP/1.1 and HTTP/2 (h2c or TLS+ALPN) on hyper connections.
 //! - [`tls`]: rustls (ring) client configs, including `--insecure`.
+//! - [`quic`]: the edge's QUIC protocol, through `nexus_edge::quic_client`.
 //! - [`driver`]: closed and open (coordinated-omission-free) load models.
 //! - [`recorder`]: per-task histogram and failure counts.
 //! - [`report`]: the JSON/text report; [`plot`]: its SVG latency plot.
@@ -18,6 +19,7 @@ pub mod driver;
 pub mod http;
 pub mod keyspace;
 pub mod plot;
+pub mod quic;
 pub mod recorder;
 pub mod report;
 pub mod synthetic;

@@ -1,5 +1,6 @@
 //! `nexus-loadtest`: `gen` synthetic registries, mint a `token`, or load a
-//! target over `http` (HTTP/1.1, h2c, HTTP/2 over TLS).
+//! target over `http` (HTTP/1.1, h2c, HTTP/2 over TLS) or `quic`
+//! (`nexus-resolve/1`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nexus_loadtest::driver::{self, Counter, Model, Plan};
 use nexus_loadtest::http::{HttpConnector, HttpOptions, Version};
 use nexus_loadtest::keyspace::{KeyChoice, Keyspace};
+use nexus_loadtest::quic::{QuicConnector, QuicOptions};
 use nexus_loadtest::report::Report;
 use nexus_loadtest::synthetic::{self, Spec};
 use nexus_loadtest::target::Target;
@@ -35,6 +37,8 @@ enum Command {
     Token(TokenArgs),
     /// Load a target over HTTP/1.1 or HTTP/2.
     Http(HttpArgs),
+    /// Load an edge over QUIC (nexus-resolve/1), one connection per task.
+    Quic(QuicArgs),
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,54 @@ struct HttpArgs {
     threads: Option<usize>,
 }
 
+#[derive(Debug, Args)]
+struct QuicArgs {
+    /// Edge QUIC address, host:port (e.g. 127.0.0.1:8443).
+    #[arg(long)]
+    target: String,
+    /// Name to check the certificate against (default: the target's host).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// Declarative aliases file whose live aliases are requested.
+    #[arg(long)]
+    aliases_file: PathBuf,
+    /// Connections (one task and one stream each). Closed model unless
+    /// --rate is given.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Open model: requests per second over all connections, latency
+    /// measured from each request's scheduled time.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to send, e.g. 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Per-request (and per-connect) timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Zipf exponent for key choice (uniform when absent).
+    #[arg(long)]
+    zipf: Option<f64>,
+    /// Token sent once per connection.
+    #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Accept any server certificate (development edges, self-signed).
+    #[arg(long)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file.
+    #[arg(long, conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+    /// Write the JSON report here (and the SVG plot next to it, .svg).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Seed for key choice (random when absent; printed in the report).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generator worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Gen(args) => generate(args),
@@ -130,6 +182,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Http(args) => http(args),
+        Command::Quic(args) => quic(args),
     }
 }
 
@@ -176,16 +229,8 @@ fn http(args: HttpArgs) -> anyhow::Result<()> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    let model = match args.rate {
-        None => Model::Closed,
-        Some(rate) if rate.is_finite() && rate > 0.0 => Model::Open { rate },
-        Some(rate) => bail!("--rate must be a positive number, got {rate}"),
-    };
-    let trust = match (args.insecure, args.ca_file) {
-        (true, _) => Some(Trust::Insecure),
-        (false, Some(path)) => Some(Trust::CaFile(path)),
-        (false, None) => None,
-    };
+    let model = model(args.rate)?;
+    let trust = trust(args.insecure, args.ca_file);
     let options = HttpOptions {
         target: target.clone(),
         version: if args.http2 { Version::Http2 } else { Version::Http1 },
@@ -194,16 +239,76 @@ fn http(args: HttpArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
     };
     let connector = Arc::new(HttpConnector::new(&options, &keys).context("http")?);
-    let plan = Plan {
-        model,
-        connections: args.connections,
-        duration: args.duration,
-        keys: keys.len(),
-        choice: args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf),
-        seed: args.seed.unwrap_or_else(rand::random),
+    let choice = args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf);
+    let plan = plan(model, args.connections, args.duration, &keys, choice, args.seed);
+    execute(connector, target.to_string(), &plan, args.threads, args.report)
+}
+
+fn quic(args: QuicArgs) -> anyhow::Result<()> {
+    // Everything is parsed and checked before the runtime starts.
+    let keys = Keyspace::load(&args.aliases_file).context("--aliases-file")?;
+    if args.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let model = model(args.rate)?;
+    let options = QuicOptions {
+        target: args.target.clone(),
+        server_name: args.server_name,
+        token: args.token,
+        trust: trust(args.insecure, args.ca_file),
+        timeout: args.timeout,
     };
+    let connector = Arc::new(QuicConnector::new(&options, &keys).context("quic")?);
+    let choice = args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf);
+    let plan = plan(model, args.connections, args.duration, &keys, choice, args.seed);
+    execute(connector, format!("quic://{}", args.target), &plan, args.threads, args.report)
+}
+
+fn model(rate: Option<f64>) -> anyhow::Result<Model> {
+    match rate {
+        None => Ok(Model::Closed),
+        Some(rate) if rate.is_finite() && rate > 0.0 => Ok(Model::Open { rate }),
+        Some(rate) => bail!("--rate must be a positive number, got {rate}"),
+    }
+}
+
+fn trust(insecure: bool, ca_file: Option<PathBuf>) -> Option<Trust> {
+    match (insecure, ca_file) {
+        (true, _) => Some(Trust::Insecure),
+        (false, Some(path)) => Some(Trust::CaFile(path)),
+        (false, None) => None,
+    }
+}
+
+fn plan(
+    model: Model,
+    connections: usize,
+    duration: Duration,
+    keys: &Keyspace,
+    choice: KeyChoice,
+    seed: Option<u64>,
+) -> Plan {
+    Plan {
+        model,
+        connections,
+        duration,
+        keys: keys.len(),
+        choice,
+        seed: seed.unwrap_or_else(rand::random),
+    }
+}
+
+/// Runs `plan` against `connector`, prints the report and writes it (with
+/// its plot) when asked: the same for every mode.
+fn execute<C: Connector>(
+    connector: Arc<C>,
+    target: String,
+    plan: &Plan,
+    threads: Option<usize>,
+    report_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
+    if let Some(threads) = threads {
         runtime.worker_threads(threads.max(1));
     }
     let runtime = runtime.enable_all().build().context("tokio runtime")?;
@@ -211,13 +316,13 @@ fn http(args: HttpArgs) -> anyhow::Result<()> {
     let outcome = runtime.block_on(async {
         let counter = Arc::new(Counter::default());
         let progress = progress(plan.duration, counter.clone());
-        let outcome = driver::run(connector, &plan, counter).await;
+        let outcome = driver::run(connector, plan, counter).await;
         progress.abort();
         outcome
     })?;
-    let report = Report::new(target.to_string(), name, &plan, &outcome);
+    let report = Report::new(target, name, plan, &outcome);
     println!("{report}");
-    if let Some(path) = args.report {
+    if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&report).context("report")?;
         std::fs::write(&path, json + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,0 +1,312 @@
+//! The `quic` mode: the edge's `nexus-resolve/1` protocol through the
+//! client library [`nexus_edge::quic_client`], behind the same
+//! [`Connector`]/[`Connection`] traits as HTTP, so the driver, recorder and
+//! report are shared and the numbers compare like for like: one QUIC
+//! connection per task (handshake and token once), one stream on it, one
+//! request in flight at a time, exactly as an HTTP/1.1 keep-alive
+//! connection is driven.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nexus_edge::quic_client::{self, Client, ClientError, Pipeline};
+use nexus_protocol::quic::Status;
+
+use crate::keyspace::Keyspace;
+use crate::recorder::Failure;
+use crate::tls::Trust;
+use crate::transport::{Connection, Connector};
+
+/// The resolve path prefix the key space is written with.
+const RESOLVE_PREFIX: &str = "/api/aliases/resolve/";
+
+/// Everything a QUIC run needs to know, parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct QuicOptions {
+    /// `host:port` (a `quic://` prefix is accepted).
+    pub target: String,
+    /// Name checked against the certificate (default: the target's host).
+    pub server_name: Option<String>,
+    /// Sent once per connection.
+    pub token: Option<String>,
+    /// `--insecure` or `--ca-file`; QUIC is always TLS.
+    pub trust: Option<Trust>,
+    /// Longest wait for a connection or an answer.
+    pub timeout: Duration,
+}
+
+/// Why a QUIC connector could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("QUIC is always TLS: pass --insecure or --ca-file")]
+    NoTrust,
+    #[error("target {0:?} is not host:port")]
+    Target(String),
+    #[error("cannot resolve {target:?}: {source}")]
+    Lookup { target: String, source: std::io::Error },
+    #[error("CA file {path}: {source}")]
+    CaFile { path: PathBuf, source: ClientError },
+    #[error("key space path {0:?} is not a resolve path")]
+    Path(String),
+}
+
+/// Opens QUIC connections to one edge.
+#[derive(Debug)]
+pub struct QuicConnector {
+    addr: SocketAddr,
+    server_name: String,
+    trust: quic_client::Trust,
+    token: Option<String>,
+    /// `(context, alias)` of each key, in key space order.
+    keys: std::sync::Arc<[(String, String)]>,
+    timeout: Duration,
+}
+
+impl QuicConnector {
+    pub fn new(options: &QuicOptions, keys: &Keyspace) -> Result<Self, SetupError> {
+        let raw = options.target.strip_prefix("quic://").unwrap_or(&options.target);
+        let raw = raw.trim_end_matches('/');
+        let (host, _) = raw.rsplit_once(':').ok_or_else(|| SetupError::Target(raw.to_owned()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addr = raw
+            .to_socket_addrs()
+            .map_err(|source| SetupError::Lookup { target: raw.to_owned(), source })?
+            .next()
+            .ok_or_else(|| SetupError::Target(raw.to_owned()))?;
+        let trust = match options.trust.as_ref().ok_or(SetupError::NoTrust)? {
+            Trust::Insecure => quic_client::Trust::Insecure,
+            Trust::CaFile(path) => quic_client::Trust::from_pem_file(path)
+                .map_err(|source| SetupError::CaFile { path: path.clone(), source })?,
+        };
+        let keys = keys
+            .paths()
+            .iter()
+            .map(|p| {
+                p.strip_prefix(RESOLVE_PREFIX)
+                    .and_then(|t| t.split_once('/'))
+                    .map(|(c, a)| (c.to_owned(), a.to_owned()))
+                    .ok_or_else(|| SetupError::Path(p.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            addr,
+            server_name: options.server_name.clone().unwrap_or_else(|| host.to_owned()),
+            trust,
+            token: options.token.clone(),
+            keys: keys.into(),
+            timeout: options.timeout,
+        })
+    }
+
+    async fn open(&self) -> Result<QuicConnection, ClientError> {
+        let client =
+            Client::connect(self.addr, &self.server_name, &self.trust, self.token.as_deref())
+                .await?;
+        let pipeline = client.pipeline().await?;
+        Ok(QuicConnection {
+            pipeline,
+            _client: client,
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl Connector for QuicConnector {
+    type Conn = QuicConnection;
+
+    async fn connect(&self) -> Result<QuicConnection, Failure> {
+        match tokio::time::timeout(self.timeout, self.open()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            // A refused token is an answer, as a 401 is over HTTP.
+            Ok(Err(ClientError::Unauthorized(_))) => Err(Failure::Status(401)),
+            Ok(Err(_)) | Err(_) => Err(Failure::Connect),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "quic"
+    }
+}
+
+/// One QUIC connection and the stream its requests travel on.
+#[derive(Debug)]
+pub struct QuicConnection {
+    pipeline: Pipeline,
+    /// Keeps the connection open as long as the stream is used.
+    _client: Client,
+    keys: std::sync::Arc<[(String, String)]>,
+    timeout: Duration,
+}
+
+impl Connection for QuicConnection {
+    async fn resolve(&mut self, index: usize) -> Result<(), Failure> {
+        let (context, alias) = self.keys.get(index).ok_or(Failure::Protocol)?;
+        let answer = tokio::time::timeout(self.timeout, self.pipeline.resolve(context, alias))
+            .await
+            // A late answer would be read as the next one's: the driver
+            // drops the connection after a timeout.
+            .map_err(|_| Failure::Timeout)?
+            .map_err(|_| Failure::Protocol)?;
+        match answer.status {
+            Status::Ok => Ok(()),
+            other => Err(Failure::Status(other.code())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use nexus_edge::auth::Authenticator;
+    use nexus_edge::connections::ConnectionCap;
+    use nexus_edge::metrics::Metrics;
+    use nexus_edge::quic as edge_quic;
+    use nexus_edge::service::App;
+    use nexus_edge::state::{SourceKind, State};
+    use nexus_protocol::{
+        AliasName, AliasRecord, Canonical, Context, ContextScope, Role, Snapshot, TokenSigner,
+        TokenVerifier,
+    };
+
+    use super::*;
+    use crate::driver::{self, Counter, Model, Plan};
+    use crate::keyspace::{KeyChoice, resolve_path};
+
+    const SECRET: &[u8] = b"loadtest-quic-secret";
+
+    /// A real edge QUIC endpoint on 127.0.0.1:0 serving `frontend/a` and
+    /// `frontend/b`, with tokens required.
+    fn edge() -> (SocketAddr, Arc<App>, tokio::sync::watch::Sender<bool>) {
+        let record = |alias: &str| AliasRecord {
+            id: 1,
+            context: Context::parse("frontend").unwrap(),
+            alias: AliasName::parse(alias).unwrap(),
+            canonical: Canonical::parse("https://api.nexus.com/v1/x").unwrap(),
+            description: None,
+            expires_at_ms: None,
+            is_active: true,
+            version: 1,
+            updated_at_ms: 0,
+        };
+        let state = Arc::new(State::new(SourceKind::File));
+        state.install_snapshot(
+            &Snapshot {
+                epoch: 0,
+                version: 1,
+                created_at_ms: 0,
+                intended_shrink: false,
+                records: vec![record("a"), record("b")],
+            },
+            0,
+        );
+        let metrics = Arc::new(Metrics::new());
+        let app = Arc::new(App {
+            state,
+            auth: Some(Authenticator::new(TokenVerifier::hs256(SECRET))),
+            connections: ConnectionCap::new(100, metrics.clone()),
+            metrics,
+        });
+        let (tls, _) = edge_quic::cert::self_signed().unwrap();
+        let endpoint = edge_quic::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            edge_quic::server_config(&tls).unwrap(),
+        )
+        .unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(edge_quic::serve(endpoint, app.clone(), async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        (addr, app, stop)
+    }
+
+    async fn run(addr: SocketAddr, token: Option<String>, paths: &[&str]) -> driver::Outcome {
+        let keys = Keyspace::from_paths(paths.iter().map(|p| p.to_string()).collect()).unwrap();
+        let options = QuicOptions {
+            target: addr.to_string(),
+            server_name: Some("localhost".into()),
+            token,
+            trust: Some(Trust::Insecure),
+            timeout: Duration::from_secs(5),
+        };
+        let connector = Arc::new(QuicConnector::new(&options, &keys).unwrap());
+        let plan = Plan {
+            model: Model::Open { rate: 400.0 },
+            connections: 4,
+            duration: Duration::from_millis(500),
+            keys: keys.len(),
+            choice: KeyChoice::Uniform,
+            seed: 7,
+        };
+        driver::run(connector, &plan, Arc::new(Counter::default())).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_run_counts_answers_by_status_like_http() {
+        let (addr, app, _stop) = edge();
+        let token = TokenSigner::hs256(SECRET).mint(
+            "loadtest",
+            Role::Resolver,
+            ContextScope::All,
+            chrono_now_s(),
+            60,
+        );
+        let paths = [resolve_path("frontend", "a"), resolve_path("frontend", "b")];
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let ok = run(addr, Some(token), &paths).await;
+        assert!(ok.recorder.successes() >= 100, "{:?}", ok.recorder.failures_by_kind());
+        assert_eq!(ok.recorder.failures(), 0, "{:?}", ok.recorder.failures_by_kind());
+        // The edge counted what the generator saw.
+        let text = app.metrics.encode();
+        let line =
+            format!("nexus_edge_resolve_total{{outcome=\"ok\"}} {}", ok.recorder.successes());
+        assert!(text.contains(&line), "{line} missing from\n{text}");
+
+        // Without a token every answer is a 401, and a missing alias a 404.
+        let denied = run(addr, None, &paths).await;
+        assert_eq!(denied.recorder.successes(), 0);
+        assert!(denied.recorder.failures_by_kind().get(&Failure::Status(401)) > Some(&50));
+        let missing = [resolve_path("frontend", "nope")];
+        let token = TokenSigner::hs256(SECRET).mint(
+            "loadtest",
+            Role::Resolver,
+            ContextScope::All,
+            chrono_now_s(),
+            60,
+        );
+        let gone = run(addr, Some(token), &[missing[0].as_str()]).await;
+        assert!(gone.recorder.failures_by_kind().get(&Failure::Status(404)) > Some(&50));
+    }
+
+    #[test]
+    fn setup_refuses_a_plaintext_run_and_bad_targets() {
+        let keys = Keyspace::from_paths(vec![resolve_path("frontend", "a")]).unwrap();
+        let mut options = QuicOptions {
+            target: "127.0.0.1:8443".into(),
+            server_name: None,
+            token: None,
+            trust: None,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(matches!(QuicConnector::new(&options, &keys), Err(SetupError::NoTrust)));
+        options.trust = Some(Trust::Insecure);
+        let c = QuicConnector::new(&options, &keys).unwrap();
+        assert_eq!(
+            (c.addr.to_string(), c.server_name.as_str()),
+            ("127.0.0.1:8443".into(), "127.0.0.1")
+        );
+        options.target = "quic://[::1]:9000".into();
+        assert_eq!(QuicConnector::new(&options, &keys).unwrap().addr.port(), 9000);
+        options.target = "no-port".into();
+        assert!(QuicConnector::new(&options, &keys).is_err());
+    }
+
+    fn chrono_now_s() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}
