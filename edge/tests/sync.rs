@@ -362,3 +362,33 @@ async fn redis_up_but_empty_stays_not_ready_until_published() {
     assert_eq!(edge.get("/api/aliases/health").await.0, 200);
     p.cleanup().await;
 }
+
+/// Measured, not asserted: publish on Redis → applied on the edge, so the
+/// end-to-end figure can be split into publisher and edge shares.
+#[tokio::test]
+async fn publish_to_applied_latency() {
+    let p = FakePublisher::new().await;
+    p.publish_snapshot(&p.snapshot(1, three(1))).await;
+    let edge = SyncEdge::start(sync_config(&p.keys, &redis_url(), None)).await;
+    edge.wait_version(1, 1).await;
+    let mut lags = Vec::new();
+    let mut sent = Vec::new();
+    for v in 1..=200u64 {
+        let d = p.delta(v, vec![rec("system", &format!("l{v}"), "https://l", v + 1)], vec![]);
+        let t = std::time::Instant::now();
+        p.publish_delta(&d).await;
+        sent.push(t.elapsed());
+        while edge.state.version() < v + 1 {
+            assert!(t.elapsed() < Duration::from_secs(10), "delta {v} never applied");
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        lags.push(t.elapsed());
+    }
+    lags.sort_unstable();
+    sent.sort_unstable();
+    println!(
+        "publish→applied over 200 deltas: p50 {:?}, p99 {:?} (of which the 3 writes: p50 {:?})",
+        lags[100], lags[198], sent[100]
+    );
+    p.cleanup().await;
+}

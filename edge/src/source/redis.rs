@@ -76,6 +76,8 @@ impl RedisSync {
                 // Named connections, so operators (and tests) can find the
                 // edge's subscriber in CLIENT LIST.
                 c.auto_client_setname = true;
+                // Deltas are small single messages: no Nagle delay on them.
+                c.tcp.nodelay = Some(true);
                 c.connection_timeout = Duration::from_secs(2);
                 c.internal_command_timeout = Duration::from_secs(5);
             })

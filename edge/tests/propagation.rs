@@ -1,0 +1,213 @@
+//! End to end: the real control plane (its own test harness: a fresh
+//! PostgreSQL database per test, the API on port 0), its publisher on a
+//! random Redis prefix, and several edges on port 0 syncing from it.
+//!
+//! The figures printed by `commit_to_visible_on_every_edge` are measured,
+//! not asserted (run with `--nocapture` to see them).
+
+#[path = "../../control-plane/tests/api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod sync_rig;
+
+use std::time::{Duration, Instant};
+
+use nexus_control_plane::metrics::PublishMetrics;
+use nexus_control_plane::publisher::bus::Bus;
+use nexus_control_plane::publisher::election::Election;
+use nexus_control_plane::publisher::{Publisher, Settings};
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::signing::dev_signing_key;
+use rand::RngCore;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use helpers::{TestApp, spawn_app, url_for};
+use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
+
+/// A control plane with its publisher running, on a fresh database and
+/// Redis prefix.
+struct Plane {
+    app: TestApp,
+    keys: RedisKeys,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Plane {
+    async fn start() -> Self {
+        // Fails with how to start Redis when it is down.
+        drop(sync_rig::connect().await);
+        let app = spawn_app().await;
+        let mut b = [0u8; 8];
+        rand::rng().fill_bytes(&mut b);
+        let keys = RedisKeys::new(&format!("nexus-e2e-{}", hex::encode(b)));
+        let bus = Bus::connect(&redis_url(), keys.clone()).unwrap();
+        app.state.propagation.attach(bus.clone());
+        let pg: tokio_postgres::Config = url_for(&app.db_name).parse().unwrap();
+        let publisher = Publisher::new(
+            app.store.clone(),
+            bus,
+            Election::new(pg, keys.prefix()),
+            dev_signing_key(),
+            PublishMetrics::default(),
+            app.state.propagation.reporter(),
+            Settings::default(),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(publisher.run(async move {
+            let _ = stopped.await;
+        }));
+        Self { app, keys, stop: Some(stop) }
+    }
+
+    async fn edge(&self) -> SyncEdge {
+        SyncEdge::start(sync_config(&self.keys, &redis_url(), None)).await
+    }
+
+    /// Creates an alias; returns the version it committed at.
+    async fn create(&self, ctx: &str, alias: &str, canonical: &str) -> u64 {
+        let (status, body) = self.app.create(ctx, alias, canonical).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["version"].as_u64().unwrap()
+    }
+
+    /// Stops the publisher and the API (the database goes with the app).
+    fn stop_publisher(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn wait_all(edges: &[SyncEdge], version: u64) {
+    for e in edges {
+        wait_until(&format!("{} at version {version}", e.id), || async {
+            e.state.is_loaded() && e.state.version() >= version
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane() {
+    let mut plane = Plane::start().await;
+    let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
+    let v =
+        plane.create("frontend", "user-profile", "https://api.nexus.com/v1/users/profile").await;
+    wait_all(&edges, v).await;
+    for e in &edges {
+        let (status, headers, body) = e.get("/api/aliases/resolve/frontend/user-profile").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["canonical_name"], "https://api.nexus.com/v1/users/profile");
+        assert_eq!(headers["x-nexus-version"], v.to_string().as_str());
+    }
+
+    let (status, body) = plane
+        .app
+        .put(
+            "/api/admin/aliases/frontend/user-profile",
+            &json!({"canonical": "https://api.nexus.com/v2/users/profile"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_all(&edges, body["version"].as_u64().unwrap()).await;
+    for e in &edges {
+        let c = e.canonical("frontend", "user-profile").await;
+        assert_eq!(c.as_deref(), Some("https://api.nexus.com/v2/users/profile"));
+    }
+
+    plane.create("backend", "billing", "https://api.nexus.com/v1/billing").await;
+    let (status, _) = plane.app.delete("/api/admin/aliases/frontend/user-profile").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, record) = plane.app.get("/api/admin/aliases/frontend/user-profile").await;
+    wait_all(&edges, record["version"].as_u64().unwrap()).await;
+    for e in &edges {
+        assert_eq!(e.canonical("frontend", "user-profile").await, None);
+        assert!(e.canonical("backend", "billing").await.is_some());
+    }
+
+    // The fleet view lists every edge at the head.
+    let head = edges[0].state.version();
+    wait_until("fleet view", || async {
+        let (_, fleet) = plane.app.get("/api/admin/edges").await;
+        let text = fleet.to_string();
+        edges.iter().all(|e| text.contains(&e.id)) && text.contains(&format!("{head}"))
+    })
+    .await;
+
+    // Control plane gone: edges keep serving, and a new edge starts from
+    // what Redis holds.
+    plane.stop_publisher();
+    let keys = plane.keys.clone();
+    drop(plane);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for e in &edges {
+        assert!(e.canonical("backend", "billing").await.is_some());
+    }
+    let late = SyncEdge::start(sync_config(&keys, &redis_url(), None)).await;
+    late.wait_version(edges[0].state.epoch(), head).await;
+    assert!(late.canonical("backend", "billing").await.is_some());
+    assert_eq!(late.canonical("frontend", "user-profile").await, None);
+    cleanup(&keys).await;
+}
+
+/// Measures commit → visible on all edges over a few hundred writes, and
+/// convergence after the edges' pub/sub connections are cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_to_visible_on_every_edge() {
+    let plane = Plane::start().await;
+    let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
+    let v = plane.create("frontend", "warm-up", "https://api.nexus.com/w").await;
+    wait_all(&edges, v).await;
+
+    let writes = 300;
+    let mut lags = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let v = plane.create("frontend", &format!("a{i}"), "https://api.nexus.com/a").await;
+        // The response comes after the commit: from here to all edges.
+        let t = Instant::now();
+        while edges.iter().any(|e| e.state.version() < v) {
+            assert!(t.elapsed() < Duration::from_secs(10), "write {i} never arrived");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        lags.push(t.elapsed());
+    }
+    lags.sort_unstable();
+    let pct = |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)];
+    println!(
+        "commit→visible on all 3 edges over {writes} writes: p50 {:?}, p99 {:?}, max {:?}",
+        pct(0.50),
+        pct(0.99),
+        lags[lags.len() - 1]
+    );
+
+    // Cut every edge's pub/sub connection, then write at once.
+    let fake =
+        FakePublisher { keys: plane.keys.clone(), redis: sync_rig::connect().await, epoch: 0 };
+    let mut cuts = Vec::new();
+    for i in 0..5 {
+        for e in &edges {
+            // Once it is back from the previous cut.
+            wait_until("subscriber connected", || async {
+                fake.kill_client(&e.subscriber).await == 1
+            })
+            .await;
+        }
+        let t = Instant::now();
+        let v = plane.create("backend", &format!("cut{i}"), "https://api.nexus.com/c").await;
+        wait_all(&edges, v).await;
+        cuts.push(t.elapsed());
+    }
+    println!("write right after a pub/sub cut, visible on all edges after: {cuts:?}");
+    for e in &edges {
+        assert!(e.canonical("backend", "cut4").await.is_some());
+    }
+    cleanup(&plane.keys).await;
+}
+
+async fn cleanup(keys: &RedisKeys) {
+    FakePublisher { keys: keys.clone(), redis: sync_rig::connect().await, epoch: 0 }
+        .cleanup()
+        .await;
+}
