@@ -6,7 +6,9 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::conflicts::{NewConflict, insert_conflict};
-use super::registry::{AuditEntry, Change, Locked, append, lock};
+use super::registry::{
+    AuditEntry, Change, Locked, append, audit_hash, lock, lock_for_insert, now_ms,
+};
 use super::{Actor, Store, StoreError};
 use crate::domain::alias::{AliasPatch, NewAlias, StoredAlias};
 use crate::domain::conflict::{
@@ -38,6 +40,29 @@ pub(crate) fn from_row(row: &Row) -> Result<StoredAlias, StoreError> {
         version: row.try_get(10)?,
     })
 }
+
+/// A create in one statement: the row, its outbox record, its audit row and
+/// the registry's new version and chain head — or nothing at all when the
+/// unique index on active (context, alias) refuses the row.
+const CREATE: &str = r#"
+WITH ins AS (
+    INSERT INTO aliases (id, context, alias, canonical, description, expires_at, is_active,
+                         created_at, updated_at, created_by, updated_by, version)
+    VALUES ($1, $2, $3, $4, $5, $6, true, $7, $7, $8, $8, $9)
+    ON CONFLICT (context, alias) WHERE is_active DO NOTHING
+    RETURNING id),
+ch AS (
+    INSERT INTO changes (version, epoch, committed_at, op, context, alias, record)
+    SELECT $9, $10, $7, 'upsert', $2, $3, $11 FROM ins),
+au AS (
+    INSERT INTO audit_logs (action, "user", target, details, before_state, after_state,
+                            request_id, created_at, prev_hash, row_hash)
+    SELECT $12, $8, $13, NULL, NULL, $14, $15, $7, $16, $17 FROM ins
+    RETURNING id)
+UPDATE registry SET version = $9, updated_at = $7,
+    audit_head_id = (SELECT id FROM au), audit_head_hash = $17
+WHERE id = 1 AND EXISTS (SELECT 1 FROM ins)
+RETURNING version"#;
 
 /// The result of a create.
 #[derive(Debug)]
@@ -137,37 +162,67 @@ impl Store {
             others.iter().map(|r| from_row(r).map(|a| a.to_json())).collect::<Result<_, _>>()?;
         let decision = on_shadow(shadow, !others.is_empty());
 
-        let mut locked = lock(&tx).await?;
+        let (mut locked, id) = lock_for_insert(&tx).await?;
         let version = locked.version + 1;
+        // Everything the new row holds is known here, so its outbox record
+        // and audit row are written by the same statement as the row itself.
+        let now = now_ms();
+        let alias = StoredAlias {
+            id,
+            context: new.key.context.clone(),
+            alias: new.key.alias.clone(),
+            canonical: new.canonical.clone(),
+            description: new.description.clone(),
+            expires_at: new.expires_at,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            created_by: Some(actor.name.clone()),
+            version,
+        };
+        let entry = AuditEntry {
+            action: "alias.create",
+            target: Some(format!("{}/{}", alias.context, alias.alias)),
+            after: Some(alias.to_json()),
+            ..Default::default()
+        };
+        let hash = audit_hash(&locked.head_hash, actor, &entry, now);
+        let record = serde_json::to_value(alias.to_record())
+            .map_err(|e| StoreError::Corrupt(format!("alias record: {e}")))?;
         let inserted = if decision == ShadowDecision::Refuse {
-            None
+            false
         } else {
-            let st = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO aliases (context, alias, canonical, description, expires_at, \
-                     is_active, created_by, updated_by, version) \
-                     VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7) \
-                     ON CONFLICT (context, alias) WHERE is_active DO NOTHING RETURNING {COLS}"
-                ))
+            let st = tx.prepare_cached(CREATE).await?;
+            let row = tx
+                .query_opt(
+                    &st,
+                    &[
+                        &id,
+                        &alias.context.as_str(),
+                        &alias.alias.as_str(),
+                        &alias.canonical.as_str(),
+                        &alias.description,
+                        &alias.expires_at,
+                        &now,
+                        &actor.name,
+                        &version,
+                        &locked.epoch,
+                        &record,
+                        &entry.action,
+                        &entry.target,
+                        &entry.after,
+                        &actor.request_id,
+                        &locked.head_hash,
+                        &hash,
+                    ],
+                )
                 .await?;
-            tx.query_opt(
-                &st,
-                &[
-                    &new.key.context.as_str(),
-                    &new.key.alias.as_str(),
-                    &new.canonical.as_str(),
-                    &new.description,
-                    &new.expires_at,
-                    &actor.name,
-                    &version,
-                ],
-            )
-            .await?
+            row.is_some()
         };
         // Not inserted: the unique index on active (context, alias) said the
         // key is taken (racing creators all end here but one), or the
         // context refuses shadowing.
-        let Some(row) = inserted else {
+        if !inserted {
             let (kind, existing, existing_id) = match active_at(&tx, &new.key).await? {
                 Some(existing) => match on_existing(new, &existing) {
                     CreateDecision::Idempotent => return Ok(Created::Existing(existing)),
@@ -179,16 +234,9 @@ impl Store {
                 conflict(&tx, &mut locked, actor, kind, new, existing.clone(), existing_id).await?;
             tx.commit().await?;
             return Ok(Created::Conflict { id, kind, existing });
-        };
-        let alias = from_row(&row)?;
-        let entry = AuditEntry {
-            action: "alias.create",
-            target: Some(format!("{}/{}", alias.context, alias.alias)),
-            after: Some(alias.to_json()),
-            ..Default::default()
-        };
-        let change = Change { version, alias_id: alias.id };
-        append(&tx, &mut locked, actor, &entry, Some(change), None).await?;
+        }
+        locked.version = version;
+        locked.head_hash = hash;
         let shadowing = if decision == ShadowDecision::Record {
             let ex = Value::Array(others);
             Some(conflict(&tx, &mut locked, actor, ConflictType::Shadowing, new, ex, None).await?)

@@ -82,6 +82,42 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
+/// The chain hash of an audit row appended after `prev`.
+pub(crate) fn audit_hash(
+    prev: &[u8],
+    actor: &Actor,
+    entry: &AuditEntry,
+    created_at: DateTime<Utc>,
+) -> Vec<u8> {
+    let content = Content {
+        action: entry.action,
+        user: &actor.name,
+        target: entry.target.as_deref(),
+        details: entry.details.as_deref(),
+        before: entry.before.as_ref(),
+        after: entry.after.as_ref(),
+        request_id: actor.request_id.as_deref(),
+        created_at_ms: created_at.timestamp_millis(),
+    };
+    content.hash(prev).to_vec()
+}
+
+/// Locks the registry row and reserves the id of a new alias, in one round
+/// trip (the create path's first statement under the lock).
+pub(crate) async fn lock_for_insert(tx: &Transaction<'_>) -> Result<(Locked, i32), StoreError> {
+    let st = tx
+        .prepare_cached(
+            "SELECT epoch, version, audit_head_hash, \
+                    nextval(pg_get_serial_sequence('aliases', 'id'))::INT \
+             FROM registry WHERE id = 1 FOR UPDATE",
+        )
+        .await?;
+    let row = tx.query_opt(&st, &[]).await?.ok_or_else(|| {
+        StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
+    })?;
+    Ok((Locked { epoch: row.get(0), version: row.get(1), head_hash: row.get(2) }, row.get(3)))
+}
+
 /// Appends an audit row (and the outbox row of `change`, if any), moving the
 /// chain head and, when `new_version` is set, the registry version.
 pub(crate) async fn append(
@@ -93,17 +129,7 @@ pub(crate) async fn append(
     new_version: Option<i64>,
 ) -> Result<i32, StoreError> {
     let created_at = now_ms();
-    let content = Content {
-        action: entry.action,
-        user: &actor.name,
-        target: entry.target.as_deref(),
-        details: entry.details.as_deref(),
-        before: entry.before.as_ref(),
-        after: entry.after.as_ref(),
-        request_id: actor.request_id.as_deref(),
-        created_at_ms: created_at.timestamp_millis(),
-    };
-    let hash = content.hash(&locked.head_hash).to_vec();
+    let hash = audit_hash(&locked.head_hash, actor, entry, created_at);
     let common: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
         &entry.action,
         &actor.name,

@@ -13,6 +13,18 @@ async fn create_get_update_list_deactivate() {
     assert_eq!(a["canonical"], CANON);
     assert_eq!(a["created_by"], "root");
     assert_eq!(a["version"], 1);
+    // The create's outbox record (built in Rust) is what the SQL definition
+    // used by every other write path gives for the same row.
+    let db = app.sql().await;
+    let same: bool = db
+        .query_one(
+            "SELECT c.record = alias_record(a) FROM changes c JOIN aliases a ON a.version = c.version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(same);
 
     let (s, got) = app.get("/api/admin/aliases/frontend/user-profile").await;
     assert_eq!(s, StatusCode::OK);
@@ -56,13 +68,33 @@ async fn create_get_update_list_deactivate() {
     assert_eq!(inactive["items"][0]["alias"], "user-profile");
 
     // The outbox has one self-sufficient row per version, in order.
-    let db = app.sql().await;
     let rows = db.query("SELECT version, record FROM changes ORDER BY version", &[]).await.unwrap();
     assert_eq!(rows.len(), 8);
     let last: serde_json::Value = rows[7].get(1);
     let rec: nexus_protocol::AliasRecord = serde_json::from_value(last).unwrap();
     assert!(!rec.is_active);
     assert_eq!(rec.version, 8);
+}
+
+#[tokio::test]
+async fn expired_aliases_do_not_resolve() {
+    let app = spawn_app().await;
+    let (s, _) = app
+        .post(
+            "/api/admin/aliases",
+            &json!({"context":"frontend","alias":"brief","canonical":CANON,
+                    "expires_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(app.get("/api/aliases/resolve/frontend/brief").await.0, StatusCode::OK);
+    // Time passes (moved in the database rather than waited for).
+    let db = app.sql().await;
+    db.execute("UPDATE aliases SET expires_at = now() - interval '1 minute'", &[]).await.unwrap();
+    let (s, e) = app.get("/api/aliases/resolve/frontend/brief").await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, e) = app.get("/api/aliases/resolve/nowhere/brief").await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_context")));
 }
 
 #[tokio::test]

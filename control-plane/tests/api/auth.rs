@@ -116,6 +116,24 @@ async fn rbac_table_over_every_route() {
 }
 
 #[tokio::test]
+async fn listings_are_narrowed_to_the_callers_contexts() {
+    let app = spawn_app().await;
+    app.create("frontend", "fe", CANON).await;
+    app.create("backend", "be", CANON).await;
+    app.create("backend", "be", "https://api.nexus.com/other").await;
+    let viewer = app.token(Role::Viewer, &["frontend"]);
+    let (s, list) = app.call(Method::GET, "/api/admin/aliases", Some(&viewer), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let contexts: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|a| a["context"].as_str().unwrap()).collect();
+    assert_eq!(contexts, ["frontend"]);
+    let (_, conflicts) = app.call(Method::GET, "/api/admin/conflicts", Some(&viewer), None).await;
+    assert!(conflicts["items"].as_array().unwrap().is_empty());
+    let (_, all) = app.get("/api/admin/conflicts").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn missing_bad_and_expired_credentials_are_401() {
     let app = spawn_app().await;
     let path = "/api/admin/aliases";
