@@ -153,6 +153,9 @@ impl RedisSync {
                         behind = !self.check().await;
                     }
                     self.heartbeat().await;
+                    if !behind {
+                        self.compact_disk().await;
+                    }
                 }
             }
         }
@@ -282,6 +285,30 @@ impl RedisSync {
         let s = self.applier.state();
         s.set_source(SourceKind::Redis);
         s.confirm(now_ms());
+    }
+
+    /// Replaces the disk snapshot with Redis's when the disk log has grown
+    /// long and Redis holds a newer snapshot (header read first, so a
+    /// snapshot that is not newer is never fetched whole).
+    async fn compact_disk(&mut self) {
+        let Some(on_disk) = self.applier.wants_disk_snapshot() else { return };
+        let key = self.config.keys.snapshot();
+        let head: Result<Value, _> = self.client.getrange(&key, 0, HEADER_LEN - 1).await;
+        // Bytes 16..24 of the header: the version, little endian.
+        let version = head.ok().and_then(|h| {
+            h.as_bytes().and_then(|b| b.get(16..24)).and_then(|v| <[u8; 8]>::try_from(v).ok())
+        });
+        let version = version.map(u64::from_le_bytes);
+        if version.is_none_or(|v| v <= on_disk) {
+            return;
+        }
+        let slow = Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() };
+        let full: Result<Value, _> = self.client.with_options(&slow).get(&key).await;
+        if let Some(bytes) = full.ok().and_then(Value::into_owned_bytes)
+            && self.applier.refresh_disk_snapshot(bytes)
+        {
+            tracing::info!("disk copy rebased on a newer snapshot from Redis");
+        }
     }
 
     /// Writes this edge's report to `P:edges`.

@@ -70,7 +70,15 @@ pub struct Applier {
     content_hash: [u8; 32],
     applied_at_ms: i64,
     last_rejection: Option<Rejection>,
+    /// Version of the snapshot on disk, and deltas logged after it.
+    disk_snapshot: u64,
+    disk_log: u64,
 }
+
+/// Deltas logged on disk after which a newer snapshot from Redis is worth
+/// writing there, so the log stays short (the publisher rebuilds its
+/// snapshot every 1,000 versions).
+pub const DISK_LOG_MAX: u64 = 1_024;
 
 impl Applier {
     pub fn new(
@@ -88,6 +96,8 @@ impl Applier {
             content_hash: [0; 32],
             applied_at_ms: 0,
             last_rejection: None,
+            disk_snapshot: 0,
+            disk_log: 0,
         }
     }
 
@@ -124,6 +134,7 @@ impl Applier {
         if let Some(w) = &self.writer {
             w.snapshot(bytes, snapshot.epoch, snapshot.version);
         }
+        (self.disk_snapshot, self.disk_log) = (snapshot.version, 0);
         Ok(SnapshotStep::Installed { version: snapshot.version })
     }
 
@@ -151,8 +162,35 @@ impl Applier {
         let step = self.apply_delta(&delta, header.content_hash);
         if let (DeltaStep::Applied { .. }, Some(w)) = (step, &self.writer) {
             w.delta(bytes.to_vec());
+            self.disk_log += 1;
         }
         Ok(step)
+    }
+
+    /// Whether the disk log has grown enough to replace the disk snapshot
+    /// with a newer one, and the version it must be newer than.
+    pub fn wants_disk_snapshot(&self) -> Option<u64> {
+        (self.writer.is_some() && self.disk_log > DISK_LOG_MAX).then_some(self.disk_snapshot)
+    }
+
+    /// Writes `bytes` (a snapshot envelope at or behind the state) to disk
+    /// as the new base of the log, once its signature and hash check. The
+    /// state itself is not touched. Returns whether it was written.
+    pub fn refresh_disk_snapshot(&mut self, bytes: Vec<u8>) -> bool {
+        let Some(w) = &self.writer else { return false };
+        let opened = envelope::open(&bytes, Limits::SNAPSHOT.max_payload, Some(&self.key));
+        let Ok((h, _)) = opened else { return false };
+        let state = &self.state;
+        let fits = h.kind == envelope::Kind::Snapshot
+            && h.epoch == state.epoch()
+            && h.version > self.disk_snapshot
+            && h.version <= state.version();
+        if fits {
+            w.snapshot(bytes, h.epoch, h.version);
+            self.disk_log = state.version() - h.version;
+            self.disk_snapshot = h.version;
+        }
+        fits
     }
 
     fn apply_delta(&mut self, delta: &Delta, hash: [u8; 32]) -> DeltaStep {
@@ -238,4 +276,117 @@ impl Applier {
 /// Whether a channel message is an envelope (else it may be a head notice).
 pub fn is_envelope(bytes: &[u8]) -> bool {
     bytes.starts_with(&envelope::MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_protocol::envelope::{encode_delta, encode_snapshot};
+    use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
+    use nexus_protocol::{AliasName, AliasRecord, Canonical, Context};
+
+    fn rec(alias: &str, active: bool, version: u64) -> AliasRecord {
+        AliasRecord {
+            id: 1,
+            context: Context::parse("frontend").unwrap(),
+            alias: AliasName::parse(alias).unwrap(),
+            canonical: Canonical::parse("https://x").unwrap(),
+            description: None,
+            expires_at_ms: None,
+            is_active: active,
+            version,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn snapshot(version: u64, records: Vec<AliasRecord>) -> Vec<u8> {
+        let s = Snapshot { epoch: 1, version, created_at_ms: 0, intended_shrink: false, records };
+        encode_snapshot(&s, Some(&dev_signing_key()))
+    }
+
+    fn delta(from: u64, upserts: Vec<AliasRecord>) -> Vec<u8> {
+        let d = Delta {
+            epoch: 1,
+            from_version: from,
+            to_version: from + 1,
+            committed_at_ms: 0,
+            upserts,
+            removals: vec![],
+        };
+        encode_delta(&d, Some(&dev_signing_key()))
+    }
+
+    fn applier() -> Applier {
+        let state = Arc::new(State::new(SourceKind::Redis));
+        Applier::new(state, Arc::new(Metrics::new()), dev_verify_key(), None)
+    }
+
+    #[test]
+    fn a_shrink_made_by_applied_deltas_is_not_refused_again() {
+        let mut a = applier();
+        let ten: Vec<_> = (0..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        a.snapshot(snapshot(1, ten), false).unwrap();
+        // Deactivate eight, one delta each: the census follows.
+        for i in 0..8u64 {
+            let step = a.delta(&delta(1 + i, vec![rec(&format!("a{i}"), false, 2 + i)])).unwrap();
+            assert_eq!(step, DeltaStep::Applied { version: 2 + i });
+        }
+        let two: Vec<_> = (8..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        assert_eq!(a.snapshot(snapshot(9, two), false).unwrap(), SnapshotStep::NotNewer);
+        let two: Vec<_> = (8..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        assert_eq!(
+            a.snapshot(snapshot(12, two), false).unwrap(),
+            SnapshotStep::Installed { version: 12 }
+        );
+        assert!(a.last_rejection().is_none());
+    }
+
+    #[test]
+    fn refusals_are_recorded_and_leave_the_state_alone() {
+        let mut a = applier();
+        assert_eq!(a.delta(&delta(0, vec![])).unwrap(), DeltaStep::NeedSnapshot);
+        let four: Vec<_> = (0..4).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        a.snapshot(snapshot(1, four), false).unwrap();
+        let hash = a.content_hash();
+        assert!(matches!(
+            a.snapshot(snapshot(2, vec![rec("a0", true, 2)]), false),
+            Err(Refusal::Shrink(Shrink::DropsMost { had: 4, has: 1 }))
+        ));
+        let mut forged = delta(1, vec![rec("evil", true, 2)]);
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(matches!(a.delta(&forged), Err(Refusal::Envelope(_))));
+        assert_eq!((a.state().version(), a.content_hash()), (1, hash));
+        assert!(a.last_rejection().is_some_and(|r| r.reason.contains("hash")));
+        assert_eq!(a.delta(&delta(5, vec![])).unwrap(), DeltaStep::Gap);
+        assert_eq!(a.delta(&delta(0, vec![])).unwrap(), DeltaStep::Stale);
+    }
+
+    #[tokio::test]
+    async fn the_disk_copy_is_rebased_only_on_a_verified_snapshot_behind_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = crate::persist::Disk::open(dir.path()).unwrap();
+        let writer = Writer::spawn(disk.clone()).unwrap();
+        let state = Arc::new(State::new(SourceKind::Redis));
+        let mut a =
+            Applier::new(state, Arc::new(Metrics::new()), dev_verify_key(), Some(writer.clone()));
+        a.snapshot(snapshot(1, vec![rec("a", true, 1)]), false).unwrap();
+        for v in 1..4 {
+            a.delta(&delta(v, vec![rec(&format!("d{v}"), true, v + 1)])).unwrap();
+        }
+        assert_eq!(a.wants_disk_snapshot(), None, "a short log is left alone");
+        let at3 = snapshot(3, vec![rec("a", true, 1), rec("d1", true, 2), rec("d2", true, 3)]);
+        let unsigned = {
+            let mut b = at3.clone();
+            b[7] = 0;
+            b
+        };
+        assert!(!a.refresh_disk_snapshot(unsigned));
+        assert!(!a.refresh_disk_snapshot(snapshot(9, vec![])), "ahead of the state");
+        assert!(a.refresh_disk_snapshot(at3.clone()));
+        assert!(!a.refresh_disk_snapshot(at3.clone()), "not newer than the disk copy");
+        writer.flush().await;
+        let saved = disk.load().unwrap().unwrap();
+        assert_eq!((saved.snapshot, saved.deltas), (at3, vec![delta(3, vec![rec("d3", true, 4)])]));
+    }
 }
