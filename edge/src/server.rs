@@ -41,6 +41,9 @@ fn builder() -> auto::Builder<TokioExecutor> {
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS)
+        // Responses are a few dozen bytes: one flat buffer and one write()
+        // beat a two-entry writev().
+        .writev(false)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())

@@ -1,8 +1,10 @@
 //! Worker threads: with `EDGE_WORKERS=N`, N single-threaded tokio runtimes,
 //! each accepting on its own `SO_REUSEPORT` listener bound to the same
 //! address, so the kernel spreads connections and a request never crosses
-//! threads. (This measured faster than one multi-threaded runtime for this
-//! workload, where a request is a few hundred nanoseconds of work.)
+//! threads: no work stealing, no cross-thread wakeups, for requests that
+//! are a few hundred nanoseconds of work. (Not yet compared against one
+//! multi-threaded runtime on a quiet machine; with `EDGE_WORKERS=1`, the
+//! benchmarked setting, the two are the same thing.)
 
 use std::io;
 use std::net::SocketAddr;
