@@ -142,13 +142,21 @@ impl<C: Connector> Task<C> {
         // stalled server must not stretch the run without bound. (Those never
         // sent are not counted, as in wrk2; the late ones already show it.)
         while due < deadline && Instant::now() < deadline {
-            // Behind schedule: no sleep, the next request is already late
-            // and its latency will say so.
-            tokio::time::sleep_until(due).await;
+            // Behind schedule (the previous answer came after this request
+            // was due): send now and measure from `due`, so the queueing the
+            // server caused is counted. Ahead of schedule: wait, and measure
+            // from the actual send, since the timer wakes up to a
+            // millisecond late and that delay is ours, not the server's.
+            let since = if Instant::now() >= due {
+                due
+            } else {
+                tokio::time::sleep_until(due).await;
+                Instant::now()
+            };
             if let Some(c) = self.ensure(&mut conn).await {
                 let key = self.picker.pick(&mut self.rng);
                 let result = c.resolve(key).await;
-                self.settle(&mut conn, result, due);
+                self.settle(&mut conn, result, since);
             }
             due += every;
         }
