@@ -100,7 +100,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
                 stop_rx.clone(),
             )
             .with_context(|| format!("QUIC on {}", config.quic.addr))?;
-            tracing::info!(%addr, alpn = "nexus-resolve/1", "QUIC listening");
+            tracing::info!(udp = %addr, alpn = "nexus-resolve/1", "QUIC ready");
             Some(thread)
         }
         None => None,
