@@ -254,3 +254,29 @@ async fn certificates_are_checked_and_only_our_alpn_is_spoken() {
     assert!(attempt(ALPN).await.0.is_ok());
     assert!(attempt(b"h3").await.0.is_err(), "an h3 client was let in");
 }
+
+#[tokio::test]
+async fn streams_per_connection_are_capped() {
+    let edge = spawn_edge(YAML, Options { auth: false, ..Options::default() }).await;
+    let (addr, _stop) = spawn_quic(edge.app.clone());
+    let client = connect(addr, None).await.unwrap();
+    let mut open = Vec::new();
+    for _ in 0..quic::MAX_STREAMS {
+        let mut p = client.pipeline().await.unwrap();
+        assert_eq!(p.resolve("backend", "billing").await.unwrap().status, Status::Ok);
+        open.push(p);
+    }
+    // One more has to wait for a place: the edge grants no more credit.
+    let over = tokio::time::timeout(std::time::Duration::from_millis(300), client.pipeline()).await;
+    assert!(over.is_err(), "stream {} was opened past the cap", quic::MAX_STREAMS + 1);
+    // Ending streams frees places (quinn grants new credit once more than
+    // an eighth of the cap is free, so end that many).
+    for p in open.drain(..(quic::MAX_STREAMS as usize / 8 + 1)) {
+        p.finish();
+    }
+    let mut p = tokio::time::timeout(std::time::Duration::from_secs(10), client.pipeline())
+        .await
+        .expect("a freed place was not granted")
+        .unwrap();
+    assert_eq!(p.resolve("backend", "billing").await.unwrap().status, Status::Ok);
+}
