@@ -155,6 +155,11 @@ async fn the_snapshot_equals_the_database() {
     assert_eq!(got, expected);
     let head = rig.head().await.unwrap();
     assert_eq!((snapshot.epoch, snapshot.version), (head.epoch, head.version));
+    // A record reads the same from a delta and from a snapshot, to the ms.
+    let ring = deltas(&rig.ring().await);
+    let from_delta = ring.last().unwrap().upserts.last().unwrap();
+    let from_snapshot = snapshot.records.iter().find(|r| r.alias == from_delta.alias).unwrap();
+    assert_eq!(from_snapshot, from_delta);
     assert_eq!(snapshot.version, 25);
     rig.cleanup().await;
 }

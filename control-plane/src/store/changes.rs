@@ -1,10 +1,9 @@
 //! What the publisher reads: the registry head, the outbox (`changes`) in
 //! version order, and a consistent snapshot of every alias.
 
-use nexus_protocol::{AliasKey, AliasName, AliasRecord, Context};
+use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context};
 use tokio_postgres::{IsolationLevel, Row};
 
-use super::aliases::{COLS, from_row};
 use super::{Store, StoreError};
 
 /// The registry's `(epoch, version)`: the newest committed state.
@@ -84,6 +83,34 @@ fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
     })
 }
 
+/// The columns of a snapshot record, computed exactly as `alias_record()`
+/// (migration 0002) computes the outbox's, so a record reads the same
+/// whether an edge got it from a delta or from a snapshot.
+const RECORD_COLS: &str = "id, context, alias, canonical, description, \
+    (extract(epoch FROM expires_at) * 1000)::BIGINT, is_active, version, \
+    (extract(epoch FROM updated_at) * 1000)::BIGINT";
+
+/// Decodes one snapshot row, taking ownership of its strings (a million
+/// rows: every copy shows).
+fn record_from(row: &Row) -> Result<AliasRecord, StoreError> {
+    let id: i32 = row.try_get(0)?;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("alias {id}: {what}: {e}"))
+    };
+    Ok(AliasRecord {
+        id: i64::from(id),
+        context: Context::try_from(row.try_get::<_, String>(1)?).map_err(|e| bad("context", &e))?,
+        alias: AliasName::try_from(row.try_get::<_, String>(2)?).map_err(|e| bad("alias", &e))?,
+        canonical: Canonical::try_from(row.try_get::<_, String>(3)?)
+            .map_err(|e| bad("canonical", &e))?,
+        description: row.try_get(4)?,
+        expires_at_ms: row.try_get(5)?,
+        is_active: row.try_get(6)?,
+        version: unsigned("alias version", row.try_get(7)?)?,
+        updated_at_ms: row.try_get(8)?,
+    })
+}
+
 const CHANGES_AFTER: &str = "SELECT version, epoch, \
         (extract(epoch FROM committed_at) * 1000)::BIGINT, op, context, alias, record \
     FROM changes WHERE version > $1 ORDER BY version LIMIT $2";
@@ -134,7 +161,7 @@ impl Store {
         // collation costs seconds. JIT only adds latency to this plan.
         tx.batch_execute("SET LOCAL jit = off").await?;
         let sql = format!(
-            "SELECT {COLS} FROM aliases a WHERE a.is_active OR NOT EXISTS ( \
+            "SELECT {RECORD_COLS} FROM aliases a WHERE a.is_active OR NOT EXISTS ( \
                SELECT 1 FROM aliases b WHERE b.alias = a.alias AND b.context = a.context \
                  AND b.id <> a.id AND (b.is_active OR (b.version, b.id) > (a.version, a.id)))"
         );
@@ -148,7 +175,7 @@ impl Store {
             }
             records.reserve(rows.len());
             for r in &rows {
-                records.push(from_row(r)?.to_record());
+                records.push(record_from(r)?);
             }
         }
         tx.commit().await?;
