@@ -22,10 +22,13 @@ use super::{DRAIN_TIMEOUT, IDLE_TIMEOUT, MAX_STREAMS, stream};
 use crate::service::App;
 
 /// Bytes a peer may have in flight on one stream, and on a connection.
-/// Requests are tens of bytes; this bounds what a client can park in
-/// memory per connection.
-const STREAM_WINDOW: u32 = 256 * 1024;
-const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Requests are tens of bytes (64 KiB is a pipeline of ~2000); this bounds
+/// what a client can park in the edge's memory per connection.
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 256 * 1024;
+/// Answers buffered per connection before writes wait for the client to
+/// read (a client that never reads stops being read from).
+const SEND_WINDOW: u64 = 512 * 1024;
 
 /// Why the QUIC front end could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,7 @@ pub fn server_config(tls: &rustls::ServerConfig) -> Result<quinn::ServerConfig, 
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
         .receive_window(VarInt::from_u32(CONNECTION_WINDOW))
+        .send_window(SEND_WINDOW)
         .max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok());
     config.transport_config(Arc::new(transport));
     Ok(config)

@@ -22,8 +22,13 @@ use crate::service::{App, now_ms};
 /// The connection's `Authorization` value (`Bearer <token>`), set by AUTH.
 pub type Credentials = ArcSwapOption<Vec<u8>>;
 
-/// Read buffer: one largest frame plus room for a batch behind it.
-const READ_BUF: usize = LEN_PREFIX + MAX_FRAME_LEN + 16 * 1024;
+/// Read buffer at the start of a stream: a batch of ordinary requests.
+const READ_BUF_START: usize = 4 * 1024;
+/// Largest read buffer: one largest frame plus room for a batch behind it.
+/// It only grows this far for a stream that sends large AUTH frames, so an
+/// idle stream costs 4 KiB, and a connection at most
+/// `MAX_STREAMS` × 32 KiB plus quinn's windows (see `endpoint`).
+const READ_BUF_MAX: usize = LEN_PREFIX + MAX_FRAME_LEN + 16 * 1024;
 /// Answers are written out once this many bytes are waiting, even mid-batch,
 /// so small requests asking for long canonicals cannot grow the buffer
 /// without bound.
@@ -37,13 +42,16 @@ pub async fn serve(
     mut send: SendStream,
     mut recv: RecvStream,
 ) {
-    let mut buf = vec![0u8; READ_BUF];
+    let mut buf = vec![0u8; READ_BUF_START];
     let (mut start, mut end) = (0, 0);
     let mut out = Vec::with_capacity(4096);
     let mut target = String::with_capacity(128);
     loop {
-        // After compaction at most one partial frame is kept, so there is
-        // always room to read.
+        // After compaction at most one partial frame is kept, so a full
+        // buffer can always grow within READ_BUF_MAX.
+        if end == buf.len() {
+            buf.resize((buf.len() * 2).min(READ_BUF_MAX), 0);
+        }
         match recv.read(&mut buf[end..]).await {
             Ok(Some(n)) => end += n,
             Ok(None) => break,
