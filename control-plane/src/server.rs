@@ -56,6 +56,16 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }));
     }
+    {
+        let state = state.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = follow_governance(&state, GOVERNANCE_REFRESH) => {}
+                _ = rx.wait_for(|s| *s) => {}
+            }
+        });
+    }
     let app = api::router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -65,6 +75,32 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+/// Keeps the rules in force equal to the active row of `governance_rules`,
+/// so a `PUT /api/admin/governance` taken by one control plane reaches the
+/// others within `every`.
+async fn follow_governance(state: &Shared, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state.store.governance().await {
+            Ok(Some(doc)) if doc != *state.governance().document() => {
+                match Governance::compile(doc) {
+                    Ok(g) => {
+                        tracing::info!("governance rules changed in the database; applied");
+                        state.set_governance(g);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "stored governance rules do not compile"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "governance refresh failed"),
+        }
+    }
+}
+
+/// How often the stored governance rules are re-read.
+pub const GOVERNANCE_REFRESH: Duration = Duration::from_secs(5);
 
 /// How often retention runs in production.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);

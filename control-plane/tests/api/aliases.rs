@@ -259,3 +259,47 @@ async fn parallel_writers_get_gap_free_versions_in_commit_order() {
     let reg: i64 = db.query_one("SELECT version FROM registry", &[]).await.unwrap().get(0);
     assert_eq!(reg, 80);
 }
+
+#[tokio::test]
+async fn a_governance_change_reaches_every_control_plane() {
+    use nexus_control_plane::domain::governance::Governance;
+    use nexus_control_plane::server;
+
+    let app = spawn_app().await;
+    // A second control plane on the same database.
+    let state = server::prepare(
+        app.store.clone(),
+        nexus_protocol::TokenVerifier::hs256(crate::helpers::SECRET),
+        Governance::from_yaml(crate::helpers::GOVERNANCE).unwrap(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+
+    let (_, mut doc) = app.get("/api/admin/governance").await;
+    doc["contexts"]["frontend"]["require_description"] = json!(true);
+    assert_eq!(app.put("/api/admin/governance", &doc).await.0, StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let res = app
+            .http
+            .post(format!("http://{other}/api/admin/aliases"))
+            .bearer_auth(&app.admin)
+            .json(&json!({"context":"frontend","alias":"undescribed","canonical":CANON}))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            let e: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(e["rule"], "require_description");
+            break;
+        }
+        // Created under the old rules: take it back and try again.
+        assert_eq!(res.status(), StatusCode::CREATED);
+        app.delete("/api/admin/aliases/frontend/undescribed").await;
+        assert!(tokio::time::Instant::now() < deadline, "the change never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
