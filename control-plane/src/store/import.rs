@@ -88,6 +88,31 @@ const REPLACE: &str = "UPDATE aliases x SET canonical = t.k, description = t.d, 
          AS t(id, k, d, e, act, v) \
     WHERE x.id = t.id";
 
+const SKIPPED: &str = "INSERT INTO conflicts (alias, context, conflict_type, existing, incoming, \
+                       existing_id) \
+    SELECT a, c, 'duplicate', e, i, x \
+    FROM UNNEST($1::TEXT[], $2::TEXT[], $3::JSONB[], $4::JSONB[], $5::INT[]) AS t(a, c, e, i, x)";
+
+/// Entries an import skipped, as conflict rows.
+#[derive(Default)]
+struct Skipped {
+    aliases: Vec<String>,
+    contexts: Vec<String>,
+    existing: Vec<Value>,
+    incoming: Vec<Value>,
+    ids: Vec<i32>,
+}
+
+impl Skipped {
+    fn push(&mut self, e: &AliasEntry, x: &StoredAlias) {
+        self.aliases.push(e.alias.to_string());
+        self.contexts.push(e.context.to_string());
+        self.existing.push(x.to_json());
+        self.incoming.push(serde_json::to_value(e).unwrap_or(Value::Null));
+        self.ids.push(x.id);
+    }
+}
+
 const OUTBOX: &str = "INSERT INTO changes (version, epoch, op, context, alias, record) \
     SELECT a.version, $1, 'upsert', a.context, a.alias, alias_record(a) \
     FROM aliases a WHERE a.version > $2 AND a.version <= $3";
@@ -123,6 +148,7 @@ impl Store {
             ImportReport { dry_run, from_version: base, to_version: base, ..Default::default() };
         let (mut creates, mut replaces) = (Columns::default(), Columns::default());
         let mut pending_replaces = Vec::new();
+        let mut skipped = Skipped::default();
         for e in entries {
             let found = existing.get(&(e.context.to_string(), e.alias.to_string()));
             let step = import_step(policy, found.is_some(), found.is_some_and(|x| same(e, x)));
@@ -135,6 +161,7 @@ impl Store {
                 (ImportStep::Skip, Some(x)) => {
                     report.skipped += 1;
                     report.conflicts.push(conflict_json(e, x));
+                    skipped.push(e, x);
                 }
                 (ImportStep::Conflict, Some(x)) => report.conflicts.push(conflict_json(e, x)),
                 (ImportStep::Replace, Some(x)) => {
@@ -154,8 +181,15 @@ impl Store {
             report.to_version = if dry_run && !report.refused(policy) { top } else { base };
             return Ok(report);
         }
-        if top == base {
+        if top == base && skipped.ids.is_empty() {
             return Ok(report);
+        }
+        // Skipped entries stay on record as open conflicts, so someone can
+        // still choose the incoming side later.
+        if !skipped.ids.is_empty() {
+            let k = &skipped;
+            tx.execute(SKIPPED, &[&k.aliases, &k.contexts, &k.existing, &k.incoming, &k.ids])
+                .await?;
         }
         if !creates.versions.is_empty() {
             let c = &creates;
@@ -190,7 +224,9 @@ impl Store {
             )
             .await?;
         }
-        tx.execute(OUTBOX, &[&locked.epoch, &base, &top]).await?;
+        if top > base {
+            tx.execute(OUTBOX, &[&locked.epoch, &base, &top]).await?;
+        }
         report.to_version = top;
         let entry = AuditEntry {
             action: "alias.import",
@@ -205,7 +241,7 @@ impl Store {
             })),
             ..Default::default()
         };
-        append(&tx, &mut locked, actor, &entry, None, Some(top)).await?;
+        append(&tx, &mut locked, actor, &entry, None, (top > base).then_some(top)).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -46,6 +46,10 @@ async fn skip_replace_and_yaml() {
                       "on_conflict": "skip"});
     let (_, r) = app.post("/api/admin/aliases/import", &body).await;
     assert_eq!((r["created"].as_u64(), r["skipped"].as_u64()), (Some(1), Some(1)), "{r}");
+    // The skipped entry is an open conflict that can still be chosen later.
+    let (_, open) = app.get("/api/admin/conflicts?status=open").await;
+    assert_eq!(open["items"][0]["alias"], "x");
+    assert_eq!(open["items"][0]["incoming"]["canonical"], "https://api.nexus.com/new");
     let body = json!({"aliases": [entry("x", "https://api.nexus.com/new"), entry("y", "https://api.nexus.com/y")],
                       "on_conflict": "replace"});
     let (_, r) = app.post("/api/admin/aliases/import", &body).await;
