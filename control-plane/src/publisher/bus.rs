@@ -101,12 +101,7 @@ impl Bus {
         let () = pipe.zremrangebyrank(self.keys.deltas(), 0, -(RING_LEN + 1)).await?;
         let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
         for d in deltas {
-            let message = if d.bytes.len() <= max_message {
-                Value::Bytes(d.bytes.clone().into())
-            } else {
-                Value::from(head.to_string())
-            };
-            let () = pipe.publish(self.keys.channel(), message).await?;
+            let () = pipe.publish(self.keys.channel(), announcement(d, head, max_message)).await?;
         }
         let _: Vec<Value> = pipe.all().await?;
         Ok(())
@@ -152,5 +147,30 @@ impl Bus {
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(max);
         Ok(out)
+    }
+}
+
+/// What the channel carries for `delta`: the envelope itself, or — when it
+/// is larger than a pub/sub message may be — the head notice, which sends
+/// edges to the ring for it.
+pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Value {
+    if delta.bytes.len() <= max_message {
+        Value::Bytes(delta.bytes.clone().into())
+    } else {
+        Value::from(head.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_deltas_are_announced_by_the_head_notice() {
+        let head = Head { epoch: 3, version: 9 };
+        let delta = SealedDelta { from_version: 8, to_version: 9, bytes: vec![7; 100] };
+        assert_eq!(announcement(&delta, head, 100).as_bytes(), Some(&[7u8; 100][..]));
+        let notice = announcement(&delta, head, 99);
+        assert_eq!(Head::parse(notice.as_bytes().unwrap()), Ok(head));
     }
 }
