@@ -285,6 +285,10 @@ async fn the_fleet_view_shows_who_is_behind_and_who_is_stale() {
     let now = chrono::Utc::now().timestamp_millis();
     rig.report_edge("edge-a", epoch, 3, now).await;
     rig.report_edge("edge-b", epoch, 1, now - 60_000).await;
+    // Silent for two days: the leader prunes it at its first idle step.
+    rig.report_edge("edge-gone", epoch, 1, now - 2 * 86_400_000).await;
+    let mut publisher = rig.publisher(&app);
+    steps_until_idle(&mut publisher).await;
     let (status, body) = app.get("/api/admin/edges").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let items = body["items"].as_array().unwrap();

@@ -140,6 +140,24 @@ impl Bus {
         Ok(())
     }
 
+    /// Removes edge reports whose `heartbeat_ms` is before `cutoff_ms`.
+    /// Reports that do not parse are left for the fleet view to show.
+    /// Returns how many were removed.
+    pub async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
+        let all: HashMap<String, String> = self.client.hgetall(self.keys.edges()).await?;
+        let old: Vec<String> = all
+            .into_iter()
+            .filter(|(_, report)| heartbeat_ms(report).is_some_and(|at| at < cutoff_ms))
+            .map(|(id, _)| id)
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let n = old.len();
+        let _: i64 = self.client.hdel(self.keys.edges(), old).await?;
+        Ok(n)
+    }
+
     /// The raw edge reports in `P:edges`, at most `max` of them.
     pub async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
         let all: HashMap<String, String> = self.client.hgetall(self.keys.edges()).await?;
@@ -148,6 +166,11 @@ impl Bus {
         out.truncate(max);
         Ok(out)
     }
+}
+
+/// The `heartbeat_ms` of a JSON edge report, if it has one.
+fn heartbeat_ms(report: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(report).ok()?.get("heartbeat_ms")?.as_i64()
 }
 
 /// What the channel carries for `delta`: the envelope itself, or — when it
@@ -172,5 +195,12 @@ mod tests {
         assert_eq!(announcement(&delta, head, 100).as_bytes(), Some(&[7u8; 100][..]));
         let notice = announcement(&delta, head, 99);
         assert_eq!(Head::parse(notice.as_bytes().unwrap()), Ok(head));
+    }
+
+    #[test]
+    fn heartbeats_are_read_from_reports() {
+        assert_eq!(heartbeat_ms(r#"{"id":"e","heartbeat_ms":42}"#), Some(42));
+        assert_eq!(heartbeat_ms(r#"{"id":"e"}"#), None);
+        assert_eq!(heartbeat_ms("not json"), None);
     }
 }

@@ -54,6 +54,10 @@ pub struct Settings {
     pub snapshot_every_versions: u64,
     /// ...or this long after the last one, when there were changes.
     pub snapshot_every: Duration,
+    /// Edge reports older than this are removed from `P:edges` (checked
+    /// about once a minute by the leader): decommissioned edges leave the
+    /// fleet view instead of showing as stale forever.
+    pub edge_retention: Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +70,7 @@ impl Default for Settings {
             limits: Limits::default(),
             snapshot_every_versions: 1_000,
             snapshot_every: Duration::from_secs(30),
+            edge_retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct Publisher {
     reporter: Reporter,
     published: Option<Published>,
     rebuild: Option<Rebuild>,
+    /// When the leader last pruned `P:edges`; `None`: not yet.
+    pruned_at: Option<Instant>,
 }
 
 impl Publisher {
@@ -162,6 +169,7 @@ impl Publisher {
             reporter,
             published: None,
             rebuild: None,
+            pruned_at: None,
         }
     }
 
@@ -233,6 +241,7 @@ impl Publisher {
         }
         self.start_rebuild_if_due(&p);
         if db.version == p.head.version {
+            self.prune_edges_if_due().await;
             return Ok(Step::Idle);
         }
         let rows = self.store.changes_after(p.head.version, self.settings.batch_rows).await?;
@@ -283,6 +292,21 @@ impl Publisher {
             || (behind > 0 && p.snapshot_at.elapsed() >= self.settings.snapshot_every);
         if due && self.rebuild.is_none() {
             self.rebuild = Some(Rebuild::start(self.store.clone(), self.key.clone()));
+        }
+    }
+
+    /// Housekeeping when idle; a failure only costs a log line.
+    async fn prune_edges_if_due(&mut self) {
+        if self.pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        let retention = i64::try_from(self.settings.edge_retention.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = chrono::Utc::now().timestamp_millis().saturating_sub(retention);
+        match self.bus.prune_edges(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned edges silent past the retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning P:edges failed"),
         }
     }
 
@@ -392,6 +416,9 @@ impl Publisher {
         self.reporter.update(|s| s.leader = false);
     }
 }
+
+/// How often the leader looks for edges to prune.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 fn version_gauge(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
