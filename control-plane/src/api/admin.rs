@@ -165,10 +165,3 @@ pub async fn revoke_key(
         Err(ApiError::NotFound(format!("no active API key {id}")))
     }
 }
-
-/// The fleet view needs edges to report their applied version, which comes
-/// with the publisher; until then the list is empty.
-pub async fn edges(caller: Caller) -> Result<Response, ApiError> {
-    caller.may(Action::ReadAliases, Scope::Global)?;
-    Ok(axum::Json(json!({"items": []})).into_response())
-}
