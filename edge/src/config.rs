@@ -173,6 +173,7 @@ fn sync_config(
         region: env("EDGE_REGION").unwrap_or_else(|| "local".into()),
         state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
         check_interval: Duration::from_millis(check_ms),
+        message_buffer: crate::sync::MESSAGE_BUFFER,
     })
 }
 

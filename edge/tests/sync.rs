@@ -6,6 +6,7 @@ mod sync_rig;
 
 use std::time::Duration;
 
+use fred::prelude::*;
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::{SigningKey, dev_signing_key};
 use sync_rig::{FakePublisher, SyncEdge, closed_port_url, rec, redis_url, sync_config, wait_until};
@@ -390,5 +391,37 @@ async fn publish_to_applied_latency() {
         "publish→applied over 200 deltas: p50 {:?}, p99 {:?} (of which the 3 writes: p50 {:?})",
         lags[100], lags[198], sent[100]
     );
+    p.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_lagging_receiver_is_a_gap_and_the_loop_goes_on() {
+    let p = FakePublisher::new().await;
+    p.publish_snapshot(&p.snapshot(1, three(1))).await;
+    let mut config = sync_config(&p.keys, &redis_url(), None);
+    // Only a drop can explain a catch-up within the test's patience.
+    config.check_interval = Duration::from_secs(60);
+    config.message_buffer = 4;
+    let edge = SyncEdge::start(config).await;
+    edge.wait_version(1, 1).await;
+    // The change is in the ring only; its message is "lost" in the flood.
+    p.ring_only(&p.delta(1, vec![rec("system", "flooded", "https://f", 2)], vec![])).await;
+    let stale = nexus_protocol::envelope::encode_delta(
+        &p.delta(0, vec![], vec![]),
+        Some(&dev_signing_key()),
+    );
+    let pipe = p.redis.pipeline();
+    for _ in 0..64 {
+        let _: () = pipe
+            .publish(p.keys.channel(), fred::types::Value::Bytes(stale.clone().into()))
+            .await
+            .unwrap();
+    }
+    let _: Vec<fred::types::Value> = pipe.all().await.unwrap();
+    edge.wait_version(1, 2).await;
+    assert!(edge.canonical("system", "flooded").await.is_some());
+    // Still listening afterwards.
+    p.publish_delta(&p.delta(2, vec![rec("system", "after", "https://a", 3)], vec![])).await;
+    edge.wait_version(1, 3).await;
     p.cleanup().await;
 }

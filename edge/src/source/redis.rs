@@ -27,8 +27,6 @@ use crate::sync::report::EdgeReport;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound on reading a snapshot (a million aliases are ~100 MB).
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Pub/sub messages fred buffers for us before dropping (its default is 32).
-const MESSAGE_BUFFER: usize = 4_096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -70,7 +68,7 @@ impl RedisSync {
         builder
             .with_performance_config(|p| {
                 p.default_command_timeout = COMMAND_TIMEOUT;
-                p.broadcast_channel_capacity = MESSAGE_BUFFER;
+                p.broadcast_channel_capacity = config.message_buffer.max(1);
             })
             .with_connection_config(|c| {
                 // Named connections, so operators (and tests) can find the

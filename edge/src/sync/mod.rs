@@ -25,6 +25,10 @@ use crate::source::redis::RedisSync;
 use crate::state::State;
 use apply::Applier;
 
+/// Pub/sub messages buffered for the sync loop before the oldest are
+/// dropped (fred's default is 32; a drop is handled as a gap either way).
+pub const MESSAGE_BUFFER: usize = 4_096;
+
 /// Default `EDGE_CHECK_INTERVAL_MS`.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2_000);
 
@@ -41,6 +45,8 @@ pub struct SyncConfig {
     pub state_dir: Option<PathBuf>,
     /// How often `P:head` is compared and the report written.
     pub check_interval: Duration,
+    /// See [`MESSAGE_BUFFER`]; tests make it tiny to force drops.
+    pub message_buffer: usize,
 }
 
 impl fmt::Debug for SyncConfig {

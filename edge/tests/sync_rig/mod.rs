@@ -215,6 +215,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> S
         region: "test".into(),
         state_dir,
         check_interval: Duration::from_millis(200),
+        message_buffer: nexus_edge::sync::MESSAGE_BUFFER,
     }
 }
 
