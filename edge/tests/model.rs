@@ -24,6 +24,7 @@ mod sync_rig;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use fred::prelude::KeysInterface;
 use nexus_edge::sync::SyncConfig;
 use nexus_protocol::keys::RedisKeys;
 use rand::rngs::StdRng;
@@ -268,13 +269,15 @@ async fn verify(
                 // refused update.
                 let report = redis.report(&e.id).await;
                 let head = rig.head().await;
+                let snapshot: i64 = redis.redis.exists(redis.keys.snapshot()).await.unwrap();
                 panic!(
                     "{at}: {} stuck at {}:{} (loaded {}), registry at {epoch}:{version}, \
-                     Redis head {head:?}, its report {report:?}",
+                     Redis head {head:?} (snapshot key present: {}), its report {report:?}",
                     e.id,
                     s.epoch(),
                     s.version(),
-                    s.is_loaded()
+                    s.is_loaded(),
+                    snapshot == 1
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
