@@ -141,7 +141,12 @@ impl Applier {
     fn install(&mut self, snapshot: &Snapshot, hash: [u8; 32]) -> Result<(), Refusal> {
         let census = Census::of(&snapshot.records);
         if !snapshot.intended_shrink {
-            let current = if self.state.is_loaded() { self.census.as_ref() } else { None };
+            // A state restored from disk counts as no state: it may be far
+            // behind, and a shrink since then was explained to the edges
+            // that were listening, not to this one. Refusing would leave the
+            // edge stuck on its old copy; a fresh edge accepts it anyway.
+            let guarded = self.state.is_loaded() && self.state.source() != SourceKind::Disk;
+            let current = if guarded { self.census.as_ref() } else { None };
             if let Some(current) = current {
                 self.refused_if(guard::check_counts(current, &census))?;
             }
@@ -360,6 +365,18 @@ mod tests {
         assert!(a.last_rejection().is_some_and(|r| r.reason.contains("hash")));
         assert_eq!(a.delta(&delta(5, vec![])).unwrap(), DeltaStep::Gap);
         assert_eq!(a.delta(&delta(0, vec![])).unwrap(), DeltaStep::Stale);
+    }
+
+    #[test]
+    fn a_state_restored_from_disk_does_not_block_a_smaller_registry() {
+        let mut a = applier();
+        let ten: Vec<_> = (0..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        let saved = Saved { snapshot: snapshot(1, ten), deltas: vec![], saved_at_ms: 5 };
+        assert_eq!(a.restore(saved).unwrap(), 1);
+        assert_eq!((a.state().source(), a.state().confirmed_at_ms()), (SourceKind::Disk, 5));
+        let two: Vec<_> = (0..2).map(|i| rec(&format!("a{i}"), true, 1)).collect();
+        let step = a.snapshot(snapshot(40, two), false).unwrap();
+        assert_eq!(step, SnapshotStep::Installed { version: 40 });
     }
 
     #[tokio::test]
