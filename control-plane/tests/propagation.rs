@@ -14,6 +14,8 @@ mod rig;
 use std::time::{Duration, Instant};
 
 use nexus_control_plane::metrics::KindLabels;
+use nexus_control_plane::publisher::batch::SealedDelta;
+use nexus_control_plane::publisher::bus::BusError;
 use nexus_control_plane::publisher::{Settings, SnapshotReason, Step};
 use nexus_protocol::envelope::{decode_delta, decode_snapshot};
 use nexus_protocol::signing::{dev_verify_key, parse_signing_key};
@@ -197,6 +199,32 @@ async fn a_redis_that_lost_its_keys_is_refilled() {
         publisher.step().await.unwrap(),
         Step::Deltas { from_version: 5, to_version: 6, messages: 1 }
     );
+    rig.cleanup().await;
+}
+
+#[tokio::test]
+async fn deltas_never_land_on_a_redis_emptied_since_the_step_looked() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let mut publisher = rig.publisher(&app);
+    app.create("frontend", "w-0", "https://api.nexus.com/w").await;
+    steps_until_idle(&mut publisher).await;
+    let published = rig.head().await.expect("published");
+
+    // Redis empties between a step's look at the head and its delta write.
+    rig.delete_keys().await;
+    let next = Head { epoch: published.epoch, version: published.version + 1 };
+    let sealed =
+        SealedDelta { from_version: published.version, to_version: next.version, bytes: vec![1] };
+    let err = rig.bus().publish_deltas(&[sealed], published, next, 1 << 16).await.unwrap_err();
+    assert!(matches!(err, BusError::HeadMoved { .. }), "{err}");
+    assert_eq!(rig.head().await, None, "no head without the snapshot behind it");
+    assert!(rig.ring().await.is_empty());
+
+    // The next step sees the loss and refills with a snapshot.
+    let step = publisher.step().await.unwrap();
+    assert!(matches!(step, Step::Snapshot { reason: SnapshotReason::RedisLost, .. }), "{step:?}");
+    assert_eq!(rig.head().await, Some(published));
     rig.cleanup().await;
 }
 

@@ -30,7 +30,29 @@ pub enum BusError {
     Redis(#[from] fred::error::Error),
     #[error("{key} holds {value:?}, not \"epoch:version\"")]
     BadHead { key: String, value: String },
+    /// Redis no longer holds the head (or the snapshot) the deltas continue:
+    /// it was emptied or written by someone else since the step looked.
+    #[error("redis moved away from the published head {expected}; deltas not written")]
+    HeadMoved { expected: Head },
 }
+
+/// Appends deltas to the ring and moves the head only if Redis still holds
+/// the head they continue and a snapshot. Checked and written in one script
+/// so a Redis emptied between the step's look and this write cannot end up
+/// with a head and no snapshot behind it.
+/// KEYS: head, deltas, snapshot. ARGV: expected head, new head, ring
+/// length, then (score, member) pairs.
+const APPEND_DELTAS: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+end
+for i = 4, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
 
 /// A Redis client bound to one registry's keys.
 #[derive(Clone)]
@@ -68,13 +90,14 @@ impl Bus {
         &self.keys
     }
 
-    /// `P:head`, or `None` when Redis has lost it (restarted empty).
+    /// `P:head`, or `None` when Redis has lost it (restarted empty) — or
+    /// lost the snapshot behind it, which edges would need just the same.
     pub async fn head(&self) -> Result<Option<Head>, BusError> {
         let raw: Option<String> = self.client.get(self.keys.head()).await?;
-        raw.map(|v| {
-            v.parse().map_err(|_| BusError::BadHead { key: self.keys.head(), value: v.clone() })
-        })
-        .transpose()
+        let Some(raw) = raw else { return Ok(None) };
+        let head =
+            raw.parse().map_err(|_| BusError::BadHead { key: self.keys.head(), value: raw })?;
+        Ok(self.has_snapshot().await?.then_some(head))
     }
 
     /// Whether `P:snapshot` exists.
@@ -83,23 +106,32 @@ impl Bus {
         Ok(n == 1)
     }
 
-    /// Appends `deltas` to the ring (trimmed to [`RING_LEN`]), moves the
-    /// head to `head`, then announces each delta on the channel — or, for
-    /// one larger than `max_message`, the head notice.
+    /// Appends `deltas` to the ring (trimmed to [`RING_LEN`]) and moves the
+    /// head from `from` to `head` — only if Redis still holds `from` and a
+    /// snapshot ([`BusError::HeadMoved`] otherwise) — then announces each
+    /// delta on the channel, or, for one larger than `max_message`, the head
+    /// notice.
     pub async fn publish_deltas(
         &self,
         deltas: &[SealedDelta],
+        from: Head,
         head: Head,
         max_message: usize,
     ) -> Result<(), BusError> {
+        let mut args: Vec<Value> = Vec::with_capacity(3 + 2 * deltas.len());
+        args.push(from.to_string().into());
+        args.push(head.to_string().into());
+        args.push(RING_LEN.into());
+        for d in deltas {
+            args.push(d.to_version.to_string().into());
+            args.push(Value::Bytes(d.bytes.clone().into()));
+        }
+        let keys = vec![self.keys.head(), self.keys.deltas(), self.keys.snapshot()];
+        let written: i64 = self.client.eval(APPEND_DELTAS, keys, args).await?;
+        if written != 1 {
+            return Err(BusError::HeadMoved { expected: from });
+        }
         let pipe = self.client.pipeline();
-        let members: Vec<(f64, Value)> = deltas
-            .iter()
-            .map(|d| (d.to_version as f64, Value::Bytes(d.bytes.clone().into())))
-            .collect();
-        let () = pipe.zadd(self.keys.deltas(), None, None, false, false, members).await?;
-        let () = pipe.zremrangebyrank(self.keys.deltas(), 0, -(RING_LEN + 1)).await?;
-        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
         for d in deltas {
             let () = pipe.publish(self.keys.channel(), announcement(d, head, max_message)).await?;
         }

@@ -261,7 +261,9 @@ impl Publisher {
                     messages: deltas.len(),
                 };
                 let head = Head { epoch: p.head.epoch, version: last.to_version };
-                self.bus.publish_deltas(&deltas, head, self.settings.limits.max_message).await?;
+                self.bus
+                    .publish_deltas(&deltas, p.head, head, self.settings.limits.max_message)
+                    .await?;
                 p.head = head;
                 self.published = Some(p);
                 self.metrics.published_version.set(version_gauge(head.version));
