@@ -8,8 +8,10 @@
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
 #   2. `nexus-loadtest gen`: N aliases over frontend/backend/system, the
-#      matching nginx map and a wrk script picking uniform random paths;
-#      mints a resolver JWT;
+#      matching nginx map and a wrk script whose init() prebuilds one request
+#      per alias (shuffled) and whose request() only returns the next one, so
+#      wrk costs little per request and the comparison measures the servers,
+#      not wrk's Lua (see loadtest/agree.sh); mints a resolver JWT;
 #   3. starts nexus-edge (EDGE_WORKERS=1, token checked on every request)
 #      and nginx (one worker, `return 200 $nexus_body`, no auth, access_log
 #      off) on free loopback ports;
@@ -35,7 +37,7 @@ BUILD=1
 KEEP=0
 PIN=0
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in

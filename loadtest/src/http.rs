@@ -1,14 +1,15 @@
-//! HTTP/1.1 and HTTP/2 over TCP or TLS, with hyper's client connections
-//! used directly: one connection per task, keep-alive, no pool, so the
-//! generator costs little next to a fast server on the same machine.
+//! HTTP/1.1 and HTTP/2 over TCP or TLS: one connection per task,
+//! keep-alive, no pool, so the generator costs little next to a fast server
+//! on the same machine. HTTP/1.1 writes prebuilt request bytes
+//! ([`crate::h1`]); HTTP/2 uses hyper's client connection directly.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::{http1, http2};
-use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
+use hyper::client::conn::http2;
+use hyper::header::{AUTHORIZATION, HeaderValue};
 use hyper::{Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
@@ -16,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::h1;
 use crate::keyspace::Keyspace;
 use crate::recorder::Failure;
 use crate::target::{Scheme, Target};
@@ -79,12 +81,12 @@ pub struct HttpConnector {
     timeout: Duration,
 }
 
-/// What every request reuses: the URIs of the key space and the headers.
+/// What every request reuses: per key, the whole HTTP/1.1 request, or the
+/// URI plus the shared header values for HTTP/2.
 #[derive(Debug)]
-struct Requests {
-    uris: Vec<Uri>,
-    host: HeaderValue,
-    auth: Option<HeaderValue>,
+enum Requests {
+    H1(Arc<h1::Requests>),
+    H2 { uris: Vec<Uri>, auth: Option<HeaderValue> },
 }
 
 impl HttpConnector {
@@ -105,8 +107,20 @@ impl HttpConnector {
             }
         };
         let authority = target.authority();
-        // HTTP/1.1 sends origin-form plus Host; HTTP/2 needs scheme and
-        // authority in the URI for its pseudo-headers.
+        // Checked as header values, so no CR/LF can reach the raw HTTP/1.1
+        // request bytes.
+        HeaderValue::from_str(&authority).map_err(|_| SetupError::Path(authority.clone()))?;
+        let bearer = options.token.as_ref().map(|t| format!("Bearer {t}"));
+        let auth = bearer
+            .as_deref()
+            .map(|b| HeaderValue::from_str(b).map_err(|_| SetupError::Token))
+            .transpose()?
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
+        // Every path must be a valid request target; HTTP/2 needs scheme
+        // and authority in the URI for its pseudo-headers.
         let uris = keys
             .paths()
             .iter()
@@ -118,33 +132,35 @@ impl HttpConnector {
                 raw.parse::<Uri>().map_err(|_| SetupError::Path(p.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let host = HeaderValue::from_str(&authority).map_err(|_| SetupError::Path(authority))?;
-        let auth = options
-            .token
-            .as_ref()
-            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| SetupError::Token))
-            .transpose()?
-            .map(|mut v| {
-                v.set_sensitive(true);
-                v
-            });
+        let shared = match options.version {
+            Version::Http1 => Requests::H1(Arc::new(h1::Requests::build(
+                keys.paths(),
+                &authority,
+                bearer.as_deref(),
+            ))),
+            Version::Http2 => Requests::H2 { uris, auth },
+        };
         Ok(Self {
             addr: (target.host.clone(), target.port),
             version: options.version,
             tls,
-            shared: Arc::new(Requests { uris, host, auth }),
+            shared: Arc::new(shared),
             timeout: options.timeout,
         })
     }
 
     async fn open(&self) -> Result<Sender, Failure> {
+        let requests = match &*self.shared {
+            Requests::H1(r) => Some(r.clone()),
+            Requests::H2 { .. } => None,
+        };
         let tcp = TcpStream::connect((self.addr.0.as_str(), self.addr.1))
             .await
             .map_err(|_| Failure::Connect)?;
         // Small requests and answers: waiting for Nagle only adds latency.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => handshake(tcp, self.version).await,
+            None => handshake(tcp, requests).await,
             Some(tls) => {
                 let stream = tls
                     .connector
@@ -156,26 +172,23 @@ impl HttpConnector {
                     // The server would read our preface as garbage.
                     return Err(Failure::Protocol);
                 }
-                handshake(stream, self.version).await
+                handshake(stream, requests).await
             }
         }
     }
 }
 
-async fn handshake<IO>(io: IO, version: Version) -> Result<Sender, Failure>
+/// HTTP/1.1 when `h1` requests are given, else the HTTP/2 handshake.
+async fn handshake<IO>(io: IO, h1: Option<Arc<h1::Requests>>) -> Result<Sender, Failure>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(io);
-    match version {
-        Version::Http1 => {
-            let (sender, conn) = http1::handshake(io).await.map_err(|_| Failure::Protocol)?;
-            tokio::spawn(conn);
-            Ok(Sender::H1(sender))
-        }
-        Version::Http2 => {
-            let (sender, conn) =
-                http2::handshake(TokioExecutor::new(), io).await.map_err(|_| Failure::Protocol)?;
+    match h1 {
+        Some(requests) => Ok(Sender::H1(h1::Conn::new(Box::new(io), requests))),
+        None => {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                .await
+                .map_err(|_| Failure::Protocol)?;
             tokio::spawn(conn);
             Ok(Sender::H2(sender))
         }
@@ -204,7 +217,7 @@ impl Connector for HttpConnector {
 
 #[derive(Debug)]
 enum Sender {
-    H1(http1::SendRequest<Empty<Bytes>>),
+    H1(h1::Conn),
     H2(http2::SendRequest<Empty<Bytes>>),
 }
 
@@ -218,36 +231,29 @@ pub struct HttpConnection {
 
 impl HttpConnection {
     async fn exchange(&mut self, index: usize) -> Result<(), Failure> {
-        let uri = self.shared.uris.get(index).ok_or(Failure::Protocol)?.clone();
-        let mut req = Request::new(Empty::<Bytes>::new());
-        *req.uri_mut() = uri;
-        if let Some(auth) = &self.shared.auth {
-            req.headers_mut().insert(AUTHORIZATION, auth.clone());
-        }
-        let resp = match &mut self.sender {
-            Sender::H1(s) => {
-                req.headers_mut().insert(HOST, self.shared.host.clone());
+        let status = match (&mut self.sender, &*self.shared) {
+            (Sender::H1(conn), _) => conn.exchange(index).await?,
+            (Sender::H2(s), Requests::H2 { uris, auth }) => {
+                let uri = uris.get(index).ok_or(Failure::Protocol)?.clone();
+                let mut req = Request::new(Empty::<Bytes>::new());
+                *req.uri_mut() = uri;
+                if let Some(auth) = auth {
+                    req.headers_mut().insert(AUTHORIZATION, auth.clone());
+                }
                 s.ready().await.map_err(|_| Failure::Protocol)?;
-                s.send_request(req).await
+                let resp = s.send_request(req).await.map_err(|_| Failure::Protocol)?;
+                let status = resp.status().as_u16();
+                // Read the whole body so the stream is done, and so a
+                // response is timed to its last byte.
+                let mut body = resp.into_body();
+                while let Some(frame) = body.frame().await {
+                    frame.map_err(|_| Failure::Protocol)?;
+                }
+                status
             }
-            Sender::H2(s) => {
-                s.ready().await.map_err(|_| Failure::Protocol)?;
-                s.send_request(req).await
-            }
-        }
-        .map_err(|_| Failure::Protocol)?;
-        let status = resp.status();
-        // Read the whole body so the connection can carry the next request,
-        // and so a response is timed to its last byte.
-        let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            frame.map_err(|_| Failure::Protocol)?;
-        }
-        if status.is_success() || status.is_redirection() {
-            Ok(())
-        } else {
-            Err(Failure::Status(status.as_u16()))
-        }
+            (Sender::H2(_), Requests::H1(_)) => return Err(Failure::Protocol),
+        };
+        if (200..400).contains(&status) { Ok(()) } else { Err(Failure::Status(status)) }
     }
 }
 

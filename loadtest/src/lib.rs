@@ -5,7 +5,8 @@
 //! - [`keyspace`]: the aliases a run asks for, uniform or Zipf.
 //! - [`target`]: the `--target` URL.
 //! - [`transport`]: the `Connector`/`Connection` traits a protocol implements.
-//! - [`http`]: HTTP/1.1 and HTTP/2 (h2c or TLS+ALPN) on hyper connections.
+//! - [`http`]: HTTP/1.1 and HTTP/2 (h2c or TLS+ALPN) connections; [`h1`]: the
+//!   prebuilt-bytes HTTP/1.1 client it uses.
 //! - [`tls`]: rustls (ring) client configs, including `--insecure`.
 //! - [`quic`]: the edge's QUIC protocol, through `nexus_edge::quic_client`.
 //! - [`driver`]: closed and open (coordinated-omission-free) load models.
@@ -16,6 +17,7 @@
 //! driver and reuses `recorder`, `report` and `plot`.
 
 pub mod driver;
+pub mod h1;
 pub mod http;
 pub mod keyspace;
 pub mod plot;

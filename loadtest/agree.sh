@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Do nexus-loadtest and wrk report the same numbers for the same target?
+#
+#   loadtest/agree.sh [--rounds 3] [--duration 10s] [--connections 64]
+#                     [--count 99999] [--tolerance 10] [--no-build] [--keep]
+#
+# What it proves: two independent generators, given the same target, the
+# same 64 keep-alive connections, the same Authorization header and the
+# same key mix (every alias equally often), measure the same throughput
+# within --tolerance percent. That only holds when the SERVER is the
+# bottleneck; so the script builds that regime and checks it:
+#   - one target, the real nexus-edge (EDGE_WORKERS=1, a token checked on
+#     every request, the aliases of `nexus-loadtest gen`), pinned to CPU 0;
+#   - each generator pinned to CPU 1, one thread (wrk -t1, nexus-loadtest
+#     --threads 1), run interleaved wrk, loadtest, wrk, ... so drift on a
+#     shared machine hits both alike, after one unscored warm-up run;
+#   - both cheap per request: wrk's script (from `gen`) prebuilds every
+#     request in init() and request() only returns the next one (an earlier
+#     script formatting a random path per call saturated wrk's thread, so
+#     nexus-loadtest reported 1.55-1.68x wrk: wrk was measuring itself);
+#     nexus-loadtest sends prebuilt URIs and shared header values;
+#   - the CPU time of the edge and of the generator is sampled from
+#     /proc/<pid>/stat over the middle of every run and printed next to its
+#     result: the edge near 100 % of a core and the generator well below
+#     shows the server was the limit. A generator near 100 % means it, not
+#     the edge, set the number, and the ratio says nothing about the server.
+# Prints every run, the means (req/s, p50, p99) and loadtest/wrk ratios;
+# exits 1 when the req/s ratio is outside 1 +/- tolerance/100.
+#
+# Needs: cargo (unless --no-build), wrk, curl, jq, taskset, 2+ CPUs.
+# Everything it starts is stopped on exit; its files live in a temp dir
+# removed on exit (kept with --keep).
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10s
+CONNECTIONS=64
+COUNT=99999
+TOLERANCE=10
+BUILD=1
+KEEP=0
+
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --connections) CONNECTIONS="$2"; shift 2 ;;
+        --count) COUNT="$2"; shift 2 ;;
+        --tolerance) TOLERANCE="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || { echo "--connections must be a positive integer" >&2; exit 2; }
+[[ "$COUNT" =~ ^[1-9][0-9]*$ ]] || { echo "--count must be a positive integer" >&2; exit 2; }
+[[ "$TOLERANCE" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "--tolerance must be a percentage" >&2; exit 2; }
+# Whole seconds: the CPU sampling window is cut out of the run.
+[[ "$DURATION" =~ ^([1-9][0-9]*)s?$ ]] || { echo "--duration must be whole seconds (e.g. 10s)" >&2; exit 2; }
+SECS="${BASH_REMATCH[1]}"
+((SECS >= 4)) || { echo "--duration must be at least 4s" >&2; exit 2; }
+DURATION="${SECS}s"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+need=(wrk curl jq taskset)
+[[ $BUILD == 1 ]] && need+=(cargo)
+for tool in "${need[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool" >&2; exit 1; }
+done
+(($(nproc --all) >= 2)) || { echo "needs 2 CPUs: the edge on CPU 0, generators on CPU 1" >&2; exit 1; }
+
+WORK="$(mktemp -d -t nexus-agree.XXXXXX)"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $KEEP == 1 ]]; then
+        echo "files kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ $BUILD == 1 ]]; then
+    echo "building release binaries..." >&2
+    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest)
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+for b in nexus-edge nexus-loadtest; do
+    [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
+done
+
+# Aliases, wrk script (prebuilt requests), token.
+SECRET="agree-$RANDOM$RANDOM$RANDOM"
+"$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
+    >"$WORK/token" 2>"$WORK/gen.log"
+TOKEN="$(cat "$WORK/token")"
+grep -q 'wrk.format' "$WORK/data/paths.lua" || { echo "unexpected wrk script" >&2; exit 1; }
+
+# The edge on a port the kernel picks (EDGE_HTTP_ADDR port 0); the address it
+# bound is read from its "listening" log line (LOG_LEVEL=info logs no
+# per-request lines).
+EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=info NO_COLOR=1 \
+    taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
+    >"$WORK/edge.log" 2>&1 &
+EDGE_PID=$!
+PIDS+=("$EDGE_PID")
+
+PROBE="/api/aliases/resolve/frontend/a-1"
+deadline=$((SECONDS + 120))
+PORT=""
+until [[ -n "$PORT" ]] && curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
+    if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
+        echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
+        cat "$WORK/edge.log" >&2
+        exit 1
+    fi
+    PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
+    sleep 0.2
+done
+# Without the token the edge must refuse: both generators really send it.
+code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$PROBE")"
+[[ "$code" == 401 ]] || { echo "edge answered $code without a token, expected 401" >&2; exit 1; }
+
+TICK="$(getconf CLK_TCK)"
+# utime + stime of a process (all its threads), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# busy and total ticks of one CPU, from /proc/stat.
+core_ticks() {
+    awk -v c="cpu$1" '$1 == c { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
+}
+
+to_ms() { # wrk latency like 812.00us, 1.23ms, 2.01s
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+# run NAME ROUND: one run of a generator on CPU 1; appends
+# round, name, req/s, p50 ms, p99 ms, errors, edge CPU %, generator CPU %, CPU 0 busy %.
+run() {
+    local name="$1" round="$2" out="$WORK/$1-$2.txt" pid
+    local -a cmd
+    case "$name" in
+        wrk)
+            cmd=(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/data/paths.lua"
+                -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT") ;;
+        loadtest)
+            cmd=("$BIN/nexus-loadtest" http --target "http://127.0.0.1:$PORT"
+                --aliases-file "$WORK/data/aliases.yaml" --connections "$CONNECTIONS"
+                --duration "$DURATION" --threads 1 --token "$TOKEN"
+                --report "$WORK/$name-$round.json") ;;
+    esac
+    taskset -c 1 "${cmd[@]}" >"$out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    # Sample the middle of the run: skip start-up (wrk prebuilding requests,
+    # nexus-loadtest parsing the YAML) and the last second.
+    sleep 2
+    local e0 g0 c0 e1 g1 c1
+    e0="$(cpu_ticks "$EDGE_PID")"
+    g0="$(cpu_ticks "$pid")"
+    c0="$(core_ticks 0)"
+    sleep $((SECS - 3))
+    e1="$(cpu_ticks "$EDGE_PID")"
+    g1="$(cpu_ticks "$pid")"
+    c1="$(core_ticks 0)"
+    wait "$pid" || { echo "$name failed:" >&2; cat "$out" >&2; exit 1; }
+    local window=$((SECS - 3)) edge_cpu gen_cpu core0 rps p50 p99 errors
+    edge_cpu="$(awk -v a="$e0" -v b="$e1" -v t="$TICK" -v w="$window" 'BEGIN { printf "%.0f", (b - a) / t / w * 100 }')"
+    gen_cpu="$(awk -v a="$g0" -v b="$g1" -v t="$TICK" -v w="$window" 'BEGIN { printf "%.0f", (b - a) / t / w * 100 }')"
+    core0="$(awk -v a="$c0" -v b="$c1" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        printf "%.0f", (y[2] > x[2]) ? (y[1] - x[1]) / (y[2] - x[2]) * 100 : 0 }')"
+    case "$name" in
+        wrk)
+            rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+            p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
+            p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+            errors="$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
+                /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 }
+                END { print n + 0 }' "$out")"
+            ;;
+        loadtest)
+            read -r rps p50 p99 errors < <(jq -r \
+                '"\(.rps) \(.latency_ms.p50) \(.latency_ms.p99) \(.errors)"' "$WORK/$name-$round.json")
+            ;;
+    esac
+    [[ -n "$rps" ]] || { echo "$name output not understood:" >&2; cat "$out" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$round" "$name" "$rps" "$p50" "$p99" "$errors" "$edge_cpu" "$gen_cpu" "$core0" >>"$RESULTS"
+    printf '  round %s %-8s %10.0f req/s  p50 %7s ms  p99 %7s ms  errors %s  cpu: edge %s%% gen %s%% cpu0 %s%%\n' \
+        "$round" "$name" "$rps" "$p50" "$p99" "$errors" "$edge_cpu" "$gen_cpu" "$core0" >&2
+}
+
+echo "edge :$PORT on CPU 0 (EDGE_WORKERS=1, token checked), generators on CPU 1;" \
+    "-c$CONNECTIONS -d$DURATION, $COUNT aliases, $ROUNDS rounds each" >&2
+echo "warm-up (not scored):" >&2
+run wrk 0
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    run wrk "$round"
+    run loadtest "$round"
+done
+
+echo
+echo "| round | generator | req/s | p50 ms | p99 ms | errors | edge CPU % | generator CPU % | CPU 0 busy % |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+awk -F'\t' '{ printf "| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
+awk -F'\t' -v tol="$TOLERANCE" '
+    { rps[$2] += $3; p50[$2] += $4; p99[$2] += $5; err[$2] += $6; gen[$2] += $8; n[$2]++ }
+    END {
+        for (g in n) { rps[g] /= n[g]; p50[g] /= n[g]; p99[g] /= n[g]; gen[g] /= n[g] }
+        printf "| mean | wrk | %.0f | %.3f | %.3f | %d | | %.0f | |\n", rps["wrk"], p50["wrk"], p99["wrk"], err["wrk"], gen["wrk"]
+        printf "| mean | loadtest | %.0f | %.3f | %.3f | %d | | %.0f | |\n", rps["loadtest"], p50["loadtest"], p99["loadtest"], err["loadtest"], gen["loadtest"]
+        ratio = rps["loadtest"] / rps["wrk"]
+        printf "\nloadtest/wrk: req/s %.3fx, p50 %.2fx, p99 %.2fx\n", ratio, p50["loadtest"] / p50["wrk"], p99["loadtest"] / p99["wrk"]
+        if (err["wrk"] + err["loadtest"] > 0) { print "FAIL: errors during the runs"; exit 1 }
+        if (ratio < 1 - tol / 100 || ratio > 1 + tol / 100) {
+            printf "FAIL: req/s differ by more than %s%%\n", tol
+            exit 1
+        }
+        printf "OK: req/s agree within %s%%\n", tol
+    }' "$RESULTS"
