@@ -67,6 +67,8 @@ pub struct Config {
     pub governance_file: PathBuf,
     pub audit_archive_after_days: u32,
     pub audit_purge_after_days: u32,
+    /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
+    pub prometheus_enabled: bool,
     /// Redis, prefix, signing key, publishing (see `publisher::settings`).
     pub propagation: crate::publisher::PropagationConfig,
 }
@@ -114,6 +116,7 @@ impl Config {
                 .into(),
             audit_archive_after_days: archive,
             audit_purge_after_days: purge,
+            prometheus_enabled: parse_or(&get, "PROMETHEUS_ENABLED", true)?,
             propagation: crate::publisher::PropagationConfig::from_lookup(&get)?,
         })
     }

@@ -126,6 +126,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let governance = load_governance(&config)?;
     let store = Store::new(&config.db)?;
     let state = server::prepare(store, verifier, governance).await?;
+    state.prometheus_enabled.store(config.prometheus_enabled, std::sync::atomic::Ordering::Relaxed);
     // Propagation: Redis for the fleet view, and the publisher (one leader).
     let (stop_publisher, mut publisher_stop) = tokio::sync::watch::channel(false);
     let publisher = publisher::start::start(&config.propagation, &config.db, &state, async move {

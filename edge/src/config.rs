@@ -88,6 +88,8 @@ pub struct Config {
     pub auth: AuthMode,
     pub log_level: String,
     pub max_connections: usize,
+    /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
+    pub prometheus: bool,
     /// `EDGE_QUIC_ADDR` and whether QUIC is served (see [`crate::quic::config`]).
     pub quic: crate::quic::QuicConfig,
 }
@@ -129,8 +131,19 @@ impl Config {
         };
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        let prometheus = parsed(&env, "PROMETHEUS_ENABLED")?.unwrap_or(true);
         let quic = crate::quic::QuicConfig::from_env(&env, tls.as_ref())?;
-        Ok(Self { source, http_addr, workers, tls, auth, log_level, max_connections, quic })
+        Ok(Self {
+            source,
+            http_addr,
+            workers,
+            tls,
+            auth,
+            log_level,
+            max_connections,
+            prometheus,
+            quic,
+        })
     }
 }
 
@@ -222,6 +235,10 @@ mod tests {
         let c = config(&[("SECRET_KEY", "s3cret")]).unwrap();
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.max_connections, 10_000);
+        assert!(c.prometheus);
+        let quiet = config(&[("EDGE_AUTH", "off"), ("PROMETHEUS_ENABLED", "false")]).unwrap();
+        assert!(!quiet.prometheus);
+        assert!(config(&[("EDGE_AUTH", "off"), ("PROMETHEUS_ENABLED", "maybe")]).is_err());
         assert!(!format!("{c:?}").contains("s3cret"));
         let e = config(&[]).unwrap_err();
         assert!(e.to_string().contains("SECRET_KEY"), "{e}");

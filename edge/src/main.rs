@@ -82,6 +82,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         state: state.clone(),
         auth,
         connections: ConnectionCap::new(config.max_connections, metrics.clone()),
+        prometheus: config.prometheus,
         metrics: metrics.clone(),
     });
     let quic = nexus_edge::quic::prepare(&config).context("QUIC")?;

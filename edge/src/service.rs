@@ -47,6 +47,8 @@ pub struct App {
     pub auth: Option<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub connections: ConnectionCap,
+    /// `PROMETHEUS_ENABLED`: whether `/metrics` is served (404 when not).
+    pub prometheus: bool,
 }
 
 /// Unix time in milliseconds.
@@ -71,7 +73,7 @@ impl App {
                 "/api/aliases/health" => Route::Health,
                 "/api/aliases/metrics" => Route::AliasMetrics,
                 "/api/aliases/status" => Route::Status,
-                "/metrics" => Route::Prometheus,
+                "/metrics" if self.prometheus => Route::Prometheus,
                 _ => return error(StatusCode::NOT_FOUND, "not_found", "no such route"),
             }
         };

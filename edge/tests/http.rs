@@ -258,6 +258,8 @@ async fn health_is_503_before_any_state() {
         state: Arc::new(State::new(SourceKind::File)),
         auth: None,
         connections: ConnectionCap::new(10, metrics.clone()),
+        // PROMETHEUS_ENABLED=false
+        prometheus: false,
         metrics,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -273,5 +275,7 @@ async fn health_is_503_before_any_state() {
     assert_eq!(s, 503);
     let (_, _, body) = get(&c, &format!("http://{addr}/api/aliases/status"), None).await;
     assert_eq!(body["status"]["health"], "starting");
+    let (s, _, _) = get(&c, &format!("http://{addr}/metrics"), None).await;
+    assert_eq!(s, 404, "PROMETHEUS_ENABLED=false hides /metrics");
     let _ = tx.send(());
 }

@@ -207,6 +207,7 @@ mod tests {
             state,
             auth: Some(Authenticator::new(TokenVerifier::hs256(SECRET))),
             connections: ConnectionCap::new(100, metrics.clone()),
+            prometheus: true,
             metrics,
         });
         let (tls, _) = edge_quic::cert::self_signed().unwrap();

@@ -88,6 +88,10 @@ pub async fn status(State(st): State<Shared>) -> Response {
 }
 
 pub async fn prometheus(State(st): State<Shared>) -> Response {
+    if !st.prometheus_enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        return ApiError::NotFound("no such route (PROMETHEUS_ENABLED=false)".into())
+            .into_response();
+    }
     let stats = st.store.stats().await.ok();
     st.metrics.observe(stats.as_ref());
     let mut res = st.metrics.encode().into_response();

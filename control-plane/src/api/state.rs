@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -21,6 +22,9 @@ pub struct AppState {
     pub started: Instant,
     /// The publisher's state and the Redis handle the fleet is read from.
     pub propagation: Propagation,
+    /// `PROMETHEUS_ENABLED`: whether `/metrics` is served. Set once at start
+    /// (`serve` stores the configured value); true until then.
+    pub prometheus_enabled: AtomicBool,
 }
 
 pub type Shared = Arc<AppState>;
@@ -34,6 +38,7 @@ impl AppState {
             metrics: Metrics::new(),
             started: Instant::now(),
             propagation: Propagation::default(),
+            prometheus_enabled: AtomicBool::new(true),
         })
     }
 

@@ -219,6 +219,7 @@ impl Publisher {
                     return self.snapshot(SnapshotReason::Leader, in_redis).await;
                 }
                 tracing::info!(%head, "publisher elected; continuing from the published head");
+                self.metrics.published_version.set(version_gauge(head.version));
                 let p = Published {
                     head,
                     snapshot_version: head.version,

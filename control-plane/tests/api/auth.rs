@@ -167,6 +167,10 @@ async fn missing_bad_and_expired_credentials_are_401() {
     let text = res.text().await.unwrap();
     assert!(text.contains("nexus_cp_db_up 1"), "{text}");
     assert!(text.contains("nexus_cp_http_requests_total"), "{text}");
+    // PROMETHEUS_ENABLED=false (what `serve` stores at start) hides it.
+    app.state.prometheus_enabled.store(false, std::sync::atomic::Ordering::Relaxed);
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

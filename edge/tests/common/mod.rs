@@ -85,6 +85,7 @@ pub async fn spawn_edge(yaml: &str, opts: Options) -> TestEdge {
         state: state.clone(),
         auth,
         connections: ConnectionCap::new(opts.max_connections, metrics.clone()),
+        prometheus: true,
         metrics: metrics.clone(),
     });
     let (stop, rx) = watch::channel(false);

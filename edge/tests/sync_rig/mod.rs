@@ -230,6 +230,7 @@ impl SyncEdge {
             state: state.clone(),
             auth: None,
             connections: ConnectionCap::new(100, metrics.clone()),
+            prometheus: true,
             metrics: metrics.clone(),
         });
         let (stop, rx) = watch::channel(false);
