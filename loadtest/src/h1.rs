@@ -2,9 +2,10 @@
 //! built once per key, answers read into one reused buffer.
 //!
 //! Why not hyper here: its client hands every request and every body frame
-//! through channels to a separately spawned connection task, which cost
-//! nexus-loadtest ~35 % more CPU per request than wrk and let the generator,
-//! not the server, set the rate on a shared core (see `loadtest/agree.sh`).
+//! through channels to a separately spawned connection task; measured on a
+//! busy box, that cost nexus-loadtest ~35 % more CPU per request than wrk
+//! and let the generator, not the server, set the rate (0.86x wrk's req/s;
+//! see `loadtest/agree.sh`). With this client both cost about the same.
 //! A resolve is a tiny GET with a tiny answer; writing prebuilt bytes and
 //! parsing the head in place is all it needs, as in wrk.
 //!
