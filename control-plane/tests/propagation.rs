@@ -19,7 +19,7 @@ use nexus_control_plane::publisher::bus::BusError;
 use nexus_control_plane::publisher::{Settings, SnapshotReason, Step};
 use nexus_protocol::envelope::{decode_delta, decode_snapshot};
 use nexus_protocol::signing::{dev_verify_key, parse_signing_key};
-use nexus_protocol::{DecodeError, Delta, Head, Limits};
+use nexus_protocol::{AliasRecord, DecodeError, Delta, Head, Limits};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -163,6 +163,84 @@ async fn the_snapshot_equals_the_database() {
     let from_snapshot = snapshot.records.iter().find(|r| r.alias == from_delta.alias).unwrap();
     assert_eq!(from_snapshot, from_delta);
     assert_eq!(snapshot.version, 25);
+    rig.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_periodic_snapshot_from_the_mirror_equals_a_database_read() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    for i in 0..5 {
+        let (status, _) = app.create("backend", &format!("m-{i}"), "https://api.nexus.com/m").await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // Twelve versions after the leader's snapshot make the rebuild due.
+    let settings = Settings { snapshot_every_versions: 12, ..Settings::default() };
+    let (mut publisher, _) = rig.publisher_with(&app, settings);
+    assert!(matches!(
+        publisher.step().await.unwrap(),
+        Step::Snapshot { reason: SnapshotReason::Leader, records: 5, .. }
+    ));
+    // Creates, then updates, then deactivations and a re-creation, each
+    // published as its own batch, so the mirror applies three.
+    for (context, alias) in [
+        ("frontend", "m-0"),
+        ("frontend", "z"),
+        ("system", "a"),
+        ("backend", "m-9"),
+        ("backend", "0"),
+    ] {
+        let (status, _) = app.create(context, alias, "https://api.nexus.com/n").await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert!(matches!(publisher.step().await.unwrap(), Step::Deltas { to_version: 10, .. }));
+    let expires = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let updates = [
+        ("/api/admin/aliases/backend/m-1", json!({"canonical": "https://api.nexus.com/u1"})),
+        (
+            "/api/admin/aliases/frontend/z",
+            json!({"description": "now described", "expires_at": expires}),
+        ),
+        ("/api/admin/aliases/backend/m-2", json!({"description": "also described"})),
+    ];
+    for (path, body) in &updates {
+        assert_eq!(app.put(path, body).await.0, StatusCode::OK, "{path}");
+    }
+    assert!(matches!(publisher.step().await.unwrap(), Step::Deltas { to_version: 13, .. }));
+    for path in ["/api/admin/aliases/backend/m-3", "/api/admin/aliases/system/a"] {
+        assert_eq!(app.delete(path).await.0, StatusCode::NO_CONTENT, "{path}");
+    }
+    // Same key as a deactivated one: the active record wins everywhere.
+    assert_eq!(
+        app.create("backend", "m-3", "https://api.nexus.com/again").await.0,
+        StatusCode::CREATED
+    );
+    let (status, _) = app
+        .put("/api/admin/aliases/backend/m-4", &json!({"canonical": "https://api.nexus.com/u4"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(matches!(publisher.step().await.unwrap(), Step::Deltas { to_version: 17, .. }));
+
+    let rebuilt = step_until(&mut publisher, |s| matches!(s, Step::Snapshot { .. })).await;
+    assert!(
+        matches!(rebuilt, Step::Snapshot { reason: SnapshotReason::Periodic, records: 10, .. }),
+        "{rebuilt:?}"
+    );
+    let (_, from_mirror) =
+        decode_snapshot(&rig.snapshot().await, &Limits::SNAPSHOT, Some(&dev_verify_key()))
+            .expect("a signed snapshot");
+    let mut read = app.store.snapshot_read().await.unwrap();
+    assert_eq!((from_mirror.epoch, from_mirror.version), (read.head.epoch, read.head.version));
+    assert_eq!(from_mirror.version, 17);
+    read.records.sort_by_key(AliasRecord::key);
+    assert_eq!(from_mirror.records.len(), read.records.len());
+    for (got, want) in from_mirror.records.iter().zip(&read.records) {
+        assert_eq!(got, want);
+    }
+    let m3 = from_mirror.records.iter().find(|r| r.alias.as_str() == "m-3").unwrap();
+    assert_eq!((m3.canonical.as_str(), m3.is_active), ("https://api.nexus.com/again", true));
+    let z = from_mirror.records.iter().find(|r| r.alias.as_str() == "z").unwrap();
+    assert!(z.expires_at_ms.is_some() && z.description.is_some(), "{z:?}");
     rig.cleanup().await;
 }
 

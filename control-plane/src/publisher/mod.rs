@@ -10,6 +10,8 @@
 //! - [`election`]: the advisory-lock leader election and the LISTEN.
 //! - [`batch`]: outbox rows → signed deltas (pure).
 //! - [`bus`]: the Redis writes, in the order the contract needs.
+//! - [`mirror`]: the registry as the edges hold it, which the periodic
+//!   rebuild encodes without reading PostgreSQL.
 //! - [`rebuild`]: snapshot encoding, and the periodic rebuild beside the loop.
 //! - [`status`]: what the API shows of it.
 //! - [`start`]: wiring it into `serve`.
@@ -17,6 +19,7 @@
 pub mod batch;
 pub mod bus;
 pub mod election;
+pub mod mirror;
 pub mod rebuild;
 pub mod settings;
 pub mod start;
@@ -32,6 +35,7 @@ use crate::store::{Store, StoreError};
 use batch::{Limits, Plan};
 use bus::{Bus, BusError, RING_LEN};
 use election::{Election, ElectionError};
+use mirror::Mirror;
 use rebuild::Rebuild;
 use status::Reporter;
 
@@ -144,6 +148,9 @@ pub struct Publisher {
     reporter: Reporter,
     published: Option<Published>,
     rebuild: Option<Rebuild>,
+    /// What the edges hold: the last snapshot from PostgreSQL plus every
+    /// batch published since. Used only while at the published head.
+    mirror: Option<Mirror>,
     /// When the leader last pruned `P:edges`; `None`: not yet.
     pruned_at: Option<Instant>,
 }
@@ -169,6 +176,7 @@ impl Publisher {
             reporter,
             published: None,
             rebuild: None,
+            mirror: None,
             pruned_at: None,
         }
     }
@@ -199,6 +207,7 @@ impl Publisher {
                 tracing::warn!("publisher lost the leader lock");
             }
             self.rebuild = None;
+            self.mirror = None;
             return Ok(Step::Follower);
         }
         let db = self.store.registry_head().await?;
@@ -265,6 +274,15 @@ impl Publisher {
                 self.bus
                     .publish_deltas(&deltas, p.head, head, self.settings.limits.max_message)
                     .await?;
+                // The edges now hold the state after these rows; so does the
+                // mirror, or it is dropped until the next snapshot.
+                self.mirror =
+                    self.mirror.take().filter(|m| m.head() == p.head).and_then(|mut m| {
+                        m.apply(&rows, head)
+                            .map_err(|e| tracing::warn!(error = %e, "mirror dropped"))
+                            .ok()
+                            .map(|()| m)
+                    });
                 p.head = head;
                 self.published = Some(p);
                 self.metrics.published_version.set(version_gauge(head.version));
@@ -294,7 +312,8 @@ impl Publisher {
             || behind >= self.settings.snapshot_every_versions
             || (behind > 0 && p.snapshot_at.elapsed() >= self.settings.snapshot_every);
         if due && self.rebuild.is_none() {
-            self.rebuild = Some(Rebuild::start(self.store.clone(), self.key.clone()));
+            let mirror = self.mirror.as_ref().filter(|m| m.head() == p.head).cloned();
+            self.rebuild = Some(Rebuild::start(self.store.clone(), self.key.clone(), mirror));
         }
     }
 
@@ -329,6 +348,13 @@ impl Publisher {
                 return Ok(None);
             }
         };
+        // A rebuild read from PostgreSQL at the head gives back the mirror
+        // this instance lacked (after a failover, or an error).
+        if let Some(m) = sealed.mirror.filter(|m| m.head() == p.head)
+            && self.mirror.as_ref().is_none_or(|own| own.head() != p.head)
+        {
+            self.mirror = Some(m);
+        }
         let fits = sealed.head.epoch == p.head.epoch
             && sealed.head.version >= p.snapshot_version
             && sealed.head.version <= p.head.version
@@ -353,6 +379,8 @@ impl Publisher {
         reason: SnapshotReason,
         in_redis: Option<Head>,
     ) -> Result<Step, PublishError> {
+        // Whatever happens next, the old mirror no longer matches Redis.
+        self.mirror = None;
         let started = Instant::now();
         let read = self.store.snapshot_read().await?;
         let read_time = started.elapsed();
@@ -364,8 +392,8 @@ impl Publisher {
         // database behind Redis — leaves the edges' shrink guard in charge.
         let previous = self.published.map(|p| p.head).or(in_redis);
         let intended = previous.is_some_and(|p| p.epoch == head.epoch && p.version <= head.version);
-        let sealed = rebuild::seal(read, &self.key, intended).await?;
-        let (records, envelope) = (sealed.records, sealed.envelope);
+        let sealed = rebuild::seal(read, &self.key, intended, true).await?;
+        let (records, envelope, mirror) = (sealed.records, sealed.envelope, sealed.mirror);
         let bytes = envelope.len();
         let sealed_time = started.elapsed();
         // The ring stays only when it still leads into this head.
@@ -386,6 +414,7 @@ impl Publisher {
         });
         // Whatever was rebuilding is older than this.
         self.rebuild = None;
+        self.mirror = mirror;
         self.metrics.published_version.set(version_gauge(head.version));
         self.metrics.publish_total.get_or_create(&KindLabels { kind: "snapshot" }).inc();
         Ok(Step::Snapshot { head, bytes, records, reason })
