@@ -2,7 +2,7 @@
 # Throughput and p99 of nexus-edge against nginx serving the same aliases
 # from a static `map`, measured with wrk under identical conditions.
 #
-#   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64]
+#   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64] [--warmup 3s]
 #                             [--count 99999] [--with-loadtest] [--pin] [--no-build] [--keep]
 #
 # What it does:
@@ -30,6 +30,7 @@ set -euo pipefail
 
 ROUNDS=3
 DURATION=10s
+WARMUP=3s
 CONNECTIONS=64
 COUNT=99999
 WITH_LOADTEST=0
@@ -42,6 +43,7 @@ usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
+        --warmup) WARMUP="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
         --count) COUNT="$2"; shift 2 ;;
@@ -215,6 +217,15 @@ run_wrk() {
     printf '  round %s %-6s %12s req/s  p99 %8s ms  non-2xx %s\n' \
         "$round" "$name" "$rps" "$p99" "${non2xx:-0}" >&2
 }
+# An unscored warm-up of each server first: the first seconds of a fresh
+# process (page faults, cold caches, the edge's token cache) belong to
+# neither server's steady state.
+if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
+    for port in "$EDGE_PORT" "$NGINX_PORT"; do
+        "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s "$WORK/data/paths.lua" \
+            -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port" >/dev/null 2>&1
+    done
+fi
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $COUNT aliases, $ROUNDS rounds each (edge :$EDGE_PORT, nginx :$NGINX_PORT)" >&2
 for round in $(seq 1 "$ROUNDS"); do
     run_wrk edge "$EDGE_PORT" "$round"
