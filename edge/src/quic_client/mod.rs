@@ -44,6 +44,8 @@
 
 mod tls;
 
+pub use tls::AnyCertificate;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
