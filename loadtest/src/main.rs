@@ -81,49 +81,14 @@ struct TokenArgs {
 
 #[derive(Debug, Args)]
 struct HttpArgs {
-    /// Server under test, e.g. http://127.0.0.1:8080 or https://edge:8443.
+    /// Base URL of the edge, e.g. http://127.0.0.1:8080 or https://edge:8443.
     #[arg(long)]
     target: String,
-    /// Declarative aliases file whose live aliases are requested.
-    #[arg(long)]
-    aliases_file: PathBuf,
     /// Speak HTTP/2 (h2c prior knowledge on http://, ALPN h2 on https://).
     #[arg(long)]
     http2: bool,
-    /// Connections (one task each). Closed model unless --rate is given.
-    #[arg(long, default_value_t = 64)]
-    connections: usize,
-    /// Open model: requests per second over all connections, latency
-    /// measured from each request's scheduled time.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// How long to send, e.g. 10s, 500ms, 2m.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Per-request (and per-connect) timeout.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Zipf exponent for key choice (uniform when absent).
-    #[arg(long)]
-    zipf: Option<f64>,
-    /// Bearer token sent with every request.
-    #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Accept any server certificate (like curl -k).
-    #[arg(long)]
-    insecure: bool,
-    /// Trust the CA certificates in this PEM file.
-    #[arg(long, conflicts_with = "insecure")]
-    ca_file: Option<PathBuf>,
-    /// Write the JSON report here (and the SVG plot next to it, .svg).
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Seed for key choice (random when absent; printed in the report).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Generator worker threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -134,11 +99,19 @@ struct QuicArgs {
     /// Name to check the certificate against (default: the target's host).
     #[arg(long)]
     server_name: Option<String>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// What every load mode shares: keys, concurrency or rate, credentials,
+/// trust and the report.
+#[derive(Debug, Args)]
+struct LoadArgs {
     /// Declarative aliases file whose live aliases are requested.
     #[arg(long)]
     aliases_file: PathBuf,
-    /// Connections (one task and one stream each). Closed model unless
-    /// --rate is given.
+    /// Connections (one task each; QUIC: one stream each). Closed model
+    /// unless --rate is given.
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Open model: requests per second over all connections, latency
@@ -154,10 +127,10 @@ struct QuicArgs {
     /// Zipf exponent for key choice (uniform when absent).
     #[arg(long)]
     zipf: Option<f64>,
-    /// Token sent once per connection.
+    /// Bearer token: sent with every HTTP request, once per QUIC connection.
     #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Accept any server certificate (development edges, self-signed).
+    /// Accept any server certificate (like curl -k).
     #[arg(long)]
     insecure: bool,
     /// Trust the CA certificates in this PEM file.
@@ -225,43 +198,62 @@ fn generate(args: GenArgs) -> anyhow::Result<()> {
 fn http(args: HttpArgs) -> anyhow::Result<()> {
     // Everything is parsed and checked before the runtime starts.
     let target = Target::parse(&args.target).context("--target")?;
-    let keys = Keyspace::load(&args.aliases_file).context("--aliases-file")?;
-    if args.connections == 0 {
-        bail!("--connections must be at least 1");
-    }
-    let model = model(args.rate)?;
-    let trust = trust(args.insecure, args.ca_file);
+    let load = args.load.checked()?;
     let options = HttpOptions {
         target: target.clone(),
         version: if args.http2 { Version::Http2 } else { Version::Http1 },
-        token: args.token,
-        trust,
-        timeout: args.timeout,
+        token: load.token.clone(),
+        trust: load.trust(),
+        timeout: load.args.timeout,
     };
-    let connector = Arc::new(HttpConnector::new(&options, &keys).context("http")?);
-    let choice = args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf);
-    let plan = plan(model, args.connections, args.duration, &keys, choice, args.seed);
-    execute(connector, target.to_string(), &plan, args.threads, args.report)
+    let connector = Arc::new(HttpConnector::new(&options, &load.keys).context("http")?);
+    load.execute(connector, target.to_string())
 }
 
 fn quic(args: QuicArgs) -> anyhow::Result<()> {
     // Everything is parsed and checked before the runtime starts.
-    let keys = Keyspace::load(&args.aliases_file).context("--aliases-file")?;
-    if args.connections == 0 {
-        bail!("--connections must be at least 1");
-    }
-    let model = model(args.rate)?;
+    let load = args.load.checked()?;
     let options = QuicOptions {
         target: args.target.clone(),
         server_name: args.server_name,
-        token: args.token,
-        trust: trust(args.insecure, args.ca_file),
-        timeout: args.timeout,
+        token: load.token.clone(),
+        trust: load.trust(),
+        timeout: load.args.timeout,
     };
-    let connector = Arc::new(QuicConnector::new(&options, &keys).context("quic")?);
-    let choice = args.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf);
-    let plan = plan(model, args.connections, args.duration, &keys, choice, args.seed);
-    execute(connector, format!("quic://{}", args.target), &plan, args.threads, args.report)
+    let connector = Arc::new(QuicConnector::new(&options, &load.keys).context("quic")?);
+    load.execute(connector, format!("quic://{}", args.target))
+}
+
+/// [`LoadArgs`] checked, with the keys loaded.
+struct Load {
+    keys: Keyspace,
+    model: Model,
+    token: Option<String>,
+    args: LoadArgs,
+}
+
+impl LoadArgs {
+    fn checked(mut self) -> anyhow::Result<Load> {
+        let keys = Keyspace::load(&self.aliases_file).context("--aliases-file")?;
+        if self.connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        let model = model(self.rate)?;
+        Ok(Load { keys, model, token: self.token.take(), args: self })
+    }
+}
+
+impl Load {
+    fn trust(&self) -> Option<Trust> {
+        trust(self.args.insecure, self.args.ca_file.clone())
+    }
+
+    fn execute<C: Connector>(self, connector: Arc<C>, target: String) -> anyhow::Result<()> {
+        let a = self.args;
+        let choice = a.zipf.map_or(KeyChoice::Uniform, KeyChoice::Zipf);
+        let plan = plan(self.model, a.connections, a.duration, &self.keys, choice, a.seed);
+        execute(connector, target, &plan, a.threads, a.report)
+    }
 }
 
 fn model(rate: Option<f64>) -> anyhow::Result<Model> {
