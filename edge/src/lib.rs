@@ -19,6 +19,7 @@
 //! - [`server`]: the hardened hyper server on an already-bound listener.
 //! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
 //! - [`connections`]: the shared connection cap.
+//! - [`deadline`]: the per-connection slow-client guard.
 //! - [`tls`]: rustls configuration (ring, ALPN h2 + http/1.1).
 //! - [`quic`]: the QUIC front end (`nexus-resolve/1` on quinn).
 //! - [`quic_client`]: a client library for that protocol.
@@ -27,6 +28,7 @@
 pub mod auth;
 pub mod config;
 pub mod connections;
+pub mod deadline;
 pub mod metrics;
 pub mod persist;
 pub mod quic;

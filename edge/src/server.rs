@@ -2,7 +2,7 @@
 //! optionally behind TLS with ALPN. It takes an already-bound listener and a
 //! shutdown future, so tests bind port 0 and stop it when they like.
 //!
-//! Hardening: a header read timeout (hyper needs a timer for it), bounded
+//! Hardening: a per-connection deadline for slow clients (`deadline`), bounded
 //! header sizes and counts, h2 stream and reset limits, a TLS handshake
 //! timeout, and the shared connection cap. Whatever the bytes, a bad
 //! connection ends that connection only.
@@ -18,10 +18,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::deadline::{Deadline, REQUEST_DEADLINE, Watched};
 use crate::service::App;
 
-/// Time allowed to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/1 read buffer, which bounds the request head (431 beyond).
@@ -36,9 +35,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The connection builder with every limit set.
 fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
+    // No `header_read_timeout`: it costs a timer-wheel entry per request;
+    // `deadline` guards against slow clients per connection instead.
     b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS)
         // Responses are a few dozen bytes: one flat buffer and one write()
@@ -87,6 +86,8 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let deadline = Deadline::new();
+        let stream = Watched::new(stream, deadline.clone());
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -98,13 +99,13 @@ pub async fn serve(
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
+                    guarded(watcher.watch(conn), &deadline).await
                 }
                 Some(tls) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let conn = builder.serve_connection(TokioIo::new(stream), service);
-                            watcher.watch(conn).await
+                            guarded(watcher.watch(conn), &deadline).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
@@ -122,5 +123,20 @@ pub async fn serve(
     }
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after the drain timeout; closing them");
+    }
+}
+
+/// Runs a connection until it ends or waits too long for its next
+/// response (see [`crate::deadline`]); then it is dropped, which closes it.
+async fn guarded<E>(
+    conn: impl Future<Output = Result<(), E>>,
+    deadline: &Deadline,
+) -> Result<(), E> {
+    tokio::select! {
+        result = conn => result,
+        () = deadline.expired(REQUEST_DEADLINE) => {
+            tracing::debug!("connection closed: no request answered within the deadline");
+            Ok(())
+        }
     }
 }

@@ -95,3 +95,26 @@ async fn connections_over_the_cap_are_closed_and_counted() {
     drop(held);
     common::wait_until("the place to free up", || async { health_ok(edge.addr).await }).await;
 }
+
+#[tokio::test]
+async fn slow_clients_are_closed_at_the_deadline() {
+    use nexus_edge::deadline::{CHECK_EVERY, REQUEST_DEADLINE};
+    let edge = spawn_edge(YAML, Options::default()).await;
+    // Slowloris: half a request head, then silence.
+    let mut slow = TcpStream::connect(edge.addr).await.unwrap();
+    slow.write_all(b"GET /api/aliases/health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // A client that is answered keeps its connection until it falls silent.
+    let mut busy = TcpStream::connect(edge.addr).await.unwrap();
+    busy.write_all(b"GET /api/aliases/health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    assert!(busy.read(&mut buf).await.unwrap() > 0);
+
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let limit = REQUEST_DEADLINE + 3 * CHECK_EVERY;
+    let closed = tokio::time::timeout(limit, slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a trickling client is still connected after {limit:?}");
+    assert!(started.elapsed() >= REQUEST_DEADLINE - CHECK_EVERY, "closed too early");
+    assert!(rest.is_empty(), "nothing is answered to half a head");
+    assert!(health_ok(edge.addr).await);
+}
