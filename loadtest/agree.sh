@@ -88,39 +88,10 @@ for tool in "${need[@]}"; do
 done
 (($(nproc --all) >= 2)) || { echo "needs 2 CPUs: the edge on CPU 0, generators on CPU 1" >&2; exit 1; }
 
-WORK="$(mktemp -d -t nexus-agree.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $KEEP == 1 ]]; then
-        echo "files kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [[ $BUILD == 1 ]]; then
-    echo "building release binaries..." >&2
-    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest)
-fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-for b in nexus-edge nexus-loadtest; do
-    [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
-done
-
-# Aliases, wrk script (prebuilt requests), token.
-SECRET="agree-$RANDOM$RANDOM$RANDOM"
-"$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
-    >"$WORK/token" 2>"$WORK/gen.log"
-TOKEN="$(cat "$WORK/token")"
+# Temp dir, cleanup, binaries, aliases (+ nginx map, wrk script), token.
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
+nexus_prepare agree
 grep -q 'wrk.format' "$WORK/data/paths.lua" || { echo "unexpected wrk script" >&2; exit 1; }
 
 # The edge on a port the kernel picks (EDGE_HTTP_ADDR port 0); the address it

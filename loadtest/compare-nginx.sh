@@ -78,39 +78,10 @@ if [[ $PIN == 1 ]]; then
     CLIENT_CPU=(taskset -c 1)
 fi
 
-WORK="$(mktemp -d -t nexus-compare.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $KEEP == 1 ]]; then
-        echo "files kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [[ $BUILD == 1 ]]; then
-    echo "building release binaries..." >&2
-    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest)
-fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-for b in nexus-edge nexus-loadtest; do
-    [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
-done
-
-# 2. Aliases, nginx map, wrk script, token.
-SECRET="compare-$RANDOM$RANDOM$RANDOM"
-"$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
-    >"$WORK/token" 2>"$WORK/gen.log"
-TOKEN="$(cat "$WORK/token")"
+# Temp dir, cleanup, binaries, aliases (+ nginx map, wrk script), token.
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
+nexus_prepare compare
 
 # 3. Free ports: random candidates, checked against every listening socket.
 free_port() {
