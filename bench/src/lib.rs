@@ -5,11 +5,21 @@
 //!
 //! - `lookup`: the edge table (keyed `"{context}/{alias}"`) hit and miss at
 //!   10k and 1M aliases, against `std::collections::HashMap`.
-//! - `snapshot`: signed encode and verified decode of a 1M-alias snapshot.
+//! - `snapshot`: signed encode, verified decode and apply (building the
+//!   edge's table) of a 1M-alias snapshot.
+//! - `delta`: applying deltas of 1, 64 and 1024 changes to an edge holding
+//!   1M aliases, and the signed delta envelope; inputs from [`delta`].
+//! - `token`: bearer-token checks, cached (the edge's request path) and
+//!   uncached (HS256 and claims every time).
 //! - `render`: rendering resolve bodies (per alias, and a whole table).
+//! - `declarative`: loading the alias file at 100k aliases.
 //!
 //! Run: `cargo bench -p nexus-bench` (a few minutes), or one suite with
 //! `cargo bench -p nexus-bench --bench lookup`.
+
+pub mod delta;
+
+pub use delta::DeltaChain;
 
 use nexus_protocol::{AliasName, AliasRecord, Canonical, Context, Snapshot};
 
