@@ -12,15 +12,19 @@
 //! - [`driver`]: closed and open (coordinated-omission-free) load models.
 //! - [`recorder`]: per-task histogram and failure counts.
 //! - [`report`]: the JSON/text report; [`plot`]: its SVG latency plot.
+//! - [`propagation`]: the propagation probe: writes through the control
+//!   plane, measures commit→visible on each edge (its own driver, reusing
+//!   `recorder`, `target`, `tls` and the report's `Latency`).
 //!
-//! A new mode (QUIC, propagation probe) adds a `Connector` or its own
-//! driver and reuses `recorder`, `report` and `plot`.
+//! A new mode adds a `Connector` or its own driver and reuses `recorder`,
+//! `report` and `plot`.
 
 pub mod driver;
 pub mod h1;
 pub mod http;
 pub mod keyspace;
 pub mod plot;
+pub mod propagation;
 pub mod quic;
 pub mod recorder;
 pub mod report;

@@ -1,6 +1,6 @@
-//! `nexus-loadtest`: `gen` synthetic registries, mint a `token`, or load a
+//! `nexus-loadtest`: `gen` synthetic registries, mint a `token`, load a
 //! target over `http` (HTTP/1.1, h2c, HTTP/2 over TLS) or `quic`
-//! (`nexus-resolve/1`).
+//! (`nexus-resolve/1`), or probe `propagation` (control plane → edges).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nexus_loadtest::driver::{self, Counter, Model, Plan};
 use nexus_loadtest::http::{HttpConnector, HttpOptions, Version};
 use nexus_loadtest::keyspace::{KeyChoice, Keyspace};
+use nexus_loadtest::propagation::{self, Plan as ProbePlan};
 use nexus_loadtest::quic::{QuicConnector, QuicOptions};
 use nexus_loadtest::report::Report;
 use nexus_loadtest::synthetic::{self, Spec};
@@ -39,6 +40,62 @@ enum Command {
     Http(HttpArgs),
     /// Load an edge over QUIC (nexus-resolve/1), one connection per task.
     Quic(QuicArgs),
+    /// Write aliases through the control plane and measure commit→visible
+    /// on each edge. Exit 0: every write visible everywhere in time;
+    /// 2: some were not (see the report); 1: could not run.
+    Propagation(PropagationArgs),
+}
+
+#[derive(Debug, Args)]
+struct PropagationArgs {
+    /// Control-plane base URL, e.g. http://cp:8081.
+    #[arg(long)]
+    control_plane: String,
+    /// Admin JWT or API key (nxk_...) that may write aliases in --context.
+    #[arg(long, env = "NEXUS_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Edge base URL, e.g. http://edge-a:8080; repeat for every edge.
+    #[arg(long = "edge", required = true)]
+    edges: Vec<String>,
+    /// Bearer token for the edges' resolves (when they check one).
+    #[arg(long, env = "NEXUS_EDGE_TOKEN", hide_env_values = true)]
+    edge_token: Option<String>,
+    /// Number of writes.
+    #[arg(long, default_value_t = 200)]
+    writes: usize,
+    /// Writes per second, on schedule (a write does not wait for earlier
+    /// ones to show up).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Context the aliases are written in.
+    #[arg(long, default_value = "frontend")]
+    context: Context,
+    /// Distinct aliases: the first N writes create them, the rest update
+    /// them in turn. Default: every write creates its own alias.
+    #[arg(long)]
+    aliases: Option<usize>,
+    /// How long an edge has to show a write (else a timeout for that edge);
+    /// also the control plane's per-write timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Pause between resolves of a pending write on one edge, e.g. 0.5ms.
+    #[arg(long, default_value = "0.5ms", value_parser = parse_duration)]
+    poll_interval: Duration,
+    /// Canonicals written are <base>/<run>/<write>; must pass governance.
+    #[arg(long, default_value = "https://api.nexus.com/probe")]
+    canonical_base: String,
+    /// Leave the aliases active (default: deactivate them at the end).
+    #[arg(long)]
+    keep: bool,
+    /// Accept any certificate from https control plane and edges.
+    #[arg(long)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file (https).
+    #[arg(long, conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +213,64 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Http(args) => http(args),
         Command::Quic(args) => quic(args),
+        Command::Propagation(args) => probe(args),
     }
+}
+
+fn probe(args: PropagationArgs) -> anyhow::Result<()> {
+    // Everything is parsed and checked before the runtime starts.
+    let plan = ProbePlan {
+        control_plane: Target::parse(&args.control_plane).context("--control-plane")?,
+        token: args.token,
+        edges: args
+            .edges
+            .iter()
+            .map(|e| Target::parse(e).with_context(|| format!("--edge {e}")))
+            .collect::<anyhow::Result<_>>()?,
+        edge_token: args.edge_token,
+        trust: trust(args.insecure, args.ca_file),
+        context: args.context,
+        writes: args.writes,
+        rate: args.rate,
+        aliases: args.aliases,
+        timeout: args.timeout,
+        poll_interval: args.poll_interval,
+        canonical_base: args.canonical_base.trim_end_matches('/').to_owned(),
+        keep: args.keep,
+    };
+    plan.check()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let outcome = runtime.block_on(propagation::run(&plan, async {
+        // Ctrl-C stops the writing; what was written is still measured and
+        // cleaned up.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }))?;
+    let report = propagation::report::Report::new(&plan, &outcome);
+    println!("{report}");
+    if let Some(path) = args.report {
+        let json = serde_json::to_string_pretty(&report).context("report")?;
+        std::fs::write(&path, json + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report {}", path.display());
+    }
+    if !report.success {
+        let expected = report.committed * plan.edges.len() as u64;
+        eprintln!(
+            "not every write was visible on every edge within {:?}: {} of {} (write, edge) \
+             pairs missing, {} write(s) failed",
+            plan.timeout,
+            report.errors + expected.saturating_sub(report.requests),
+            expected,
+            report.write_errors
+        );
+        std::process::exit(2);
+    }
+    Ok(())
 }
 
 fn now_secs() -> i64 {
