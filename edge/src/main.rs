@@ -93,14 +93,8 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
     let threads = workers::spawn(bound, app.clone(), tls.clone(), stop_rx.clone())?;
     let quic = match quic {
         Some(q) => {
-            let (addr, thread) = nexus_edge::quic::spawn(
-                config.quic.addr,
-                q,
-                app,
-                config.workers.get(),
-                stop_rx.clone(),
-            )
-            .with_context(|| format!("QUIC on {}", config.quic.addr))?;
+            let (addr, thread) = nexus_edge::quic::spawn(config.quic.addr, q, app, stop_rx.clone())
+                .with_context(|| format!("QUIC on {}", config.quic.addr))?;
             tracing::info!(udp = %addr, alpn = "nexus-resolve/1", "QUIC ready");
             Some(thread)
         }

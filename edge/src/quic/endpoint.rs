@@ -1,24 +1,23 @@
-//! The QUIC endpoint: server configuration (ALPN, TLS 1.3, limits), the
-//! accept loop with the shared connection cap, and the thread it runs on.
+//! The QUIC endpoint's server configuration (ALPN, TLS 1.3, limits) and
+//! the thread it runs on.
 //!
 //! One endpoint owns the UDP socket. Unlike TCP, a QUIC endpoint cannot be
 //! split over `SO_REUSEPORT` sockets without routing packets by connection
-//! id, so it runs on its own runtime: current-thread with
-//! `EDGE_WORKERS=1`, else multi-threaded with that many workers.
+//! id, and [`super::driver`] serves it from one task, so it gets its own
+//! current-thread runtime on its own thread.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arc_swap::ArcSwapOption;
-use nexus_protocol::quic::{ALPN, close};
-use quinn::crypto::rustls::{HandshakeData, QuicServerConfig};
-use quinn::{Endpoint, IdleTimeout, Incoming, TransportConfig, VarInt};
+use nexus_protocol::quic::ALPN;
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{IdleTimeout, TransportConfig, VarInt};
 use tokio::sync::watch;
 
-use super::{DRAIN_TIMEOUT, IDLE_TIMEOUT, MAX_STREAMS, stream};
+use super::driver::{bind, serve};
+use super::{IDLE_TIMEOUT, MAX_STREAMS};
 use crate::service::App;
 
 /// Bytes a peer may have in flight on one stream, and on a connection.
@@ -68,29 +67,15 @@ pub fn server_config(tls: &rustls::ServerConfig) -> Result<quinn::ServerConfig, 
     Ok(config)
 }
 
-/// Binds the endpoint on `addr`; call inside the runtime that will serve it.
-pub fn bind(addr: SocketAddr, config: quinn::ServerConfig) -> Result<Endpoint, QuicError> {
-    Endpoint::server(config, addr).map_err(|source| QuicError::Bind { addr, source })
-}
-
-/// Binds `addr` on a new runtime (`workers` threads) and serves it on its
-/// own thread until `shutdown` turns true. Returns the bound address.
+/// Binds `addr` on a new current-thread runtime and serves it on its own
+/// thread until `shutdown` turns true. Returns the bound address.
 pub fn spawn(
     addr: SocketAddr,
     config: quinn::ServerConfig,
     app: Arc<App>,
-    workers: usize,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), QuicError> {
-    let runtime = if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .thread_name("edge-quic")
-            .enable_all()
-            .build()?
-    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let endpoint = {
         let _entered = runtime.enter();
         bind(addr, config)?
@@ -103,64 +88,4 @@ pub fn spawn(
         runtime.block_on(serve(endpoint, app, stop));
     })?;
     Ok((local, thread))
-}
-
-/// Accepts connections on `endpoint` until `shutdown` completes, then
-/// closes them and waits up to [`DRAIN_TIMEOUT`] for the peers to hear it.
-pub async fn serve(endpoint: Endpoint, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let incoming = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            incoming = endpoint.accept() => match incoming {
-                Some(i) => i,
-                None => break,
-            },
-        };
-        tokio::spawn(connection(incoming, app.clone()));
-    }
-    endpoint.close(VarInt::from_u32(close::SHUTDOWN), b"shutting down");
-    if tokio::time::timeout(DRAIN_TIMEOUT, endpoint.wait_idle()).await.is_err() {
-        tracing::warn!("QUIC connections still open after the drain timeout");
-    }
-}
-
-/// One connection: a place under the cap, the handshake, then one task per
-/// stream. The token sent by AUTH is shared by the connection's streams.
-async fn connection(incoming: Incoming, app: Arc<App>) {
-    let Some(permit) = app.connections.try_acquire() else {
-        incoming.refuse();
-        return;
-    };
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(error = %e, "QUIC handshake failed");
-            return;
-        }
-    };
-    // rustls refuses a client offering other protocols, but accepts one
-    // offering none: insist, so nothing else is spoken to this port.
-    let alpn = conn
-        .handshake_data()
-        .and_then(|d| d.downcast::<HandshakeData>().ok())
-        .and_then(|d| d.protocol);
-    if alpn.as_deref() != Some(ALPN) {
-        conn.close(VarInt::from_u32(close::PROTOCOL), b"ALPN nexus-resolve/1 required");
-        return;
-    }
-    let credentials = Arc::new(ArcSwapOption::empty());
-    loop {
-        match conn.accept_bi().await {
-            Ok((send, recv)) => {
-                tokio::spawn(stream::serve(app.clone(), credentials.clone(), send, recv));
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "QUIC connection ended");
-                break;
-            }
-        }
-    }
-    drop(permit);
 }

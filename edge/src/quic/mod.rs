@@ -3,8 +3,12 @@
 //! the same token cache, connection cap and metrics as HTTP, through the
 //! same [`crate::resolve::resolve`] decision.
 //!
-//! - [`endpoint`]: TLS and transport limits, binding, the serving thread.
+//! - [`endpoint`]: TLS and transport limits, the serving thread.
+//! - [`driver`]: the endpoint driven from one task: UDP in, quinn-proto,
+//!   answers, UDP out.
+//! - [`conn`]: one connection: handshake check, token, streams.
 //! - [`stream`]: one bidirectional stream: decode, resolve, answer in order.
+//! - [`socket`]: the UDP socket (batched receive, GSO send).
 //! - [`config`]: `EDGE_QUIC_ADDR` and friends, and the TLS it serves.
 //! - [`cert`]: the development self-signed certificate.
 //!
@@ -23,13 +27,17 @@
 
 pub mod cert;
 pub mod config;
+pub mod conn;
+pub mod driver;
 pub mod endpoint;
+pub mod socket;
 pub mod stream;
 
 use std::time::Duration;
 
 pub use config::{QuicCert, QuicConfig, prepare};
-pub use endpoint::{QuicError, bind, serve, server_config, spawn};
+pub use driver::{Endpoint, bind, serve};
+pub use endpoint::{QuicError, server_config, spawn};
 
 /// Concurrent bidirectional streams a client may open on one connection.
 pub const MAX_STREAMS: u32 = 64;

@@ -3,24 +3,32 @@
 //! Pipelined requests thus cost one read and one write per batch, not per
 //! request.
 //!
+//! Everything here is synchronous: the connection driver
+//! ([`super::driver`]) calls [`Stream::serve`] when the stream is opened,
+//! has new data, or has room to write again, and it does what it can
+//! without waiting. A client that does not read its answers stops being
+//! read from (the answers wait in `out`, quinn's flow control stops the
+//! client), so a stream holds at most one read buffer and one batch of
+//! answers.
+//!
 //! A frame that does not decode ends the stream with a CLOSING frame naming
 //! the error; the connection and its other streams carry on.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
 use nexus_protocol::quic::{
     Answer, FrameError, LEN_PREFIX, MAX_FRAME_LEN, Reply, Request, Status, close, decode_request,
 };
-use quinn::{RecvStream, SendStream, VarInt};
+use quinn::{StreamId, VarInt};
+use quinn_proto::{Connection, FinishError, ReadError, WriteError};
 
 use crate::resolve::{Outcome, resolve};
 use crate::service::{App, now_ms};
 
-/// The connection's `Authorization` value (`Bearer <token>`), set by AUTH.
-pub type Credentials = ArcSwapOption<Vec<u8>>;
+/// The connection's `Authorization` value (`Bearer <token>`), set by AUTH
+/// and shared by the connection's streams.
+pub type Credentials = Option<Vec<u8>>;
 
 /// Read buffer at the start of a stream: a batch of ordinary requests.
 const READ_BUF_START: usize = 4 * 1024;
@@ -34,87 +42,200 @@ const READ_BUF_MAX: usize = LEN_PREFIX + MAX_FRAME_LEN + 16 * 1024;
 /// without bound.
 const FLUSH_AT: usize = 64 * 1024;
 
-/// Serves one stream until the client finishes it, it breaks, or a frame is
-/// malformed.
-pub async fn serve(
-    app: Arc<App>,
-    credentials: Arc<Credentials>,
-    mut send: SendStream,
-    mut recv: RecvStream,
-) {
-    let mut buf = vec![0u8; READ_BUF_START];
-    let (mut start, mut end) = (0, 0);
-    let mut out = Vec::with_capacity(4096);
-    let mut target = String::with_capacity(128);
-    loop {
-        // After compaction at most one partial frame is kept, so a full
-        // buffer can always grow within READ_BUF_MAX.
-        if end == buf.len() {
-            buf.resize((buf.len() * 2).min(READ_BUF_MAX), 0);
+/// Whether the driver must keep the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting for data or for room to write.
+    Open,
+    /// Finished, refused or gone: forget it.
+    Done,
+}
+
+/// What one stream has read and not yet answered, and answered and not
+/// yet written.
+#[derive(Debug)]
+pub struct Stream {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    /// Bytes of `out` already handed to quinn.
+    written: usize,
+    /// The client finished (or reset) its side: answer what is buffered,
+    /// then finish ours.
+    recv_done: bool,
+    /// A malformed frame was answered with CLOSING: write it, then finish.
+    closing: bool,
+    /// `context/alias` of the request being answered, reused.
+    target: String,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Self {
+            buf: vec![0; READ_BUF_START],
+            start: 0,
+            end: 0,
+            out: Vec::new(),
+            written: 0,
+            recv_done: false,
+            closing: false,
+            target: String::with_capacity(128),
         }
-        match recv.read(&mut buf[end..]).await {
-            Ok(Some(n)) => end += n,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "QUIC stream read failed");
-                return;
+    }
+}
+
+enum Flush {
+    Done,
+    Blocked,
+    Gone,
+}
+
+impl Stream {
+    /// Answers everything that can be answered now: writes what is
+    /// waiting, reads what arrived, decodes and answers it, until the
+    /// stream would have to wait.
+    pub fn serve(
+        &mut self,
+        conn: &mut Connection,
+        id: StreamId,
+        app: &App,
+        credentials: &mut Credentials,
+    ) -> Progress {
+        loop {
+            let answered = self.answer_buffered(app, credentials);
+            match self.flush(conn, id) {
+                Flush::Done => {}
+                Flush::Blocked => return Progress::Open,
+                Flush::Gone => {
+                    let _ = conn.send_stream(id).reset(VarInt::from_u32(0));
+                    let _ = conn.recv_stream(id).stop(VarInt::from_u32(0));
+                    return Progress::Done;
+                }
+            }
+            if self.closing {
+                end(conn, id);
+                let _ = conn.recv_stream(id).stop(VarInt::from_u32(close::PROTOCOL));
+                return Progress::Done;
+            }
+            if answered {
+                // More complete frames may wait behind a FLUSH_AT break.
+                continue;
+            }
+            if self.recv_done {
+                end(conn, id);
+                return Progress::Done;
+            }
+            if !self.fill(conn, id) && !self.recv_done {
+                return Progress::Open;
             }
         }
+    }
+
+    /// Reads what quinn holds for the stream into `buf`. True if anything
+    /// was read.
+    fn fill(&mut self, conn: &mut Connection, id: StreamId) -> bool {
+        // After compaction at most one partial frame is kept, so a full
+        // buffer can always grow within READ_BUF_MAX.
+        if self.end == self.buf.len() {
+            self.buf.resize((self.buf.len() * 2).min(READ_BUF_MAX), 0);
+        }
+        let mut recv = conn.recv_stream(id);
+        let Ok(mut chunks) = recv.read(true) else {
+            // Already finished and forgotten by quinn.
+            self.recv_done = true;
+            return false;
+        };
+        let mut got = false;
+        while self.end < self.buf.len() {
+            match chunks.next(self.buf.len() - self.end) {
+                Ok(Some(chunk)) => {
+                    let n = chunk.bytes.len();
+                    self.buf[self.end..self.end + n].copy_from_slice(&chunk.bytes);
+                    self.end += n;
+                    got = true;
+                }
+                Ok(None) | Err(ReadError::Reset(_)) => {
+                    self.recv_done = true;
+                    break;
+                }
+                Err(ReadError::Blocked) => break,
+            }
+        }
+        // Credit flows back with the next transmit, which the driver polls
+        // after every event anyway.
+        let _ = chunks.finalize();
+        got
+    }
+
+    /// Decodes and answers the complete frames in `buf`, up to FLUSH_AT
+    /// bytes of answers. True if it answered any.
+    fn answer_buffered(&mut self, app: &App, credentials: &mut Credentials) -> bool {
+        if self.closing {
+            return false;
+        }
         let now = now_ms();
-        loop {
-            match decode_request(&buf[start..end]) {
+        let mut answered = false;
+        while self.out.len() < FLUSH_AT {
+            match decode_request(&self.buf[self.start..self.end]) {
                 Ok(Some((request, used))) => {
-                    answer(&app, &credentials, request, now, &mut target, &mut out);
-                    start += used;
-                    if out.len() >= FLUSH_AT && write(&mut send, &mut out).await.is_err() {
-                        return;
-                    }
+                    answer(app, credentials, request, now, &mut self.target, &mut self.out);
+                    self.start += used;
+                    answered = true;
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    refuse(&mut send, &mut recv, &mut out, e).await;
-                    return;
+                    refuse(&mut self.out, &e);
+                    self.closing = true;
+                    break;
                 }
             }
         }
-        buf.copy_within(start..end, 0);
-        end -= start;
-        start = 0;
-        if write(&mut send, &mut out).await.is_err() {
-            return;
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        answered
+    }
+
+    fn flush(&mut self, conn: &mut Connection, id: StreamId) -> Flush {
+        let mut send = conn.send_stream(id);
+        while self.written < self.out.len() {
+            match send.write(&self.out[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(WriteError::Blocked) => return Flush::Blocked,
+                Err(e) => {
+                    tracing::debug!(error = %e, "QUIC stream write failed");
+                    return Flush::Gone;
+                }
+            }
         }
+        self.out.clear();
+        self.written = 0;
+        Flush::Done
     }
-    let _ = send.finish();
 }
 
-async fn write(send: &mut SendStream, out: &mut Vec<u8>) -> Result<(), quinn::WriteError> {
-    if out.is_empty() {
-        return Ok(());
+/// Finishes our side; if the client already stopped it, resets it instead
+/// (quinn-proto holds a stopped stream until one or the other is done).
+fn end(conn: &mut Connection, id: StreamId) {
+    let mut send = conn.send_stream(id);
+    if let Err(FinishError::Stopped(code)) = send.finish() {
+        let _ = send.reset(code);
     }
-    let written = send.write_all(out).await;
-    out.clear();
-    if let Err(e) = &written {
-        tracing::debug!(error = %e, "QUIC stream write failed");
-    }
-    written
 }
 
-/// Answers what was decoded so far, then says why the stream ends and
-/// ends it.
-async fn refuse(send: &mut SendStream, recv: &mut RecvStream, out: &mut Vec<u8>, e: FrameError) {
+/// Appends the CLOSING frame that says why the stream ends.
+fn refuse(out: &mut Vec<u8>, e: &FrameError) {
     tracing::debug!(error = %e, "malformed QUIC frame; closing the stream");
     let message = e.to_string();
     // Code and message are short and static in shape: they always fit.
     let _ = Reply::Closing { code: e.code(), message: &message }.encode(out);
-    let _ = write(send, out).await;
-    let _ = send.finish();
-    let _ = recv.stop(VarInt::from_u32(close::PROTOCOL));
 }
 
 /// Appends the answer to one request to `out`.
 fn answer(
     app: &App,
-    credentials: &Credentials,
+    credentials: &mut Credentials,
     request: Request<'_>,
     now_ms: i64,
     target: &mut String,
@@ -129,7 +250,7 @@ fn answer(
             };
             // Stored even when refused: later resolves then get the same 401
             // an HTTP request with that header would.
-            credentials.store(Some(Arc::new(header)));
+            *credentials = Some(header);
             match checked {
                 Ok(_) => encode(out, ok(id, 0, "authorized")),
                 Err(e) => {
@@ -143,8 +264,7 @@ fn answer(
             target.push_str(context);
             target.push('/');
             target.push_str(alias);
-            let creds = credentials.load();
-            let header = creds.as_deref().map(Vec::as_slice);
+            let header = credentials.as_deref();
             let outcome = resolve(&app.state, app.auth.as_ref(), target, header, now_ms);
             encode_outcome(out, id, &outcome);
             app.metrics.record(&outcome, started.elapsed());

@@ -1,0 +1,315 @@
+//! The QUIC endpoint, driven by hand: one task owns the UDP socket,
+//! quinn-proto's endpoint and every connection, and does all the work of
+//! a request (receive, decrypt, answer, encrypt, send) in one go.
+//!
+//! Why not quinn's own driver: it runs the endpoint, each connection and
+//! each stream as separate tasks, so one request costs three task wake-ups
+//! and a timer reset per packet; at low load that was a measurable share
+//! of the QUIC round trip (see README "Measuring"). Here a request is one
+//! readiness event, one `recvmmsg`, the answer and one `sendmsg`.
+//!
+//! Timers: each connection's next quinn-proto deadline is kept beside it.
+//! One tokio sleep is armed for the earliest known deadline and only moved
+//! earlier, never pushed back per packet; when it fires, every connection
+//! is checked and the sleep re-armed for the true earliest. Deadlines
+//! mostly move later as traffic flows, so that scan runs about once per
+//! ack delay, not per packet.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use nexus_protocol::quic::close;
+use quinn::{EcnCodepoint, EndpointConfig, ServerConfig, udp};
+use quinn_proto::{ConnectionHandle, DatagramEvent, Incoming, Transmit};
+
+use super::conn::Conn;
+use super::socket::{RecvBuffers, Socket};
+use super::{DRAIN_TIMEOUT, QuicError};
+use crate::service::App;
+
+/// Receive batches handled before timers and sends get a turn.
+const RECV_BATCHES: usize = 16;
+
+/// A bound QUIC endpoint, ready for [`serve`].
+#[derive(Debug)]
+pub struct Endpoint {
+    socket: Socket,
+    proto: quinn_proto::Endpoint,
+}
+
+impl Endpoint {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// Binds the endpoint on `addr`; call inside the runtime that will serve it.
+pub fn bind(addr: SocketAddr, config: ServerConfig) -> Result<Endpoint, QuicError> {
+    let socket = Socket::bind(addr).map_err(|source| QuicError::Bind { addr, source })?;
+    let proto = quinn_proto::Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        Some(Arc::new(config)),
+        !socket.may_fragment(),
+        None,
+    );
+    Ok(Endpoint { socket, proto })
+}
+
+/// Serves connections on `endpoint` until `shutdown` completes, then
+/// closes them and waits up to [`DRAIN_TIMEOUT`] for the peers to hear it.
+pub async fn serve(endpoint: Endpoint, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let mut driver = Driver {
+        segments: endpoint.socket.max_segments(),
+        socket: endpoint.socket,
+        proto: endpoint.proto,
+        app,
+        conns: HashMap::new(),
+        queue: Vec::new(),
+        recv: Box::default(),
+        send_buf: Vec::with_capacity(64 * 1024),
+        response_buf: Vec::new(),
+        earliest: None,
+        closing_since: None,
+    };
+    driver.run(shutdown).await;
+}
+
+struct Driver {
+    socket: Socket,
+    proto: quinn_proto::Endpoint,
+    app: Arc<App>,
+    conns: HashMap<ConnectionHandle, Conn>,
+    /// Connections with something to do since they were last driven.
+    queue: Vec<ConnectionHandle>,
+    recv: Box<RecvBuffers>,
+    segments: usize,
+    send_buf: Vec<u8>,
+    /// For the endpoint's own answers (refusals, version negotiation).
+    response_buf: Vec<u8>,
+    /// No connection deadline is earlier than this.
+    earliest: Option<Instant>,
+    closing_since: Option<Instant>,
+}
+
+impl Driver {
+    async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let far = Instant::now() + std::time::Duration::from_secs(86_400);
+        let sleep = tokio::time::sleep_until(far.into());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if self.closing_since.is_none() => self.begin_close(),
+                ready = self.socket.readable() => match ready {
+                    Ok(()) => self.receive(),
+                    Err(e) => tracing::warn!(error = %e, "QUIC socket not readable"),
+                },
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.expire(Instant::now());
+                }
+            }
+            self.drive_queued().await;
+            if let Some(since) = self.closing_since {
+                if self.conns.is_empty() {
+                    break;
+                }
+                if since.elapsed() >= DRAIN_TIMEOUT {
+                    tracing::warn!("QUIC connections still open after the drain timeout");
+                    break;
+                }
+                // Wake for the drain timeout even if no connection timer does.
+                let drain_end = since + DRAIN_TIMEOUT;
+                self.earliest = Some(self.earliest.map_or(drain_end, |e| e.min(drain_end)));
+            }
+            if self.earliest != armed {
+                if let Some(at) = self.earliest {
+                    sleep.as_mut().reset(at.into());
+                }
+                armed = self.earliest;
+            }
+        }
+    }
+
+    /// Stops accepting and closes every connection.
+    fn begin_close(&mut self) {
+        let now = Instant::now();
+        self.closing_since = Some(now);
+        for (handle, conn) in &mut self.conns {
+            conn.close(now, close::SHUTDOWN, b"shutting down");
+            if !conn.queued {
+                conn.queued = true;
+                self.queue.push(*handle);
+            }
+        }
+    }
+
+    /// Reads and dispatches datagrams until the socket is empty (or a
+    /// batch budget is spent, leaving readiness set for the next turn).
+    fn receive(&mut self) {
+        let now = Instant::now();
+        for _ in 0..RECV_BATCHES {
+            let count = match self.socket.try_recv(&mut self.recv) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors from earlier sends say nothing reliable.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "QUIC receive failed");
+                    return;
+                }
+            };
+            for i in 0..count {
+                let meta = self.recv.meta[i];
+                let stride = meta.stride.max(1);
+                let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
+                // One copy out of the receive slot; GRO segments share it.
+                let mut data = BytesMut::from(self.recv.slot(i));
+                while !data.is_empty() {
+                    let datagram = data.split_to(stride.min(data.len()));
+                    self.datagram(now, meta.addr, meta.dst_ip, ecn, datagram);
+                }
+            }
+        }
+    }
+
+    fn datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<std::net::IpAddr>,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
+        self.response_buf.clear();
+        match self.proto.handle(now, remote, local_ip, ecn, data, &mut self.response_buf) {
+            Some(DatagramEvent::ConnectionEvent(handle, event)) => {
+                if let Some(conn) = self.conns.get_mut(&handle) {
+                    conn.proto.handle_event(event);
+                    if !conn.queued {
+                        conn.queued = true;
+                        self.queue.push(handle);
+                    }
+                }
+            }
+            Some(DatagramEvent::NewConnection(incoming)) => self.incoming(now, incoming),
+            Some(DatagramEvent::Response(transmit)) => self.respond(&transmit),
+            None => {}
+        }
+    }
+
+    /// A client's first packet: a place under the cap, or a refusal.
+    fn incoming(&mut self, now: Instant, incoming: Incoming) {
+        let permit = match self.closing_since {
+            Some(_) => None,
+            None => self.app.connections.try_acquire(),
+        };
+        let Some(permit) = permit else {
+            self.response_buf.clear();
+            let transmit = self.proto.refuse(incoming, &mut self.response_buf);
+            self.respond(&transmit);
+            return;
+        };
+        self.response_buf.clear();
+        match self.proto.accept(incoming, now, &mut self.response_buf, None) {
+            Ok((handle, proto)) => {
+                let mut conn = Conn::new(proto, permit);
+                conn.queued = true;
+                self.conns.insert(handle, conn);
+                self.queue.push(handle);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e.cause, "QUIC connection not accepted");
+                if let Some(transmit) = e.response {
+                    self.respond(&transmit);
+                }
+            }
+        }
+    }
+
+    /// The endpoint's own answers are best effort, as any datagram is:
+    /// dropped if the socket buffer is full.
+    fn respond(&self, transmit: &Transmit) {
+        let _ = self.socket.try_send(&udp_transmit(transmit, &self.response_buf));
+    }
+
+    /// Runs the timers that are due, and recomputes the earliest.
+    fn expire(&mut self, now: Instant) {
+        let mut earliest: Option<Instant> = None;
+        for (handle, conn) in &mut self.conns {
+            match conn.timeout {
+                Some(at) if at <= now => {
+                    conn.proto.handle_timeout(now);
+                    if !conn.queued {
+                        conn.queued = true;
+                        self.queue.push(*handle);
+                    }
+                }
+                Some(at) => earliest = Some(earliest.map_or(at, |e| e.min(at))),
+                None => {}
+            }
+        }
+        self.earliest = earliest;
+    }
+
+    /// Lets every queued connection do all it can: endpoint bookkeeping,
+    /// application events (requests answered here), then its packets.
+    async fn drive_queued(&mut self) {
+        while let Some(handle) = self.queue.pop() {
+            let now = Instant::now();
+            let Some(conn) = self.conns.get_mut(&handle) else {
+                continue;
+            };
+            conn.queued = false;
+            loop {
+                let mut busy = false;
+                while let Some(event) = conn.proto.poll_endpoint_events() {
+                    busy = true;
+                    if let Some(back) = self.proto.handle_event(handle, event) {
+                        conn.proto.handle_event(back);
+                    }
+                }
+                busy |= conn.handle_events(&self.app, now) > 0;
+                loop {
+                    self.send_buf.clear();
+                    let Some(t) = conn.proto.poll_transmit(now, self.segments, &mut self.send_buf)
+                    else {
+                        break;
+                    };
+                    busy = true;
+                    if let Err(e) = self.socket.send(&udp_transmit(&t, &self.send_buf)).await {
+                        tracing::warn!(error = %e, "QUIC send failed");
+                    }
+                }
+                if !busy {
+                    break;
+                }
+            }
+            if conn.proto.is_drained() {
+                self.conns.remove(&handle);
+                continue;
+            }
+            conn.timeout = conn.proto.poll_timeout();
+            if let Some(at) = conn.timeout {
+                self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+    }
+}
+
+fn udp_transmit<'a>(t: &Transmit, contents: &'a [u8]) -> udp::Transmit<'a> {
+    udp::Transmit {
+        destination: t.destination,
+        ecn: t.ecn.and_then(|e| udp::EcnCodepoint::from_bits(e as u8)),
+        contents: &contents[..t.size],
+        segment_size: t.segment_size,
+        src_ip: t.src_ip,
+    }
+}

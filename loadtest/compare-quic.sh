@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# QUIC (nexus-resolve/1) against the same edge's HTTP/1.1 over TLS.
+#
+#   loadtest/compare-quic.sh [--rounds 3] [--duration 10s] [--rate 1000]
+#                            [--rate-connections 8] [--connections 32]
+#                            [--count 99999] [--no-build] [--keep]
+#
+# One nexus-edge (EDGE_WORKERS=1, a token checked on every request, a
+# self-signed certificate for both TLS and QUIC) pinned to CPU 0;
+# nexus-loadtest (--threads 1) pinned to CPU 1. Every round runs, in order:
+#   - quic and https at a fixed --rate (open model: latency counts from when
+#     each request was due) over --rate-connections connections: the p50 at
+#     low load;
+#   - quic and https closed-model over --connections connections: req/s,
+#     and req/s per CPU-second the edge spent (its utime + stime over the
+#     middle of the run), since the edge's core is the limit.
+# Prints every run, the means over rounds and the QUIC/HTTPS ratios.
+# Exits 0 when every request succeeded, 1 otherwise, 2 on bad arguments.
+#
+# Needs: cargo (unless --no-build), openssl, curl, jq, taskset, 2+ CPUs.
+# Everything it starts is stopped on exit; its files live in a temp dir
+# removed on exit (kept with --keep).
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10s
+RATE=1000
+RATE_CONNECTIONS=8
+CONNECTIONS=32
+COUNT=99999
+BUILD=1
+KEEP=0
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --rate) RATE="$2"; shift 2 ;;
+        --rate-connections) RATE_CONNECTIONS="$2"; shift 2 ;;
+        --connections) CONNECTIONS="$2"; shift 2 ;;
+        --count) COUNT="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+for v in ROUNDS RATE RATE_CONNECTIONS CONNECTIONS COUNT; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "--${v,,} must be a positive integer" >&2; exit 2; }
+done
+[[ "$DURATION" =~ ^([1-9][0-9]*)s?$ ]] || { echo "--duration must be whole seconds (e.g. 10s)" >&2; exit 2; }
+SECS="${BASH_REMATCH[1]}"
+((SECS >= 4)) || { echo "--duration must be at least 4s" >&2; exit 2; }
+for tool in openssl curl jq taskset; do
+    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
+nexus_prepare quic
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+
+EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_QUIC_ADDR="127.0.0.1:0" EDGE_WORKERS=1 \
+    EDGE_TLS_CERT="$WORK/cert.pem" EDGE_TLS_KEY="$WORK/key.pem" \
+    SECRET_KEY="$SECRET" LOG_LEVEL=info NO_COLOR=1 \
+    taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
+    >"$WORK/edge.log" 2>&1 &
+EDGE_PID=$!
+PIDS+=("$EDGE_PID")
+
+PROBE="/api/aliases/resolve/frontend/a-1"
+deadline=$((SECONDS + 120))
+PORT=""
+until [[ -n "$PORT" ]] && curl -kfsS -o /dev/null -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
+    if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
+        echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
+        cat "$WORK/edge.log" >&2
+        exit 1
+    fi
+    PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
+    sleep 0.2
+done
+UDP="$(sed -n 's/.*QUIC ready.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p; s/.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*QUIC ready.*/\1/p' "$WORK/edge.log" | head -n1)"
+[[ -n "$UDP" ]] || { echo "the edge did not say where QUIC listens; its log:" >&2; cat "$WORK/edge.log" >&2; exit 1; }
+
+TICK="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+# run PROTO MODEL ROUND: one nexus-loadtest run on CPU 1; appends
+# proto, model, round, req/s, p50 ms, p99 ms, errors, edge CPU-seconds/s.
+run() {
+    local proto="$1" model="$2" round="$3" report="$WORK/$1-$2-$3.json" pid
+    local -a cmd=("$BIN/nexus-loadtest")
+    case "$proto" in
+        quic) cmd+=(quic --target "127.0.0.1:$UDP") ;;
+        https) cmd+=(http --target "https://127.0.0.1:$PORT") ;;
+    esac
+    cmd+=(--insecure --aliases-file "$WORK/data/aliases.yaml" --duration "$DURATION"
+        --threads 1 --token "$TOKEN" --report "$report")
+    case "$model" in
+        rate) cmd+=(--rate "$RATE" --connections "$RATE_CONNECTIONS") ;;
+        closed) cmd+=(--connections "$CONNECTIONS") ;;
+    esac
+    taskset -c 1 "${cmd[@]}" >"$WORK/$proto-$model-$round.txt" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    sleep 2
+    local e0 e1
+    e0="$(cpu_ticks "$EDGE_PID")"
+    sleep $((SECS - 3))
+    e1="$(cpu_ticks "$EDGE_PID")"
+    if ! wait "$pid"; then
+        echo "nexus-loadtest $proto $model failed:" >&2
+        cat "$WORK/$proto-$model-$round.txt" >&2
+        exit 1
+    fi
+    jq -r --arg p "$proto" --arg m "$model" --arg r "$round" \
+        --arg cpu "$(awk -v a="$e0" -v b="$e1" -v t="$TICK" -v s="$((SECS - 3))" 'BEGIN { printf "%.3f", (b - a) / t / s }')" \
+        '[$p, $m, $r, (.rps | floor), .latency_ms.p50, .latency_ms.p99, .errors, $cpu] | @tsv' \
+        "$report" >>"$RESULTS"
+    tail -n1 "$RESULTS" | awk -F'\t' '{ printf "%-5s %-6s round %s: %9d req/s  p50 %.3f ms  p99 %.3f ms  errors %d  edge CPU %.2f\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+}
+
+echo "edge: https://127.0.0.1:$PORT, quic 127.0.0.1:$UDP; warm-up..."
+run quic closed 0 >/dev/null
+run https closed 0 >/dev/null
+: >"$RESULTS"
+for ((r = 1; r <= ROUNDS; r++)); do
+    run quic rate "$r"
+    run https rate "$r"
+    run quic closed "$r"
+    run https closed "$r"
+done
+
+awk -F'\t' -v rate="$RATE" '
+    { n[$1 $2]++; rps[$1 $2] += $4; p50[$1 $2] += $5; p99[$1 $2] += $6; err += $7
+      if ($8 > 0) per[$1 $2] += $4 / $8 }
+    END {
+        printf "\nmeans over %d rounds:\n", n["quicrate"]
+        for (k in n) { rps[k] /= n[k]; p50[k] /= n[k]; p99[k] /= n[k]; per[k] /= n[k] }
+        printf "  at %d req/s: quic p50 %.3f ms p99 %.3f ms | https p50 %.3f ms p99 %.3f ms | quic/https p50 %.2fx\n",
+            rate, p50["quicrate"], p99["quicrate"], p50["httpsrate"], p99["httpsrate"], p50["quicrate"] / p50["httpsrate"]
+        printf "  closed: quic %d req/s (%d per edge CPU-second) | https %d req/s (%d per CPU-second) | quic/https %.2fx raw, %.2fx per core\n",
+            rps["quicclosed"], per["quicclosed"], rps["httpsclosed"], per["httpsclosed"],
+            rps["quicclosed"] / rps["httpsclosed"], per["quicclosed"] / per["httpsclosed"]
+        exit (err > 0)
+    }' "$RESULTS"
