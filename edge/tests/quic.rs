@@ -11,7 +11,7 @@ use common::{Options, TestEdge, YAML, spawn_edge};
 use nexus_edge::quic;
 use nexus_edge::quic_client::{Client, ClientError, Trust};
 use nexus_edge::service::App;
-use nexus_protocol::quic::{ALPN, MAX_FRAME_LEN, Request, Status};
+use nexus_protocol::quic::{ALPN, MAX_FRAME_LEN, Reply, Request, Status, decode_reply};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::sync::watch;
@@ -37,6 +37,31 @@ fn spawn_quic_with_cert(
         let _ = rx.wait_for(|s| *s).await;
     }));
     (addr, stop, cert)
+}
+
+/// A bare quinn connection offering `alpn`, trusting `cert`; the endpoint
+/// comes back too, as dropping it would end the connection.
+async fn raw_connect(
+    addr: SocketAddr,
+    cert: &CertificateDer<'static>,
+    alpn: &[u8],
+) -> (Result<quinn::Connection, quinn::ConnectionError>, quinn::Endpoint) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let config = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+    ));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let connecting = endpoint.connect_with(config, addr, "localhost").unwrap();
+    (connecting.await, endpoint)
 }
 
 /// The bare JWT (no `Bearer `) for `contexts`.
@@ -233,24 +258,7 @@ async fn certificates_are_checked_and_only_our_alpn_is_spoken() {
 
     // A client speaking another protocol is refused, the same client with
     // our ALPN is not.
-    let attempt = |alpn: &[u8]| {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.clone()).unwrap();
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        tls.alpn_protocols = vec![alpn.to_vec()];
-        let config = quinn::ClientConfig::new(Arc::new(
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
-        ));
-        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        let connecting = endpoint.connect_with(config, addr, "localhost").unwrap();
-        async move { (connecting.await, endpoint) }
-    };
+    let attempt = |alpn: &'static [u8]| raw_connect(addr, &cert, alpn);
     assert!(attempt(ALPN).await.0.is_ok());
     assert!(attempt(b"h3").await.0.is_err(), "an h3 client was let in");
 }
@@ -279,4 +287,77 @@ async fn streams_per_connection_are_capped() {
         .expect("a freed place was not granted")
         .unwrap();
     assert_eq!(p.resolve("backend", "billing").await.unwrap().status, Status::Ok);
+}
+
+#[tokio::test]
+async fn a_client_that_reads_late_still_gets_every_answer_in_order() {
+    // Far more answers (~2.6 MB) than the edge buffers for a connection
+    // (512 KiB send window): the edge must stop reading requests while the
+    // client does not read, and carry on where it stopped once it does.
+    const N: u64 = 40_000;
+    let edge = spawn_edge(YAML, Options { auth: false, ..Options::default() }).await;
+    let (addr, _stop, cert) = spawn_quic_with_cert(edge.app.clone());
+    let (conn, _endpoint) = raw_connect(addr, &cert, ALPN).await;
+    let (mut send, mut recv) = conn.unwrap().open_bi().await.unwrap();
+    let writer = tokio::spawn(async move {
+        let mut requests = Vec::new();
+        for id in 0..N {
+            Request::Resolve { id, context: "backend", alias: "billing" }
+                .encode(&mut requests)
+                .unwrap();
+        }
+        send.write_all(&requests).await.unwrap();
+        send.finish().unwrap();
+        // Keeps the stream open until the answers are read.
+        send
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!writer.is_finished(), "the edge read every request without room to answer them");
+
+    read_answers(&mut recv, N, "https://api.nexus.com/v1/billing").await;
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
+async fn answers_held_back_by_flow_control_go_out_when_the_client_reads() {
+    // Requests that all arrive at once (~40 KiB, inside the stream window)
+    // asking for 4 MB of answers: after the first 512 KiB the edge can only
+    // go on when the client's reading makes room, with no new data to wake
+    // it up.
+    const N: u64 = 2_000;
+    let long = format!("https://api.nexus.com/{}", "x".repeat(2_000));
+    let yaml = format!("aliases:\n  - context: backend\n    alias: long\n    canonical: {long}\n");
+    let edge = spawn_edge(&yaml, Options { auth: false, ..Options::default() }).await;
+    let (addr, _stop, cert) = spawn_quic_with_cert(edge.app.clone());
+    let (conn, _endpoint) = raw_connect(addr, &cert, ALPN).await;
+    let (mut send, mut recv) = conn.unwrap().open_bi().await.unwrap();
+    let mut requests = Vec::new();
+    for id in 0..N {
+        Request::Resolve { id, context: "backend", alias: "long" }.encode(&mut requests).unwrap();
+    }
+    send.write_all(&requests).await.unwrap();
+    send.finish().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    read_answers(&mut recv, N, &long).await;
+}
+
+/// Reads the stream to its end and checks it holds exactly `n` answers,
+/// ids 0.., all 200 with `canonical`.
+async fn read_answers(recv: &mut quinn::RecvStream, n: u64, canonical: &str) {
+    let answers =
+        tokio::time::timeout(std::time::Duration::from_secs(30), recv.read_to_end(8 << 20))
+            .await
+            .expect("the answers stopped coming")
+            .unwrap();
+    let mut at = 0;
+    let mut next = 0;
+    while let Some((reply, used)) = decode_reply(&answers[at..]).unwrap() {
+        match reply {
+            Reply::Answer(a) => assert_eq!((a.id, a.status, a.text), (next, Status::Ok, canonical)),
+            other => panic!("answer {next}: {other:?}"),
+        }
+        next += 1;
+        at += used;
+    }
+    assert_eq!((next, at), (n, answers.len()), "every request answered once, nothing else sent");
 }
