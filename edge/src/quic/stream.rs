@@ -103,7 +103,6 @@ impl Stream {
         credentials: &mut Credentials,
     ) -> Progress {
         loop {
-            let answered = self.answer_buffered(app, credentials);
             match self.flush(conn, id) {
                 Flush::Done => {}
                 Flush::Blocked => return Progress::Open,
@@ -118,8 +117,9 @@ impl Stream {
                 let _ = conn.recv_stream(id).stop(VarInt::from_u32(close::PROTOCOL));
                 return Progress::Done;
             }
-            if answered {
-                // More complete frames may wait behind a FLUSH_AT break.
+            // `out` is empty here, so answering nothing means no complete
+            // frame is buffered (not that FLUSH_AT was already reached).
+            if self.answer_buffered(app, credentials) {
                 continue;
             }
             if self.recv_done {
@@ -169,7 +169,8 @@ impl Stream {
     }
 
     /// Decodes and answers the complete frames in `buf`, up to FLUSH_AT
-    /// bytes of answers. True if it answered any.
+    /// bytes of answers. True if it wrote anything to `out` (answers, or
+    /// the CLOSING frame for a malformed one).
     fn answer_buffered(&mut self, app: &App, credentials: &mut Credentials) -> bool {
         if self.closing {
             return false;
@@ -187,6 +188,7 @@ impl Stream {
                 Err(e) => {
                     refuse(&mut self.out, &e);
                     self.closing = true;
+                    answered = true;
                     break;
                 }
             }
