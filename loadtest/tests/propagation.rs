@@ -12,7 +12,9 @@ mod helpers;
 mod sync_rig;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
+use fred::prelude::KeysInterface;
 use nexus_control_plane::metrics::PublishMetrics;
 use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
@@ -28,11 +30,12 @@ use helpers::{TestApp, spawn_app, url_for};
 use sync_rig::{FakePublisher, SyncEdge, rec, redis_url, sync_config, wait_until};
 
 /// A control plane with its publisher running, on a fresh database and
-/// Redis prefix; the publisher stops and the keys go when it is dropped.
+/// Redis prefix. [`Plane::shut`] stops it and removes its keys.
 struct Plane {
     app: TestApp,
     keys: RedisKeys,
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    publisher: tokio::task::JoinHandle<()>,
 }
 
 impl Plane {
@@ -56,10 +59,10 @@ impl Plane {
             Settings::default(),
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(publisher.run(async move {
+        let publisher = tokio::spawn(publisher.run(async move {
             let _ = stopped.await;
         }));
-        Self { app, keys, _stop: stop }
+        Self { app, keys, stop, publisher }
     }
 
     /// An edge syncing from this plane, holding a state with `frontend`
@@ -89,15 +92,37 @@ impl Plane {
         body["items"].as_array().unwrap().len()
     }
 
-    async fn cleanup(&self) {
-        cleanup(&self.keys).await;
+    /// Stops the edges and the publisher (awaited, so nothing writes
+    /// afterwards), then removes this plane's Redis keys; the database goes
+    /// with the app.
+    async fn shut(self, edges: Vec<SyncEdge>) {
+        drop(edges);
+        let _ = self.stop.send(());
+        self.publisher.await.unwrap();
+        forget(&self.keys).await;
     }
 }
 
-async fn cleanup(keys: &RedisKeys) {
-    FakePublisher { keys: keys.clone(), redis: sync_rig::connect().await, epoch: 0 }
-        .cleanup()
-        .await;
+/// Deletes a prefix's keys until they stay deleted: an edge told to stop
+/// may still land the heartbeat it had in flight (every 200 ms in the sync
+/// rig, and the rig keeps no handle to await its task), so the keys must
+/// stay absent for longer than one heartbeat interval.
+async fn forget(keys: &RedisKeys) {
+    let fake = FakePublisher { keys: keys.clone(), redis: sync_rig::connect().await, epoch: 0 };
+    let all = vec![keys.snapshot(), keys.head(), keys.deltas(), keys.edges()];
+    let deadline = Instant::now() + sync_rig::PATIENCE;
+    let mut clean_since = Instant::now();
+    loop {
+        let left: i64 = fake.redis.exists(all.clone()).await.unwrap();
+        if left > 0 {
+            fake.cleanup().await;
+            clean_since = Instant::now();
+        } else if clean_since.elapsed() > Duration::from_millis(300) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "keys of {} keep coming back", keys.prefix());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// What a run of the binary left: exit code, stdout, stderr, JSON report.
@@ -170,7 +195,7 @@ fn assert_ordered(latency: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_shows_on_both_edges_and_the_report_says_so() {
     let plane = Plane::start().await;
-    let edges = [plane.edge().await, plane.edge().await];
+    let edges = vec![plane.edge().await, plane.edge().await];
     let urls: Vec<String> = edges.iter().map(edge_url).collect();
 
     let run = probe(args(
@@ -230,7 +255,7 @@ async fn every_write_shows_on_both_edges_and_the_report_says_so() {
         let c = e.canonical("frontend", &format!("{prefix}2")).await;
         assert!(c.as_ref().is_some_and(|c| c.ends_with("/11")), "{prefix}2 on {}: {c:?}", e.id);
     }
-    plane.cleanup().await;
+    plane.shut(edges).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,8 +299,9 @@ async fn an_edge_that_does_not_sync_times_out_and_fails_the_run() {
     assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
     assert!(run.stderr.contains("not every write was visible"), "{}", run.stderr);
     assert_eq!(plane.active(r["alias_prefix"].as_str().unwrap()).await, 0);
-    plane.cleanup().await;
-    other.cleanup().await;
+    plane.shut(vec![good]).await;
+    drop(stuck);
+    forget(&other.keys).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,5 +336,5 @@ async fn bad_input_stops_before_measuring_with_a_clear_message() {
     let run = probe(args(&plane, &good, &["--writes", "0"])).await;
     refused(&run, "--writes must be at least 1");
     assert_eq!(plane.active("probe-").await, 0);
-    plane.cleanup().await;
+    plane.shut(vec![edge]).await;
 }
