@@ -64,6 +64,18 @@ use rustls_pki_types::pem::PemObject;
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 const READ_BUF: usize = LEN_PREFIX + MAX_FRAME_LEN + 16 * 1024;
 
+/// The quinn (and quinn-proto) client configuration this library connects
+/// with: TLS 1.3 with ALPN `nexus-resolve/1` checked per `trust`, and
+/// keep-alive pings. For clients that drive quinn-proto themselves.
+pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientError> {
+    let mut config =
+        quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls::config(trust)?)?));
+    let mut transport = TransportConfig::default();
+    transport.keep_alive_interval(Some(KEEP_ALIVE));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
 /// How the edge's certificate is checked.
 #[derive(Debug, Clone)]
 pub enum Trust {
@@ -162,12 +174,7 @@ impl Client {
             ([0, 0, 0, 0], 0).into()
         };
         let endpoint = Endpoint::client(local)?;
-        let mut config =
-            quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls::config(trust)?)?));
-        let mut transport = TransportConfig::default();
-        transport.keep_alive_interval(Some(KEEP_ALIVE));
-        config.transport_config(Arc::new(transport));
-        let conn = endpoint.connect_with(config, addr, server_name)?.await?;
+        let conn = endpoint.connect_with(client_config(trust)?, addr, server_name)?.await?;
         let client = Self { endpoint, conn };
         if let Some(token) = token {
             client.authenticate(token).await?;

@@ -1,17 +1,22 @@
-//! The `quic` mode: the edge's `nexus-resolve/1` protocol through the
-//! client library [`nexus_edge::quic_client`], behind the same
+//! The `quic` mode: the edge's `nexus-resolve/1` protocol, behind the same
 //! [`Connector`]/[`Connection`] traits as HTTP, so the driver, recorder and
 //! report are shared and the numbers compare like for like: one QUIC
 //! connection per task (handshake and token once), one stream on it, one
 //! request in flight at a time, exactly as an HTTP/1.1 keep-alive
-//! connection is driven.
+//! connection is driven. Connections are driven by [`wire`] (quinn-proto in
+//! the caller's task) with the client library's TLS configuration
+//! ([`nexus_edge::quic_client::client_config`]).
+
+pub mod wire;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nexus_edge::quic_client::{self, Client, ClientError, Pipeline};
-use nexus_protocol::quic::Status;
+use nexus_edge::quic_client::{self, ClientError};
+use nexus_protocol::quic::{Request, Status};
+
+use self::wire::{WireConnection, WireError};
 
 use crate::keyspace::Keyspace;
 use crate::recorder::Failure;
@@ -49,6 +54,8 @@ pub enum SetupError {
     CaFile { path: PathBuf, source: ClientError },
     #[error("key space path {0:?} is not a resolve path")]
     Path(String),
+    #[error("QUIC client configuration: {0}")]
+    Config(ClientError),
 }
 
 /// Opens QUIC connections to one edge.
@@ -56,7 +63,7 @@ pub enum SetupError {
 pub struct QuicConnector {
     addr: SocketAddr,
     server_name: String,
-    trust: quic_client::Trust,
+    config: quinn::ClientConfig,
     token: Option<String>,
     /// `(context, alias)` of each key, in key space order.
     keys: std::sync::Arc<[(String, String)]>,
@@ -92,24 +99,30 @@ impl QuicConnector {
         Ok(Self {
             addr,
             server_name: options.server_name.clone().unwrap_or_else(|| host.to_owned()),
-            trust,
+            config: quic_client::client_config(&trust).map_err(SetupError::Config)?,
             token: options.token.clone(),
             keys: keys.into(),
             timeout: options.timeout,
         })
     }
 
-    async fn open(&self) -> Result<QuicConnection, ClientError> {
-        let client =
-            Client::connect(self.addr, &self.server_name, &self.trust, self.token.as_deref())
-                .await?;
-        let pipeline = client.pipeline().await?;
-        Ok(QuicConnection {
-            pipeline,
-            _client: client,
-            keys: self.keys.clone(),
-            timeout: self.timeout,
-        })
+    async fn open(&self) -> Result<QuicConnection, Failure> {
+        let mut wire = WireConnection::connect(self.addr, &self.server_name, self.config.clone())
+            .await
+            .map_err(|_| Failure::Connect)?;
+        if let Some(token) = self.token.as_deref() {
+            let answer = wire
+                .call(|id, out| {
+                    let _ = Request::Auth { id, token }.encode(out);
+                })
+                .await
+                .map_err(|_| Failure::Connect)?;
+            if answer.status != Status::Ok {
+                // A refused token is an answer, as a 401 is over HTTP.
+                return Err(Failure::Status(answer.status.code()));
+            }
+        }
+        Ok(QuicConnection { wire, keys: self.keys.clone(), timeout: self.timeout })
     }
 }
 
@@ -117,12 +130,7 @@ impl Connector for QuicConnector {
     type Conn = QuicConnection;
 
     async fn connect(&self) -> Result<QuicConnection, Failure> {
-        match tokio::time::timeout(self.timeout, self.open()).await {
-            Ok(Ok(conn)) => Ok(conn),
-            // A refused token is an answer, as a 401 is over HTTP.
-            Ok(Err(ClientError::Unauthorized(_))) => Err(Failure::Status(401)),
-            Ok(Err(_)) | Err(_) => Err(Failure::Connect),
-        }
+        tokio::time::timeout(self.timeout, self.open()).await.unwrap_or(Err(Failure::Connect))
     }
 
     fn name(&self) -> &'static str {
@@ -133,9 +141,7 @@ impl Connector for QuicConnector {
 /// One QUIC connection and the stream its requests travel on.
 #[derive(Debug)]
 pub struct QuicConnection {
-    pipeline: Pipeline,
-    /// Keeps the connection open as long as the stream is used.
-    _client: Client,
+    wire: WireConnection,
     keys: std::sync::Arc<[(String, String)]>,
     timeout: Duration,
 }
@@ -143,12 +149,15 @@ pub struct QuicConnection {
 impl Connection for QuicConnection {
     async fn resolve(&mut self, index: usize) -> Result<(), Failure> {
         let (context, alias) = self.keys.get(index).ok_or(Failure::Protocol)?;
-        let answer = tokio::time::timeout(self.timeout, self.pipeline.resolve(context, alias))
+        let answer = tokio::time::timeout(self.timeout, self.wire.resolve(context, alias))
             .await
             // A late answer would be read as the next one's: the driver
             // drops the connection after a timeout.
             .map_err(|_| Failure::Timeout)?
-            .map_err(|_| Failure::Protocol)?;
+            .map_err(|e| match e {
+                WireError::Io(_) | WireError::Lost(_) | WireError::Connect(_) => Failure::Connect,
+                _ => Failure::Protocol,
+            })?;
         match answer.status {
             Status::Ok => Ok(()),
             other => Err(Failure::Status(other.code())),

@@ -1,0 +1,352 @@
+//! One QUIC connection that its own task drives on quinn-proto: the
+//! request is written, its packet sent, the answer's packet received and
+//! decrypted, and the answer decoded, all in the caller's task.
+//!
+//! Why not the client library ([`nexus_edge::quic_client`], on quinn): as
+//! for HTTP/1.1 (`h1.rs`), the generator must cost little per request or it
+//! measures itself. quinn runs the endpoint, the connection and the stream
+//! as three tasks, so each answer crosses two task wake-ups on the client
+//! before the caller sees it, which HTTP/1.1 over TLS (one task) does not
+//! pay. The wire format and TLS configuration are the library's.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use nexus_protocol::quic::{FrameError, Reply, Request, Status, decode_reply};
+use quinn::udp::{self, RecvMeta, UdpSocketState};
+use quinn::{ClientConfig, Dir, EndpointConfig, StreamId, VarInt};
+use quinn_proto::{
+    ConnectError, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Endpoint, Event,
+    ReadError, Transmit, WriteError,
+};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::time::Sleep;
+
+/// Datagrams read per `recvmmsg`; answers are small, a few slots do.
+const SLOTS: usize = 4;
+const SLOT: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("UDP socket: {0}")]
+    Io(#[from] io::Error),
+    #[error("cannot connect: {0}")]
+    Connect(#[from] ConnectError),
+    #[error("connection: {0}")]
+    Lost(#[from] ConnectionError),
+    #[error("the edge sent a malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the edge closed the stream: {code}: {message}")]
+    Closed { code: String, message: String },
+    #[error("the edge ended the stream")]
+    Finished,
+    #[error("answer {got} arrived where {expected} was due")]
+    OutOfOrder { expected: u64, got: u64 },
+}
+
+/// The status and id of one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub id: u64,
+    pub status: Status,
+}
+
+pub struct WireConnection {
+    socket: UdpSocket,
+    udp: UdpSocketState,
+    endpoint: Endpoint,
+    handle: ConnectionHandle,
+    conn: Connection,
+    connected: bool,
+    stream: Option<StreamId>,
+    next_id: u64,
+    /// Stream bytes received and not yet decoded.
+    inbox: Vec<u8>,
+    request: Vec<u8>,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    segments: usize,
+    sleep: Pin<Box<Sleep>>,
+    /// When `sleep` is set to fire; only moved earlier between firings.
+    armed: Option<Instant>,
+}
+
+impl std::fmt::Debug for WireConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireConnection").field("remote", &self.conn.remote_address()).finish()
+    }
+}
+
+impl WireConnection {
+    /// Handshakes with `addr` and opens the stream requests travel on.
+    pub async fn connect(
+        addr: SocketAddr,
+        server_name: &str,
+        config: ClientConfig,
+    ) -> Result<Self, WireError> {
+        let local: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            ([0, 0, 0, 0], 0).into()
+        };
+        let std = std::net::UdpSocket::bind(local)?;
+        let udp = UdpSocketState::new((&std).into())?;
+        std.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(std)?;
+        let mut endpoint =
+            Endpoint::new(Arc::new(EndpointConfig::default()), None, !udp.may_fragment(), None);
+        let (handle, conn) = endpoint.connect(Instant::now(), config, addr, server_name)?;
+        let mut wire = Self {
+            segments: udp.max_gso_segments().clamp(1, 10),
+            socket,
+            udp,
+            endpoint,
+            handle,
+            conn,
+            connected: false,
+            stream: None,
+            next_id: 0,
+            inbox: Vec::with_capacity(4096),
+            request: Vec::with_capacity(256),
+            send_buf: Vec::with_capacity(64 * 1024),
+            recv_buf: vec![0; SLOTS * SLOT],
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now().into())),
+            armed: None,
+        };
+        loop {
+            wire.drive().await?;
+            if wire.connected
+                && let Some(id) = wire.conn.streams().open(Dir::Bi)
+            {
+                wire.stream = Some(id);
+                return Ok(wire);
+            }
+            wire.wait().await?;
+        }
+    }
+
+    /// Resolves `context/alias` and waits for the answer.
+    pub async fn resolve(&mut self, context: &str, alias: &str) -> Result<Answered, WireError> {
+        self.call(|id, out| {
+            // Names from the key space are far below the frame limit.
+            let _ = Request::Resolve { id, context, alias }.encode(out);
+        })
+        .await
+    }
+
+    /// Sends the request `encode` writes for the id it is given, and waits
+    /// for its answer.
+    pub async fn call(
+        &mut self,
+        encode: impl FnOnce(u64, &mut Vec<u8>),
+    ) -> Result<Answered, WireError> {
+        let stream = self.stream.ok_or(WireError::Finished)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.request.clear();
+        encode(id, &mut self.request);
+        let mut written = 0;
+        loop {
+            while written < self.request.len() {
+                match self.conn.send_stream(stream).write(&self.request[written..]) {
+                    Ok(n) => written += n,
+                    Err(WriteError::Blocked) => break,
+                    Err(_) => return Err(WireError::Finished),
+                }
+            }
+            self.drive().await?;
+            if let Some(answer) = self.take_answer()? {
+                if answer.id != id {
+                    return Err(WireError::OutOfOrder { expected: id, got: answer.id });
+                }
+                return Ok(answer);
+            }
+            self.wait().await?;
+        }
+    }
+
+    /// Decodes the next answer waiting in `inbox`, if whole.
+    fn take_answer(&mut self) -> Result<Option<Answered>, WireError> {
+        let Some((reply, used)) = decode_reply(&self.inbox)? else {
+            return Ok(None);
+        };
+        let answer = match reply {
+            Reply::Answer(a) => Answered { id: a.id, status: a.status },
+            Reply::Closing { code, message } => {
+                return Err(WireError::Closed {
+                    code: code.to_owned(),
+                    message: message.to_owned(),
+                });
+            }
+        };
+        self.inbox.drain(..used);
+        Ok(Some(answer))
+    }
+
+    /// Everything that needs no waiting: endpoint bookkeeping, events,
+    /// stream data into `inbox`, packets out, the timer.
+    async fn drive(&mut self) -> Result<(), WireError> {
+        loop {
+            let mut busy = false;
+            while let Some(event) = self.conn.poll_endpoint_events() {
+                busy = true;
+                if let Some(back) = self.endpoint.handle_event(self.handle, event) {
+                    self.conn.handle_event(back);
+                }
+            }
+            while let Some(event) = self.conn.poll() {
+                busy = true;
+                match event {
+                    Event::Connected => self.connected = true,
+                    Event::ConnectionLost { reason } => return Err(reason.into()),
+                    _ => {}
+                }
+            }
+            if let Some(stream) = self.stream {
+                self.read_stream(stream)?;
+            }
+            let now = Instant::now();
+            loop {
+                self.send_buf.clear();
+                let Some(t) = self.conn.poll_transmit(now, self.segments, &mut self.send_buf)
+                else {
+                    break;
+                };
+                busy = true;
+                send(&self.socket, &self.udp, &t, &self.send_buf).await?;
+            }
+            if !busy {
+                break;
+            }
+        }
+        if let Some(at) = self.conn.poll_timeout()
+            && self.armed.is_none_or(|armed| at < armed)
+        {
+            self.sleep.as_mut().reset(at.into());
+            self.armed = Some(at);
+        }
+        Ok(())
+    }
+
+    fn read_stream(&mut self, stream: StreamId) -> Result<(), WireError> {
+        let mut recv = self.conn.recv_stream(stream);
+        let Ok(mut chunks) = recv.read(true) else {
+            return Err(WireError::Finished);
+        };
+        let mut ended = false;
+        loop {
+            match chunks.next(usize::MAX) {
+                Ok(Some(chunk)) => self.inbox.extend_from_slice(&chunk.bytes),
+                Ok(None) | Err(ReadError::Reset(_)) => {
+                    ended = true;
+                    break;
+                }
+                Err(ReadError::Blocked) => break,
+            }
+        }
+        let _ = chunks.finalize();
+        if ended {
+            self.stream = None;
+        }
+        Ok(())
+    }
+
+    /// Waits for a datagram or the connection's timer, and handles it.
+    async fn wait(&mut self) -> Result<(), WireError> {
+        tokio::select! {
+            ready = self.socket.readable() => {
+                ready?;
+                self.receive().await
+            }
+            () = &mut self.sleep, if self.armed.is_some() => {
+                self.armed = None;
+                let now = Instant::now();
+                if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+                    self.conn.handle_timeout(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn receive(&mut self) -> Result<(), WireError> {
+        let mut meta = [RecvMeta::default(); SLOTS];
+        let count = {
+            let mut slices: [IoSliceMut<'_>; SLOTS] = {
+                let mut chunks = self.recv_buf.chunks_mut(SLOT).map(IoSliceMut::new);
+                std::array::from_fn(|_| chunks.next().expect("SLOTS slots"))
+            };
+            match self.socket.try_io(Interest::READABLE, || {
+                self.udp.recv((&self.socket).into(), &mut slices, &mut meta)
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let now = Instant::now();
+        for (i, m) in meta.iter().enumerate().take(count) {
+            let mut data = BytesMut::from(&self.recv_buf[i * SLOT..i * SLOT + m.len]);
+            let ecn = m.ecn.and_then(|e| quinn::EcnCodepoint::from_bits(e as u8));
+            while !data.is_empty() {
+                let datagram = data.split_to(m.stride.max(1).min(data.len()));
+                self.send_buf.clear();
+                match self.endpoint.handle(now, m.addr, m.dst_ip, ecn, datagram, &mut self.send_buf)
+                {
+                    Some(DatagramEvent::ConnectionEvent(_, event)) => self.conn.handle_event(event),
+                    Some(DatagramEvent::Response(t)) => {
+                        send(&self.socket, &self.udp, &t, &self.send_buf).await?;
+                    }
+                    Some(DatagramEvent::NewConnection(_)) | None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WireConnection {
+    /// Tells the edge the connection is over, so it does not hold a place
+    /// under its connection cap until the idle timeout.
+    fn drop(&mut self) {
+        let now = Instant::now();
+        self.conn.close(now, VarInt::from_u32(0), Bytes::new());
+        self.send_buf.clear();
+        if let Some(t) = self.conn.poll_transmit(now, 1, &mut self.send_buf) {
+            let _ = self.socket.try_io(Interest::WRITABLE, || {
+                self.udp.send((&self.socket).into(), &udp_transmit(&t, &self.send_buf))
+            });
+        }
+    }
+}
+
+async fn send(
+    socket: &UdpSocket,
+    udp: &UdpSocketState,
+    t: &Transmit,
+    contents: &[u8],
+) -> io::Result<()> {
+    let transmit = udp_transmit(t, contents);
+    loop {
+        match socket.try_io(Interest::WRITABLE, || udp.send(socket.into(), &transmit)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
+            other => return other,
+        }
+    }
+}
+
+fn udp_transmit<'a>(t: &Transmit, contents: &'a [u8]) -> udp::Transmit<'a> {
+    udp::Transmit {
+        destination: t.destination,
+        ecn: t.ecn.and_then(|e| udp::EcnCodepoint::from_bits(e as u8)),
+        contents: &contents[..t.size],
+        segment_size: t.segment_size,
+        src_ip: t.src_ip,
+    }
+}
