@@ -32,9 +32,6 @@ use super::socket::{RecvBuffers, Socket};
 use super::{DRAIN_TIMEOUT, QuicError};
 use crate::service::App;
 
-/// Receive batches handled before timers and sends get a turn.
-const RECV_BATCHES: usize = 16;
-
 /// A bound QUIC endpoint, ready for [`serve`].
 #[derive(Debug)]
 pub struct Endpoint {
@@ -107,9 +104,11 @@ impl Driver {
             tokio::select! {
                 biased;
                 () = &mut shutdown, if self.closing_since.is_none() => self.begin_close(),
-                ready = self.socket.readable() => match ready {
-                    Ok(()) => self.receive(),
-                    Err(e) => tracing::warn!(error = %e, "QUIC socket not readable"),
+                received = self.socket.recv(&mut self.recv) => match received {
+                    Ok(count) => self.dispatch(count),
+                    // ICMP errors from earlier sends say nothing reliable.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                    Err(e) => tracing::warn!(error = %e, "QUIC receive failed"),
                 },
                 () = &mut sleep, if armed.is_some() => {
                     armed = None;
@@ -151,31 +150,20 @@ impl Driver {
         }
     }
 
-    /// Reads and dispatches datagrams until the socket is empty (or a
-    /// batch budget is spent, leaving readiness set for the next turn).
-    fn receive(&mut self) {
+    /// Hands each datagram of a received batch to quinn-proto. A full
+    /// batch leaves the socket ready, so the next turn reads on after
+    /// timers and sends have had theirs.
+    fn dispatch(&mut self, count: usize) {
         let now = Instant::now();
-        for _ in 0..RECV_BATCHES {
-            let count = match self.socket.try_recv(&mut self.recv) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ICMP errors from earlier sends say nothing reliable.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "QUIC receive failed");
-                    return;
-                }
-            };
-            for i in 0..count {
-                let meta = self.recv.meta[i];
-                let stride = meta.stride.max(1);
-                let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
-                // One copy out of the receive slot; GRO segments share it.
-                let mut data = BytesMut::from(self.recv.slot(i));
-                while !data.is_empty() {
-                    let datagram = data.split_to(stride.min(data.len()));
-                    self.datagram(now, meta.addr, meta.dst_ip, ecn, datagram);
-                }
+        for i in 0..count {
+            let meta = self.recv.meta[i];
+            let stride = meta.stride.max(1);
+            let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
+            // One copy out of the receive slot; GRO segments share it.
+            let mut data = BytesMut::from(self.recv.slot(i));
+            while !data.is_empty() {
+                let datagram = data.split_to(stride.min(data.len()));
+                self.datagram(now, meta.addr, meta.dst_ip, ecn, datagram);
             }
         }
     }

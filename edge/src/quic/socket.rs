@@ -1,11 +1,16 @@
 //! The endpoint's UDP socket: batched receive (`recvmmsg`, GRO) and
 //! segmented send (GSO) through quinn-udp, readiness through tokio.
+//!
+//! A batch shorter than the slots means the queue was empty: tokio is told
+//! so right away (see [`Socket::recv`]) instead of learning it from one
+//! more `recvmmsg` returning `EAGAIN`, a syscall per request at low load.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 
 use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
+use tokio::net::UdpSocket;
 
 /// Datagrams read per `recvmmsg`.
 pub const BATCH: usize = quinn::udp::BATCH_SIZE;
@@ -18,7 +23,7 @@ const MAX_SEGMENTS: usize = 10;
 /// A bound UDP socket registered with the current tokio runtime.
 #[derive(Debug)]
 pub struct Socket {
-    io: tokio::net::UdpSocket,
+    io: UdpSocket,
     state: UdpSocketState,
 }
 
@@ -28,7 +33,7 @@ impl Socket {
         let std = std::net::UdpSocket::bind(addr)?;
         let state = UdpSocketState::new((&std).into())?;
         std.set_nonblocking(true)?;
-        Ok(Self { io: tokio::net::UdpSocket::from_std(std)?, state })
+        Ok(Self { io: UdpSocket::from_std(std)?, state })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -46,20 +51,36 @@ impl Socket {
         self.state.max_gso_segments().clamp(1, MAX_SEGMENTS)
     }
 
-    /// Waits until a receive may succeed.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await
-    }
-
-    /// Reads one batch without waiting (`WouldBlock` when there is none).
-    pub fn try_recv(&self, bufs: &mut RecvBuffers) -> io::Result<usize> {
-        let mut slices: [IoSliceMut<'_>; BATCH] = {
-            let mut chunks = bufs.data.chunks_mut(SLOT).map(IoSliceMut::new);
-            std::array::from_fn(|_| chunks.next().expect("BATCH slots"))
-        };
-        self.io.try_io(Interest::READABLE, || {
-            self.state.recv((&self.io).into(), &mut slices, &mut bufs.meta)
-        })
+    /// Waits for datagrams and reads one batch of them.
+    pub async fn recv(&self, bufs: &mut RecvBuffers) -> io::Result<usize> {
+        loop {
+            self.io.readable().await?;
+            let mut slices: [IoSliceMut<'_>; BATCH] = {
+                let mut chunks = bufs.data.chunks_mut(SLOT).map(IoSliceMut::new);
+                std::array::from_fn(|_| chunks.next().expect("BATCH slots"))
+            };
+            let mut count = 0;
+            let read = self.io.try_io(Interest::READABLE, || {
+                count = self.state.recv((&self.io).into(), &mut slices, &mut bufs.meta)?;
+                if count < BATCH {
+                    // Drained: `WouldBlock` makes tokio clear the socket's
+                    // readiness now (what we read is kept in `count`). A
+                    // datagram landing after the read raises a new epoll
+                    // event, so nothing is missed.
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match read {
+                Ok(()) => return Ok(count),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if count > 0 {
+                        return Ok(count);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Sends without waiting (`WouldBlock` when the socket buffer is full).

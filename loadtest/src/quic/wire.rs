@@ -281,11 +281,20 @@ impl WireConnection {
                 let mut chunks = self.recv_buf.chunks_mut(SLOT).map(IoSliceMut::new);
                 std::array::from_fn(|_| chunks.next().expect("SLOTS slots"))
             };
-            match self.socket.try_io(Interest::READABLE, || {
-                self.udp.recv((&self.socket).into(), &mut slices, &mut meta)
-            }) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            let mut count = 0;
+            let read = self.socket.try_io(Interest::READABLE, || {
+                count = self.udp.recv((&self.socket).into(), &mut slices, &mut meta)?;
+                if count < SLOTS {
+                    // Drained: `WouldBlock` has tokio clear the readiness
+                    // now rather than after one more `recvmmsg` (the edge's
+                    // socket does the same; see edge/src/quic/socket.rs).
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match read {
+                Ok(()) => count,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => count,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
