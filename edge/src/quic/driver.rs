@@ -24,11 +24,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use nexus_protocol::quic::close;
-use quinn::{EcnCodepoint, EndpointConfig, ServerConfig, udp};
+use quinn::{EcnCodepoint, EndpointConfig, ServerConfig};
 use quinn_proto::{ConnectionHandle, DatagramEvent, Incoming, Transmit};
 
 use super::conn::Conn;
-use super::socket::{RecvBuffers, Socket};
+use super::socket::{RecvBuffers, Socket, udp_transmit};
 use super::{DRAIN_TIMEOUT, QuicError};
 use crate::service::App;
 
@@ -289,15 +289,5 @@ impl Driver {
                 self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
             }
         }
-    }
-}
-
-fn udp_transmit<'a>(t: &Transmit, contents: &'a [u8]) -> udp::Transmit<'a> {
-    udp::Transmit {
-        destination: t.destination,
-        ecn: t.ecn.and_then(|e| udp::EcnCodepoint::from_bits(e as u8)),
-        contents: &contents[..t.size],
-        segment_size: t.segment_size,
-        src_ip: t.src_ip,
     }
 }

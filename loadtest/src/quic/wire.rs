@@ -9,27 +9,24 @@
 //! before the caller sees it, which HTTP/1.1 over TLS (one task) does not
 //! pay. The wire format and TLS configuration are the library's.
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use nexus_edge::quic::socket::{RecvBuffers, Socket, udp_transmit};
 use nexus_protocol::quic::{FrameError, Reply, Request, Status, decode_reply};
-use quinn::udp::{self, RecvMeta, UdpSocketState};
 use quinn::{ClientConfig, Dir, EndpointConfig, StreamId, VarInt};
 use quinn_proto::{
     ConnectError, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Endpoint, Event,
-    ReadError, Transmit, WriteError,
+    ReadError, WriteError,
 };
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 
 /// Datagrams read per `recvmmsg`; answers are small, a few slots do.
 const SLOTS: usize = 4;
-const SLOT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -57,8 +54,9 @@ pub struct Answered {
 }
 
 pub struct WireConnection {
-    socket: UdpSocket,
-    udp: UdpSocketState,
+    /// The edge's socket type: read-only registration, short batches
+    /// clear readiness (see `nexus_edge::quic::socket`).
+    socket: Socket,
     endpoint: Endpoint,
     handle: ConnectionHandle,
     conn: Connection,
@@ -69,7 +67,7 @@ pub struct WireConnection {
     inbox: Vec<u8>,
     request: Vec<u8>,
     send_buf: Vec<u8>,
-    recv_buf: Vec<u8>,
+    recv: Box<RecvBuffers<SLOTS>>,
     segments: usize,
     sleep: Pin<Box<Sleep>>,
     /// When `sleep` is set to fire; only moved earlier between firings.
@@ -94,17 +92,13 @@ impl WireConnection {
         } else {
             ([0, 0, 0, 0], 0).into()
         };
-        let std = std::net::UdpSocket::bind(local)?;
-        let udp = UdpSocketState::new((&std).into())?;
-        std.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(std)?;
+        let socket = Socket::bind(local)?;
         let mut endpoint =
-            Endpoint::new(Arc::new(EndpointConfig::default()), None, !udp.may_fragment(), None);
+            Endpoint::new(Arc::new(EndpointConfig::default()), None, !socket.may_fragment(), None);
         let (handle, conn) = endpoint.connect(Instant::now(), config, addr, server_name)?;
         let mut wire = Self {
-            segments: udp.max_gso_segments().clamp(1, 10),
+            segments: socket.max_segments(),
             socket,
-            udp,
             endpoint,
             handle,
             conn,
@@ -114,7 +108,7 @@ impl WireConnection {
             inbox: Vec::with_capacity(4096),
             request: Vec::with_capacity(256),
             send_buf: Vec::with_capacity(64 * 1024),
-            recv_buf: vec![0; SLOTS * SLOT],
+            recv: Box::default(),
             sleep: Box::pin(tokio::time::sleep_until(Instant::now().into())),
             armed: None,
         };
@@ -218,7 +212,7 @@ impl WireConnection {
                     break;
                 };
                 busy = true;
-                send(&self.socket, &self.udp, &t, &self.send_buf).await?;
+                self.socket.send(&udp_transmit(&t, &self.send_buf)).await?;
             }
             if !busy {
                 break;
@@ -259,10 +253,11 @@ impl WireConnection {
     /// Waits for a datagram or the connection's timer, and handles it.
     async fn wait(&mut self) -> Result<(), WireError> {
         tokio::select! {
-            ready = self.socket.readable() => {
-                ready?;
-                self.receive().await
-            }
+            received = self.socket.recv(&mut self.recv) => match received {
+                Ok(count) => self.dispatch(count).await,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+                Err(e) => Err(e.into()),
+            },
             () = &mut self.sleep, if self.armed.is_some() => {
                 self.armed = None;
                 let now = Instant::now();
@@ -274,34 +269,11 @@ impl WireConnection {
         }
     }
 
-    async fn receive(&mut self) -> Result<(), WireError> {
-        let mut meta = [RecvMeta::default(); SLOTS];
-        let count = {
-            let mut slices: [IoSliceMut<'_>; SLOTS] = {
-                let mut chunks = self.recv_buf.chunks_mut(SLOT).map(IoSliceMut::new);
-                std::array::from_fn(|_| chunks.next().expect("SLOTS slots"))
-            };
-            let mut count = 0;
-            let read = self.socket.try_io(Interest::READABLE, || {
-                count = self.udp.recv((&self.socket).into(), &mut slices, &mut meta)?;
-                if count < SLOTS {
-                    // Drained: `WouldBlock` has tokio clear the readiness
-                    // now rather than after one more `recvmmsg` (the edge's
-                    // socket does the same; see edge/src/quic/socket.rs).
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            match read {
-                Ok(()) => count,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => count,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
-        };
+    async fn dispatch(&mut self, count: usize) -> Result<(), WireError> {
         let now = Instant::now();
-        for (i, m) in meta.iter().enumerate().take(count) {
-            let mut data = BytesMut::from(&self.recv_buf[i * SLOT..i * SLOT + m.len]);
+        for i in 0..count {
+            let m = self.recv.meta[i];
+            let mut data = BytesMut::from(self.recv.slot(i));
             let ecn = m.ecn.and_then(|e| quinn::EcnCodepoint::from_bits(e as u8));
             while !data.is_empty() {
                 let datagram = data.split_to(m.stride.max(1).min(data.len()));
@@ -310,7 +282,7 @@ impl WireConnection {
                 {
                     Some(DatagramEvent::ConnectionEvent(_, event)) => self.conn.handle_event(event),
                     Some(DatagramEvent::Response(t)) => {
-                        send(&self.socket, &self.udp, &t, &self.send_buf).await?;
+                        self.socket.send(&udp_transmit(&t, &self.send_buf)).await?;
                     }
                     Some(DatagramEvent::NewConnection(_)) | None => {}
                 }
@@ -328,34 +300,7 @@ impl Drop for WireConnection {
         self.conn.close(now, VarInt::from_u32(0), Bytes::new());
         self.send_buf.clear();
         if let Some(t) = self.conn.poll_transmit(now, 1, &mut self.send_buf) {
-            let _ = self.socket.try_io(Interest::WRITABLE, || {
-                self.udp.send((&self.socket).into(), &udp_transmit(&t, &self.send_buf))
-            });
+            let _ = self.socket.try_send(&udp_transmit(&t, &self.send_buf));
         }
-    }
-}
-
-async fn send(
-    socket: &UdpSocket,
-    udp: &UdpSocketState,
-    t: &Transmit,
-    contents: &[u8],
-) -> io::Result<()> {
-    let transmit = udp_transmit(t, contents);
-    loop {
-        match socket.try_io(Interest::WRITABLE, || udp.send(socket.into(), &transmit)) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
-            other => return other,
-        }
-    }
-}
-
-fn udp_transmit<'a>(t: &Transmit, contents: &'a [u8]) -> udp::Transmit<'a> {
-    udp::Transmit {
-        destination: t.destination,
-        ecn: t.ecn.and_then(|e| udp::EcnCodepoint::from_bits(e as u8)),
-        contents: &contents[..t.size],
-        segment_size: t.segment_size,
-        src_ip: t.src_ip,
     }
 }
