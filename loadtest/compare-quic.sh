@@ -14,7 +14,7 @@
 #   - quic and https closed-model over --connections connections: req/s,
 #     and req/s per CPU-second the edge spent (its utime + stime over the
 #     middle of the run), since the edge's core is the limit.
-# Prints every run, the means over rounds and the QUIC/HTTPS ratios.
+# Prints every run, the medians over rounds and the QUIC/HTTPS ratios.
 # Exits 0 when every request succeeded, 1 otherwise, 2 on bad arguments.
 #
 # Needs: cargo (unless --no-build), openssl, curl, jq, taskset, 2+ CPUs.
@@ -140,16 +140,28 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run https closed "$r"
 done
 
-awk -F'\t' -v rate="$RATE" '
-    { n[$1 $2]++; rps[$1 $2] += $4; p50[$1 $2] += $5; p99[$1 $2] += $6; err += $7
-      if ($8 > 0) per[$1 $2] += $4 / $8 }
-    END {
-        printf "\nmeans over %d rounds:\n", n["quicrate"]
-        for (k in n) { rps[k] /= n[k]; p50[k] /= n[k]; p99[k] /= n[k]; per[k] /= n[k] }
-        printf "  at %d req/s: quic p50 %.3f ms p99 %.3f ms | https p50 %.3f ms p99 %.3f ms | quic/https p50 %.2fx\n",
-            rate, p50["quicrate"], p99["quicrate"], p50["httpsrate"], p99["httpsrate"], p50["quicrate"] / p50["httpsrate"]
-        printf "  closed: quic %d req/s (%d per edge CPU-second) | https %d req/s (%d per CPU-second) | quic/https %.2fx raw, %.2fx per core\n",
-            rps["quicclosed"], per["quicclosed"], rps["httpsclosed"], per["httpsclosed"],
-            rps["quicclosed"] / rps["httpsclosed"], per["quicclosed"] / per["httpsclosed"]
-        exit (err > 0)
-    }' "$RESULTS"
+# median PROTO MODEL COLUMN: the median over rounds (robust to the odd
+# round a shared machine spoils; every round is printed above).
+median() {
+    awk -F'\t' -v p="$1" -v m="$2" -v c="$3" '$1 == p && $2 == m { print $c }' "$RESULTS" |
+        sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# per_core PROTO: median of req/s per edge CPU-second.
+per_core() {
+    awk -F'\t' -v p="$1" '$1 == p && $2 == "closed" && $8 > 0 { print $4 / $8 }' "$RESULTS" |
+        sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+qp50="$(median quic rate 5)" hp50="$(median https rate 5)"
+qp99="$(median quic rate 6)" hp99="$(median https rate 6)"
+qrps="$(median quic closed 4)" hrps="$(median https closed 4)"
+qcore="$(per_core quic)" hcore="$(per_core https)"
+awk -v r="$ROUNDS" -v rate="$RATE" -v qp50="$qp50" -v hp50="$hp50" -v qp99="$qp99" -v hp99="$hp99" \
+    -v qrps="$qrps" -v hrps="$hrps" -v qcore="$qcore" -v hcore="$hcore" 'BEGIN {
+    printf "\nmedians over %d rounds:\n", r
+    printf "  at %d req/s: quic p50 %.3f ms p99 %.3f ms | https p50 %.3f ms p99 %.3f ms | quic/https p50 %.2fx\n",
+        rate, qp50, qp99, hp50, hp99, qp50 / hp50
+    printf "  closed: quic %d req/s (%d per edge CPU-second) | https %d req/s (%d per CPU-second) | quic/https %.2fx raw, %.2fx per core\n",
+        qrps, qcore, hrps, hcore, qrps / hrps, qcore / hcore
+}'
+errors="$(awk -F'\t' '{ e += $7 } END { print e + 0 }' "$RESULTS")"
+((errors == 0)) || { echo "$errors requests failed" >&2; exit 1; }
