@@ -94,27 +94,7 @@ source "$ROOT/loadtest/common.sh"
 nexus_prepare agree
 grep -q 'wrk.format' "$WORK/data/paths.lua" || { echo "unexpected wrk script" >&2; exit 1; }
 
-# The edge on a port the kernel picks (EDGE_HTTP_ADDR port 0); the address it
-# bound is read from its "listening" log line (LOG_LEVEL=info logs no
-# per-request lines).
-EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=info NO_COLOR=1 \
-    taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
-    >"$WORK/edge.log" 2>&1 &
-EDGE_PID=$!
-PIDS+=("$EDGE_PID")
-
-PROBE="/api/aliases/resolve/frontend/a-1"
-deadline=$((SECONDS + 120))
-PORT=""
-until [[ -n "$PORT" ]] && curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
-    if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
-        echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
-        cat "$WORK/edge.log" >&2
-        exit 1
-    fi
-    PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
-    sleep 0.2
-done
+nexus_start_edge http
 # Without the token the edge must refuse: both generators really send it.
 code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$PROBE")"
 [[ "$code" == 401 ]] || { echo "edge answered $code without a token, expected 401" >&2; exit 1; }

@@ -5,6 +5,12 @@
 # unless BUILD=0 and sets BIN; generates COUNT aliases with their nginx map
 # and wrk script into WORK/data and a resolver token for a fresh SECRET
 # into TOKEN. Expects ROOT, KEEP, BUILD and COUNT to be set.
+#
+# nexus_start_edge SCHEME [VAR=value ...]: starts nexus-edge on a port the
+# kernel picks (EDGE_WORKERS=1, pinned to CPU 0, serving the generated
+# aliases with SECRET, plus the given variables) and waits until it
+# resolves PROBE over SCHEME (http or https) with TOKEN. Sets EDGE_PID,
+# PORT and PROBE; the edge's log is WORK/edge.log.
 
 nexus_cleanup() {
     local pid
@@ -41,4 +47,30 @@ nexus_prepare() {
     "$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
         >"$WORK/token" 2>"$WORK/gen.log"
     TOKEN="$(cat "$WORK/token")"
+}
+
+nexus_start_edge() {
+    local scheme="$1" deadline
+    shift
+    # The bound address is read from the "listening" log line (LOG_LEVEL=info
+    # logs no per-request lines). `env` execs, so $! is the edge itself.
+    env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=info \
+        NO_COLOR=1 "$@" taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
+        >"$WORK/edge.log" 2>&1 &
+    EDGE_PID=$!
+    PIDS+=("$EDGE_PID")
+
+    PROBE="/api/aliases/resolve/frontend/a-1"
+    deadline=$((SECONDS + 120))
+    PORT=""
+    until [[ -n "$PORT" ]] && curl -kfsS -o /dev/null -H "Authorization: Bearer $TOKEN" \
+        "$scheme://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
+        if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
+            echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
+            cat "$WORK/edge.log" >&2
+            exit 1
+        fi
+        PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
+        sleep 0.2
+    done
 }

@@ -66,26 +66,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
-EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_QUIC_ADDR="127.0.0.1:0" EDGE_WORKERS=1 \
-    EDGE_TLS_CERT="$WORK/cert.pem" EDGE_TLS_KEY="$WORK/key.pem" \
-    SECRET_KEY="$SECRET" LOG_LEVEL=info NO_COLOR=1 \
-    taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
-    >"$WORK/edge.log" 2>&1 &
-EDGE_PID=$!
-PIDS+=("$EDGE_PID")
-
-PROBE="/api/aliases/resolve/frontend/a-1"
-deadline=$((SECONDS + 120))
-PORT=""
-until [[ -n "$PORT" ]] && curl -kfsS -o /dev/null -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
-    if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
-        echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
-        cat "$WORK/edge.log" >&2
-        exit 1
-    fi
-    PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
-    sleep 0.2
-done
+nexus_start_edge https EDGE_QUIC_ADDR="127.0.0.1:0" \
+    EDGE_TLS_CERT="$WORK/cert.pem" EDGE_TLS_KEY="$WORK/key.pem"
 UDP="$(sed -n 's/.*QUIC ready.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p; s/.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*QUIC ready.*/\1/p' "$WORK/edge.log" | head -n1)"
 [[ -n "$UDP" ]] || { echo "the edge did not say where QUIC listens; its log:" >&2; cat "$WORK/edge.log" >&2; exit 1; }
 

@@ -15,7 +15,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use crate::h1;
 use crate::keyspace::Keyspace;
@@ -60,23 +59,12 @@ pub enum SetupError {
     Path(String),
 }
 
-struct Tls {
-    connector: TlsConnector,
-    name: ServerName<'static>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls").field("name", &self.name).finish_non_exhaustive()
-    }
-}
-
 /// Opens HTTP connections to one target.
 #[derive(Debug)]
 pub struct HttpConnector {
     addr: (String, u16),
     version: Version,
-    tls: Option<Tls>,
+    tls: Option<tls::Connector>,
     shared: Arc<Requests>,
     timeout: Duration,
 }
@@ -103,7 +91,7 @@ impl HttpConnector {
                 let config = tls::client_config(trust, alpn)?;
                 let name = ServerName::try_from(target.host.clone())
                     .map_err(|_| SetupError::ServerName(target.host.clone()))?;
-                Some(Tls { connector: TlsConnector::from(config), name })
+                Some(tls::Connector::new(config, name))
             }
         };
         let authority = target.authority();
@@ -162,11 +150,7 @@ impl HttpConnector {
         match &self.tls {
             None => handshake(tcp, requests).await,
             Some(tls) => {
-                let stream = tls
-                    .connector
-                    .connect(tls.name.clone(), tcp)
-                    .await
-                    .map_err(|_| Failure::Connect)?;
+                let stream = tls.connect(tcp).await.map_err(|_| Failure::Connect)?;
                 let alpn = stream.get_ref().1.alpn_protocol();
                 if self.version == Version::Http2 && alpn != Some(b"h2") {
                     // The server would read our preface as garbage.

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use nexus_edge::quic_client::AnyCertificate;
 use rustls::crypto::ring;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// How the server's certificate is checked.
 #[derive(Debug, Clone)]
@@ -47,6 +50,30 @@ pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>,
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// A client configuration bound to the server name it checks: what the
+/// HTTP transport and the propagation watcher connect with.
+pub struct Connector {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    pub fn new(config: Arc<ClientConfig>, name: ServerName<'static>) -> Self {
+        Self { connector: TlsConnector::from(config), name }
+    }
+
+    /// The TLS handshake over `tcp`.
+    pub async fn connect(&self, tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        self.connector.connect(self.name.clone(), tcp).await
+    }
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsError> {

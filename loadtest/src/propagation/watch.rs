@@ -25,7 +25,6 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsConnector;
 
 use crate::recorder::Failure;
 use crate::target::{Scheme, Target};
@@ -126,22 +125,11 @@ pub fn judge(answer: &Answer, watch: &Watch) -> Verdict {
     }
 }
 
-struct Tls {
-    connector: TlsConnector,
-    name: ServerName<'static>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls").field("name", &self.name).finish_non_exhaustive()
-    }
-}
-
 /// One edge and, once opened, the connection to it.
 #[derive(Debug)]
 pub struct Edge {
     target: Target,
-    tls: Option<Tls>,
+    tls: Option<tls::Connector>,
     host: HeaderValue,
     auth: Option<HeaderValue>,
     sender: Option<http1::SendRequest<Empty<Bytes>>>,
@@ -160,7 +148,7 @@ impl Edge {
                 let config = tls::client_config(trust.ok_or(EdgeError::NoTrust)?, &[b"http/1.1"])?;
                 let name = ServerName::try_from(target.host.clone())
                     .map_err(|_| EdgeError::ServerName(target.host.clone()))?;
-                Some(Tls { connector: TlsConnector::from(config), name })
+                Some(tls::Connector::new(config, name))
             }
         };
         let authority = target.authority();
@@ -241,11 +229,7 @@ impl Edge {
         match &self.tls {
             None => handshake(tcp).await,
             Some(tls) => {
-                let stream = tls
-                    .connector
-                    .connect(tls.name.clone(), tcp)
-                    .await
-                    .map_err(EdgeError::Handshake)?;
+                let stream = tls.connect(tcp).await.map_err(EdgeError::Handshake)?;
                 handshake(stream).await
             }
         }
