@@ -126,7 +126,7 @@ impl Driver {
                 }
                 // Wake for the drain timeout even if no connection timer does.
                 let drain_end = since + DRAIN_TIMEOUT;
-                self.earliest = Some(self.earliest.map_or(drain_end, |e| e.min(drain_end)));
+                self.earliest = sooner(self.earliest, drain_end);
             }
             if self.earliest != armed {
                 if let Some(at) = self.earliest {
@@ -143,10 +143,7 @@ impl Driver {
         self.closing_since = Some(now);
         for (handle, conn) in &mut self.conns {
             conn.close(now, close::SHUTDOWN, b"shutting down");
-            if !conn.queued {
-                conn.queued = true;
-                self.queue.push(*handle);
-            }
+            enqueue(&mut self.queue, *handle, conn);
         }
     }
 
@@ -181,10 +178,7 @@ impl Driver {
             Some(DatagramEvent::ConnectionEvent(handle, event)) => {
                 if let Some(conn) = self.conns.get_mut(&handle) {
                     conn.proto.handle_event(event);
-                    if !conn.queued {
-                        conn.queued = true;
-                        self.queue.push(handle);
-                    }
+                    enqueue(&mut self.queue, handle, conn);
                 }
             }
             Some(DatagramEvent::NewConnection(incoming)) => self.incoming(now, incoming),
@@ -208,10 +202,8 @@ impl Driver {
         self.response_buf.clear();
         match self.proto.accept(incoming, now, &mut self.response_buf, None) {
             Ok((handle, proto)) => {
-                let mut conn = Conn::new(proto, permit);
-                conn.queued = true;
-                self.conns.insert(handle, conn);
-                self.queue.push(handle);
+                let conn = self.conns.entry(handle).or_insert(Conn::new(proto, permit));
+                enqueue(&mut self.queue, handle, conn);
             }
             Err(e) => {
                 tracing::debug!(error = %e.cause, "QUIC connection not accepted");
@@ -235,12 +227,9 @@ impl Driver {
             match conn.timeout {
                 Some(at) if at <= now => {
                     conn.proto.handle_timeout(now);
-                    if !conn.queued {
-                        conn.queued = true;
-                        self.queue.push(*handle);
-                    }
+                    enqueue(&mut self.queue, *handle, conn);
                 }
-                Some(at) => earliest = Some(earliest.map_or(at, |e| e.min(at))),
+                Some(at) => earliest = sooner(earliest, at),
                 None => {}
             }
         }
@@ -286,8 +275,21 @@ impl Driver {
             }
             conn.timeout = conn.proto.poll_timeout();
             if let Some(at) = conn.timeout {
-                self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
+                self.earliest = sooner(self.earliest, at);
             }
         }
     }
+}
+
+/// Queues `conn` for driving, once.
+fn enqueue(queue: &mut Vec<ConnectionHandle>, handle: ConnectionHandle, conn: &mut Conn) {
+    if !conn.queued {
+        conn.queued = true;
+        queue.push(handle);
+    }
+}
+
+/// The earlier of a known deadline and `at`.
+fn sooner(known: Option<Instant>, at: Instant) -> Option<Instant> {
+    Some(known.map_or(at, |k| k.min(at)))
 }
