@@ -8,12 +8,17 @@
 # One nexus-edge (EDGE_WORKERS=1, a token checked on every request, a
 # self-signed certificate for both TLS and QUIC) pinned to CPU 0;
 # nexus-loadtest (--threads 1) pinned to CPU 1. Every round runs, in order:
-#   - quic and https at a fixed --rate (open model: latency counts from when
-#     each request was due) over --rate-connections connections: the p50 at
-#     low load;
-#   - quic and https closed-model over --connections connections: req/s,
-#     and req/s per CPU-second the edge spent (its utime + stime over the
-#     middle of the run), since the edge's core is the limit.
+#   - quic and https at a fixed --rate each (open model: latency counts
+#     from when each request was due) over --rate-connections connections,
+#     both at the same time: the p50 at low load. Run one after the other,
+#     the two would see a shared VM at different speeds (its p50s drift by
+#     2x from one run to the next); side by side they see the same machine,
+#     and the edge serves each protocol on its own thread. The edge CPU
+#     shown is that thread's;
+#   - quic and https closed-model, one after the other, over --connections
+#     connections: req/s, and req/s per CPU-second the edge spent (its
+#     utime + stime over the middle of the run), since the edge's core is
+#     the limit.
 # Prints every run, the medians over rounds and the QUIC/HTTPS ratios.
 # Exits 0 when every request succeeded, 1 otherwise, 2 on bad arguments.
 #
@@ -72,54 +77,98 @@ UDP="$(sed -n 's/.*QUIC ready.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p; s/.*udp=
 [[ -n "$UDP" ]] || { echo "the edge did not say where QUIC listens; its log:" >&2; cat "$WORK/edge.log" >&2; exit 1; }
 
 TICK="$(getconf CLK_TCK)"
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# cpu_ticks PID [THREAD]: utime + stime of the process, or of its threads
+# whose name starts with THREAD (edge-quic: QUIC; edge-worker: HTTP).
+cpu_ticks() {
+    if [[ -z "${2:-}" ]]; then
+        awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+        return
+    fi
+    local t sum=0
+    for t in /proc/"$1"/task/*; do
+        [[ "$(cat "$t/comm" 2>/dev/null)" == "$2"* ]] || continue
+        sum=$((sum + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$sum"
+}
+thread_of() { case "$1" in quic) echo edge-quic ;; https) echo edge-worker ;; esac; }
 
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
-# run PROTO MODEL ROUND: one nexus-loadtest run on CPU 1; appends
-# proto, model, round, req/s, p50 ms, p99 ms, errors, edge CPU-seconds/s.
-run() {
-    local proto="$1" model="$2" round="$3" report="$WORK/$1-$2-$3.json" pid
+# start PROTO MODEL ROUND: one nexus-loadtest run on CPU 1, in the
+# background (its pid in STARTED).
+start() {
+    local proto="$1" model="$2" round="$3"
     local -a cmd=("$BIN/nexus-loadtest")
     case "$proto" in
         quic) cmd+=(quic --target "127.0.0.1:$UDP") ;;
         https) cmd+=(http --target "https://127.0.0.1:$PORT") ;;
     esac
     cmd+=(--insecure --aliases-file "$WORK/data/aliases.yaml" --duration "$DURATION"
-        --threads 1 --token "$TOKEN" --report "$report")
+        --threads 1 --token "$TOKEN" --report "$WORK/$proto-$model-$round.json")
     case "$model" in
         rate) cmd+=(--rate "$RATE" --connections "$RATE_CONNECTIONS") ;;
         closed) cmd+=(--connections "$CONNECTIONS") ;;
     esac
     taskset -c 1 "${cmd[@]}" >"$WORK/$proto-$model-$round.txt" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    sleep 2
-    local e0 e1
-    e0="$(cpu_ticks "$EDGE_PID")"
-    sleep $((SECS - 3))
-    e1="$(cpu_ticks "$EDGE_PID")"
+    STARTED=$!
+    PIDS+=("$STARTED")
+}
+# finish PID PROTO MODEL ROUND CPU: waits for the run and appends proto,
+# model, round, req/s, p50 ms, p99 ms, errors, edge CPU-seconds/s.
+finish() {
+    local pid="$1" proto="$2" model="$3" round="$4" cpu="$5"
     if ! wait "$pid"; then
         echo "nexus-loadtest $proto $model failed:" >&2
         cat "$WORK/$proto-$model-$round.txt" >&2
         exit 1
     fi
-    jq -r --arg p "$proto" --arg m "$model" --arg r "$round" \
-        --arg cpu "$(awk -v a="$e0" -v b="$e1" -v t="$TICK" -v s="$((SECS - 3))" 'BEGIN { printf "%.3f", (b - a) / t / s }')" \
+    jq -r --arg p "$proto" --arg m "$model" --arg r "$round" --arg cpu "$cpu" \
         '[$p, $m, $r, (.rps | floor), .latency_ms.p50, .latency_ms.p99, .errors, $cpu] | @tsv' \
-        "$report" >>"$RESULTS"
+        "$WORK/$proto-$model-$round.json" >>"$RESULTS"
     tail -n1 "$RESULTS" | awk -F'\t' '{ printf "%-5s %-6s round %s: %9d req/s  p50 %.3f ms  p99 %.3f ms  errors %d  edge CPU %.2f\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+}
+# per_second A B: CPU-seconds per second between two tick readings taken
+# over the middle SECS - 3 seconds of a run.
+per_second() {
+    awk -v a="$1" -v b="$2" -v t="$TICK" -v s="$((SECS - 3))" 'BEGIN { printf "%.3f", (b - a) / t / s }'
+}
+
+# closed PROTO ROUND: one closed-model run, alone on the edge.
+closed() {
+    local e0 e1 pid
+    start "$1" closed "$2"
+    pid=$STARTED
+    sleep 2
+    e0="$(cpu_ticks "$EDGE_PID")"
+    sleep $((SECS - 3))
+    e1="$(cpu_ticks "$EDGE_PID")"
+    finish "$pid" "$1" closed "$2" "$(per_second "$e0" "$e1")"
+}
+
+# rate ROUND: quic and https at --rate each, side by side.
+rate() {
+    local q h q0 q1 h0 h1
+    start quic rate "$1"
+    q=$STARTED
+    start https rate "$1"
+    h=$STARTED
+    sleep 2
+    q0="$(cpu_ticks "$EDGE_PID" "$(thread_of quic)")" h0="$(cpu_ticks "$EDGE_PID" "$(thread_of https)")"
+    sleep $((SECS - 3))
+    q1="$(cpu_ticks "$EDGE_PID" "$(thread_of quic)")" h1="$(cpu_ticks "$EDGE_PID" "$(thread_of https)")"
+    finish "$q" quic rate "$1" "$(per_second "$q0" "$q1")"
+    finish "$h" https rate "$1" "$(per_second "$h0" "$h1")"
 }
 
 echo "edge: https://127.0.0.1:$PORT, quic 127.0.0.1:$UDP; warm-up..."
-run quic closed 0 >/dev/null
-run https closed 0 >/dev/null
+closed quic 0 >/dev/null
+closed https 0 >/dev/null
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
-    run quic rate "$r"
-    run https rate "$r"
-    run quic closed "$r"
-    run https closed "$r"
+    rate "$r"
+    closed quic "$r"
+    closed https "$r"
 done
 
 # median PROTO MODEL COLUMN: the median over rounds (robust to the odd
@@ -133,15 +182,17 @@ per_core() {
     awk -F'\t' -v p="$1" '$1 == p && $2 == "closed" && $8 > 0 { print $4 / $8 }' "$RESULTS" |
         sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+# lower: rounds where QUIC's p50 was at or below HTTPS's (same round, same time).
+lower="$(awk -F'\t' '$2 == "rate" { p[$1, $3] = $5 } END { for (k in p) { split(k, a, SUBSEP); if (a[1] == "quic" && p["quic", a[2]] <= p["https", a[2]]) n++ } print n + 0 }' "$RESULTS")"
 qp50="$(median quic rate 5)" hp50="$(median https rate 5)"
 qp99="$(median quic rate 6)" hp99="$(median https rate 6)"
 qrps="$(median quic closed 4)" hrps="$(median https closed 4)"
 qcore="$(per_core quic)" hcore="$(per_core https)"
-awk -v r="$ROUNDS" -v rate="$RATE" -v qp50="$qp50" -v hp50="$hp50" -v qp99="$qp99" -v hp99="$hp99" \
+awk -v r="$ROUNDS" -v rate="$RATE" -v lower="$lower" -v qp50="$qp50" -v hp50="$hp50" -v qp99="$qp99" -v hp99="$hp99" \
     -v qrps="$qrps" -v hrps="$hrps" -v qcore="$qcore" -v hcore="$hcore" 'BEGIN {
     printf "\nmedians over %d rounds:\n", r
-    printf "  at %d req/s: quic p50 %.3f ms p99 %.3f ms | https p50 %.3f ms p99 %.3f ms | quic/https p50 %.2fx\n",
-        rate, qp50, qp99, hp50, hp99, qp50 / hp50
+    printf "  at %d req/s each, side by side: quic p50 %.3f ms p99 %.3f ms | https p50 %.3f ms p99 %.3f ms | quic/https p50 %.2fx (quic at or below https in %d of %d rounds)\n",
+        rate, qp50, qp99, hp50, hp99, qp50 / hp50, lower, r
     printf "  closed: quic %d req/s (%d per edge CPU-second) | https %d req/s (%d per CPU-second) | quic/https %.2fx raw, %.2fx per core\n",
         qrps, qcore, hrps, hcore, qrps / hrps, qcore / hcore
 }'

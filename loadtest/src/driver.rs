@@ -150,7 +150,16 @@ impl<C: Connector> Task<C> {
             let since = if Instant::now() >= due {
                 due
             } else {
-                tokio::time::sleep_until(due).await;
+                match conn.as_mut() {
+                    Some(c) => {
+                        if !c.idle_until(due).await {
+                            // Lost while idle: the next request reconnects.
+                            conn = None;
+                            tokio::time::sleep_until(due).await;
+                        }
+                    }
+                    None => tokio::time::sleep_until(due).await,
+                }
                 Instant::now()
             };
             if let Some(c) = self.ensure(&mut conn).await {

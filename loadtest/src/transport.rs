@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use tokio::time::Instant;
+
 use crate::recorder::Failure;
 
 /// Opens connections to the server under test. Shared by all tasks.
@@ -23,6 +25,16 @@ pub trait Connection: Send + 'static {
     /// Resolves key `index` of the key space and waits for the whole answer.
     /// `Ok` means a 2xx/3xx answer fully read.
     fn resolve(&mut self, index: usize) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// Waits until `until` between requests (open model). A transport
+    /// whose connection needs tending meanwhile (QUIC: ACKs and timers) does
+    /// it here. Returns whether the connection is still usable.
+    fn idle_until(&mut self, until: Instant) -> impl Future<Output = bool> + Send {
+        async move {
+            tokio::time::sleep_until(until).await;
+            true
+        }
+    }
 }
 
 impl Failure {

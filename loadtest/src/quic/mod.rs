@@ -163,6 +163,10 @@ impl Connection for QuicConnection {
             other => Err(Failure::Status(other.code())),
         }
     }
+
+    async fn idle_until(&mut self, until: tokio::time::Instant) -> bool {
+        self.wire.idle_until(until.into_std()).await.is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +293,31 @@ mod tests {
         );
         let gone = run(addr, Some(token), &[missing[0].as_str()]).await;
         assert!(gone.recorder.failures_by_kind().get(&Failure::Status(404)) > Some(&50));
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_tended_between_requests() {
+        let (addr, _app, _stop) = edge();
+        let config = quic_client::client_config(&quic_client::Trust::Insecure).unwrap();
+        let mut wire = WireConnection::connect(addr, "localhost", config).await.unwrap();
+        wire.resolve("frontend", "a").await.unwrap();
+        // Far past the client's 25 ms ACK delay and the edge's probe timeout.
+        let idle = Duration::from_millis(300);
+
+        // Left alone, the connection owes the edge an ACK for its answer:
+        // the edge probes, and the probes wait for the next request.
+        tokio::time::sleep(idle).await;
+        let before = wire.stats().udp_rx.datagrams;
+        wire.resolve("frontend", "a").await.unwrap();
+        let untended = wire.stats().udp_rx.datagrams - before;
+        assert!(untended > 1, "the edge should have probed, got {untended} datagram(s)");
+
+        // Tended, the ACK leaves on time and the edge has nothing to resend:
+        // the next request finds only its answer.
+        wire.idle_until(std::time::Instant::now() + idle).await.unwrap();
+        let before = wire.stats().udp_rx.datagrams;
+        wire.resolve("frontend", "a").await.unwrap();
+        assert_eq!(wire.stats().udp_rx.datagrams - before, 1);
     }
 
     #[test]

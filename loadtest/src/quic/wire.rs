@@ -135,6 +135,12 @@ impl WireConnection {
 
     /// Sends the request `encode` writes for the id it is given, and waits
     /// for its answer.
+    ///
+    /// The answer is handed back as soon as it is decoded, as a client
+    /// library that wakes its reader before tidying up would: what the
+    /// connection has left to do after it (an ACK it may owe, its timers)
+    /// waits for the next call's [`Self::drive`], like everything else that
+    /// happens between calls, and the next request carries those ACKs.
     pub async fn call(
         &mut self,
         encode: impl FnOnce(u64, &mut Vec<u8>),
@@ -155,13 +161,21 @@ impl WireConnection {
             }
             self.drive().await?;
             if let Some(answer) = self.take_answer()? {
-                if answer.id != id {
-                    return Err(WireError::OutOfOrder { expected: id, got: answer.id });
-                }
-                return Ok(answer);
+                return expected(answer, id);
             }
             self.wait().await?;
+            self.absorb()?;
+            if written == self.request.len()
+                && let Some(answer) = self.take_answer()?
+            {
+                return expected(answer, id);
+            }
         }
+    }
+
+    /// What quinn-proto counted on this connection (datagrams, frames).
+    pub fn stats(&self) -> quinn_proto::ConnectionStats {
+        self.conn.stats()
     }
 
     /// Decodes the next answer waiting in `inbox`, if whole.
@@ -186,24 +200,7 @@ impl WireConnection {
     /// stream data into `inbox`, packets out, the timer.
     async fn drive(&mut self) -> Result<(), WireError> {
         loop {
-            let mut busy = false;
-            while let Some(event) = self.conn.poll_endpoint_events() {
-                busy = true;
-                if let Some(back) = self.endpoint.handle_event(self.handle, event) {
-                    self.conn.handle_event(back);
-                }
-            }
-            while let Some(event) = self.conn.poll() {
-                busy = true;
-                match event {
-                    Event::Connected => self.connected = true,
-                    Event::ConnectionLost { reason } => return Err(reason.into()),
-                    _ => {}
-                }
-            }
-            if let Some(stream) = self.stream {
-                self.read_stream(stream)?;
-            }
+            let mut busy = self.absorb()?;
             let now = Instant::now();
             loop {
                 self.send_buf.clear();
@@ -225,6 +222,31 @@ impl WireConnection {
             self.armed = Some(at);
         }
         Ok(())
+    }
+
+    /// Takes in what the connection has for us (endpoint bookkeeping,
+    /// events, stream data into `inbox`) without sending anything. Returns
+    /// whether there was any of it.
+    fn absorb(&mut self) -> Result<bool, WireError> {
+        let mut busy = false;
+        while let Some(event) = self.conn.poll_endpoint_events() {
+            busy = true;
+            if let Some(back) = self.endpoint.handle_event(self.handle, event) {
+                self.conn.handle_event(back);
+            }
+        }
+        while let Some(event) = self.conn.poll() {
+            busy = true;
+            match event {
+                Event::Connected => self.connected = true,
+                Event::ConnectionLost { reason } => return Err(reason.into()),
+                _ => {}
+            }
+        }
+        if let Some(stream) = self.stream {
+            self.read_stream(stream)?;
+        }
+        Ok(busy)
     }
 
     fn read_stream(&mut self, stream: StreamId) -> Result<(), WireError> {
@@ -250,12 +272,40 @@ impl WireConnection {
         Ok(())
     }
 
+    /// Keeps the connection serviced until `until`: ACKs go out when the
+    /// edge expects them and timers run, as a client library's background
+    /// driver would do. Without it, a connection idle for longer than the
+    /// ACK delay makes the edge send probes, and the next request finds
+    /// stale datagrams to work through before its answer.
+    pub async fn idle_until(&mut self, until: Instant) -> Result<(), WireError> {
+        loop {
+            self.drive().await?;
+            if !self.wait_until(Some(until)).await? {
+                return Ok(());
+            }
+            self.absorb()?;
+        }
+    }
+
     /// Waits for a datagram or the connection's timer, and handles it.
     async fn wait(&mut self) -> Result<(), WireError> {
+        self.wait_until(None).await.map(|_| ())
+    }
+
+    /// As [`Self::wait`], but gives up at `until`: `false` when it did.
+    /// Once a datagram is taken it is handled whatever the time.
+    async fn wait_until(&mut self, until: Option<Instant>) -> Result<bool, WireError> {
+        // Made only when polled: the common case (`None`) costs nothing.
+        let give_up = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             received = self.socket.recv(&mut self.recv) => match received {
-                Ok(count) => self.dispatch(count).await,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+                Ok(count) => self.dispatch(count).await.map(|()| true),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(true),
                 Err(e) => Err(e.into()),
             },
             () = &mut self.sleep, if self.armed.is_some() => {
@@ -264,8 +314,9 @@ impl WireConnection {
                 if self.conn.poll_timeout().is_some_and(|at| at <= now) {
                     self.conn.handle_timeout(now);
                 }
-                Ok(())
+                Ok(true)
             }
+            () = give_up => Ok(false),
         }
     }
 
@@ -289,6 +340,15 @@ impl WireConnection {
             }
         }
         Ok(())
+    }
+}
+
+/// `answer`, if it is the one to request `id`.
+fn expected(answer: Answered, id: u64) -> Result<Answered, WireError> {
+    if answer.id == id {
+        Ok(answer)
+    } else {
+        Err(WireError::OutOfOrder { expected: id, got: answer.id })
     }
 }
 
