@@ -1,4 +1,4 @@
-# Shared by compare-nginx.sh and agree.sh; sourced, not run.
+# Shared by compare-nginx.sh, compare-quic.sh and agree.sh; sourced, not run.
 #
 # nexus_prepare NAME: makes a temp dir WORK (removed on exit unless KEEP=1)
 # and stops every process in PIDS on exit; builds the release binaries
@@ -7,10 +7,11 @@
 # into TOKEN. Expects ROOT, KEEP, BUILD and COUNT to be set.
 #
 # nexus_start_edge SCHEME [VAR=value ...]: starts nexus-edge on a port the
-# kernel picks (EDGE_WORKERS=1, pinned to CPU 0, serving the generated
-# aliases with SECRET, plus the given variables) and waits until it
-# resolves PROBE over SCHEME (http or https) with TOKEN. Sets EDGE_PID,
-# PORT and PROBE; the edge's log is WORK/edge.log.
+# kernel picks (EDGE_WORKERS=1, serving the generated aliases with SECRET,
+# plus the given variables) and waits until it resolves PROBE over SCHEME
+# (http or https) with TOKEN. It runs under the SERVER_CPU command prefix:
+# `taskset -c 0` unless the caller set SERVER_CPU (an empty array: not
+# pinned). Sets EDGE_PID, PORT and PROBE; the edge's log is WORK/edge.log.
 
 nexus_cleanup() {
     local pid
@@ -54,9 +55,10 @@ nexus_start_edge() {
     shift
     # The bound address is read from the "listening" log line (LOG_LEVEL=info
     # logs no per-request lines). `env` execs, so $! is the edge itself.
+    declare -p SERVER_CPU &>/dev/null || SERVER_CPU=(taskset -c 0)
     env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=info \
-        NO_COLOR=1 "$@" taskset -c 0 "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" \
-        >"$WORK/edge.log" 2>&1 &
+        NO_COLOR=1 "$@" "${SERVER_CPU[@]}" "$BIN/nexus-edge" \
+        --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
     EDGE_PID=$!
     PIDS+=("$EDGE_PID")
 

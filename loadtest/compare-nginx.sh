@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Throughput and p99 of nexus-edge against nginx serving the same aliases
-# from a static `map`, measured with wrk under identical conditions.
+# from a static `map` (and, with --with-hyper, against bare hyper), measured
+# with wrk under identical conditions.
 #
 #   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64] [--warmup 3s]
-#                             [--count 99999] [--with-loadtest] [--pin] [--no-build] [--keep]
+#                             [--count 99999] [--with-hyper] [--with-loadtest] [--pin]
+#                             [--no-build] [--keep]
 #
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
@@ -14,10 +16,13 @@
 #      not wrk's Lua (see loadtest/agree.sh); mints a resolver JWT;
 #   3. starts nexus-edge (EDGE_WORKERS=1, token checked on every request)
 #      and nginx (one worker, `return 200 $nexus_body`, no auth, access_log
-#      off) on free loopback ports;
-#   4. runs wrk -t1 -cC -dD --latency, interleaved edge, nginx, edge, ...
-#      (R rounds each) so drift on a shared machine hits both alike;
-#   5. prints every run, the means, and the ratios edge/nginx.
+#      off) on free loopback ports; with --with-hyper also
+#      `nexus-loadtest hyper-peer` (hyper's HTTP/1.1 server on one thread,
+#      the same bodies from a HashMap, no auth): the floor under the edge;
+#   4. runs wrk -t1 -cC -dD --latency, interleaved edge, nginx[, hyper],
+#      edge, ... (R rounds each) so drift on a shared machine hits all alike;
+#   5. prints every run, the means, and the ratios edge/nginx (and
+#      edge/hyper).
 # With --with-loadtest, nexus-loadtest (1 thread, same connections) also
 # measures both, to compare its req/s with wrk's. With --pin, servers run on
 # CPU 0 and the load generators on CPU 1 (taskset), so they do not trade
@@ -34,11 +39,12 @@ WARMUP=3s
 CONNECTIONS=64
 COUNT=99999
 WITH_LOADTEST=0
+WITH_HYPER=0
 BUILD=1
 KEEP=0
 PIN=0
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -48,6 +54,7 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNECTIONS="$2"; shift 2 ;;
         --count) COUNT="$2"; shift 2 ;;
         --with-loadtest) WITH_LOADTEST=1; shift ;;
+        --with-hyper) WITH_HYPER=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
         --pin) PIN=1; shift ;;
@@ -83,12 +90,16 @@ fi
 source "$ROOT/loadtest/common.sh"
 nexus_prepare compare
 
-# 3. Free ports: random candidates, checked against every listening socket.
+# 3. Servers. The edge picks its own port; nginx cannot say which it got,
+# so it gets a free one: random candidates, checked against every
+# listening socket.
+nexus_start_edge http
+EDGE_PORT="$PORT"
 free_port() {
     local port
     for _ in $(seq 1 200); do
         port=$((20000 + RANDOM % 40000))
-        if [[ "$port" != "${TAKEN:-}" ]] && [[ -z "$(ss -Htln "sport = :$port")" ]]; then
+        if [[ -z "$(ss -Htln "sport = :$port")" ]]; then
             echo "$port"
             return 0
         fi
@@ -96,13 +107,7 @@ free_port() {
     echo "no free port found" >&2
     return 1
 }
-EDGE_PORT="$(free_port)"
-TAKEN="$EDGE_PORT"
 NGINX_PORT="$(free_port)"
-
-EDGE_HTTP_ADDR="127.0.0.1:$EDGE_PORT" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=warn \
-    "${SERVER_CPU[@]}" "$BIN/nexus-edge" --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
-PIDS+=($!)
 
 mkdir -p "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -143,8 +148,22 @@ EOF
 "${SERVER_CPU[@]}" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
 PIDS+=($!)
 
-# Ready when a known alias answers 200; both must give the same body.
-PROBE="/api/aliases/resolve/frontend/a-1"
+SERVERS=("edge:$EDGE_PORT" "nginx:$NGINX_PORT")
+if [[ $WITH_HYPER == 1 ]]; then
+    "${SERVER_CPU[@]}" "$BIN/nexus-loadtest" hyper-peer --aliases-file "$WORK/data/aliases.yaml" \
+        >"$WORK/hyper.log" 2>&1 &
+    PIDS+=($!)
+    HYPER_PORT=""
+    for _ in $(seq 1 600); do
+        HYPER_PORT="$(sed -n 's/^hyper-peer listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/hyper.log")"
+        [[ -n "$HYPER_PORT" ]] && break
+        sleep 0.2
+    done
+    [[ -n "$HYPER_PORT" ]] || { echo "hyper-peer did not start; its log:" >&2; cat "$WORK/hyper.log" >&2; exit 1; }
+    SERVERS+=("hyper:$HYPER_PORT")
+fi
+
+# Ready when a known alias answers 200; all must give the same body.
 wait_ready() {
     local name="$1" port="$2" log="$3" deadline=$((SECONDS + 120))
     until curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port$PROBE" 2>/dev/null; do
@@ -156,14 +175,15 @@ wait_ready() {
         sleep 0.2
     done
 }
-wait_ready nexus-edge "$EDGE_PORT" "$WORK/edge.log"
 wait_ready nginx "$NGINX_PORT" "$WORK/nginx/error.log"
 EDGE_BODY="$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$EDGE_PORT$PROBE")"
-NGINX_BODY="$(curl -fsS "http://127.0.0.1:$NGINX_PORT$PROBE")"
-if [[ "$EDGE_BODY" != "$NGINX_BODY" ]]; then
-    echo "bodies differ: edge $EDGE_BODY nginx $NGINX_BODY" >&2
-    exit 1
-fi
+for pair in "${SERVERS[@]:1}"; do
+    body="$(curl -fsS "http://127.0.0.1:${pair##*:}$PROBE")"
+    if [[ "$EDGE_BODY" != "$body" ]]; then
+        echo "bodies differ: edge $EDGE_BODY ${pair%%:*} $body" >&2
+        exit 1
+    fi
+done
 
 # 4. wrk, interleaved.
 to_ms() { # wrk latency like 812.00us, 1.23ms, 2.01s
@@ -192,15 +212,16 @@ run_wrk() {
 # process (page faults, cold caches, the edge's token cache) belong to
 # neither server's steady state.
 if [[ "$WARMUP" != "0" && "$WARMUP" != "0s" ]]; then
-    for port in "$EDGE_PORT" "$NGINX_PORT"; do
+    for pair in "${SERVERS[@]}"; do
         "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s "$WORK/data/paths.lua" \
-            -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port" >/dev/null 2>&1
+            -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${pair##*:}" >/dev/null 2>&1
     done
 fi
-echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $COUNT aliases, $ROUNDS rounds each (edge :$EDGE_PORT, nginx :$NGINX_PORT)" >&2
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $COUNT aliases, $ROUNDS rounds each (${SERVERS[*]})" >&2
 for round in $(seq 1 "$ROUNDS"); do
-    run_wrk edge "$EDGE_PORT" "$round"
-    run_wrk nginx "$NGINX_PORT" "$round"
+    for pair in "${SERVERS[@]}"; do
+        run_wrk "${pair%%:*}" "${pair##*:}" "$round"
+    done
 done
 
 # 5. Table and ratios.
@@ -209,19 +230,26 @@ echo "| round | server | req/s | p99 ms | non-2xx |"
 echo "| --- | --- | ---: | ---: | ---: |"
 awk -F'\t' '{ printf "| %s | %s | %.0f | %.3f | %s |\n", $1, $2, $3, $4, $5 }' "$RESULTS"
 awk -F'\t' '
+    !($2 in n) { order[++servers] = $2 }
     { rps[$2] += $3; p99[$2] += $4; n[$2]++ }
     END {
-        er = rps["edge"] / n["edge"]; nr = rps["nginx"] / n["nginx"]
-        ep = p99["edge"] / n["edge"]; np = p99["nginx"] / n["nginx"]
-        printf "| mean | edge | %.0f | %.3f | |\n", er, ep
-        printf "| mean | nginx | %.0f | %.3f | |\n", nr, np
-        printf "\nedge/nginx throughput: %.2fx   edge/nginx p99: %.2fx (lower is better)\n", er / nr, ep / np
+        for (i = 1; i <= servers; i++) {
+            s = order[i]
+            printf "| mean | %s | %.0f | %.3f | |\n", s, rps[s] / n[s], p99[s] / n[s]
+        }
+        er = rps["edge"] / n["edge"]; ep = p99["edge"] / n["edge"]
+        printf "\n"
+        for (i = 2; i <= servers; i++) {
+            s = order[i]
+            printf "edge/%s throughput: %.2fx   edge/%s p99: %.2fx (lower is better)\n",
+                s, er / (rps[s] / n[s]), s, ep / (p99[s] / n[s])
+        }
     }' "$RESULTS"
 
 if [[ $WITH_LOADTEST == 1 ]]; then
     echo
     echo "nexus-loadtest (1 thread, $CONNECTIONS connections, $DURATION) on the same targets:"
-    for pair in "edge:$EDGE_PORT" "nginx:$NGINX_PORT"; do
+    for pair in "${SERVERS[@]}"; do
         name="${pair%%:*}"
         port="${pair##*:}"
         "${CLIENT_CPU[@]}" "$BIN/nexus-loadtest" http --target "http://127.0.0.1:$port" \

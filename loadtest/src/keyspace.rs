@@ -25,6 +25,31 @@ pub enum KeyspaceError {
     BadZipf(f64),
 }
 
+/// The resolve path and canonical of every live alias of a declarative
+/// file, in file order.
+pub fn live_aliases(path: &Path) -> Result<Vec<(String, String)>, KeyspaceError> {
+    let shown = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .map_err(|source| KeyspaceError::Read { path: shown.clone(), source })?
+        .len();
+    if len > MAX_FILE_BYTES as u64 {
+        return Err(KeyspaceError::TooLarge { path: shown, len });
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| KeyspaceError::Read { path: shown.clone(), source })?;
+    let file = AliasFile::parse(&text)
+        .map_err(|source| KeyspaceError::Parse { path: shown, source: Box::new(source) })?;
+    let now = unix_now_secs();
+    Ok(file
+        .aliases
+        .iter()
+        .filter(|e| e.is_active && e.expires_at.is_none_or(|t| t.timestamp() > now))
+        .map(|e| {
+            (resolve_path(e.context.as_str(), e.alias.as_str()), e.canonical.as_str().to_owned())
+        })
+        .collect())
+}
+
 /// Resolve paths (`/api/aliases/resolve/{context}/{alias}`), in file order.
 #[derive(Debug, Clone)]
 pub struct Keyspace {
@@ -35,25 +60,7 @@ impl Keyspace {
     /// The live aliases of a declarative file (inactive or expired ones would
     /// only measure 404s).
     pub fn load(path: &Path) -> Result<Self, KeyspaceError> {
-        let shown = path.display().to_string();
-        let len = std::fs::metadata(path)
-            .map_err(|source| KeyspaceError::Read { path: shown.clone(), source })?
-            .len();
-        if len > MAX_FILE_BYTES as u64 {
-            return Err(KeyspaceError::TooLarge { path: shown, len });
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyspaceError::Read { path: shown.clone(), source })?;
-        let file = AliasFile::parse(&text)
-            .map_err(|source| KeyspaceError::Parse { path: shown, source: Box::new(source) })?;
-        let now = unix_now_secs();
-        Self::from_paths(
-            file.aliases
-                .iter()
-                .filter(|e| e.is_active && e.expires_at.is_none_or(|t| t.timestamp() > now))
-                .map(|e| resolve_path(e.context.as_str(), e.alias.as_str()))
-                .collect(),
-        )
+        Self::from_paths(live_aliases(path)?.into_iter().map(|(path, _)| path).collect())
     }
 
     pub fn from_paths(paths: Vec<String>) -> Result<Self, KeyspaceError> {

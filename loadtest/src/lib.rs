@@ -12,6 +12,8 @@
 //! - [`driver`]: closed and open (coordinated-omission-free) load models.
 //! - [`recorder`]: per-task histogram and failure counts.
 //! - [`report`]: the JSON/text report; [`plot`]: its SVG latency plot.
+//! - [`peer`]: `hyper-peer`, bare hyper serving pre-rendered answers, the
+//!   floor under the edge in `compare-nginx.sh --with-hyper`.
 //! - [`propagation`]: the propagation probe: writes through the control
 //!   plane, measures commit→visible on each edge (its own driver, reusing
 //!   `recorder`, `target`, `tls` and the report's `Latency`).
@@ -23,6 +25,7 @@ pub mod driver;
 pub mod h1;
 pub mod http;
 pub mod keyspace;
+pub mod peer;
 pub mod plot;
 pub mod propagation;
 pub mod quic;

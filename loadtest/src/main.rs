@@ -1,6 +1,7 @@
 //! `nexus-loadtest`: `gen` synthetic registries, mint a `token`, load a
 //! target over `http` (HTTP/1.1, h2c, HTTP/2 over TLS) or `quic`
-//! (`nexus-resolve/1`), or probe `propagation` (control plane → edges).
+//! (`nexus-resolve/1`), probe `propagation` (control plane → edges), or
+//! serve a `hyper-peer` to compare the edge with.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nexus_loadtest::driver::{self, Counter, Model, Plan};
 use nexus_loadtest::http::{HttpConnector, HttpOptions, Version};
-use nexus_loadtest::keyspace::{KeyChoice, Keyspace};
+use nexus_loadtest::keyspace::{self, KeyChoice, Keyspace};
+use nexus_loadtest::peer;
 use nexus_loadtest::propagation::{self, Plan as ProbePlan};
 use nexus_loadtest::quic::{QuicConnector, QuicOptions};
 use nexus_loadtest::report::Report;
@@ -40,10 +42,24 @@ enum Command {
     Http(HttpArgs),
     /// Load an edge over QUIC (nexus-resolve/1), one connection per task.
     Quic(QuicArgs),
+    /// Serve the aliases of a file with bare hyper (HTTP/1.1, one thread,
+    /// no auth): the floor under the edge for compare-nginx.sh --with-hyper.
+    HyperPeer(PeerArgs),
     /// Write aliases through the control plane and measure commit→visible
     /// on each edge. Exit 0: every write visible everywhere in time;
     /// 2: some were not (see the report); 1: could not run.
     Propagation(PropagationArgs),
+}
+
+#[derive(Debug, Args)]
+struct PeerArgs {
+    /// Declarative aliases file whose live aliases are answered.
+    #[arg(long)]
+    aliases_file: PathBuf,
+    /// Address to listen on (port 0: the kernel picks; the address is
+    /// printed once listening).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -213,8 +229,32 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Http(args) => http(args),
         Command::Quic(args) => quic(args),
+        Command::HyperPeer(args) => hyper_peer(args),
         Command::Propagation(args) => probe(args),
     }
+}
+
+fn hyper_peer(args: PeerArgs) -> anyhow::Result<()> {
+    let aliases = keyspace::live_aliases(&args.aliases_file)
+        .with_context(|| format!("--aliases-file {}", args.aliases_file.display()))?;
+    let bodies = Arc::new(peer::Bodies::new(aliases));
+    if bodies.is_empty() {
+        bail!("no live alias in {}", args.aliases_file.display());
+    }
+    // One thread, as the edge with EDGE_WORKERS=1 and nginx with one worker.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        println!("hyper-peer listening on {} ({} aliases)", listener.local_addr()?, bodies.len());
+        tokio::select! {
+            () = peer::serve(listener, bodies) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
 }
 
 fn probe(args: PropagationArgs) -> anyhow::Result<()> {
