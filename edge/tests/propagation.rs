@@ -8,59 +8,19 @@
 #[path = "../../control-plane/tests/api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod plane_rig;
 mod sync_rig;
 
 use std::time::{Duration, Instant};
 
-use nexus_control_plane::metrics::PublishMetrics;
-use nexus_control_plane::publisher::bus::Bus;
-use nexus_control_plane::publisher::election::Election;
-use nexus_control_plane::publisher::{Publisher, Settings};
 use nexus_protocol::keys::RedisKeys;
-use nexus_protocol::signing::dev_signing_key;
-use rand::RngCore;
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::sync::oneshot;
 
-use helpers::{TestApp, spawn_app, url_for};
+use plane_rig::Plane;
 use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
 
-/// A control plane with its publisher running, on a fresh database and
-/// Redis prefix.
-struct Plane {
-    app: TestApp,
-    keys: RedisKeys,
-    stop: Option<oneshot::Sender<()>>,
-}
-
 impl Plane {
-    async fn start() -> Self {
-        // Fails with how to start Redis when it is down.
-        drop(sync_rig::connect().await);
-        let app = spawn_app().await;
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let keys = RedisKeys::new(&format!("nexus-e2e-{}", hex::encode(b)));
-        let bus = Bus::connect(&redis_url(), keys.clone()).unwrap();
-        app.state.propagation.attach(bus.clone());
-        let pg: tokio_postgres::Config = url_for(&app.db_name).parse().unwrap();
-        let publisher = Publisher::new(
-            app.store.clone(),
-            bus,
-            Election::new(pg, keys.prefix()),
-            dev_signing_key(),
-            PublishMetrics::default(),
-            app.state.propagation.reporter(),
-            Settings::default(),
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(publisher.run(async move {
-            let _ = stopped.await;
-        }));
-        Self { app, keys, stop: Some(stop) }
-    }
-
     async fn edge(&self) -> SyncEdge {
         SyncEdge::start(sync_config(&self.keys, &redis_url(), None)).await
     }
@@ -70,13 +30,6 @@ impl Plane {
         let (status, body) = self.app.create(ctx, alias, canonical).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["version"].as_u64().unwrap()
-    }
-
-    /// Stops the publisher and the API (the database goes with the app).
-    fn stop_publisher(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 
@@ -91,7 +44,7 @@ async fn wait_all(edges: &[SyncEdge], version: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane() {
-    let mut plane = Plane::start().await;
+    let mut plane = Plane::start("nexus-e2e").await;
     let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
     let v =
         plane.create("frontend", "user-profile", "https://api.nexus.com/v1/users/profile").await;
@@ -138,7 +91,7 @@ async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane
 
     // Control plane gone: edges keep serving, and a new edge starts from
     // what Redis holds.
-    plane.stop_publisher();
+    plane.stop_publisher().await;
     let keys = plane.keys.clone();
     drop(plane);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -156,7 +109,7 @@ async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane
 /// convergence after the edges' pub/sub connections are cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_to_visible_on_every_edge() {
-    let plane = Plane::start().await;
+    let plane = Plane::start("nexus-e2e").await;
     let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
     let v = plane.create("frontend", "warm-up", "https://api.nexus.com/w").await;
     wait_all(&edges, v).await;

@@ -8,6 +8,8 @@
 #[path = "../../control-plane/tests/api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "../../edge/tests/plane_rig/mod.rs"]
+mod plane_rig;
 #[path = "../../edge/tests/sync_rig/mod.rs"]
 mod sync_rig;
 
@@ -15,56 +17,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fred::prelude::KeysInterface;
-use nexus_control_plane::metrics::PublishMetrics;
-use nexus_control_plane::publisher::bus::Bus;
-use nexus_control_plane::publisher::election::Election;
-use nexus_control_plane::publisher::{Publisher, Settings};
 use nexus_protocol::keys::RedisKeys;
-use nexus_protocol::signing::dev_signing_key;
-use rand::RngCore;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
-use helpers::{TestApp, spawn_app, url_for};
+use plane_rig::Plane;
 use sync_rig::{FakePublisher, SyncEdge, rec, redis_url, sync_config, wait_until};
 
-/// A control plane with its publisher running, on a fresh database and
-/// Redis prefix. [`Plane::shut`] stops it and removes its keys.
-struct Plane {
-    app: TestApp,
-    keys: RedisKeys,
-    stop: oneshot::Sender<()>,
-    publisher: tokio::task::JoinHandle<()>,
-}
-
 impl Plane {
-    async fn start() -> Self {
-        // Fails with how to start Redis when it is down.
-        drop(sync_rig::connect().await);
-        let app = spawn_app().await;
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let keys = RedisKeys::new(&format!("nexus-probe-test-{}", hex::encode(b)));
-        let bus = Bus::connect(&redis_url(), keys.clone()).unwrap();
-        app.state.propagation.attach(bus.clone());
-        let pg: tokio_postgres::Config = url_for(&app.db_name).parse().unwrap();
-        let publisher = Publisher::new(
-            app.store.clone(),
-            bus,
-            Election::new(pg, keys.prefix()),
-            dev_signing_key(),
-            PublishMetrics::default(),
-            app.state.propagation.reporter(),
-            Settings::default(),
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let publisher = tokio::spawn(publisher.run(async move {
-            let _ = stopped.await;
-        }));
-        Self { app, keys, stop, publisher }
-    }
-
     /// An edge syncing from this plane, holding a state with `frontend`
     /// (so a miss there is a 404, as on any edge in service).
     async fn edge(&self) -> SyncEdge {
@@ -95,10 +55,9 @@ impl Plane {
     /// Stops the edges and the publisher (awaited, so nothing writes
     /// afterwards), then removes this plane's Redis keys; the database goes
     /// with the app.
-    async fn shut(self, edges: Vec<SyncEdge>) {
+    async fn shut(mut self, edges: Vec<SyncEdge>) {
         drop(edges);
-        let _ = self.stop.send(());
-        self.publisher.await.unwrap();
+        self.stop_publisher().await;
         forget(&self.keys).await;
     }
 }
@@ -194,7 +153,7 @@ fn assert_ordered(latency: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_shows_on_both_edges_and_the_report_says_so() {
-    let plane = Plane::start().await;
+    let plane = Plane::start("nexus-probe-test").await;
     let edges = vec![plane.edge().await, plane.edge().await];
     let urls: Vec<String> = edges.iter().map(edge_url).collect();
 
@@ -260,7 +219,7 @@ async fn every_write_shows_on_both_edges_and_the_report_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_that_does_not_sync_times_out_and_fails_the_run() {
-    let plane = Plane::start().await;
+    let plane = Plane::start("nexus-probe-test").await;
     let good = plane.edge().await;
     // A loaded edge on another Redis prefix: it answers, it never syncs.
     let other = FakePublisher::new().await;
@@ -306,7 +265,7 @@ async fn an_edge_that_does_not_sync_times_out_and_fails_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_stops_before_measuring_with_a_clear_message() {
-    let plane = Plane::start().await;
+    let plane = Plane::start("nexus-probe-test").await;
     let edge = plane.edge().await;
     let good = vec![edge_url(&edge)];
     let refused = |run: &Run, needle: &str| {
