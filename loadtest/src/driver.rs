@@ -1,9 +1,12 @@
 //! Runs a plan against a connector: one task per connection, each with its
 //! own recorder and key picker, merged at the end.
 //!
-//! Two models:
+//! Three models:
 //! - **closed** (`--connections N`): each connection sends its next request
 //!   as soon as the previous answer is in; latency is measured from send.
+//! - **pipelined** (`quic --pipeline D`): closed, with D requests in flight
+//!   per connection: each batch of D goes out at once, the next when the
+//!   batch's last answer is in; latency is measured from the batch's send.
 //! - **open** (`--rate R`): requests are due at fixed intervals, spread over
 //!   the connections, and latency is measured from when a request was *due*,
 //!   not when it went out. A stalled server then shows up as the queueing it
@@ -26,10 +29,15 @@ use crate::transport::{Connection, Connector};
 /// not turn the generator into a busy loop.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Closed or open load.
+/// Closed, pipelined or open load.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Model {
     Closed,
+    /// Closed, `depth` requests in flight per connection (see
+    /// [`Connection::resolve_pipelined`]).
+    Pipelined {
+        depth: usize,
+    },
     /// Requests per second over all connections.
     Open {
         rate: f64,
@@ -91,6 +99,7 @@ pub async fn run<C: Connector>(
         };
         match plan.model {
             Model::Closed => tasks.spawn(task.closed(deadline)),
+            Model::Pipelined { depth } => tasks.spawn(task.pipelined(deadline, depth.max(1))),
             Model::Open { rate } => {
                 // Each connection carries rate/N, phase-shifted so the
                 // sends interleave evenly instead of arriving in bursts.
@@ -131,6 +140,30 @@ impl<C: Connector> Task<C> {
             let sent = Instant::now();
             let result = c.resolve(key).await;
             self.settle(&mut conn, result, sent);
+        }
+        self.recorder
+    }
+
+    async fn pipelined(mut self, deadline: Instant, depth: usize) -> Recorder {
+        let mut conn: Option<C::Conn> = None;
+        let mut keys = Vec::with_capacity(depth);
+        while Instant::now() < deadline {
+            let Some(c) = self.ensure(&mut conn).await else {
+                tokio::time::sleep_until(deadline.min(Instant::now() + RECONNECT_BACKOFF)).await;
+                continue;
+            };
+            keys.clear();
+            keys.extend((0..depth).map(|_| self.picker.pick(&mut self.rng)));
+            let sent = Instant::now();
+            let mut broken = false;
+            let (recorder, counter) = (&mut self.recorder, &self.counter);
+            c.resolve_pipelined(&keys, |result| {
+                broken |= record(recorder, counter, result, sent);
+            })
+            .await;
+            if broken {
+                conn = None;
+            }
         }
         self.recorder
     }
@@ -194,15 +227,29 @@ impl<C: Connector> Task<C> {
         result: Result<(), crate::recorder::Failure>,
         since: Instant,
     ) {
-        match result {
-            Ok(()) => self.recorder.success(since.elapsed()),
-            Err(failure) => {
-                self.recorder.failure(failure);
-                if failure.breaks_connection() {
-                    *conn = None;
-                }
-            }
+        if record(&mut self.recorder, &self.counter, result, since) {
+            *conn = None;
         }
-        self.counter.bump();
+    }
+}
+
+/// Counts one outcome, its latency measured from `since`; returns whether
+/// it broke the connection.
+fn record(
+    recorder: &mut Recorder,
+    counter: &Counter,
+    result: Result<(), crate::recorder::Failure>,
+    since: Instant,
+) -> bool {
+    counter.bump();
+    match result {
+        Ok(()) => {
+            recorder.success(since.elapsed());
+            false
+        }
+        Err(failure) => {
+            recorder.failure(failure);
+            failure.breaks_connection()
+        }
     }
 }

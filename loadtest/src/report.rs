@@ -24,9 +24,11 @@ pub struct Latency {
 pub struct Report {
     pub target: String,
     pub transport: String,
-    /// `closed` or `open`.
+    /// `closed`, `pipelined` or `open`.
     pub model: &'static str,
     pub connections: usize,
+    /// Requests in flight per connection (pipelined model only).
+    pub pipeline: Option<usize>,
     /// Requested rate (open model only).
     pub rate: Option<f64>,
     pub duration_s: f64,
@@ -55,11 +57,16 @@ impl Report {
             transport: transport.to_owned(),
             model: match plan.model {
                 Model::Closed => "closed",
+                Model::Pipelined { .. } => "pipelined",
                 Model::Open { .. } => "open",
             },
             connections: plan.connections,
+            pipeline: match plan.model {
+                Model::Pipelined { depth } => Some(depth),
+                Model::Closed | Model::Open { .. } => None,
+            },
             rate: match plan.model {
-                Model::Closed => None,
+                Model::Closed | Model::Pipelined { .. } => None,
                 Model::Open { rate } => Some(rate),
             },
             duration_s: secs,
@@ -90,7 +97,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.latency_ms;
         writeln!(f, "target      {} ({}, {} model)", self.target, self.transport, self.model)?;
-        writeln!(f, "connections {}   keys {} ({})", self.connections, self.keys, self.key_choice)?;
+        write!(f, "connections {}", self.connections)?;
+        if let Some(depth) = self.pipeline {
+            write!(f, " × {depth} in flight")?;
+        }
+        writeln!(f, "   keys {} ({})", self.keys, self.key_choice)?;
         writeln!(
             f,
             "requests    {} in {:.2}s = {:.0} req/s   ok {}   errors {}",

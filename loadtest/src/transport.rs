@@ -26,6 +26,33 @@ pub trait Connection: Send + 'static {
     /// `Ok` means a 2xx/3xx answer fully read.
     fn resolve(&mut self, index: usize) -> impl Future<Output = Result<(), Failure>> + Send;
 
+    /// Resolves every key of `keys` pipelined where the transport can
+    /// (all requests out before the first answer is awaited), calling
+    /// `answered` once per key, in order, as each outcome is known. A key
+    /// whose answer never came gets the failure that ended the batch. The
+    /// default sends them one after another; QUIC overrides it.
+    fn resolve_pipelined(
+        &mut self,
+        keys: &[usize],
+        mut answered: impl FnMut(Result<(), Failure>) + Send,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            let mut broken = None;
+            for &key in keys {
+                let result = match broken {
+                    Some(failure) => Err(failure),
+                    None => self.resolve(key).await,
+                };
+                if let Err(failure) = result
+                    && failure.breaks_connection()
+                {
+                    broken = Some(failure);
+                }
+                answered(result);
+            }
+        }
+    }
+
     /// Waits until `until` between requests (open model). A transport
     /// whose connection needs tending meanwhile (QUIC: ACKs and timers) does
     /// it here. Returns whether the connection is still usable.

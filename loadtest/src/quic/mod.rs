@@ -154,18 +154,62 @@ impl Connection for QuicConnection {
             // A late answer would be read as the next one's: the driver
             // drops the connection after a timeout.
             .map_err(|_| Failure::Timeout)?
-            .map_err(|e| match e {
-                WireError::Io(_) | WireError::Lost(_) | WireError::Connect(_) => Failure::Connect,
-                _ => Failure::Protocol,
-            })?;
-        match answer.status {
-            Status::Ok => Ok(()),
-            other => Err(Failure::Status(other.code())),
+            .map_err(failure)?;
+        outcome(answer.status)
+    }
+
+    async fn resolve_pipelined(
+        &mut self,
+        keys: &[usize],
+        mut answered: impl FnMut(Result<(), Failure>) + Send,
+    ) {
+        if keys.iter().any(|&k| k >= self.keys.len()) {
+            keys.iter().for_each(|_| answered(Err(Failure::Protocol)));
+            return;
+        }
+        let names = &self.keys;
+        let mut given = 0;
+        let batch = self.wire.call_many(
+            keys.len(),
+            |i, id, out| {
+                let (context, alias) = &names[keys[i]];
+                // Names from the key space are far below the frame limit.
+                let _ = Request::Resolve { id, context, alias }.encode(out);
+            },
+            |answer| {
+                given += 1;
+                answered(outcome(answer.status));
+            },
+        );
+        // The whole batch has one timeout: its answers come back together.
+        let ended = match tokio::time::timeout(self.timeout, batch).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => failure(e),
+            Err(_) => Failure::Timeout,
+        };
+        for _ in given..keys.len() {
+            answered(Err(ended));
         }
     }
 
     async fn idle_until(&mut self, until: tokio::time::Instant) -> bool {
         self.wire.idle_until(until.into_std()).await.is_ok()
+    }
+}
+
+/// What an answer's status counts as.
+fn outcome(status: Status) -> Result<(), Failure> {
+    match status {
+        Status::Ok => Ok(()),
+        other => Err(Failure::Status(other.code())),
+    }
+}
+
+/// What a broken connection counts as.
+fn failure(e: WireError) -> Failure {
+    match e {
+        WireError::Io(_) | WireError::Lost(_) | WireError::Connect(_) => Failure::Connect,
+        _ => Failure::Protocol,
     }
 }
 
@@ -238,6 +282,15 @@ mod tests {
     }
 
     async fn run(addr: SocketAddr, token: Option<String>, paths: &[&str]) -> driver::Outcome {
+        run_model(addr, token, paths, Model::Open { rate: 400.0 }).await
+    }
+
+    async fn run_model(
+        addr: SocketAddr,
+        token: Option<String>,
+        paths: &[&str],
+        model: Model,
+    ) -> driver::Outcome {
         let keys = Keyspace::from_paths(paths.iter().map(|p| p.to_string()).collect()).unwrap();
         let options = QuicOptions {
             target: addr.to_string(),
@@ -248,7 +301,7 @@ mod tests {
         };
         let connector = Arc::new(QuicConnector::new(&options, &keys).unwrap());
         let plan = Plan {
-            model: Model::Open { rate: 400.0 },
+            model,
             connections: 4,
             duration: Duration::from_millis(500),
             keys: keys.len(),
@@ -293,6 +346,71 @@ mod tests {
         );
         let gone = run(addr, Some(token), &[missing[0].as_str()]).await;
         assert!(gone.recorder.failures_by_kind().get(&Failure::Status(404)) > Some(&50));
+    }
+
+    fn token() -> String {
+        TokenSigner::hs256(SECRET).mint(
+            "loadtest",
+            Role::Resolver,
+            ContextScope::All,
+            chrono_now_s(),
+            60,
+        )
+    }
+
+    #[tokio::test]
+    async fn pipelined_batches_count_every_answer_with_its_own_status() {
+        let (addr, app, _stop) = edge();
+        let paths = [resolve_path("frontend", "a"), resolve_path("frontend", "nope")];
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let depth = 16;
+        let out = run_model(addr, Some(token()), &paths, Model::Pipelined { depth }).await;
+        let r = &out.recorder;
+        assert!(r.requests() >= 100 * depth as u64, "only {} requests", r.requests());
+        // Whole batches only, and every key got its own answer: hits are
+        // successes and misses 404s, nothing else.
+        assert_eq!(r.requests() % depth as u64, 0);
+        let misses = r.failures_by_kind().get(&Failure::Status(404)).copied().unwrap_or(0);
+        assert_eq!(r.failures(), misses, "{:?}", r.failures_by_kind());
+        assert!(r.successes() > 0 && misses > 0);
+        // The edge answered exactly what the generator counted.
+        let text = app.metrics.encode();
+        for line in [
+            format!("nexus_edge_resolve_total{{outcome=\"ok\"}} {}", r.successes()),
+            format!("nexus_edge_resolve_total{{outcome=\"not_found\"}} {misses}"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pipelined_batch_leaves_in_one_datagram_and_answers_in_order() {
+        let (addr, _app, _stop) = edge();
+        let config = quic_client::client_config(&quic_client::Trust::Insecure).unwrap();
+        let mut wire = WireConnection::connect(addr, "localhost", config).await.unwrap();
+        let aliases = ["a", "nope", "b", "a"].repeat(8);
+        let before = wire.stats().udp_tx.datagrams;
+        let mut answers = Vec::new();
+        wire.call_many(
+            aliases.len(),
+            |i, id, out| {
+                Request::Resolve { id, context: "frontend", alias: aliases[i] }
+                    .encode(out)
+                    .unwrap();
+            },
+            |answer| answers.push(answer),
+        )
+        .await
+        .unwrap();
+        // 32 requests of ~30 bytes fit one packet; one at a time they
+        // would take 32 (and the ACKs in between).
+        let sent = wire.stats().udp_tx.datagrams - before;
+        assert!(sent <= 2, "{sent} datagrams for one batch");
+        let ids: Vec<u64> = answers.iter().map(|a| a.id).collect();
+        assert_eq!(ids, (ids[0]..ids[0] + 32).collect::<Vec<_>>());
+        // No token on this connection: every answer is the same refusal,
+        // one per request.
+        assert!(answers.iter().all(|a| a.status == answers[0].status));
     }
 
     #[tokio::test]

@@ -135,21 +135,48 @@ impl WireConnection {
 
     /// Sends the request `encode` writes for the id it is given, and waits
     /// for its answer.
-    ///
-    /// The answer is handed back as soon as it is decoded, as a client
-    /// library that wakes its reader before tidying up would: what the
-    /// connection has left to do after it (an ACK it may owe, its timers)
-    /// waits for the next call's [`Self::drive`], like everything else that
-    /// happens between calls, and the next request carries those ACKs.
     pub async fn call(
         &mut self,
         encode: impl FnOnce(u64, &mut Vec<u8>),
     ) -> Result<Answered, WireError> {
+        let mut encode = Some(encode);
+        let mut answer = None;
+        self.call_many(
+            1,
+            |_, id, out| {
+                if let Some(encode) = encode.take() {
+                    encode(id, out);
+                }
+            },
+            |a| answer = Some(a),
+        )
+        .await?;
+        answer.ok_or(WireError::Finished)
+    }
+
+    /// Pipelines `count` requests: all of them (`encode(i, id, out)` writes
+    /// the i-th) go out before any answer is awaited, and `answered` is
+    /// called with each answer as it is decoded, in order.
+    ///
+    /// The last answer is handed back as soon as it is decoded, as a client
+    /// library that wakes its reader before tidying up would: what the
+    /// connection has left to do after it (an ACK it may owe, its timers)
+    /// waits for the next call's [`Self::drive`], like everything else that
+    /// happens between calls, and the next request carries those ACKs.
+    pub async fn call_many(
+        &mut self,
+        count: usize,
+        mut encode: impl FnMut(usize, u64, &mut Vec<u8>),
+        mut answered: impl FnMut(Answered),
+    ) -> Result<(), WireError> {
         let stream = self.stream.ok_or(WireError::Finished)?;
-        let id = self.next_id;
-        self.next_id += 1;
+        let mut next = self.next_id;
+        let end = next + count as u64;
         self.request.clear();
-        encode(id, &mut self.request);
+        for i in 0..count {
+            encode(i, self.next_id, &mut self.request);
+            self.next_id += 1;
+        }
         let mut written = 0;
         loop {
             while written < self.request.len() {
@@ -160,17 +187,37 @@ impl WireConnection {
                 }
             }
             self.drive().await?;
-            if let Some(answer) = self.take_answer()? {
-                return expected(answer, id);
+            self.take_answers(&mut next, end, &mut answered)?;
+            if next == end {
+                return Ok(());
             }
             self.wait().await?;
             self.absorb()?;
-            if written == self.request.len()
-                && let Some(answer) = self.take_answer()?
-            {
-                return expected(answer, id);
+            if written == self.request.len() {
+                self.take_answers(&mut next, end, &mut answered)?;
+                if next == end {
+                    return Ok(());
+                }
             }
         }
+    }
+
+    /// Hands every whole answer waiting in `inbox` to `answered`, checking
+    /// each is the one to request `*next`, up to `end`.
+    fn take_answers(
+        &mut self,
+        next: &mut u64,
+        end: u64,
+        answered: &mut impl FnMut(Answered),
+    ) -> Result<(), WireError> {
+        while *next < end {
+            let Some(answer) = self.take_answer()? else {
+                break;
+            };
+            answered(expected(answer, *next)?);
+            *next += 1;
+        }
+        Ok(())
     }
 
     /// What quinn-proto counted on this connection (datagrams, frames).
