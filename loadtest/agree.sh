@@ -114,14 +114,6 @@ busy_percent() {
         printf "%.0f", (y[2] > x[2]) ? (y[1] - x[1]) / (y[2] - x[2]) * 100 : 0 }'
 }
 
-to_ms() { # wrk latency like 812.00us, 1.23ms, 2.01s
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n
-    }'
-}
-
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 # run NAME ROUND: one run of a generator on CPU 1; appends
@@ -165,8 +157,8 @@ run() {
     case "$name" in
         wrk)
             rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-            p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
-            p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+            p50="$(wrk_ms "$out" 50)"
+            p99="$(wrk_ms "$out" 99)"
             errors="$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
                 /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 }
                 END { print n + 0 }' "$out")"

@@ -6,6 +6,9 @@
 # and wrk script into WORK/data and a resolver token for a fresh SECRET
 # into TOKEN. Expects ROOT, KEEP, BUILD and COUNT to be set.
 #
+# wrk_ms FILE PERCENT: the PERCENT% latency of `wrk --latency` output in
+# FILE (written like 812.00us, 1.23ms or 2.01s), in milliseconds.
+#
 # nexus_start_edge SCHEME [VAR=value ...]: starts nexus-edge on a port the
 # kernel picks (EDGE_WORKERS=1, serving the generated aliases with SECRET,
 # plus the given variables) and waits until it resolves PROBE over SCHEME
@@ -75,4 +78,12 @@ nexus_start_edge() {
         PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
         sleep 0.2
     done
+}
+
+wrk_ms() {
+    awk -v p="$2%" '$1 == p {
+        v = $2; n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }' "$1"
 }

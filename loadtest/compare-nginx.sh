@@ -186,13 +186,6 @@ for pair in "${SERVERS[@]:1}"; do
 done
 
 # 4. wrk, interleaved.
-to_ms() { # wrk latency like 812.00us, 1.23ms, 2.01s
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n
-    }'
-}
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 run_wrk() {
@@ -201,7 +194,7 @@ run_wrk() {
     "${CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/data/paths.lua" \
         -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port" >"$out" 2>&1
     rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-    p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+    p99="$(wrk_ms "$out" 99)"
     non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
     [[ -n "$rps" ]] || { echo "wrk output not understood:" >&2; cat "$out" >&2; exit 1; }
     printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rps" "$p99" "${non2xx:-0}" >>"$RESULTS"

@@ -3,6 +3,7 @@
 //! on the same machine. HTTP/1.1 writes prebuilt request bytes
 //! ([`crate::h1`]); HTTP/2 uses hyper's client connection directly.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::keyspace::Keyspace;
 use crate::recorder::Failure;
 use crate::target::{Scheme, Target};
 use crate::tls::{self, TlsError, Trust};
-use crate::transport::{Connection, Connector};
+use crate::transport::{Connection, Connector, one_by_one};
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,27 +219,47 @@ impl HttpConnection {
         let status = match (&mut self.sender, &*self.shared) {
             (Sender::H1(conn), _) => conn.exchange(index).await?,
             (Sender::H2(s), Requests::H2 { uris, auth }) => {
-                let uri = uris.get(index).ok_or(Failure::Protocol)?.clone();
-                let mut req = Request::new(Empty::<Bytes>::new());
-                *req.uri_mut() = uri;
-                if let Some(auth) = auth {
-                    req.headers_mut().insert(AUTHORIZATION, auth.clone());
-                }
+                let request = h2_request(uris, auth.as_ref(), index)?;
                 s.ready().await.map_err(|_| Failure::Protocol)?;
-                let resp = s.send_request(req).await.map_err(|_| Failure::Protocol)?;
-                let status = resp.status().as_u16();
-                // Read the whole body so the stream is done, and so a
-                // response is timed to its last byte.
-                let mut body = resp.into_body();
-                while let Some(frame) = body.frame().await {
-                    frame.map_err(|_| Failure::Protocol)?;
-                }
-                status
+                h2_status(s.send_request(request)).await?
             }
             (Sender::H2(_), Requests::H1(_)) => return Err(Failure::Protocol),
         };
-        if (200..400).contains(&status) { Ok(()) } else { Err(Failure::Status(status)) }
+        outcome(status)
     }
+}
+
+/// The GET for key `index`, with the token if there is one.
+fn h2_request(
+    uris: &[Uri],
+    auth: Option<&HeaderValue>,
+    index: usize,
+) -> Result<Request<Empty<Bytes>>, Failure> {
+    let mut request = Request::new(Empty::<Bytes>::new());
+    *request.uri_mut() = uris.get(index).ok_or(Failure::Protocol)?.clone();
+    if let Some(auth) = auth {
+        request.headers_mut().insert(AUTHORIZATION, auth.clone());
+    }
+    Ok(request)
+}
+
+/// Waits for a response and reads its whole body (so the stream is done,
+/// and the answer is timed to its last byte); returns its status.
+async fn h2_status(
+    response: impl Future<Output = hyper::Result<hyper::Response<hyper::body::Incoming>>>,
+) -> Result<u16, Failure> {
+    let response = response.await.map_err(|_| Failure::Protocol)?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|_| Failure::Protocol)?;
+    }
+    Ok(status)
+}
+
+/// What a status counts as.
+fn outcome(status: u16) -> Result<(), Failure> {
+    if (200..400).contains(&status) { Ok(()) } else { Err(Failure::Status(status)) }
 }
 
 impl Connection for HttpConnection {
@@ -246,5 +267,44 @@ impl Connection for HttpConnection {
         tokio::time::timeout(self.timeout, self.exchange(index))
             .await
             .map_err(|_| Failure::Timeout)?
+    }
+
+    /// HTTP/2 multiplexes: every request of the batch is sent, each on its
+    /// own stream, before the first response is awaited. HTTP/1.1 goes one
+    /// by one (the edge would answer pipelined HTTP/1.1, but few clients
+    /// send it).
+    async fn resolve_pipelined(
+        &mut self,
+        keys: &[usize],
+        mut answered: impl FnMut(Result<(), Failure>) + Send,
+    ) {
+        let (Sender::H2(sender), Requests::H2 { uris, auth }) = (&mut self.sender, &*self.shared)
+        else {
+            return one_by_one(self, keys, answered).await;
+        };
+        let mut given = 0;
+        let batch = async {
+            let mut pending = Vec::with_capacity(keys.len());
+            for &key in keys {
+                let request = h2_request(uris, auth.as_ref(), key)?;
+                sender.ready().await.map_err(|_| Failure::Protocol)?;
+                pending.push(sender.send_request(request));
+            }
+            for response in pending {
+                let status = h2_status(response).await?;
+                given += 1;
+                answered(outcome(status));
+            }
+            Ok(())
+        };
+        // The whole batch has one timeout: its answers come back together.
+        let ended = match tokio::time::timeout(self.timeout, batch).await {
+            Ok(Ok(())) => return,
+            Ok(Err(failure)) => failure,
+            Err(_) => Failure::Timeout,
+        };
+        for _ in given..keys.len() {
+            answered(Err(ended));
+        }
     }
 }

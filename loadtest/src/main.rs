@@ -160,9 +160,18 @@ struct HttpArgs {
     /// Speak HTTP/2 (h2c prior knowledge on http://, ALPN h2 on https://).
     #[arg(long)]
     http2: bool,
+    /// HTTP/2 streams in flight per connection (closed model): each batch
+    /// is sent, one stream per request, before the first response is
+    /// awaited. At most 100, the fewest concurrent streams RFC 9113 asks a
+    /// server to allow.
+    #[arg(long, default_value_t = 1, requires = "http2", conflicts_with = "rate",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_H2_PIPELINE))]
+    pipeline: u16,
     #[command(flatten)]
     load: LoadArgs,
 }
+
+const MAX_H2_PIPELINE: i64 = 100;
 
 #[derive(Debug, Args)]
 struct QuicArgs {
@@ -362,7 +371,8 @@ fn generate(args: GenArgs) -> anyhow::Result<()> {
 fn http(args: HttpArgs) -> anyhow::Result<()> {
     // Everything is parsed and checked before the runtime starts.
     let target = Target::parse(&args.target).context("--target")?;
-    let load = args.load.checked()?;
+    let mut load = args.load.checked()?;
+    load.pipeline(args.pipeline);
     let options = HttpOptions {
         target: target.clone(),
         version: if args.http2 { Version::Http2 } else { Version::Http1 },
@@ -377,9 +387,7 @@ fn http(args: HttpArgs) -> anyhow::Result<()> {
 fn quic(args: QuicArgs) -> anyhow::Result<()> {
     // Everything is parsed and checked before the runtime starts.
     let mut load = args.load.checked()?;
-    if args.pipeline > 1 {
-        load.model = Model::Pipelined { depth: usize::from(args.pipeline) };
-    }
+    load.pipeline(args.pipeline);
     let options = QuicOptions {
         target: args.target.clone(),
         server_name: args.server_name,
@@ -411,6 +419,14 @@ impl LoadArgs {
 }
 
 impl Load {
+    /// `--pipeline`: more than one request in flight per connection makes
+    /// the (closed) model pipelined; clap keeps it away from `--rate`.
+    fn pipeline(&mut self, depth: u16) {
+        if depth > 1 {
+            self.model = Model::Pipelined { depth: usize::from(depth) };
+        }
+    }
+
     fn trust(&self) -> Option<Trust> {
         trust(self.args.insecure, self.args.ca_file.clone())
     }

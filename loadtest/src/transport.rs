@@ -1,7 +1,9 @@
 //! What the driver needs from a protocol, and nothing more: open a
-//! connection, then send one resolve at a time on it. HTTP/1.1 and HTTP/2
-//! live in [`crate::http`]; a QUIC transport implements the same two traits
-//! and reuses the driver, recorder and report unchanged.
+//! connection, then send resolves on it, one at a time or (where the
+//! protocol pipelines) a batch at once, and keep it tended between them.
+//! HTTP/1.1 and HTTP/2 live in [`crate::http`] and use the defaults for the
+//! last two; QUIC ([`crate::quic`]) overrides them, and both reuse the
+//! driver, recorder and report unchanged.
 
 use std::future::Future;
 
@@ -34,23 +36,12 @@ pub trait Connection: Send + 'static {
     fn resolve_pipelined(
         &mut self,
         keys: &[usize],
-        mut answered: impl FnMut(Result<(), Failure>) + Send,
-    ) -> impl Future<Output = ()> + Send {
-        async move {
-            let mut broken = None;
-            for &key in keys {
-                let result = match broken {
-                    Some(failure) => Err(failure),
-                    None => self.resolve(key).await,
-                };
-                if let Err(failure) = result
-                    && failure.breaks_connection()
-                {
-                    broken = Some(failure);
-                }
-                answered(result);
-            }
-        }
+        answered: impl FnMut(Result<(), Failure>) + Send,
+    ) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        one_by_one(self, keys, answered)
     }
 
     /// Waits until `until` between requests (open model). A transport
@@ -61,6 +52,29 @@ pub trait Connection: Send + 'static {
             tokio::time::sleep_until(until).await;
             true
         }
+    }
+}
+
+/// [`Connection::resolve_pipelined`] for a transport that cannot pipeline:
+/// one request after another; after a failure that breaks the connection
+/// the rest get that failure without being sent.
+pub async fn one_by_one<C: Connection>(
+    conn: &mut C,
+    keys: &[usize],
+    mut answered: impl FnMut(Result<(), Failure>) + Send,
+) {
+    let mut broken = None;
+    for &key in keys {
+        let result = match broken {
+            Some(failure) => Err(failure),
+            None => conn.resolve(key).await,
+        };
+        if let Err(failure) = result
+            && failure.breaks_connection()
+        {
+            broken = Some(failure);
+        }
+        answered(result);
     }
 }
 

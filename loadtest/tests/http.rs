@@ -219,6 +219,37 @@ async fn errors_are_classified_by_status_over_h2c() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_http2_keeps_a_batch_of_streams_in_flight() {
+    let behaviour = Behaviour { delay: Duration::from_millis(20), unavailable_every: Some(7) };
+    let (port, seen) = spawn_server(behaviour, None).await;
+    let depth = 8;
+    let report = run(
+        Run {
+            target: format!("http://127.0.0.1:{port}"),
+            version: Version::Http2,
+            model: Model::Pipelined { depth },
+            connections: 2,
+            duration: Duration::from_millis(500),
+            token: Some(TOKEN),
+        },
+        &keys(&["a-1"]),
+    )
+    .await;
+    let total = seen.requests.load(Ordering::SeqCst);
+    assert_eq!(report.requests, total);
+    assert_eq!(total % depth as u64, 0, "whole batches only");
+    // One request at a time, 2 connections of 20 ms answers manage at most
+    // 52 in 500 ms (the 2 in flight at the end included); with 8 streams
+    // in flight each 20 ms carries 16 (at least 4 batches a connection even
+    // on a loaded machine).
+    assert!(total >= 64, "server saw {total}");
+    assert_eq!(report.successes, seen.status(200));
+    assert_eq!(report.errors_by_kind.get("status_503").copied(), Some(seen.status(503)));
+    assert!(report.latency_ms.p50 >= 20.0, "p50 {}", report.latency_ms.p50);
+    assert_eq!((report.model, report.pipeline), ("pipelined", Some(depth)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_shows_as_401_and_a_dead_port_as_connect_errors() {
     let (port, _) =
         spawn_server(Behaviour { delay: Duration::ZERO, unavailable_every: None }, None).await;
