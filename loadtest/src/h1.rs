@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client connection: keep-alive GETs whose bytes are
-//! built once per key, answers read into one reused buffer.
+//! built once per key, answers read into one reused buffer; one at a time,
+//! or a pipelined batch in one write.
 //!
 //! Why not hyper here: its client hands every request and every body frame
 //! through channels to a separately spawned connection task; measured on a
@@ -55,6 +56,8 @@ pub struct Conn {
     io: Box<dyn Io>,
     requests: Arc<Requests>,
     buf: Vec<u8>,
+    /// A pipelined batch's requests, written at once.
+    out: Vec<u8>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -74,15 +77,42 @@ struct Head {
 
 impl Conn {
     pub fn new(io: Box<dyn Io>, requests: Arc<Requests>) -> Self {
-        Self { io, requests, buf: Vec::with_capacity(1024) }
+        Self { io, requests, buf: Vec::with_capacity(1024), out: Vec::new() }
     }
 
     /// Sends key `index` and reads the whole answer; its status.
     pub async fn exchange(&mut self, index: usize) -> Result<u16, Failure> {
         let request = self.requests.get(index).ok_or(Failure::Protocol)?;
         self.io.write_all(request).await.map_err(|_| Failure::Protocol)?;
-        // No pipelining: whatever was buffered belonged to the last answer.
         self.buf.clear();
+        let status = self.answer().await?;
+        self.nothing_left()?;
+        Ok(status)
+    }
+
+    /// Pipelines keys `indices`: all their requests in one write, then the
+    /// answers read in order, each status handed to `answered` as it is
+    /// read. Stops at the first failure (the statuses handed over stand).
+    pub async fn exchange_many(
+        &mut self,
+        indices: &[usize],
+        mut answered: impl FnMut(u16),
+    ) -> Result<(), Failure> {
+        self.out.clear();
+        for &index in indices {
+            self.out.extend_from_slice(self.requests.get(index).ok_or(Failure::Protocol)?);
+        }
+        self.io.write_all(&self.out).await.map_err(|_| Failure::Protocol)?;
+        self.buf.clear();
+        for _ in indices {
+            answered(self.answer().await?);
+        }
+        self.nothing_left()
+    }
+
+    /// Reads the answer at the front of `buf` (reading more as needed),
+    /// removes it, and returns its status.
+    async fn answer(&mut self) -> Result<u16, Failure> {
         let head = loop {
             if let Some(head) = parse_head(&self.buf)? {
                 break head;
@@ -96,11 +126,14 @@ impl Conn {
         while self.buf.len() < end {
             self.fill().await?;
         }
-        if self.buf.len() > end {
-            // Bytes nobody asked for: the framing is not what we think.
-            return Err(Failure::Protocol);
-        }
+        self.buf.drain(..end);
         Ok(head.status)
+    }
+
+    /// Every request has had its answer: bytes beyond them mean the
+    /// framing is not what we think.
+    fn nothing_left(&self) -> Result<(), Failure> {
+        if self.buf.is_empty() { Ok(()) } else { Err(Failure::Protocol) }
     }
 
     async fn fill(&mut self) -> Result<(), Failure> {
@@ -195,6 +228,46 @@ mod tests {
             let _ = io.write_all(b).await;
         }
         seen
+    }
+
+    #[tokio::test]
+    async fn a_pipelined_batch_is_written_before_any_answer_is_read() {
+        let (client, mut server) = duplex(64 * 1024);
+        let requests =
+            Arc::new(Requests::build(&["/a".to_owned(), "/b".to_owned()], "127.0.0.1:8080", None));
+        // This server answers nothing until it has all three requests: a
+        // client waiting for the first answer before sending the second
+        // would never get one.
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.windows(4).filter(|w| w == b"\r\n\r\n").count() < 3 {
+                let mut chunk = [0u8; 256];
+                let n = server.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "client closed early");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            server
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}\
+                      HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n\
+                      HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            server.write_all(b"x").await.unwrap();
+            (server, String::from_utf8(seen).unwrap())
+        });
+        let mut conn = Conn::new(Box::new(client), requests);
+        let mut statuses = Vec::new();
+        let batch = conn.exchange_many(&[0, 1, 0], |s| statuses.push(s));
+        tokio::time::timeout(std::time::Duration::from_secs(5), batch)
+            .await
+            .expect("the batch went out whole")
+            .unwrap();
+        assert_eq!(statuses, [200, 404, 200]);
+        let (_server, seen) = server.await.unwrap();
+        assert_eq!(seen.matches("GET /a ").count(), 2);
+        assert_eq!(seen.matches("GET /b ").count(), 1);
     }
 
     #[tokio::test]

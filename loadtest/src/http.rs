@@ -22,7 +22,7 @@ use crate::keyspace::Keyspace;
 use crate::recorder::Failure;
 use crate::target::{Scheme, Target};
 use crate::tls::{self, TlsError, Trust};
-use crate::transport::{Connection, Connector, one_by_one};
+use crate::transport::{Connection, Connector};
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,33 +269,36 @@ impl Connection for HttpConnection {
             .map_err(|_| Failure::Timeout)?
     }
 
-    /// HTTP/2 multiplexes: every request of the batch is sent, each on its
-    /// own stream, before the first response is awaited. HTTP/1.1 goes one
-    /// by one (the edge would answer pipelined HTTP/1.1, but few clients
-    /// send it).
+    /// HTTP/1.1 pipelines (every request of the batch in one write, the
+    /// answers read in order); HTTP/2 multiplexes (every request on its own
+    /// stream before the first response is awaited).
     async fn resolve_pipelined(
         &mut self,
         keys: &[usize],
         mut answered: impl FnMut(Result<(), Failure>) + Send,
     ) {
-        let (Sender::H2(sender), Requests::H2 { uris, auth }) = (&mut self.sender, &*self.shared)
-        else {
-            return one_by_one(self, keys, answered).await;
-        };
         let mut given = 0;
+        let mut answer = |status| {
+            given += 1;
+            answered(outcome(status));
+        };
         let batch = async {
-            let mut pending = Vec::with_capacity(keys.len());
-            for &key in keys {
-                let request = h2_request(uris, auth.as_ref(), key)?;
-                sender.ready().await.map_err(|_| Failure::Protocol)?;
-                pending.push(sender.send_request(request));
+            match (&mut self.sender, &*self.shared) {
+                (Sender::H1(conn), _) => conn.exchange_many(keys, &mut answer).await,
+                (Sender::H2(sender), Requests::H2 { uris, auth }) => {
+                    let mut pending = Vec::with_capacity(keys.len());
+                    for &key in keys {
+                        let request = h2_request(uris, auth.as_ref(), key)?;
+                        sender.ready().await.map_err(|_| Failure::Protocol)?;
+                        pending.push(sender.send_request(request));
+                    }
+                    for response in pending {
+                        answer(h2_status(response).await?);
+                    }
+                    Ok(())
+                }
+                (Sender::H2(_), Requests::H1(_)) => Err(Failure::Protocol),
             }
-            for response in pending {
-                let status = h2_status(response).await?;
-                given += 1;
-                answered(outcome(status));
-            }
-            Ok(())
         };
         // The whole batch has one timeout: its answers come back together.
         let ended = match tokio::time::timeout(self.timeout, batch).await {

@@ -160,18 +160,18 @@ struct HttpArgs {
     /// Speak HTTP/2 (h2c prior knowledge on http://, ALPN h2 on https://).
     #[arg(long)]
     http2: bool,
-    /// HTTP/2 streams in flight per connection (closed model): each batch
-    /// is sent, one stream per request, before the first response is
-    /// awaited. At most 100, the fewest concurrent streams RFC 9113 asks a
-    /// server to allow.
-    #[arg(long, default_value_t = 1, requires = "http2", conflicts_with = "rate",
-          value_parser = clap::value_parser!(u16).range(1..=MAX_H2_PIPELINE))]
+    /// Requests in flight per connection (closed model): each batch is
+    /// sent before the first answer is awaited, pipelined in one write over
+    /// HTTP/1.1, one stream per request over HTTP/2. At most 100, the
+    /// fewest concurrent streams RFC 9113 asks an HTTP/2 server to allow.
+    #[arg(long, default_value_t = 1, conflicts_with = "rate",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_HTTP_PIPELINE))]
     pipeline: u16,
     #[command(flatten)]
     load: LoadArgs,
 }
 
-const MAX_H2_PIPELINE: i64 = 100;
+const MAX_HTTP_PIPELINE: i64 = 100;
 
 #[derive(Debug, Args)]
 struct QuicArgs {

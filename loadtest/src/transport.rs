@@ -58,7 +58,7 @@ pub trait Connection: Send + 'static {
 /// [`Connection::resolve_pipelined`] for a transport that cannot pipeline:
 /// one request after another; after a failure that breaks the connection
 /// the rest get that failure without being sent.
-pub async fn one_by_one<C: Connection>(
+async fn one_by_one<C: Connection>(
     conn: &mut C,
     keys: &[usize],
     mut answered: impl FnMut(Result<(), Failure>) + Send,

@@ -250,6 +250,34 @@ async fn pipelined_http2_keeps_a_batch_of_streams_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_http1_answers_every_request_of_a_batch_in_order() {
+    let behaviour = Behaviour { delay: Duration::ZERO, unavailable_every: Some(5) };
+    let (port, seen) = spawn_server(behaviour, None).await;
+    let depth = 10;
+    let report = run(
+        Run {
+            target: format!("http://127.0.0.1:{port}"),
+            version: Version::Http1,
+            model: Model::Pipelined { depth },
+            connections: 2,
+            duration: Duration::from_millis(300),
+            token: Some(TOKEN),
+        },
+        &keys(&["a-1", "gone"]),
+    )
+    .await;
+    let total = seen.requests.load(Ordering::SeqCst);
+    assert!(total > 100, "server saw {total}");
+    assert_eq!((report.requests, total % depth as u64), (total, 0));
+    assert_eq!(report.successes, seen.status(200));
+    assert_eq!(report.errors_by_kind.get("status_404").copied(), Some(seen.status(404)));
+    assert_eq!(report.errors_by_kind.get("status_503").copied(), Some(seen.status(503)));
+    assert_eq!(report.errors, seen.status(404) + seen.status(503));
+    assert_eq!(seen.http2.load(Ordering::SeqCst), 0);
+    assert_eq!(report.transport, "http1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_shows_as_401_and_a_dead_port_as_connect_errors() {
     let (port, _) =
         spawn_server(Behaviour { delay: Duration::ZERO, unavailable_every: None }, None).await;
