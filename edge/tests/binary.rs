@@ -1,44 +1,18 @@
 //! The `nexus-edge` binary: refuses to start without SECRET_KEY, reloads on
 //! SIGHUP, drains and exits on SIGTERM.
 
-use std::io::{BufRead, BufReader};
+mod process;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nexus-edge");
+use process::Edge;
 
 fn edge(file: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--aliases-file")
-        .arg(file)
-        .env_clear()
-        .env("EDGE_HTTP_ADDR", "127.0.0.1:0")
-        .env("EDGE_WORKERS", "1")
-        .env("NO_COLOR", "1")
-        .env("LOG_LEVEL", "info");
+    let mut c = process::command();
+    c.arg("--aliases-file").arg(file);
     c
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").arg(sig).arg(child.id().to_string()).status().unwrap();
-    assert!(ok.success());
-}
-
-/// Reads the log until the "listening" line and returns the address.
-fn listening_addr(child: &mut Child) -> SocketAddr {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("edge did not log its address");
-    addr.parse().unwrap()
 }
 
 fn status_of(addr: SocketAddr, target: &str) -> u16 {
@@ -65,13 +39,8 @@ fn sighup_reloads_and_sigterm_stops() {
     let v1 = "aliases:\n  - context: frontend\n    alias: one\n    canonical: https://x/1\n";
     std::fs::write(&file, v1).unwrap();
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let mut child = edge(&file)
-        .env("EDGE_AUTH", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = listening_addr(&mut child);
+    let mut running = Edge::start(edge(&file).env("EDGE_AUTH", "off"));
+    let addr: SocketAddr = running.wait_for("listening", "addr").0.parse().unwrap();
     assert_eq!(status_of(addr, "frontend/one"), 200);
     assert_eq!(status_of(addr, "frontend/two"), 404);
 
@@ -82,7 +51,7 @@ fn sighup_reloads_and_sigterm_stops() {
     std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status_of(addr, "frontend/two"), 404, "poller should not have seen the change");
-    signal(&child, "-HUP");
+    running.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while status_of(addr, "frontend/two") != 200 {
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -90,14 +59,6 @@ fn sighup_reloads_and_sigterm_stops() {
     }
     assert_eq!(status_of(addr, "frontend/one"), 404);
 
-    signal(&child, "-TERM");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "edge did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    running.signal("-TERM");
+    running.exits_cleanly();
 }

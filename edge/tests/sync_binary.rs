@@ -2,67 +2,30 @@
 //! syncs, persists its last-known-good state, serves that copy when
 //! restarted with Redis down, and stays not-ready with neither.
 
+mod process;
 mod sync_rig;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use process::Edge;
 use sync_rig::{FakePublisher, closed_port_url, rec, redis_url, wait_until};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nexus-edge");
-
-/// Kills the child when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(url: &str, prefix: &str, state_dir: &Path) -> (Running, SocketAddr, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("REDIS_URL", url)
-        .env("NEXUS_REDIS_PREFIX", prefix)
-        .env("EDGE_STATE_DIR", state_dir)
-        .env("EDGE_CHECK_INTERVAL_MS", "200")
-        .env("EDGE_ID", "binary-edge")
-        .env("EDGE_AUTH", "off")
-        .env("EDGE_QUIC", "off")
-        .env("EDGE_HTTP_ADDR", "127.0.0.1:0")
-        .env("EDGE_WORKERS", "1")
-        .env("NO_COLOR", "1")
-        .env("LOG_LEVEL", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Lines up to "listening", which carries the address.
-    let mut lines = Vec::new();
-    let addr = loop {
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("edge did not log its address");
-        if line.contains("listening")
-            && let Some(rest) = line.split("addr=").nth(1)
-        {
-            break rest.split_whitespace().next().unwrap_or("").parse().unwrap();
-        }
-        lines.push(line);
-    };
-    (Running(child), addr, lines)
+/// The edge syncing from `url` under `prefix`; also the log lines before
+/// the one saying where it listens.
+fn start(url: &str, prefix: &str, state_dir: &Path) -> (Edge, SocketAddr, Vec<String>) {
+    let running = Edge::start(
+        process::command()
+            .env("REDIS_URL", url)
+            .env("NEXUS_REDIS_PREFIX", prefix)
+            .env("EDGE_STATE_DIR", state_dir)
+            .env("EDGE_CHECK_INTERVAL_MS", "200")
+            .env("EDGE_ID", "binary-edge")
+            .env("EDGE_AUTH", "off")
+            .env("EDGE_QUIC", "off"),
+    );
+    let (addr, lines) = running.wait_for("listening", "addr");
+    (running, addr.parse().unwrap(), lines)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
