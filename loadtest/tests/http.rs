@@ -218,60 +218,59 @@ async fn errors_are_classified_by_status_over_h2c() {
     assert_eq!(report.transport, "h2c");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_http2_keeps_a_batch_of_streams_in_flight() {
-    let behaviour = Behaviour { delay: Duration::from_millis(20), unavailable_every: Some(7) };
+/// A pipelined run (2 connections, `depth` in flight each) against a
+/// plain-HTTP synthetic server, with the checks every such run must pass:
+/// whole batches, each request counted once with its own status.
+async fn pipelined(
+    version: Version,
+    behaviour: Behaviour,
+    depth: usize,
+    duration: Duration,
+    aliases: &[&str],
+) -> (Report, Arc<Seen>) {
     let (port, seen) = spawn_server(behaviour, None).await;
-    let depth = 8;
     let report = run(
         Run {
             target: format!("http://127.0.0.1:{port}"),
-            version: Version::Http2,
+            version,
             model: Model::Pipelined { depth },
             connections: 2,
-            duration: Duration::from_millis(500),
+            duration,
             token: Some(TOKEN),
         },
-        &keys(&["a-1"]),
+        &keys(aliases),
     )
     .await;
     let total = seen.requests.load(Ordering::SeqCst);
-    assert_eq!(report.requests, total);
-    assert_eq!(total % depth as u64, 0, "whole batches only");
+    assert_eq!((report.requests, total % depth as u64), (total, 0), "whole batches, all counted");
+    assert_eq!(report.successes, seen.status(200));
+    assert_eq!(report.errors_by_kind.get("status_503").copied(), Some(seen.status(503)));
+    assert_eq!((report.model, report.pipeline), ("pipelined", Some(depth)));
+    (report, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_http2_keeps_a_batch_of_streams_in_flight() {
+    let behaviour = Behaviour { delay: Duration::from_millis(20), unavailable_every: Some(7) };
+    let (report, seen) =
+        pipelined(Version::Http2, behaviour, 8, Duration::from_millis(500), &["a-1"]).await;
     // One request at a time, 2 connections of 20 ms answers manage at most
     // 52 in 500 ms (the 2 in flight at the end included); with 8 streams
     // in flight each 20 ms carries 16 (at least 4 batches a connection even
     // on a loaded machine).
-    assert!(total >= 64, "server saw {total}");
-    assert_eq!(report.successes, seen.status(200));
-    assert_eq!(report.errors_by_kind.get("status_503").copied(), Some(seen.status(503)));
+    assert!(report.requests >= 64, "server saw {}", report.requests);
+    assert_eq!(seen.http2.load(Ordering::SeqCst), report.requests);
     assert!(report.latency_ms.p50 >= 20.0, "p50 {}", report.latency_ms.p50);
-    assert_eq!((report.model, report.pipeline), ("pipelined", Some(depth)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_http1_answers_every_request_of_a_batch_in_order() {
     let behaviour = Behaviour { delay: Duration::ZERO, unavailable_every: Some(5) };
-    let (port, seen) = spawn_server(behaviour, None).await;
-    let depth = 10;
-    let report = run(
-        Run {
-            target: format!("http://127.0.0.1:{port}"),
-            version: Version::Http1,
-            model: Model::Pipelined { depth },
-            connections: 2,
-            duration: Duration::from_millis(300),
-            token: Some(TOKEN),
-        },
-        &keys(&["a-1", "gone"]),
-    )
-    .await;
-    let total = seen.requests.load(Ordering::SeqCst);
-    assert!(total > 100, "server saw {total}");
-    assert_eq!((report.requests, total % depth as u64), (total, 0));
-    assert_eq!(report.successes, seen.status(200));
+    let (report, seen) =
+        pipelined(Version::Http1, behaviour, 10, Duration::from_millis(300), &["a-1", "gone"])
+            .await;
+    assert!(report.requests > 100, "server saw {}", report.requests);
     assert_eq!(report.errors_by_kind.get("status_404").copied(), Some(seen.status(404)));
-    assert_eq!(report.errors_by_kind.get("status_503").copied(), Some(seen.status(503)));
     assert_eq!(report.errors, seen.status(404) + seen.status(503));
     assert_eq!(seen.http2.load(Ordering::SeqCst), 0);
     assert_eq!(report.transport, "http1");
