@@ -62,6 +62,27 @@ struct PeerArgs {
     listen: std::net::SocketAddr,
 }
 
+/// How TLS servers (edges, control plane) are trusted.
+#[derive(Debug, Args)]
+struct TrustArgs {
+    /// Accept any server certificate (like curl -k).
+    #[arg(long)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file.
+    #[arg(long, conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    fn trust(&self) -> Option<Trust> {
+        match (self.insecure, &self.ca_file) {
+            (true, _) => Some(Trust::Insecure),
+            (false, Some(path)) => Some(Trust::CaFile(path.clone())),
+            (false, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct PropagationArgs {
     /// Control-plane base URL, e.g. http://cp:8081.
@@ -103,12 +124,8 @@ struct PropagationArgs {
     /// Leave the aliases active (default: deactivate them at the end).
     #[arg(long)]
     keep: bool,
-    /// Accept any certificate from https control plane and edges.
-    #[arg(long)]
-    insecure: bool,
-    /// Trust the CA certificates in this PEM file (https).
-    #[arg(long, conflicts_with = "insecure")]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -222,12 +239,8 @@ struct LoadArgs {
     /// Bearer token: sent with every HTTP request, once per QUIC connection.
     #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Accept any server certificate (like curl -k).
-    #[arg(long)]
-    insecure: bool,
-    /// Trust the CA certificates in this PEM file.
-    #[arg(long, conflicts_with = "insecure")]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Write the JSON report here (and the SVG plot next to it, .svg).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -287,7 +300,7 @@ fn probe(args: PropagationArgs) -> anyhow::Result<()> {
             .map(|e| Target::parse(e).with_context(|| format!("--edge {e}")))
             .collect::<anyhow::Result<_>>()?,
         edge_token: args.edge_token,
-        trust: trust(args.insecure, args.ca_file),
+        trust: args.trust.trust(),
         context: args.context,
         writes: args.writes,
         rate: args.rate,
@@ -428,7 +441,7 @@ impl Load {
     }
 
     fn trust(&self) -> Option<Trust> {
-        trust(self.args.insecure, self.args.ca_file.clone())
+        self.args.trust.trust()
     }
 
     fn execute<C: Connector>(self, connector: Arc<C>, target: String) -> anyhow::Result<()> {
@@ -444,14 +457,6 @@ fn model(rate: Option<f64>) -> anyhow::Result<Model> {
         None => Ok(Model::Closed),
         Some(rate) if rate.is_finite() && rate > 0.0 => Ok(Model::Open { rate }),
         Some(rate) => bail!("--rate must be a positive number, got {rate}"),
-    }
-}
-
-fn trust(insecure: bool, ca_file: Option<PathBuf>) -> Option<Trust> {
-    match (insecure, ca_file) {
-        (true, _) => Some(Trust::Insecure),
-        (false, Some(path)) => Some(Trust::CaFile(path)),
-        (false, None) => None,
     }
 }
 

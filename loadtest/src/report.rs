@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::driver::{Model, Outcome, Plan};
 use crate::keyspace::KeyChoice;
+use crate::recorder::Recorder;
 
 /// Latency percentiles of successful requests, in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -17,6 +18,25 @@ pub struct Latency {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl Latency {
+    /// The percentiles of what `r` recorded.
+    pub fn of(r: &Recorder) -> Self {
+        Self {
+            p50: r.quantile_ms(0.5),
+            p90: r.quantile_ms(0.9),
+            p99: r.quantile_ms(0.99),
+            p999: r.quantile_ms(0.999),
+            max: r.max_ms(),
+            mean: r.mean_ms(),
+        }
+    }
+}
+
+/// Failure counts by their report names (`timeout`, `status_404`, ...).
+pub fn errors_by_kind(r: &Recorder) -> BTreeMap<String, u64> {
+    r.failures_by_kind().iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
 
 /// What `--report PATH` holds.
@@ -79,16 +99,9 @@ impl Report {
             requests: r.requests(),
             successes: r.successes(),
             errors: r.failures(),
-            errors_by_kind: r.failures_by_kind().iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            errors_by_kind: errors_by_kind(r),
             rps: r.requests() as f64 / secs,
-            latency_ms: Latency {
-                p50: r.quantile_ms(0.5),
-                p90: r.quantile_ms(0.9),
-                p99: r.quantile_ms(0.99),
-                p999: r.quantile_ms(0.999),
-                max: r.max_ms(),
-                mean: r.mean_ms(),
-            },
+            latency_ms: Latency::of(r),
         }
     }
 }

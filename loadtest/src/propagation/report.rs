@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Outcome, Plan};
 use crate::recorder::{Failure, Recorder};
-use crate::report::Latency;
+use crate::report::{Latency, errors_by_kind};
 
 /// What the two latency origins mean, written into every report.
 pub const TIME_ORIGIN: &str = "latency_ms: from the moment the write's response arrived \
@@ -96,9 +96,9 @@ impl Pair {
             visible: r.successes(),
             timeouts: r.failures_by_kind().get(&Failure::Timeout).copied().unwrap_or(0),
             errors: r.failures(),
-            errors_by_kind: by_kind(r),
-            latency_ms: latency(r),
-            latency_from_sent_ms: latency(&self.sent),
+            errors_by_kind: errors_by_kind(r),
+            latency_ms: Latency::of(r),
+            latency_from_sent_ms: Latency::of(&self.sent),
             reconnects,
         }
     }
@@ -156,8 +156,8 @@ impl Report {
             writes: writes.requests(),
             committed,
             write_errors: writes.failures(),
-            write_errors_by_kind: by_kind(&writes),
-            write_latency_ms: latency(&writes),
+            write_errors_by_kind: errors_by_kind(&writes),
+            write_latency_ms: Latency::of(&writes),
             rate: plan.rate,
             timeout_s: plan.timeout.as_secs_f64(),
             poll_interval_ms: plan.poll_interval.as_secs_f64() * 1e3,
@@ -170,7 +170,7 @@ impl Report {
             errors_by_kind: total.errors_by_kind,
             latency_ms: total.latency_ms,
             latency_from_sent_ms: total.latency_from_sent_ms,
-            all_edges_latency_ms: latency(&everywhere),
+            all_edges_latency_ms: Latency::of(&everywhere),
             per_edge,
             warnings: outcome.warnings.clone(),
             success: committed > 0
@@ -178,21 +178,6 @@ impl Report {
                 && total.errors == 0
                 && total.requests == committed * plan.edges.len() as u64,
         }
-    }
-}
-
-fn by_kind(r: &Recorder) -> BTreeMap<String, u64> {
-    r.failures_by_kind().iter().map(|(k, n)| (k.to_string(), *n)).collect()
-}
-
-fn latency(r: &Recorder) -> Latency {
-    Latency {
-        p50: r.quantile_ms(0.5),
-        p90: r.quantile_ms(0.9),
-        p99: r.quantile_ms(0.99),
-        p999: r.quantile_ms(0.999),
-        max: r.max_ms(),
-        mean: r.mean_ms(),
     }
 }
 

@@ -314,16 +314,9 @@ mod tests {
     #[tokio::test]
     async fn a_run_counts_answers_by_status_like_http() {
         let (addr, app, _stop) = edge();
-        let token = TokenSigner::hs256(SECRET).mint(
-            "loadtest",
-            Role::Resolver,
-            ContextScope::All,
-            chrono_now_s(),
-            60,
-        );
         let paths = [resolve_path("frontend", "a"), resolve_path("frontend", "b")];
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let ok = run(addr, Some(token), &paths).await;
+        let ok = run(addr, Some(token()), &paths).await;
         assert!(ok.recorder.successes() >= 100, "{:?}", ok.recorder.failures_by_kind());
         assert_eq!(ok.recorder.failures(), 0, "{:?}", ok.recorder.failures_by_kind());
         // The edge counted what the generator saw.
@@ -337,14 +330,7 @@ mod tests {
         assert_eq!(denied.recorder.successes(), 0);
         assert!(denied.recorder.failures_by_kind().get(&Failure::Status(401)) > Some(&50));
         let missing = [resolve_path("frontend", "nope")];
-        let token = TokenSigner::hs256(SECRET).mint(
-            "loadtest",
-            Role::Resolver,
-            ContextScope::All,
-            chrono_now_s(),
-            60,
-        );
-        let gone = run(addr, Some(token), &[missing[0].as_str()]).await;
+        let gone = run(addr, Some(token()), &[missing[0].as_str()]).await;
         assert!(gone.recorder.failures_by_kind().get(&Failure::Status(404)) > Some(&50));
     }
 
