@@ -1,10 +1,17 @@
 //! Configuration, read once at start from the environment (names from the
 //! design) through an injectable lookup, and checked before anything binds.
+//!
+//! A leaf: it imports nothing from this crate, so every module may import
+//! it. [`propagation`] holds the publisher's part.
+
+pub mod propagation;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use propagation::PropagationConfig;
 
 /// Shortest `SECRET_KEY` accepted, in bytes: HS256 wants at least 256 bits.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -69,8 +76,8 @@ pub struct Config {
     pub audit_purge_after_days: u32,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
     pub prometheus_enabled: bool,
-    /// Redis, prefix, signing key, publishing (see `publisher::settings`).
-    pub propagation: crate::publisher::PropagationConfig,
+    /// Redis, prefix, signing key, publishing (see [`propagation`]).
+    pub propagation: PropagationConfig,
 }
 
 impl Config {
@@ -117,7 +124,7 @@ impl Config {
             audit_archive_after_days: archive,
             audit_purge_after_days: purge,
             prometheus_enabled: parse_or(&get, "PROMETHEUS_ENABLED", true)?,
-            propagation: crate::publisher::PropagationConfig::from_lookup(&get)?,
+            propagation: PropagationConfig::from_lookup(&get)?,
         })
     }
 

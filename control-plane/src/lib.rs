@@ -1,14 +1,19 @@
 //! The NEXUS control plane: the only writer of the alias registry.
 //!
 //! Layout:
-//! - [`config`]: environment, read once, validated before anything binds.
+//! - [`config`]: environment, read once, validated before anything binds; a
+//!   leaf every other module may import.
 //! - [`domain`]: pure rules — validation, governance, conflicts, RBAC.
 //! - [`store`]: PostgreSQL; the only module with SQL; owns transactions.
+//! - [`registry`]: the use cases (create, update, import) the admin API and
+//!   the command line share: rules checked once, the store carries out the
+//!   domain's plan.
 //! - [`audit`]: the hash chain (pure) and the retention job.
 //! - [`auth`]: tokens (via `nexus_protocol::jwt`) and API keys.
 //! - [`api`]: axum routes and handlers; errors mapped to statuses once.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`publisher`]: signed deltas and snapshots to Redis, one leader.
+//! - [`report`]: an error with its whole source chain, for logs.
 //! - [`server`]: start-up checks and serving on a given listener.
 
 pub mod api;
@@ -18,5 +23,7 @@ pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod publisher;
+pub mod registry;
+pub mod report;
 pub mod server;
 pub mod store;

@@ -7,9 +7,10 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use nexus_control_plane::audit::retention::Retention;
 use nexus_control_plane::config::Config;
-use nexus_control_plane::domain::conflict::ImportPolicy;
-use nexus_control_plane::domain::governance::{Candidate, Governance};
+use nexus_control_plane::domain::governance::Governance;
+use nexus_control_plane::domain::import::ImportPolicy;
 use nexus_control_plane::publisher;
+use nexus_control_plane::registry::{self, WriteError};
 use nexus_control_plane::server::{self, RETENTION_INTERVAL};
 use nexus_control_plane::store::{Actor, Store};
 use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner, TokenVerifier};
@@ -129,9 +130,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state.prometheus_enabled.store(config.prometheus_enabled, std::sync::atomic::Ordering::Relaxed);
     // Propagation: Redis for the fleet view, and the publisher (one leader).
     let (stop_publisher, mut publisher_stop) = tokio::sync::watch::channel(false);
-    let publisher = publisher::start::start(&config.propagation, &config.db, &state, async move {
-        let _ = publisher_stop.wait_for(|s| *s).await;
-    })?;
+    let publisher = publisher::start::start(
+        &config.propagation,
+        &config.db,
+        &state.store,
+        &state.propagation,
+        state.metrics.publish.clone(),
+        async move {
+            let _ = publisher_stop.wait_for(|s| *s).await;
+        },
+    )?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -192,33 +200,20 @@ async fn import(
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let parsed = AliasFile::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
     let governance = load_governance(config)?;
-    let now = Utc::now();
-    for (i, e) in parsed.aliases.iter().enumerate() {
-        let c = Candidate {
-            context: &e.context,
-            alias: &e.alias,
-            canonical: &e.canonical,
-            description: e.description.as_deref(),
-            expires_at: e.expires_at,
-        };
-        if let Err(v) = governance.check(&c, now) {
-            bail!(
-                "entry {i} ({}/{}): governance rule {}: {}",
-                e.context,
-                e.alias,
-                v.rule,
-                v.message
-            );
-        }
-    }
     let store = Store::new(&config.db)?;
     let started = std::time::Instant::now();
+    let actor = Actor::system("cli-import");
     let report =
-        store.import(&parsed.aliases, policy, dry_run, &Actor::system("cli-import")).await?;
+        match registry::import(&store, &governance, &parsed.aliases, policy, dry_run, &actor).await
+        {
+            Ok(report) => report,
+            Err(WriteError::Refused(report)) => {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                bail!("{} conflicts; nothing was written", report.conflicts.len());
+            }
+            Err(e) => return Err(e.into()),
+        };
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!("imported {} entries in {:.2?}", parsed.aliases.len(), started.elapsed());
-    if report.refused(policy) {
-        bail!("{} conflicts; nothing was written", report.conflicts.len());
-    }
     Ok(())
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, Shared};
 use crate::audit::retention::Retention;
 use crate::domain::governance::{Governance, GovernanceError};
+use crate::report::Chain;
 use crate::store::{Actor, SchemaState, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +91,13 @@ async fn follow_governance(state: &Shared, every: Duration) {
                         tracing::info!("governance rules changed in the database; applied");
                         state.set_governance(g);
                     }
-                    Err(e) => tracing::warn!(error = %e, "stored governance rules do not compile"),
+                    Err(e) => {
+                        tracing::warn!(error = %Chain(&e), "stored governance rules do not compile")
+                    }
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "governance refresh failed"),
+            Err(e) => tracing::debug!(error = %Chain(&e), "governance refresh failed"),
         }
     }
 }

@@ -25,7 +25,7 @@ use serde_json::json;
 
 use helpers::spawn_app;
 use proxy::Proxy;
-use rig::{Channel, Rig, step_until, step_until_ok, steps_until_idle};
+use rig::{Channel, Rig, step_until, step_until_ok, step_until_takeover, steps_until_idle};
 
 /// Decodes and verifies every channel message as a delta, in order.
 fn deltas(messages: &[Vec<u8>]) -> Vec<Delta> {
@@ -322,15 +322,7 @@ async fn one_leader_at_a_time_and_a_takeover_when_it_dies() {
     // The leader dies: its connection closes and PostgreSQL frees the lock.
     drop(a);
     app.create("frontend", "two", "https://api.nexus.com/2").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let step = b.step().await.unwrap();
-        if step != Step::Follower {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no takeover within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    step_until_takeover(&mut b).await;
     assert_eq!(b_metrics.is_leader.get(), 1);
     steps_until_idle(&mut b).await;
     // The new leader continued the ring rather than starting over.
@@ -535,15 +527,7 @@ async fn a_leader_cut_off_from_postgres_stops_and_another_takes_over() {
     // The leader's election connection is cut: PostgreSQL frees the lock.
     proxy.down();
     app.create("frontend", "x", "https://api.nexus.com/x").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let taken = loop {
-        let step = b.step().await.unwrap();
-        if step != Step::Follower {
-            break step;
-        }
-        assert!(Instant::now() < deadline, "no takeover within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let taken = step_until_takeover(&mut b).await;
     assert_eq!(taken, Step::Deltas { from_version: 0, to_version: 1, messages: 1 });
     // The old leader cannot prove it holds the lock, so it publishes nothing.
     assert!(!matches!(a.step().await, Ok(Step::Deltas { .. } | Step::Snapshot { .. })));

@@ -16,10 +16,11 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
 use super::state::Shared;
-use crate::domain::alias::{AliasPatch, NewAlias, parse_description};
-use crate::domain::conflict::ImportPolicy;
-use crate::domain::governance::{Candidate, Governance, Violation};
+use crate::domain::alias::{AliasPatch, NewAlias, StoredAlias, parse_description};
+use crate::domain::governance::Violation;
+use crate::domain::import::ImportPolicy;
 use crate::domain::rbac::{Action, Scope};
+use crate::registry::{self, WriteError};
 use crate::store::aliases::{AliasFilter, Created, Updated};
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -107,17 +108,20 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i32>, ApiError
         .transpose()
 }
 
-fn check_entry(g: &Governance, e: &AliasEntry, now: DateTime<Utc>) -> Result<(), Violation> {
-    g.check(
-        &Candidate {
-            context: &e.context,
-            alias: &e.alias,
-            canonical: &e.canonical,
-            description: e.description.as_deref(),
-            expires_at: e.expires_at,
-        },
-        now,
-    )
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Governance(v) => ApiError::Governance(v),
+            WriteError::EntryGovernance { index, violation, .. } => {
+                ApiError::Governance(Violation {
+                    rule: violation.rule,
+                    message: format!("entry {index}: {}", violation.message),
+                })
+            }
+            WriteError::Refused(report) => ApiError::ImportConflicts(report),
+            WriteError::Store(e) => e.into(),
+        }
+    }
 }
 
 pub async fn create(
@@ -128,17 +132,7 @@ pub async fn create(
     let new = NewAlias::parse(&b.context, &b.alias, &b.canonical, b.description, b.expires_at)
         .map_err(bad)?;
     caller.may(Action::WriteAliases, Scope::Context(new.key.context.as_str()))?;
-    let g = st.governance();
-    let candidate = Candidate {
-        context: &new.key.context,
-        alias: &new.key.alias,
-        canonical: &new.canonical,
-        description: new.description.as_deref(),
-        expires_at: new.expires_at,
-    };
-    g.check(&candidate, Utc::now()).map_err(ApiError::Governance)?;
-    let shadow = g.shadowing(&new.key.context);
-    match st.store.create_alias(&new, shadow, &caller.actor()).await? {
+    match registry::create(&st.store, &st.governance(), &new, &caller.actor()).await? {
         Created::New { alias, .. } => Ok((StatusCode::CREATED, axum::Json(alias)).into_response()),
         Created::Existing(alias) => Ok((StatusCode::OK, axum::Json(alias)).into_response()),
         Created::Conflict { id, kind, existing } => {
@@ -204,37 +198,17 @@ pub async fn update(
         expires_at: b.expires_at,
         is_active: b.is_active,
     };
-    let g = st.governance();
-    let now = Utc::now();
-    // A deactivation is never blocked by rules; anything that stays or
-    // becomes active must satisfy them.
-    let check = |next: &crate::domain::alias::StoredAlias| {
-        if !next.is_active {
-            return Ok(());
-        }
-        g.check(
-            &Candidate {
-                context: &next.context,
-                alias: &next.alias,
-                canonical: &next.canonical,
-                description: next.description.as_deref(),
-                expires_at: next.expires_at,
-            },
-            now,
-        )
-    };
-    updated(st.store.update_alias(&key, &patch, check, &caller.actor()).await?, &key)
-        .map(|a| axum::Json(a).into_response())
+    let done = registry::update(&st.store, &st.governance(), &key, &patch, &caller.actor()).await?;
+    updated(done, &key).map(|a| axum::Json(a).into_response())
 }
 
-fn updated(u: Updated, key: &AliasKey) -> Result<crate::domain::alias::StoredAlias, ApiError> {
+fn updated(u: Updated, key: &AliasKey) -> Result<StoredAlias, ApiError> {
     match u {
         Updated::Done(a) => Ok(a),
         Updated::NotFound => {
             Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias)))
         }
         Updated::Violation(v) => Err(ApiError::Governance(v)),
-        Updated::Taken(a) => Err(ApiError::Taken(a.to_json())),
     }
 }
 
@@ -282,27 +256,19 @@ pub async fn import(
         }
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .map_err(ApiError::internal)??;
     let contexts: HashSet<&str> = parsed.aliases.iter().map(|e| e.context.as_str()).collect();
     for c in contexts {
         caller.may(Action::WriteAliases, Scope::Context(c))?;
     }
-    let g = st.governance();
-    let now = Utc::now();
-    for (i, e) in parsed.aliases.iter().enumerate() {
-        check_entry(&g, e, now).map_err(|v| {
-            ApiError::Governance(Violation {
-                rule: v.rule,
-                message: format!("entry {i}: {}", v.message),
-            })
-        })?;
-    }
-    let report = st
-        .store
-        .import(&parsed.aliases, parsed.on_conflict, parsed.dry_run, &caller.actor())
-        .await?;
-    if report.refused(parsed.on_conflict) {
-        return Err(ApiError::ImportConflicts(report));
-    }
+    let report = registry::import(
+        &st.store,
+        &st.governance(),
+        &parsed.aliases,
+        parsed.on_conflict,
+        parsed.dry_run,
+        &caller.actor(),
+    )
+    .await?;
     Ok(axum::Json(report).into_response())
 }

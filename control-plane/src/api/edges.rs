@@ -84,10 +84,7 @@ pub async fn list(State(st): State<Shared>, caller: Caller) -> Result<Response, 
         }))
         .into_response());
     };
-    let raw = bus
-        .edge_reports(MAX_EDGES)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading the fleet from Redis: {e}")))?;
+    let raw = bus.edge_reports(MAX_EDGES).await.map_err(ApiError::Fleet)?;
     let now = Utc::now().timestamp_millis();
     let mut items = Vec::with_capacity(raw.len());
     let mut unreadable = Vec::new();

@@ -1,5 +1,11 @@
 //! Every error a client sees, and the one place that maps each to its
 //! status and JSON body `{"error":"<code>","message":"..."}`.
+//!
+//! Two buckets. A client fault (4xx) carries a message written for the
+//! client: what was wrong with the request. An unexpected failure (500,
+//! 503) carries its typed cause, which is logged here with its whole source
+//! chain and never put into a body: the body names only the kind of
+//! failure, so no database text, file path or host name reaches a client.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -9,11 +15,21 @@ use serde_json::{Value, json};
 use crate::auth::AuthError;
 use crate::domain::conflict::ConflictType;
 use crate::domain::governance::Violation;
-use crate::store::StoreError;
+use crate::publisher::bus::BusError;
+use crate::report::Chain;
 use crate::store::import::ImportReport;
+use crate::store::{BoxError, StoreError};
+
+/// What a 503 from the store says.
+pub const STORE_UNAVAILABLE: &str = "the registry database is unavailable; retry later";
+/// What a 503 from Redis (the fleet view) says.
+pub const FLEET_UNAVAILABLE: &str = "the fleet view (Redis) is unavailable; retry later";
+/// What a 500 says; the cause is in the log, under the request id.
+pub const INTERNAL: &str = "internal error; it was logged under this request's x-request-id";
 
 #[derive(Debug)]
 pub enum ApiError {
+    // Client faults: the message is for the client.
     BadRequest(String),
     UnknownContext(String),
     Unauthorized(String),
@@ -31,11 +47,22 @@ pub enum ApiError {
     ImportConflicts(ImportReport),
     Governance(Violation),
     TooLarge(String),
-    Unavailable(String),
-    Internal(String),
+    // Unexpected failures: the cause is logged, never sent.
+    /// The store failed: 503 when retrying may work
+    /// ([`StoreError::is_unavailable`]), else 500.
+    Store(StoreError),
+    /// Redis, read for the fleet view, failed: 503.
+    Fleet(BusError),
+    /// Anything else that should not happen: 500.
+    Internal(BoxError),
 }
 
 impl ApiError {
+    /// A 500 with `cause` logged.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -50,8 +77,13 @@ impl ApiError {
             ApiError::AlreadyResolved(_) => (StatusCode::CONFLICT, "already_resolved"),
             ApiError::Governance(_) => (StatusCode::UNPROCESSABLE_ENTITY, "governance_violation"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Store(e) if e.is_unavailable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
+            ApiError::Fleet(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         }
     }
 }
@@ -95,13 +127,21 @@ impl IntoResponse for ApiError {
             ApiError::Governance(v) => {
                 json!({"error": code, "rule": v.rule, "message": v.message})
             }
-            ApiError::Unavailable(m) => {
-                tracing::warn!(error = %m, "store unavailable");
-                json!({"error": code, "message": "the database is unavailable; retry later"})
+            ApiError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %Chain(&e), "store unavailable");
+                json!({"error": code, "message": STORE_UNAVAILABLE})
             }
-            ApiError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                json!({"error": code, "message": "internal error"})
+            ApiError::Fleet(e) => {
+                tracing::warn!(error = %Chain(&e), "reading the fleet from redis failed");
+                json!({"error": code, "message": FLEET_UNAVAILABLE})
+            }
+            ApiError::Store(e) => {
+                tracing::error!(error = %Chain(&e), "store error");
+                json!({"error": code, "message": INTERNAL})
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %Chain(&*e), "internal error");
+                json!({"error": code, "message": INTERNAL})
             }
         };
         (status, axum::Json(body)).into_response()
@@ -110,17 +150,14 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => ApiError::Unavailable(m),
-            other => ApiError::Internal(other.to_string()),
-        }
+        ApiError::Store(e)
     }
 }
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Store(s) => s.into(),
+            AuthError::Store(s) => ApiError::Store(s),
             other => ApiError::Unauthorized(other.to_string()),
         }
     }
@@ -155,5 +192,36 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         } else {
             ApiError::BadRequest(r.body_text())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: ApiError) -> (StatusCode, String) {
+        let res = e.into_response();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unexpected_failures_keep_their_cause_out_of_the_body() {
+        let leaky = "connection refused to db.internal:5432 /var/run/secret";
+        let down = StoreError::Unavailable(leaky.into());
+        assert_eq!(std::error::Error::source(&down).unwrap().to_string(), leaky);
+        let (status, text) = body(down.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!text.contains("db.internal") && text.contains("store_unavailable"), "{text}");
+
+        let corrupt = StoreError::corrupt("alias 7: record", leaky);
+        let (status, text) = body(corrupt.into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!text.contains("alias 7") && !text.contains("secret"), "{text}");
+
+        let (status, text) = body(ApiError::internal(leaky)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!text.contains("secret"), "{text}");
     }
 }

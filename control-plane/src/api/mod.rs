@@ -1,6 +1,7 @@
 //! The HTTP API (axum): routes, the request-id and metrics middleware, and
 //! the handlers, which only parse, authorise, call the store and answer.
-//! Errors become statuses in one place, [`error`].
+//! Errors become statuses in one place, [`error`], which keeps internal
+//! causes in the log and out of response bodies.
 
 pub mod admin;
 pub mod aliases;
@@ -19,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use rand::RngCore;
+use tracing::Instrument;
 
 use crate::metrics::{RequestLabels, RouteLabels};
 use extract::RequestId;
@@ -82,7 +84,10 @@ async fn observe(State(st): State<Shared>, mut req: Request, next: Next) -> Resp
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.run(req).await;
+    // Whatever the handler logs (an error's cause chain, above all) carries
+    // the id the client was given, so a 500 can be found in the log.
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }

@@ -10,21 +10,27 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::aliases::parse_key;
-use super::error::ApiError;
+use super::error::{ApiError, INTERNAL, STORE_UNAVAILABLE};
 use super::extract::{Caller, Path};
 use super::state::Shared;
 use crate::domain::rbac::{Action, Scope};
+use crate::report::Chain;
 
+/// Checked in the order of the resolve contract (design.md), the same on
+/// the edge: credentials (the `Caller` extractor, 401) → name syntax (400)
+/// → the credential's scope (403, so a scoped caller learns nothing about
+/// contexts outside it, configured or not) → context configured (400
+/// `unknown_context`) → alias (404).
 pub async fn resolve(
     State(st): State<Shared>,
     caller: Caller,
     Path((context, alias)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let key = parse_key(&context, &alias)?;
+    caller.may(Action::Resolve, Scope::Context(key.context.as_str()))?;
     if !st.governance().knows(&key.context) {
         return Err(ApiError::UnknownContext(format!("unknown context {}", key.context)));
     }
-    caller.may(Action::Resolve, Scope::Context(key.context.as_str()))?;
     let (canonical, version) = st.store.resolve(&key).await?;
     let Some(canonical) = canonical else {
         return Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias)));
@@ -34,14 +40,23 @@ pub async fn resolve(
     Ok(res)
 }
 
+/// Public: a failure is logged with its cause and answered with the kind
+/// only.
 pub async fn health(State(st): State<Shared>) -> Response {
     match st.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "unavailable", "message": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %Chain(&e), "health: store ping failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({
+                    "status": "unavailable",
+                    "error": "store_unavailable",
+                    "message": STORE_UNAVAILABLE,
+                })),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -80,8 +95,9 @@ pub async fn status(State(st): State<Shared>) -> Response {
             (StatusCode::OK, axum::Json(json!({"status": body}))).into_response()
         }
         Err(e) => {
+            tracing::warn!(error = %Chain(&e), "status: reading the registry failed");
             body["health"] = json!("degraded");
-            body["message"] = json!(e.to_string());
+            body["message"] = json!(if e.is_unavailable() { STORE_UNAVAILABLE } else { INTERNAL });
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": body}))).into_response()
         }
     }
@@ -92,7 +108,13 @@ pub async fn prometheus(State(st): State<Shared>) -> Response {
         return ApiError::NotFound("no such route (PROMETHEUS_ENABLED=false)".into())
             .into_response();
     }
-    let stats = st.store.stats().await.ok();
+    // A scrape still answers with the database down: `nexus_cp_db_up 0`.
+    let stats = st
+        .store
+        .stats()
+        .await
+        .map_err(|e| tracing::debug!(error = %Chain(&e), "metrics: reading the registry failed"))
+        .ok();
     st.metrics.observe(stats.as_ref());
     let mut res = st.metrics.encode().into_response();
     res.headers_mut().insert(

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use nexus_protocol::record::MAX_DESCRIPTION_LEN;
-use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context};
+use nexus_protocol::{AliasEntry, AliasKey, AliasName, Canonical, Context};
 use serde::Serialize;
 use serde_json::Value;
+
+use super::governance::{Candidate, Governance, Violation};
 
 /// Why a request's field was refused before any rule was consulted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +59,29 @@ impl NewAlias {
     /// Whether the alias was typed in its normal form.
     pub fn typed_normal(&self) -> bool {
         self.typed_alias == self.key.alias.as_str()
+    }
+
+    /// The alias this request would store.
+    pub fn entry(&self) -> AliasEntry {
+        AliasEntry {
+            context: self.key.context.clone(),
+            alias: self.key.alias.clone(),
+            canonical: self.canonical.clone(),
+            description: self.description.clone(),
+            expires_at: self.expires_at,
+            is_active: true,
+        }
+    }
+
+    /// What the governance rules check of this request.
+    pub fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            context: &self.key.context,
+            alias: &self.key.alias,
+            canonical: &self.canonical,
+            description: self.description.as_deref(),
+            expires_at: self.expires_at,
+        }
     }
 
     /// What a conflict row keeps of the incoming side.
@@ -130,23 +155,112 @@ impl StoredAlias {
         AliasKey { context: self.context.clone(), alias: self.alias.clone() }
     }
 
-    /// The record as edges see it.
-    pub fn to_record(&self) -> AliasRecord {
-        AliasRecord {
-            id: i64::from(self.id),
+    /// The row's content, as the declarative file writes it.
+    pub fn entry(&self) -> AliasEntry {
+        AliasEntry {
             context: self.context.clone(),
             alias: self.alias.clone(),
             canonical: self.canonical.clone(),
             description: self.description.clone(),
-            expires_at_ms: self.expires_at.map(|t| t.timestamp_millis()),
+            expires_at: self.expires_at,
             is_active: self.is_active,
-            version: u64::try_from(self.version).unwrap_or(0),
-            updated_at_ms: self.updated_at.timestamp_millis(),
+        }
+    }
+
+    /// What the governance rules check of this row.
+    pub fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            context: &self.context,
+            alias: &self.alias,
+            canonical: &self.canonical,
+            description: self.description.as_deref(),
+            expires_at: self.expires_at,
         }
     }
 
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+impl StoredAlias {
+    /// An active row, version 1, for the domain's unit tests.
+    pub(crate) fn fixture(id: i32, context: &str, alias: &str, canonical: &str) -> Self {
+        let now = Utc::now();
+        StoredAlias {
+            id,
+            context: Context::parse(context).unwrap(),
+            alias: AliasName::parse(alias).unwrap(),
+            canonical: Canonical::parse(canonical).unwrap(),
+            description: None,
+            expires_at: None,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            created_by: None,
+            version: 1,
+        }
+    }
+}
+
+/// One alias row a plan writes; the ledger gives it the next version, the
+/// write's time and, when new, an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasWrite {
+    Create(AliasEntry),
+    /// `next` (same id and key) replaces `current`. Boxed: the two rows
+    /// dwarf every other variant of the plans that carry a write.
+    Change {
+        current: Box<StoredAlias>,
+        next: Box<StoredAlias>,
+    },
+}
+
+/// What an update or a deactivation does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdatePlan {
+    Write(AliasWrite),
+    NotFound,
+    Violation(Violation),
+}
+
+/// Plans `patch` over `current`, the row at its key (the active one, else
+/// the newest inactive one). A deactivation is never blocked by rules;
+/// anything that stays or becomes active must satisfy them. Reactivating
+/// cannot meet another active alias: `current` would be that one.
+pub fn plan_update(
+    current: Option<&StoredAlias>,
+    patch: &AliasPatch,
+    rules: &Governance,
+    now: DateTime<Utc>,
+) -> UpdatePlan {
+    let Some(current) = current else {
+        return UpdatePlan::NotFound;
+    };
+    let next = current.patched(patch);
+    if next.is_active
+        && let Err(v) = rules.check(&next.candidate(), now)
+    {
+        return UpdatePlan::Violation(v);
+    }
+    UpdatePlan::Write(AliasWrite::Change {
+        current: Box::new(current.clone()),
+        next: Box::new(next),
+    })
+}
+
+/// Plans the deactivation of `active`, the active row at its key.
+pub fn plan_deactivate(active: Option<&StoredAlias>) -> UpdatePlan {
+    match active {
+        None => UpdatePlan::NotFound,
+        Some(a) => {
+            let next = a.patched(&AliasPatch { is_active: Some(false), ..Default::default() });
+            UpdatePlan::Write(AliasWrite::Change {
+                current: Box::new(a.clone()),
+                next: Box::new(next),
+            })
+        }
     }
 }
 
@@ -167,26 +281,60 @@ mod tests {
         );
     }
 
+    fn row() -> StoredAlias {
+        let row = StoredAlias::fixture(1, "f", "a", "https://old");
+        StoredAlias { description: Some("d".into()), version: 3, ..row }
+    }
+
     #[test]
     fn patch_changes_only_what_it_names() {
-        let now = Utc::now();
-        let row = StoredAlias {
-            id: 1,
-            context: Context::parse("f").unwrap(),
-            alias: AliasName::parse("a").unwrap(),
-            canonical: Canonical::parse("https://old").unwrap(),
-            description: Some("d".into()),
-            expires_at: None,
-            is_active: true,
-            created_at: now,
-            updated_at: now,
-            created_by: None,
-            version: 3,
-        };
+        let row = row();
         let p = AliasPatch { description: Some(None), ..Default::default() };
         let next = row.patched(&p);
         assert_eq!(next.description, None);
         assert_eq!(next.canonical.as_str(), "https://old");
-        assert_eq!(row.to_record().version, 3);
+        assert_eq!(next.version, 3);
+    }
+
+    fn rules() -> Governance {
+        Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn update_plans() {
+        let (g, now, row) = (rules(), Utc::now(), row());
+        let to = |c: &str| AliasPatch {
+            canonical: Some(Canonical::parse(c).unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(plan_update(None, &to("https://new"), &g, now), UpdatePlan::NotFound);
+        let UpdatePlan::Write(AliasWrite::Change { current, next }) =
+            plan_update(Some(&row), &to("https://new"), &g, now)
+        else {
+            panic!("an allowed update is written");
+        };
+        assert_eq!(
+            (current.canonical.as_str(), next.canonical.as_str()),
+            ("https://old", "https://new")
+        );
+        let refused = plan_update(Some(&row), &to("http://plain"), &g, now);
+        assert!(matches!(refused, UpdatePlan::Violation(v) if v.rule == "allowed_schemes"));
+        // Deactivating is never blocked by the rules.
+        let off = AliasPatch { is_active: Some(false), ..to("http://plain") };
+        assert!(matches!(plan_update(Some(&row), &off, &g, now), UpdatePlan::Write(_)));
+    }
+
+    #[test]
+    fn deactivate_plans() {
+        assert_eq!(plan_deactivate(None), UpdatePlan::NotFound);
+        let UpdatePlan::Write(AliasWrite::Change { next, .. }) = plan_deactivate(Some(&row()))
+        else {
+            panic!("an active alias is deactivated");
+        };
+        assert!(!next.is_active);
     }
 }

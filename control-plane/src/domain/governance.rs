@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use nexus_protocol::{AliasName, Canonical, Context};
+use nexus_protocol::{AliasEntry, AliasName, Canonical, Context};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +97,20 @@ pub struct Candidate<'a> {
     pub canonical: &'a Canonical,
     pub description: Option<&'a str>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An imported entry, checked like any alias (`NewAlias::candidate` and
+/// `StoredAlias::candidate` give the other two sources).
+impl<'a> From<&'a AliasEntry> for Candidate<'a> {
+    fn from(e: &'a AliasEntry) -> Self {
+        Candidate {
+            context: &e.context,
+            alias: &e.alias,
+            canonical: &e.canonical,
+            description: e.description.as_deref(),
+            expires_at: e.expires_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -308,18 +322,15 @@ contexts:
     ) -> Result<(), &'static str> {
         let g = Governance::from_yaml(DOC).unwrap();
         let now = Utc::now();
-        let (c, a, k) = (
-            Context::parse(ctx).unwrap(),
-            AliasName::parse(alias).unwrap(),
-            Canonical::parse(canonical).unwrap(),
-        );
-        let cand = Candidate {
-            context: &c,
-            alias: &a,
-            canonical: &k,
-            description: desc,
+        let entry = AliasEntry {
+            context: Context::parse(ctx).unwrap(),
+            alias: AliasName::parse(alias).unwrap(),
+            canonical: Canonical::parse(canonical).unwrap(),
+            description: desc.map(str::to_owned),
             expires_at: ttl.map(|d| now + Duration::days(d)),
+            is_active: true,
         };
+        let cand = Candidate::from(&entry);
         g.check(&cand, now).map_err(|v| v.rule)
     }
 

@@ -1,12 +1,15 @@
 //! Pure, synchronous rules: no I/O, no clock (times are passed in), so all
-//! of it is unit-tested without a database.
+//! of it is unit-tested without a database. Every write is decided here
+//! first, as a plan over what the store read; the store only carries it out.
 //!
-//! - [`alias`]: validated requests and the stored alias record.
+//! - [`alias`]: validated requests, the stored alias, update plans.
 //! - [`governance`]: the rules document and the decisions it makes.
-//! - [`conflict`]: what a create or an import meets, and what to do.
+//! - [`conflict`]: what a create meets, and how a conflict is settled.
+//! - [`import`]: what a batch of entries does under an import policy.
 //! - [`rbac`]: who may do what, where — a decision table.
 
 pub mod alias;
 pub mod conflict;
 pub mod governance;
+pub mod import;
 pub mod rbac;

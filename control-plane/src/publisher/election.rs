@@ -1,21 +1,20 @@
-//! Leader election: one publisher per registry, chosen by a PostgreSQL
-//! session advisory lock held on a dedicated connection (not the pool, whose
-//! connections come and go). When the leader's process or connection dies,
-//! PostgreSQL releases the lock and the next instance to try takes over.
+//! Leader election: one publisher per registry, the holder of a PostgreSQL
+//! session advisory lock (`store::leader` holds the SQL). When the leader's
+//! process or connection dies, PostgreSQL releases the lock and the next
+//! instance to try takes over.
 //!
-//! The same connection LISTENs on `nexus_changes`, so the leader wakes the
-//! moment a change commits.
+//! The same connection LISTENs on the outbox channel, so the leader wakes
+//! the moment a change commits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-/// The NOTIFY channel the `changes` trigger signals (migration 0003).
-pub const CHANNEL: &str = "nexus_changes";
+use crate::store::StoreError;
+use crate::store::leader::{LeaderConnection, LeaderDb};
+
 /// How often a leader checks that its connection (and so its lock) is
 /// still there.
 const PING_EVERY: Duration = Duration::from_secs(1);
@@ -26,9 +25,9 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum ElectionError {
     #[error("election connection to PostgreSQL failed: {0}")]
-    Connect(#[source] tokio_postgres::Error),
+    Connect(#[source] StoreError),
     #[error("election query failed: {0}")]
-    Query(#[source] tokio_postgres::Error),
+    Query(#[source] StoreError),
     #[error("election connection timed out")]
     Timeout,
 }
@@ -43,24 +42,14 @@ pub fn lock_key(prefix: &str) -> i64 {
 }
 
 struct Session {
-    client: Client,
-    task: JoinHandle<()>,
+    conn: LeaderConnection,
     leader: bool,
     last_ping: Instant,
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        // Dropping the client already ends the connection; aborting the
-        // task makes sure the lock goes with it even if the server is slow
-        // to notice.
-        self.task.abort();
-    }
-}
-
 /// One instance's candidacy.
 pub struct Election {
-    pg: tokio_postgres::Config,
+    db: LeaderDb,
     key: i64,
     wake: Arc<Notify>,
     session: Option<Session>,
@@ -77,8 +66,8 @@ impl std::fmt::Debug for Election {
 }
 
 impl Election {
-    pub fn new(pg: tokio_postgres::Config, prefix: &str) -> Self {
-        Self { pg, key: lock_key(prefix), wake: Arc::new(Notify::new()), session: None }
+    pub fn new(db: LeaderDb, prefix: &str) -> Self {
+        Self { db, key: lock_key(prefix), wake: Arc::new(Notify::new()), session: None }
     }
 
     /// Notified on every commit to the outbox (while connected).
@@ -88,7 +77,7 @@ impl Election {
 
     /// Whether this instance held the lock at the last [`Self::campaign`].
     pub fn is_leader(&self) -> bool {
-        self.session.as_ref().is_some_and(|s| s.leader && !s.client.is_closed())
+        self.session.as_ref().is_some_and(|s| s.leader && !s.conn.is_closed())
     }
 
     /// Gives up the lock (by closing the connection).
@@ -109,50 +98,24 @@ impl Election {
     }
 
     async fn try_campaign(&mut self) -> Result<bool, ElectionError> {
-        if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
+        if self.session.as_ref().is_none_or(|s| s.conn.is_closed()) {
             self.session = None;
-            self.session = Some(self.connect().await?);
+            let conn = bounded(self.db.connect(self.wake.clone()))
+                .await?
+                .map_err(ElectionError::Connect)?;
+            self.session = Some(Session { conn, leader: false, last_ping: Instant::now() });
         }
         let Some(s) = self.session.as_mut() else { return Ok(false) };
         if s.leader {
             if s.last_ping.elapsed() >= PING_EVERY {
-                bounded(s.client.simple_query("SELECT 1")).await?.map_err(ElectionError::Query)?;
+                bounded(s.conn.ping()).await?.map_err(ElectionError::Query)?;
                 s.last_ping = Instant::now();
             }
             return Ok(true);
         }
-        let row = bounded(s.client.query_one("SELECT pg_try_advisory_lock($1)", &[&self.key]))
-            .await?
-            .map_err(ElectionError::Query)?;
-        s.leader = row.try_get(0).map_err(ElectionError::Query)?;
+        s.leader = bounded(s.conn.try_lock(self.key)).await?.map_err(ElectionError::Query)?;
         s.last_ping = Instant::now();
         Ok(s.leader)
-    }
-
-    async fn connect(&self) -> Result<Session, ElectionError> {
-        let (client, mut connection) =
-            bounded(self.pg.connect(NoTls)).await?.map_err(ElectionError::Connect)?;
-        let wake = self.wake.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "publisher election connection failed");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            // Wake the loop so it notices the loss at once.
-            wake.notify_one();
-        });
-        let session = Session { client, task, leader: false, last_ping: Instant::now() };
-        bounded(session.client.batch_execute(&format!("LISTEN {CHANNEL}")))
-            .await?
-            .map_err(ElectionError::Query)?;
-        Ok(session)
     }
 }
 

@@ -1,13 +1,15 @@
 //! The publisher: reads the outbox in version order and publishes signed
 //! deltas and snapshots to Redis, as the one leader among the control-plane
-//! instances (see `/work/notes/propagation-contract.md` for the keys).
+//! instances. The keys it writes are named in
+//! [`nexus_protocol::keys::RedisKeys`]; the consistency model they serve is
+//! the workspace README's "How it stays consistent".
 //!
 //! [`Publisher::step`] does one unit of work and says what it did, so tests
 //! drive it deterministically; [`Publisher::run`] is the thin loop around
 //! it, woken by PostgreSQL NOTIFY with a fallback poll.
 //!
-//! - [`settings`]: the environment it reads.
-//! - [`election`]: the advisory-lock leader election and the LISTEN.
+//! - [`election`]: who leads, over the lease `store::leader` holds in
+//!   PostgreSQL (its environment is `config::propagation`).
 //! - [`batch`]: outbox rows → signed deltas (pure).
 //! - [`bus`]: the Redis writes, in the order the contract needs.
 //! - [`mirror`]: the registry as the edges hold it, which the periodic
@@ -21,7 +23,6 @@ pub mod bus;
 pub mod election;
 pub mod mirror;
 pub mod rebuild;
-pub mod settings;
 pub mod start;
 pub mod status;
 
@@ -31,6 +32,7 @@ use nexus_protocol::Head;
 use nexus_protocol::signing::SigningKey;
 
 use crate::metrics::{KindLabels, PublishMetrics};
+use crate::report::Chain;
 use crate::store::{Store, StoreError};
 use batch::{Limits, Plan};
 use bus::{Bus, BusError, RING_LEN};
@@ -39,7 +41,6 @@ use mirror::Mirror;
 use rebuild::Rebuild;
 use status::Reporter;
 
-pub use settings::PropagationConfig;
 pub use status::{Propagation, PublisherState};
 
 /// Tunables, with the contract's values as defaults.
@@ -89,6 +90,22 @@ pub enum PublishError {
     Bus(#[from] BusError),
     #[error("snapshot encoding task failed: {0}")]
     Encode(#[from] tokio::task::JoinError),
+}
+
+impl PublishError {
+    /// What `/api/aliases/status` shows (it is public): the kind of
+    /// failure, never the database's or Redis's own text, which goes to
+    /// the log.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            PublishError::Election(_) => "the leader election cannot reach the registry database",
+            PublishError::Store(e) if e.is_unavailable() => "the registry database is unavailable",
+            PublishError::Store(_) => "reading the registry failed",
+            PublishError::Bus(BusError::Redis(_)) => "redis is unavailable",
+            PublishError::Bus(_) => "redis does not hold the published state",
+            PublishError::Encode(_) => "snapshot encoding failed",
+        }
+    }
 }
 
 /// Why a snapshot was written.
@@ -196,7 +213,7 @@ impl Publisher {
             if matches!(result, Ok(Step::Snapshot { .. } | Step::Deltas { .. })) {
                 s.last_publish_ms = Some(chrono::Utc::now().timestamp_millis());
             }
-            s.last_error = result.as_ref().err().map(ToString::to_string);
+            s.last_error = result.as_ref().err().map(|e| e.summary().to_owned());
         });
         result
     }
@@ -279,7 +296,7 @@ impl Publisher {
                 self.mirror =
                     self.mirror.take().filter(|m| m.head() == p.head).and_then(|mut m| {
                         m.apply(&rows, head)
-                            .map_err(|e| tracing::warn!(error = %e, "mirror dropped"))
+                            .map_err(|e| tracing::warn!(error = %Chain(&e), "mirror dropped"))
                             .ok()
                             .map(|()| m)
                     });
@@ -328,7 +345,7 @@ impl Publisher {
         match self.bus.prune_edges(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned edges silent past the retention"),
-            Err(e) => tracing::warn!(error = %e, "pruning P:edges failed"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "pruning P:edges failed"),
         }
     }
 
@@ -344,7 +361,7 @@ impl Publisher {
         let sealed = match rebuild.finish().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "snapshot rebuild failed; will retry");
+                tracing::warn!(error = %Chain(&e), "snapshot rebuild failed; will retry");
                 return Ok(None);
             }
         };
@@ -432,7 +449,7 @@ impl Publisher {
                 Ok(Step::Idle) => (self.settings.poll, true),
                 Ok(_) => (Duration::ZERO, true),
                 Err(e) => {
-                    tracing::warn!(error = %e, "publisher step failed");
+                    tracing::warn!(error = %Chain(&e), "publisher step failed");
                     (self.settings.retry, false)
                 }
             };

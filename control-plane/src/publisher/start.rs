@@ -9,32 +9,37 @@ use tokio::task::JoinHandle;
 
 use super::bus::{Bus, BusError};
 use super::election::Election;
-use super::{PropagationConfig, Publisher, Settings};
-use crate::api::Shared;
-use crate::config::DbConfig;
+use super::{Propagation, Publisher, Settings};
+use crate::config::{DbConfig, PropagationConfig};
+use crate::metrics::PublishMetrics;
+use crate::store::leader::LeaderDb;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("REDIS_URL: {0}")]
     Redis(#[from] BusError),
-    #[error("DATABASE_URL: {0}")]
-    Url(#[source] tokio_postgres::Error),
+    #[error(transparent)]
+    Db(#[from] StoreError),
 }
 
-/// Attaches Redis to `state` (for `/api/admin/edges`) and, when publishing
-/// is on, spawns the publisher until `shutdown`. Does nothing without
-/// `REDIS_URL`.
+/// Attaches Redis to `propagation` (for `/api/admin/edges`) and, when
+/// publishing is on, spawns the publisher until `shutdown`, reading `store`,
+/// electing over `db` and reporting through `propagation` and `metrics`.
+/// Does nothing without `REDIS_URL`.
 pub fn start(
     config: &PropagationConfig,
     db: &DbConfig,
-    state: &Shared,
+    store: &Store,
+    propagation: &Propagation,
+    metrics: PublishMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<JoinHandle<()>>, StartError> {
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
     let bus = Bus::connect(url.expose(), RedisKeys::new(&config.prefix))?;
-    state.propagation.attach(bus.clone());
+    propagation.attach(bus.clone());
     if !config.publish {
         tracing::info!(prefix = %config.prefix, "NEXUS_PUBLISH is off: not publishing");
         return Ok(None);
@@ -50,16 +55,15 @@ pub fn start(
     } else {
         tracing::info!(public_key = %public, "publisher signing key loaded (edges: NEXUS_VERIFY_KEY)");
     }
-    let mut pg: tokio_postgres::Config = db.url.expose().parse().map_err(StartError::Url)?;
-    pg.connect_timeout(db.timeout);
-    let reporter = state.propagation.reporter();
+    let leader_db = LeaderDb::new(db)?;
+    let reporter = propagation.reporter();
     reporter.update(|s| s.dev_key = config.dev_key);
     let publisher = Publisher::new(
-        state.store.clone(),
+        store.clone(),
         bus,
-        Election::new(pg, &config.prefix),
+        Election::new(leader_db, &config.prefix),
         config.signing_key.clone(),
-        state.metrics.publish.clone(),
+        metrics,
         reporter,
         Settings::default(),
     );

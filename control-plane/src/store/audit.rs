@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::registry::{AuditEntry, append, lock};
+use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::audit::chain::{Report, StoredRow, Verifier};
 
@@ -153,8 +153,8 @@ impl Store {
         purge_days: u32,
     ) -> Result<Retained, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
+        let mut ledger = Ledger::open(&mut client, &Actor::system("retention"), 0).await?;
+        let tx = ledger.tx();
         let archive_before = now - chrono::Duration::days(i64::from(archive_days));
         let purge_before = now - chrono::Duration::days(i64::from(purge_days));
         let archived = tx
@@ -183,15 +183,14 @@ impl Store {
         }
         let done = Retained { archived, purged };
         if archived > 0 || purged > 0 {
-            let entry = AuditEntry {
+            ledger.note(AuditEntry {
                 action: "audit.retention",
                 details: Some(format!("archived {archived}, purged {purged}")),
                 after: serde_json::to_value(done).ok(),
                 ..Default::default()
-            };
-            append(&tx, &mut locked, &Actor::system("retention"), &entry, None, None).await?;
+            });
         }
-        tx.commit().await?;
+        ledger.commit().await?;
         Ok(done)
     }
 }

@@ -58,22 +58,24 @@ fn head_from(row: &Row) -> Result<RegistryHead, StoreError> {
 
 fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
     let version = unsigned("change version", row.try_get(0)?)?;
-    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("change {version}: {e}"));
+    let what = || format!("change {version}");
     let op: String = row.try_get(3)?;
     let op = match op.as_str() {
         "upsert" => {
             let record: serde_json::Value = row.try_get(6)?;
-            ChangeOp::Upsert(serde_json::from_value(record).map_err(|e| bad(&e))?)
+            ChangeOp::Upsert(
+                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
+            )
         }
         "remove" => {
             let context: String = row.try_get(4)?;
             let alias: String = row.try_get(5)?;
             ChangeOp::Remove(AliasKey {
-                context: Context::parse(&context).map_err(|e| bad(&e))?,
-                alias: AliasName::parse(&alias).map_err(|e| bad(&e))?,
+                context: Context::parse(&context).map_err(|e| StoreError::corrupt(what(), e))?,
+                alias: AliasName::parse(&alias).map_err(|e| StoreError::corrupt(what(), e))?,
             })
         }
-        other => return Err(bad(&format!("unknown op {other:?}"))),
+        other => return Err(StoreError::Corrupt(format!("{}: unknown op {other:?}", what()))),
     };
     Ok(ChangeRow {
         version,
@@ -94,15 +96,15 @@ const RECORD_COLS: &str = "id, context, alias, canonical, description, \
 /// rows: every copy shows).
 fn record_from(row: &Row) -> Result<AliasRecord, StoreError> {
     let id: i32 = row.try_get(0)?;
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        StoreError::Corrupt(format!("alias {id}: {what}: {e}"))
-    };
+    let bad = |what: &str| format!("alias {id}: {what}");
     Ok(AliasRecord {
         id: i64::from(id),
-        context: Context::try_from(row.try_get::<_, String>(1)?).map_err(|e| bad("context", &e))?,
-        alias: AliasName::try_from(row.try_get::<_, String>(2)?).map_err(|e| bad("alias", &e))?,
+        context: Context::try_from(row.try_get::<_, String>(1)?)
+            .map_err(|e| StoreError::corrupt(bad("context"), e))?,
+        alias: AliasName::try_from(row.try_get::<_, String>(2)?)
+            .map_err(|e| StoreError::corrupt(bad("alias"), e))?,
         canonical: Canonical::try_from(row.try_get::<_, String>(3)?)
-            .map_err(|e| bad("canonical", &e))?,
+            .map_err(|e| StoreError::corrupt(bad("canonical"), e))?,
         description: row.try_get(4)?,
         expires_at_ms: row.try_get(5)?,
         is_active: row.try_get(6)?,

@@ -1,47 +1,32 @@
 //! The `conflicts` table: recorded when a write meets an alias, listed,
-//! and resolved (which may itself write the alias).
+//! and settled (which may itself write the alias).
 
-use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
-use nexus_protocol::{AliasKey, AliasName, Canonical, Context};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::aliases::{COLS, from_row, write_row};
-use super::registry::{AuditEntry, Change, Locked, append, lock};
+use super::alias_rows::active_at;
+use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
-use crate::domain::alias::{AliasPatch, StoredAlias};
-use crate::domain::conflict::{ConflictType, Resolution};
+use crate::domain::conflict::{
+    BadConflict, Conflict, ConflictRecord, Resolution, ResolutionPlan, plan_resolution,
+};
 
-pub(crate) struct NewConflict<'a> {
-    pub kind: ConflictType,
-    pub key: &'a AliasKey,
-    pub existing: &'a Value,
-    pub existing_id: Option<i32>,
-    pub incoming: Value,
-}
-
-/// A conflict as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConflictRow {
-    pub id: i32,
-    pub context: String,
-    pub alias: String,
-    pub conflict_type: String,
-    pub existing: Option<Value>,
-    pub incoming: Option<Value>,
-    pub resolution: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolved_by: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
+/// The name the admin API has always used for a stored conflict.
+pub type ConflictRow = Conflict;
 
 const CONFLICT_COLS: &str = "id, context, alias, conflict_type, existing, incoming, resolution, \
                              resolved_at, resolved_by, created_at";
 
-fn conflict_from_row(r: &Row) -> Result<ConflictRow, StoreError> {
-    Ok(ConflictRow {
+/// Every conflict record goes in through this one statement, one or many.
+const RECORD: &str = "INSERT INTO conflicts (alias, context, conflict_type, existing, incoming, \
+                      existing_id) \
+    SELECT t.a, t.c, t.k, t.e, t.i, t.x \
+    FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::JSONB[], $5::JSONB[], $6::INT[]) \
+         WITH ORDINALITY AS t(a, c, k, e, i, x, n) \
+    ORDER BY t.n \
+    RETURNING id";
+
+fn conflict_from_row(r: &Row) -> Result<Conflict, StoreError> {
+    Ok(Conflict {
         id: r.try_get(0)?,
         context: r.try_get(1)?,
         alias: r.try_get(2)?,
@@ -55,57 +40,64 @@ fn conflict_from_row(r: &Row) -> Result<ConflictRow, StoreError> {
     })
 }
 
-/// Records a conflict and its audit row in the caller's transaction.
-pub(crate) async fn insert_conflict(
-    tx: &Transaction<'_>,
-    locked: &mut Locked,
-    actor: &Actor,
-    c: &NewConflict<'_>,
-) -> Result<i32, StoreError> {
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO conflicts (alias, context, conflict_type, existing, incoming, existing_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .await?;
-    let row = tx
-        .query_one(
-            &st,
-            &[
-                &c.key.alias.as_str(),
-                &c.key.context.as_str(),
-                &c.kind.as_str(),
-                c.existing,
-                &c.incoming,
-                &c.existing_id,
-            ],
-        )
-        .await?;
-    let id: i32 = row.get(0);
-    let entry = AuditEntry {
-        action: "conflict.detected",
-        target: Some(format!("conflict/{id}")),
-        details: Some(format!("{} on {}/{}", c.kind.as_str(), c.key.context, c.key.alias)),
-        after: Some(c.incoming.clone()),
-        ..Default::default()
-    };
-    append(tx, locked, actor, &entry, None, None).await?;
-    Ok(id)
+fn corrupt(e: BadConflict) -> StoreError {
+    StoreError::corrupt("conflict row", e)
 }
 
-/// The incoming side of a conflict, as stored.
-#[derive(Debug, Deserialize)]
-struct Incoming {
-    canonical: Canonical,
-    description: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
+/// Whether each recorded conflict gets its own audit row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audited {
+    /// `conflict.detected`, one per conflict (single writes).
+    Each,
+    /// Summed up by the caller's own audit row (imports).
+    InSummary,
+}
+
+/// Records `conflicts` in the ledger's transaction; returns their ids, in
+/// order.
+pub(crate) async fn record(
+    ledger: &mut Ledger<'_>,
+    conflicts: &[ConflictRecord],
+    audited: Audited,
+) -> Result<Vec<i32>, StoreError> {
+    if conflicts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in conflicts {
+        cols.0.push(c.key.alias.as_str());
+        cols.1.push(c.key.context.as_str());
+        cols.2.push(c.kind.as_str());
+        cols.3.push(&c.existing);
+        cols.4.push(&c.incoming);
+        cols.5.push(c.existing_id);
+    }
+    let st = ledger.tx().prepare_cached(RECORD).await?;
+    let rows =
+        ledger.tx().query(&st, &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5]).await?;
+    // Serial ids follow insertion order, and every writer holds the
+    // registry lock: sorted, they are the conflicts' ids in order.
+    let mut ids: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    ids.sort_unstable();
+    if audited == Audited::Each {
+        for (c, id) in conflicts.iter().zip(&ids) {
+            ledger.note(AuditEntry {
+                action: "conflict.detected",
+                target: Some(format!("conflict/{id}")),
+                details: Some(format!("{} on {}/{}", c.kind.as_str(), c.key.context, c.key.alias)),
+                after: Some(c.incoming.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(ids)
 }
 
 #[derive(Debug)]
 pub enum Resolved {
-    Done(ConflictRow),
+    Done(Conflict),
     NotFound,
-    AlreadyResolved(ConflictRow),
+    AlreadyResolved(Conflict),
 }
 
 impl Store {
@@ -114,7 +106,7 @@ impl Store {
         open: Option<bool>,
         visible: Option<&[String]>,
         limit: i64,
-    ) -> Result<Vec<ConflictRow>, StoreError> {
+    ) -> Result<Vec<Conflict>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {CONFLICT_COLS} FROM conflicts \
@@ -127,15 +119,14 @@ impl Store {
         rows.iter().map(conflict_from_row).collect()
     }
 
-    pub async fn conflict(&self, id: i32) -> Result<Option<ConflictRow>, StoreError> {
+    pub async fn conflict(&self, id: i32) -> Result<Option<Conflict>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {CONFLICT_COLS} FROM conflicts WHERE id = $1");
         let row = client.query_opt(&sql, &[&id]).await?;
         row.as_ref().map(conflict_from_row).transpose()
     }
 
-    /// Settles conflict `id`. `use_incoming` writes the incoming alias (a new
-    /// version) over the active one, or creates it if none is active.
+    /// Settles conflict `id` as [`plan_resolution`] decides.
     pub async fn resolve_conflict(
         &self,
         id: i32,
@@ -143,100 +134,38 @@ impl Store {
         actor: &Actor,
     ) -> Result<Resolved, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
+        // One id reserved: `use_incoming` may create the alias.
+        let mut ledger = Ledger::open(&mut client, actor, 1).await?;
         let sql = format!("SELECT {CONFLICT_COLS} FROM conflicts WHERE id = $1 FOR UPDATE");
-        let Some(row) = tx.query_opt(&sql, &[&id]).await? else {
+        let Some(row) = ledger.tx().query_opt(&sql, &[&id]).await? else {
             return Ok(Resolved::NotFound);
         };
         let c = conflict_from_row(&row)?;
-        if c.resolution.is_some() {
-            return Ok(Resolved::AlreadyResolved(c));
+        let active = active_at(ledger.tx(), &c.key().map_err(corrupt)?).await?;
+        let write = match plan_resolution(&c, resolution, active.as_ref()).map_err(corrupt)? {
+            ResolutionPlan::AlreadyResolved => return Ok(Resolved::AlreadyResolved(c)),
+            ResolutionPlan::Settle(write) => write,
+        };
+        if let Some(w) = &write {
+            ledger.stage(w)?;
         }
-        if resolution == Resolution::UseIncoming {
-            use_incoming(&tx, &mut locked, actor, &c).await?;
-        }
-        let st = tx
+        let st = ledger
+            .tx()
             .prepare_cached(&format!(
                 "UPDATE conflicts SET resolution = $2, resolved_at = now(), resolved_by = $3 \
                  WHERE id = $1 RETURNING {CONFLICT_COLS}"
             ))
             .await?;
-        let row = tx.query_one(&st, &[&id, &resolution.as_str(), &actor.name]).await?;
+        let row = ledger.tx().query_one(&st, &[&id, &resolution.as_str(), &actor.name]).await?;
         let done = conflict_from_row(&row)?;
-        let entry = AuditEntry {
+        ledger.note(AuditEntry {
             action: "conflict.resolve",
             target: Some(format!("conflict/{id}")),
             details: Some(resolution.as_str().to_owned()),
             before: serde_json::to_value(&c).ok(),
             after: serde_json::to_value(&done).ok(),
-        };
-        append(&tx, &mut locked, actor, &entry, None, None).await?;
-        tx.commit().await?;
+        });
+        ledger.commit().await?;
         Ok(Resolved::Done(done))
     }
-}
-
-async fn use_incoming(
-    tx: &Transaction<'_>,
-    locked: &mut Locked,
-    actor: &Actor,
-    c: &ConflictRow,
-) -> Result<(), StoreError> {
-    let incoming: Incoming = c
-        .incoming
-        .clone()
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("conflict {}: incoming: {e}", c.id)))?
-        .ok_or_else(|| StoreError::Corrupt(format!("conflict {} has no incoming side", c.id)))?;
-    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("conflict {}: {e}", c.id));
-    let context = Context::parse(&c.context).map_err(|e| bad(&e))?;
-    let alias = AliasName::parse(&c.alias).map_err(|e| bad(&e))?;
-    let sql = format!("SELECT {COLS} FROM aliases WHERE context = $1 AND alias = $2 AND is_active");
-    let existing = tx.query_opt(&sql, &[&context.as_str(), &alias.as_str()]).await?;
-    match existing.as_ref().map(from_row).transpose()? {
-        Some(current) => {
-            let patch = AliasPatch {
-                canonical: Some(incoming.canonical),
-                description: Some(incoming.description),
-                expires_at: Some(incoming.expires_at),
-                is_active: Some(true),
-            };
-            let next: StoredAlias = current.patched(&patch);
-            write_row(tx, locked, actor, &current, &next, "alias.update").await?;
-        }
-        None => {
-            let version = locked.version + 1;
-            let sql = format!(
-                "INSERT INTO aliases (context, alias, canonical, description, expires_at, \
-                 is_active, created_by, updated_by, version) \
-                 VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7) RETURNING {COLS}"
-            );
-            let row = tx
-                .query_one(
-                    &sql,
-                    &[
-                        &context.as_str(),
-                        &alias.as_str(),
-                        &incoming.canonical.as_str(),
-                        &incoming.description,
-                        &incoming.expires_at,
-                        &actor.name,
-                        &version,
-                    ],
-                )
-                .await?;
-            let created = from_row(&row)?;
-            let entry = AuditEntry {
-                action: "alias.create",
-                target: Some(format!("{context}/{alias}")),
-                after: Some(created.to_json()),
-                ..Default::default()
-            };
-            let change = Change { version, alias_id: created.id };
-            append(tx, locked, actor, &entry, Some(change), None).await?;
-        }
-    }
-    Ok(())
 }

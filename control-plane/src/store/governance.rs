@@ -1,7 +1,7 @@
 //! The `governance_rules` table: the active rules document, replaced as a
 //! whole (older documents stay, inactive, as history).
 
-use super::registry::{AuditEntry, append, lock};
+use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::governance::GovernanceDoc;
 
@@ -14,11 +14,11 @@ impl Store {
         doc: &GovernanceDoc,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_value(doc)
-            .map_err(|e| StoreError::Corrupt(format!("governance document: {e}")))?;
+        let json =
+            serde_json::to_value(doc).map_err(|e| StoreError::corrupt("governance document", e))?;
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let tx = ledger.tx();
         let current = tx
             .query_opt(
                 "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
@@ -35,15 +35,14 @@ impl Store {
             &[&name, &json, &actor.name],
         )
         .await?;
-        let entry = AuditEntry {
+        ledger.note(AuditEntry {
             action: "governance.put",
             target: Some(format!("governance/{name}")),
             before: current,
             after: Some(json),
             ..Default::default()
-        };
-        append(&tx, &mut locked, actor, &entry, None, None).await?;
-        tx.commit().await?;
+        });
+        ledger.commit().await?;
         Ok(true)
     }
 
@@ -58,7 +57,7 @@ impl Store {
             .await?;
         row.map(|r| {
             serde_json::from_value(r.get(0))
-                .map_err(|e| StoreError::Corrupt(format!("governance document: {e}")))
+                .map_err(|e| StoreError::corrupt("governance document", e))
         })
         .transpose()
     }

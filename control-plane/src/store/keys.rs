@@ -4,7 +4,7 @@
 use nexus_protocol::{ContextScope, Role};
 use serde::Serialize;
 
-use super::registry::{AuditEntry, append, lock};
+use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 
 /// A key's grant, as found by its digest.
@@ -36,9 +36,9 @@ impl Store {
     ) -> Result<KeyCreated, StoreError> {
         let contexts: Vec<String> = contexts.clone().into();
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
-        let row = tx
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let row = ledger
+            .tx()
             .query_one(
                 "INSERT INTO api_keys (name, role, contexts, key_digest, created_by) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -46,23 +46,22 @@ impl Store {
             )
             .await?;
         let created = KeyCreated { id: row.get(0), name: name.to_owned(), role, contexts };
-        let entry = AuditEntry {
+        ledger.note(AuditEntry {
             action: "api_key.create",
             target: Some(format!("api_key/{}", created.id)),
             after: serde_json::to_value(&created).ok(),
             ..Default::default()
-        };
-        append(&tx, &mut locked, actor, &entry, None, None).await?;
-        tx.commit().await?;
+        });
+        ledger.commit().await?;
         Ok(created)
     }
 
     /// Revokes key `id`; false when there is no such unrevoked key.
     pub async fn revoke_api_key(&self, id: i32, actor: &Actor) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut locked = lock(&tx).await?;
-        let n = tx
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let n = ledger
+            .tx()
             .execute(
                 "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
                 &[&id],
@@ -71,13 +70,12 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
-        let entry = AuditEntry {
+        ledger.note(AuditEntry {
             action: "api_key.revoke",
             target: Some(format!("api_key/{id}")),
             ..Default::default()
-        };
-        append(&tx, &mut locked, actor, &entry, None, None).await?;
-        tx.commit().await?;
+        });
+        ledger.commit().await?;
         Ok(true)
     }
 
@@ -98,7 +96,7 @@ impl Store {
         let role = role.parse().map_err(StoreError::Corrupt)?;
         let contexts: Vec<String> = row.try_get(3)?;
         let contexts = ContextScope::try_from(contexts)
-            .map_err(|e| StoreError::Corrupt(format!("api key contexts: {e}")))?;
+            .map_err(|e| StoreError::corrupt("api key contexts", e))?;
         Ok(Some(KeyGrant {
             id: row.try_get(0)?,
             name: row.try_get(1)?,

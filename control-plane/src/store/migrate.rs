@@ -89,8 +89,10 @@ pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError>
 
 /// Compares the database with the embedded migrations without changing it.
 pub async fn state(client: &Client) -> Result<SchemaState, StoreError> {
-    let exists: bool =
-        client.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[]).await?.get(0);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
     let applied = if exists { recorded(client).await? } else { Vec::new() };
     let mut missing = Vec::new();
     for m in MIGRATIONS {
@@ -107,7 +109,7 @@ async fn recorded(
     client: &impl tokio_postgres::GenericClient,
 ) -> Result<Vec<(i32, String)>, StoreError> {
     let rows = client.query("SELECT version, checksum FROM schema_migrations", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 #[cfg(test)]

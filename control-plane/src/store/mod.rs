@@ -5,10 +5,14 @@
 //! without audit.
 //!
 //! - [`migrate`]: embedded migrations.
-//! - [`registry`]: the registry lock and the audit append under it.
+//! - [`leader`]: the publisher's lease: an advisory lock and LISTEN on a
+//!   dedicated connection.
+//! - [`ledger`]: the one write path: registry lock, versions, outbox, audit.
+//! - [`alias_rows`]: reading alias rows, shared by every alias write.
 //! - [`aliases`], [`import`], [`conflicts`], [`audit`], [`keys`],
 //!   [`governance`], [`service`]: one table or concern each.
 
+pub mod alias_rows;
 pub mod aliases;
 pub mod audit;
 pub mod changes;
@@ -16,8 +20,9 @@ pub mod conflicts;
 pub mod governance;
 pub mod import;
 pub mod keys;
+pub mod leader;
+pub mod ledger;
 pub mod migrate;
-pub mod registry;
 pub mod service;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -28,22 +33,48 @@ use crate::config::DbConfig;
 
 pub use migrate::SchemaState;
 
+/// The cause an error carries when its type is not ours to name.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What the store can fail with. Every variant with a cause keeps it as its
+/// `source()`; the messages carry database text and are for logs only (the
+/// API never puts them into a response body).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached or is shutting down; retrying later
-    /// may work.
+    /// The database cannot be reached, is shutting down, or timed out;
+    /// retrying later may work.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     #[error("database error: {0}")]
     Db(#[source] tokio_postgres::Error),
     #[error("migration {0} was changed after it was applied; restore its original text")]
     MigrationChanged(&'static str),
     #[error("migration {0} failed: {1}")]
     Migration(&'static str, #[source] tokio_postgres::Error),
+    /// Stored data breaks an invariant, with no underlying error to keep.
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// A stored value did not decode; `what` names the row and the field.
+    #[error("stored data is not valid: {what}: {source}")]
+    CorruptValue {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("invalid DATABASE_URL: {0}")]
     Url(#[source] tokio_postgres::Error),
+}
+
+impl StoreError {
+    /// A stored value that did not decode, keeping why as the source.
+    pub fn corrupt(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StoreError::CorruptValue { what: what.into(), source: source.into() }
+    }
+
+    /// Whether retrying later may work (a 503 rather than a 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -61,7 +92,7 @@ impl From<tokio_postgres::Error> for StoreError {
                         || *c == SqlState::LOCK_NOT_AVAILABLE
                 }
             };
-        if unavailable { StoreError::Unavailable(e.to_string()) } else { StoreError::Db(e) }
+        if unavailable { StoreError::Unavailable(Box::new(e)) } else { StoreError::Db(e) }
     }
 }
 
@@ -69,7 +100,8 @@ impl From<PoolError> for StoreError {
     fn from(e: PoolError) -> Self {
         match e {
             PoolError::Backend(e) => e.into(),
-            other => StoreError::Unavailable(other.to_string()),
+            // Timeouts, a closed pool: the pool's own error is the cause.
+            other => StoreError::Unavailable(Box::new(other)),
         }
     }
 }
@@ -116,7 +148,7 @@ impl Store {
             .create_timeout(Some(db.timeout))
             .recycle_timeout(Some(db.timeout))
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Self { pool })
     }
 

@@ -281,25 +281,34 @@ async fn a_governance_change_reaches_every_control_plane() {
     let (_, mut doc) = app.get("/api/admin/governance").await;
     doc["contexts"]["frontend"]["require_description"] = json!(true);
     assert_eq!(app.put("/api/admin/governance", &doc).await.0, StatusCode::OK);
+    // The other instance answers the rules it enforces: wait until they
+    // are the new ones, then check it enforces them.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let res = app
             .http
-            .post(format!("http://{other}/api/admin/aliases"))
+            .get(format!("http://{other}/api/admin/governance"))
             .bearer_auth(&app.admin)
-            .json(&json!({"context":"frontend","alias":"undescribed","canonical":CANON}))
             .send()
             .await
             .unwrap();
-        if res.status() == StatusCode::UNPROCESSABLE_ENTITY {
-            let e: serde_json::Value = res.json().await.unwrap();
-            assert_eq!(e["rule"], "require_description");
+        assert_eq!(res.status(), StatusCode::OK);
+        let rules: serde_json::Value = res.json().await.unwrap();
+        if rules["contexts"]["frontend"]["require_description"] == json!(true) {
             break;
         }
-        // Created under the old rules: take it back and try again.
-        assert_eq!(res.status(), StatusCode::CREATED);
-        app.delete("/api/admin/aliases/frontend/undescribed").await;
         assert!(tokio::time::Instant::now() < deadline, "the change never arrived");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let res = app
+        .http
+        .post(format!("http://{other}/api/admin/aliases"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"context":"frontend","alias":"undescribed","canonical":CANON}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(e["rule"], "require_description");
 }

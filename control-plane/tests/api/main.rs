@@ -9,5 +9,7 @@ mod audit;
 mod auth;
 mod cli;
 mod conflicts;
+mod errors;
 mod import;
+mod resolve;
 mod schema;

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use fred::prelude::*;
+use nexus_control_plane::config::DbConfig;
 use nexus_control_plane::metrics::PublishMetrics;
 use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
 use nexus_control_plane::publisher::{Publisher, Settings, Step};
+use nexus_control_plane::store::leader::LeaderDb;
 use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
@@ -78,11 +80,11 @@ impl Rig {
         settings: Settings,
     ) -> (Publisher, PublishMetrics) {
         let metrics = PublishMetrics::default();
-        let pg: tokio_postgres::Config = election_db.parse().unwrap();
+        let leader_db = LeaderDb::new(&DbConfig::new(election_db)).unwrap();
         let publisher = Publisher::new(
             app.store.clone(),
             Bus::connect(redis, self.keys.clone()).unwrap(),
-            Election::new(pg, self.keys.prefix()),
+            Election::new(leader_db, self.keys.prefix()),
             dev_signing_key(),
             metrics.clone(),
             app.state.propagation.reporter(),
@@ -193,6 +195,24 @@ pub async fn step_until(p: &mut Publisher, done: impl Fn(&Step) -> bool) -> Step
         assert!(step == Step::Idle, "unexpected {step:?}");
         assert!(tokio::time::Instant::now() < deadline, "nothing matched within {PATIENCE:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Steps a follower until it takes over (the leader's lock freed),
+/// returning its first step as leader; fails after [`PATIENCE`].
+pub async fn step_until_takeover(p: &mut Publisher) -> Step {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let step = p.step().await.unwrap();
+        if step != Step::Follower {
+            return step;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no takeover within {} s",
+            PATIENCE.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

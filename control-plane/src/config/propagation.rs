@@ -1,10 +1,12 @@
 //! Propagation settings, read with the rest of the configuration:
 //! `REDIS_URL`, `NEXUS_REDIS_PREFIX`, `NEXUS_SIGNING_KEY` or
-//! `NEXUS_SIGNING_KEY_FILE`, `NEXUS_PUBLISH`.
+//! `NEXUS_SIGNING_KEY_FILE`, `NEXUS_PUBLISH`. Owned by the configuration (a
+//! leaf module) rather than the publisher, so the publisher, the store and
+//! the configuration do not import one another in a circle.
 
 use nexus_protocol::signing::{self, SigningKey};
 
-use crate::config::{ConfigError, Secret};
+use super::{ConfigError, Secret, invalid};
 
 /// Longest accepted `NEXUS_REDIS_PREFIX`.
 pub const MAX_PREFIX_LEN: usize = 64;
@@ -21,10 +23,6 @@ pub struct PropagationConfig {
     pub dev_key: bool,
     /// `NEXUS_PUBLISH`: default true when `REDIS_URL` is set.
     pub publish: bool,
-}
-
-fn invalid(name: &'static str, message: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid { name, message: message.to_string() }
 }
 
 impl PropagationConfig {

@@ -1,0 +1,116 @@
+//! The registry's use cases, shared by the admin API and the command line:
+//! each checks what the governance rules say about a request, then has the
+//! store carry out the domain's plan. Parsing the request and authorising
+//! the caller stay with the caller; status codes and exit codes too.
+
+use chrono::{DateTime, Utc};
+use nexus_protocol::{AliasEntry, AliasKey};
+
+use crate::domain::alias::{AliasPatch, NewAlias};
+use crate::domain::governance::{Candidate, Governance, Violation};
+use crate::domain::import::{ImportPolicy, ImportReport};
+use crate::store::aliases::{Created, Updated};
+use crate::store::{Actor, Store, StoreError};
+
+/// Why a write was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("governance rule {}: {}", .0.rule, .0.message)]
+    Governance(Violation),
+    /// An import entry broke a rule; nothing was written.
+    #[error("entry {index} ({}/{}): governance rule {}: {}",
+            key.context, key.alias, violation.rule, violation.message)]
+    EntryGovernance { index: usize, key: AliasKey, violation: Violation },
+    /// Under `reject`, the import met conflicts and wrote nothing.
+    #[error("{} conflicts; nothing was written", .0.conflicts.len())]
+    Refused(ImportReport),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates an alias the rules allow, under its context's shadowing policy.
+pub async fn create(
+    store: &Store,
+    rules: &Governance,
+    new: &NewAlias,
+    actor: &Actor,
+) -> Result<Created, WriteError> {
+    rules.check(&new.candidate(), Utc::now()).map_err(WriteError::Governance)?;
+    Ok(store.create_alias(new, rules.shadowing(&new.key.context), actor).await?)
+}
+
+/// Applies `patch` to the alias at `key`; the result must satisfy the rules
+/// unless it is inactive.
+pub async fn update(
+    store: &Store,
+    rules: &Governance,
+    key: &AliasKey,
+    patch: &AliasPatch,
+    actor: &Actor,
+) -> Result<Updated, StoreError> {
+    store.update_alias(key, patch, rules, Utc::now(), actor).await
+}
+
+/// Imports `entries` (distinct keys, checked by whoever parsed them) in one
+/// transaction, once every entry satisfies the rules.
+pub async fn import(
+    store: &Store,
+    rules: &Governance,
+    entries: &[AliasEntry],
+    policy: ImportPolicy,
+    dry_run: bool,
+    actor: &Actor,
+) -> Result<ImportReport, WriteError> {
+    check_entries(rules, entries, Utc::now())?;
+    let report = store.import(entries, policy, dry_run, actor).await?;
+    if report.refused(policy) {
+        return Err(WriteError::Refused(report));
+    }
+    Ok(report)
+}
+
+/// The first entry the rules refuse, if any.
+pub fn check_entries(
+    rules: &Governance,
+    entries: &[AliasEntry],
+    now: DateTime<Utc>,
+) -> Result<(), WriteError> {
+    for (index, e) in entries.iter().enumerate() {
+        rules.check(&Candidate::from(e), now).map_err(|violation| WriteError::EntryGovernance {
+            index,
+            key: AliasKey { context: e.context.clone(), alias: e.alias.clone() },
+            violation,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use nexus_protocol::AliasFile;
+
+    use super::*;
+
+    #[test]
+    fn the_first_refused_entry_is_named() {
+        let rules = Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z-]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n  reserved_names: [admin]\n",
+        )
+        .unwrap();
+        let file = AliasFile::parse(
+            "aliases:\n  - {context: f, alias: ok, canonical: 'https://a'}\n  \
+             - {context: f, alias: admin, canonical: 'https://b'}\n",
+        )
+        .unwrap();
+        let now = Utc::now();
+        assert!(check_entries(&rules, &file.aliases[..1], now).is_ok());
+        let err = check_entries(&rules, &file.aliases, now).unwrap_err();
+        assert!(matches!(&err, WriteError::EntryGovernance { index: 1, violation, .. }
+            if violation.rule == "reserved_names"));
+        assert_eq!(
+            err.to_string(),
+            "entry 1 (f/admin): governance rule reserved_names: alias admin is reserved"
+        );
+    }
+}
