@@ -28,25 +28,8 @@ fn invalid(name: &'static str, message: impl fmt::Display) -> ConfigError {
     ConfigError::Invalid { name, message: message.to_string() }
 }
 
-/// A secret that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// One type for every secret of both planes; redacted in `Debug`.
+pub use nexus_protocol::Secret;
 
 /// How to reach PostgreSQL. The URL may carry a password, so it is a secret.
 #[derive(Debug, Clone)]

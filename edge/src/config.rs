@@ -2,7 +2,8 @@
 //! environment (names from the design), and checked before any port is
 //! bound. The environment is injected so tests need not set variables.
 
-use std::fmt;
+pub mod env;
+
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::{self, VerifyingKey};
 
+use crate::quic::config::QuicConfig;
 use crate::sync::SyncConfig;
+use env::parsed;
+pub use env::{ConfigError, Secret, TlsFiles};
 
 /// Command line of `nexus-edge`.
 #[derive(Debug, clap::Parser)]
@@ -22,37 +26,6 @@ pub struct Args {
     pub aliases_file: Option<PathBuf>,
 }
 
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{name}={value:?} is not valid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
-    #[error("SECRET_KEY is not set; it is required to check tokens (or set EDGE_AUTH=off)")]
-    MissingSecret,
-    #[error("EDGE_TLS_CERT and EDGE_TLS_KEY must be set together")]
-    HalfTls,
-    #[error("nothing to serve: pass --aliases-file PATH (or EDGE_ALIASES_FILE), or set REDIS_URL")]
-    NoSource,
-    #[error("cannot read {name} {path:?}: {source}")]
-    KeyFile { name: &'static str, path: PathBuf, source: std::io::Error },
-}
-
-/// The JWT secret; never printed.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Who may resolve.
 #[derive(Debug, Clone)]
 pub enum AuthMode {
@@ -60,13 +33,6 @@ pub enum AuthMode {
     Required(Secret),
     /// Anyone (`EDGE_AUTH=off`, for local demos).
     Off,
-}
-
-/// PEM files of the TLS certificate chain and key.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 /// Where the edge's state comes from.
@@ -91,7 +57,7 @@ pub struct Config {
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
     pub prometheus: bool,
     /// `EDGE_QUIC_ADDR` and whether QUIC is served (see [`crate::quic::config`]).
-    pub quic: crate::quic::QuicConfig,
+    pub quic: QuicConfig,
 }
 
 impl Config {
@@ -117,7 +83,7 @@ impl Config {
         };
         let auth = match env("EDGE_AUTH").as_deref().unwrap_or("required") {
             "required" => match env("SECRET_KEY").filter(|s| !s.is_empty()) {
-                Some(s) => AuthMode::Required(Secret(s)),
+                Some(s) => AuthMode::Required(Secret::new(s)),
                 None => return Err(ConfigError::MissingSecret),
             },
             "off" => AuthMode::Off,
@@ -132,7 +98,7 @@ impl Config {
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
         let prometheus = parsed(&env, "PROMETHEUS_ENABLED")?.unwrap_or(true);
-        let quic = crate::quic::QuicConfig::from_env(&env, tls.as_ref())?;
+        let quic = QuicConfig::from_env(&env, tls.as_ref())?;
         Ok(Self {
             source,
             http_addr,
@@ -179,7 +145,7 @@ fn sync_config(
         format!("{host}-{}", std::process::id())
     });
     Ok(SyncConfig {
-        redis_url,
+        redis_url: Secret::new(redis_url),
         keys: RedisKeys::new(&prefix),
         verify_key,
         edge_id,
@@ -197,25 +163,6 @@ fn parse_key(name: &'static str, hex: String) -> Result<VerifyingKey, ConfigErro
         value: hex.trim().to_owned(),
         reason: e.to_string(),
     })
-}
-
-fn parsed<T>(
-    env: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<Option<T>, ConfigError>
-where
-    T: std::str::FromStr,
-    T::Err: fmt::Display,
-{
-    env(name)
-        .map(|value| {
-            value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-                value,
-            })
-        })
-        .transpose()
 }
 
 #[cfg(test)]

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use nexus_edge::app::App;
 use nexus_edge::auth::Authenticator;
+use nexus_edge::clock::Clock;
 use nexus_edge::config::{Args, AuthMode, Config, SourceConfig};
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
-use nexus_edge::service::App;
 use nexus_edge::source::file::{FileSource, POLL_INTERVAL};
-use nexus_edge::source::redis::RedisSync;
-use nexus_edge::source::{self, Source as _};
+use nexus_edge::source::redis::{self, RedisSync};
+use nexus_edge::source::{self, Applier, Source as _};
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::{tls, workers};
 use nexus_protocol::TokenVerifier;
@@ -20,9 +21,11 @@ use nexus_protocol::signing;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// What keeps the state current once the edge listens.
+// One value, made once at start and moved into its task: its size is moot.
+#[allow(clippy::large_enum_variant)]
 enum Feed {
-    File(FileSource),
-    Redis(Box<RedisSync>),
+    File(FileSource, Applier),
+    Redis(RedisSync),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,12 +60,14 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
     let (state, feed) = match &config.source {
         SourceConfig::File(path) => {
             let state = Arc::new(State::new(SourceKind::File));
+            let mut applier = Applier::new(state.clone(), metrics.clone(), Clock::system());
             let mut file = FileSource::new(path, POLL_INTERVAL).with_sighup()?;
             file.preload().await.context("initial alias file")?;
-            if let Some(first) = file.next().await {
-                source::apply(&state, &metrics, first);
+            // Served before the edge listens: the preloaded file.
+            if let Some(first) = file.next(&applier).await {
+                applier.apply(first);
             }
-            (state, Feed::File(file))
+            (state, Feed::File(file, applier))
         }
         SourceConfig::Redis(sync) => {
             if signing::is_dev_verify_key(&sync.verify_key) {
@@ -74,8 +79,9 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
             }
             tracing::info!(config = ?sync, "syncing from Redis");
             let state = Arc::new(State::new(SourceKind::Redis));
-            let redis = nexus_edge::sync::start(*sync.clone(), state.clone(), metrics.clone())?;
-            (state, Feed::Redis(Box::new(redis)))
+            let redis =
+                redis::start(*sync.clone(), state.clone(), metrics.clone(), Clock::system())?;
+            (state, Feed::Redis(redis))
         }
     };
     let app = Arc::new(App {
@@ -85,7 +91,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         prometheus: config.prometheus,
         metrics: metrics.clone(),
     });
-    let quic = nexus_edge::quic::prepare(&config).context("QUIC")?;
+    let quic = nexus_edge::quic::prepare(&config.quic, config.tls.as_ref()).context("QUIC")?;
     let bound = workers::bind(config.http_addr, config.workers.get())
         .with_context(|| format!("binding {}", config.http_addr))?;
     let addr = bound.first().map(workers::Worker::local_addr).transpose()?;
@@ -111,7 +117,7 @@ async fn run(config: Config, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::
         let _ = watcher_stop.wait_for(|s| *s).await;
     };
     let watcher = match feed {
-        Feed::File(file) => tokio::spawn(source::drive(file, state, metrics, stopped)),
+        Feed::File(file, applier) => tokio::spawn(source::drive(file, applier, stopped)),
         Feed::Redis(redis) => tokio::spawn(redis.run(stopped)),
     };
 

@@ -5,7 +5,7 @@ mod process;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use process::Edge;
 
@@ -19,6 +19,41 @@ fn status_of(addr: SocketAddr, target: &str) -> u16 {
     let url = format!("http://{addr}/api/aliases/resolve/{target}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async { reqwest::get(url).await.map_or(0, |r| r.status().as_u16()) })
+}
+
+fn wall_ms() -> i64 {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+/// When the edge last confirmed its state current (a poll that found the
+/// file unchanged, or a load), in wall-clock ms, as bounds `(earliest,
+/// latest)`: its status gives the age, not the instant.
+fn confirmed_at(addr: SocketAddr) -> (i64, i64) {
+    let url = format!("http://{addr}/api/aliases/status");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let before = wall_ms();
+    let status: serde_json::Value =
+        rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+    let after = wall_ms();
+    let age_s = status["status"]["state_age_seconds"].as_f64().expect("a loaded state has an age");
+    let age_ms = (age_s * 1000.0).round() as i64;
+    // One more millisecond each way: both clocks are read truncated.
+    (before - age_ms - 1, after - age_ms + 1)
+}
+
+/// Waits until the edge confirms its state at a time surely after `t`
+/// (wall-clock ms); returns the latest that confirmation can have been.
+fn confirmed_after(addr: SocketAddr, t: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (earliest, latest) = confirmed_at(addr);
+        if earliest > t {
+            return latest;
+        }
+        assert!(Instant::now() < deadline, "the poller stopped confirming the file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -49,7 +84,12 @@ fn sighup_reloads_and_sigterm_stops() {
     let v2 = v1.replace("one", "two");
     std::fs::write(&file, &v2).unwrap();
     std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The window: two polls after the write. The first confirmation after
+    // it may come from a look at the file taken just before it; the second
+    // looked after the first, so at the new bytes.
+    let written = wall_ms() + 1;
+    let first = confirmed_after(addr, written);
+    confirmed_after(addr, first);
     assert_eq!(status_of(addr, "frontend/two"), 404, "poller should not have seen the change");
     running.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);

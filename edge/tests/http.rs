@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::{Options, SECRET, TestEdge, YAML, get, spawn_edge, wait_until};
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
-use nexus_edge::service::App;
+use nexus_edge::app::App;
 use nexus_edge::state::{SourceKind, State};
 use nexus_protocol::{AUDIENCE, Claims, ContextScope, Role, TokenSigner};
 
@@ -44,7 +44,7 @@ async fn resolve_answers_every_status() {
         ("backend/retired", 404, "not_found"),
         ("frontend/bad%20name", 400, "bad_request"),
         ("frontend/..hidden", 400, "bad_request"),
-        ("unknown-context/user-profile", 400, "bad_request"),
+        ("unknown-context/user-profile", 400, "unknown_context"),
     ] {
         let (s, body) = resolve(&edge, target, Some(&all)).await;
         assert_eq!((s, body["error"].as_str()), (status, Some(code)), "{target}: {body}");

@@ -4,7 +4,9 @@
 //! Redis, with faults injected between operations. Every answer of the
 //! admin API is checked against a serial model (`model/serial.rs`); after
 //! each round the fleet is left to settle and every edge's whole table must
-//! equal the model.
+//! equal the model. A round's operations (`model/round.rs`) are random
+//! draws ending in a closing sequence that makes, whatever the seed, every
+//! answer the coverage assertions at the end ask for.
 //!
 //! Replay a failure with `NEXUS_MODEL_SEED=<seed printed by the test>`;
 //! `NEXUS_MODEL_OPS` changes the number of operations (default 240).
@@ -15,6 +17,8 @@ mod helpers;
 #[path = "../../control-plane/tests/propagation/rig.rs"]
 #[allow(dead_code)]
 mod rig;
+#[path = "model/round.rs"]
+mod round;
 #[path = "model/serial.rs"]
 mod serial;
 mod sync_rig;
@@ -32,6 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use helpers::{TestApp, spawn_app};
+use round::Round;
 use serial::{Expect, Key, Op, Serial};
 use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
 
@@ -181,10 +186,23 @@ impl Faults {
             0 => {
                 // Only this test's subscribers (by name): other tests share
                 // this Redis, so `CLIENT KILL TYPE pubsub` would cut theirs too.
+                // A cut that finds every edge between connections (just
+                // restarted, or reconnecting from the last cut) cuts nothing
+                // and is no fault: cut again until one subscriber was there,
+                // so that every cut counted really closed a connection.
                 tally.kills += 1;
-                for n in nodes.iter() {
-                    tally.killed += self.redis.kill_client(&n.edge().subscriber).await;
-                }
+                let deadline = Instant::now() + sync_rig::PATIENCE;
+                tally.killed += loop {
+                    let mut killed = 0;
+                    for n in nodes.iter() {
+                        killed += self.redis.kill_client(&n.edge().subscriber).await;
+                    }
+                    if killed > 0 {
+                        break killed;
+                    }
+                    assert!(Instant::now() < deadline, "no edge had a pub/sub connection to cut");
+                    tokio::time::sleep(POLL).await;
+                };
             }
             1 => {
                 // At once, possibly while the publisher is between its head
@@ -225,6 +243,24 @@ async fn control_plane_active(app: &TestApp) -> BTreeMap<Key, (String, u64)> {
     out
 }
 
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Whether `state` reaches `epoch:version` within [`sync_rig::PATIENCE`]
+/// (polled), so that the caller can say why not.
+async fn at_head(state: &nexus_edge::state::State, epoch: u64, version: u64) -> bool {
+    let deadline = Instant::now() + sync_rig::PATIENCE;
+    loop {
+        if state.is_loaded() && state.epoch() == epoch && state.version() == version {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Waits until every edge holds the registry's head, then compares each
 /// edge's whole table with the model. Returns how many deactivated keys
 /// were checked.
@@ -244,25 +280,21 @@ async fn verify(
     assert_eq!(cp_view, active, "{at}: the control plane's active aliases differ from the model");
     for n in nodes {
         let (e, s) = (n.edge(), &n.edge().state);
-        let deadline = Instant::now() + sync_rig::PATIENCE;
-        while !(s.is_loaded() && s.epoch() == epoch && s.version() == version) {
-            if Instant::now() > deadline {
-                // What the edge and Redis say, to tell a lost notice from a
-                // refused update.
-                let report = redis.report(&e.id).await;
-                let head = rig.head().await;
-                let snapshot: i64 = redis.redis.exists(redis.keys.snapshot()).await.unwrap();
-                panic!(
-                    "{at}: {} stuck at {}:{} (loaded {}), registry at {epoch}:{version}, \
-                     Redis head {head:?} (snapshot key present: {}), its report {report:?}",
-                    e.id,
-                    s.epoch(),
-                    s.version(),
-                    s.is_loaded(),
-                    snapshot == 1
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        if !at_head(s, epoch, version).await {
+            // What the edge and Redis say, to tell a lost notice from a
+            // refused update.
+            let report = redis.report(&e.id).await;
+            let head = rig.head().await;
+            let snapshot: i64 = redis.redis.exists(redis.keys.snapshot()).await.unwrap();
+            panic!(
+                "{at}: {} stuck at {}:{} (loaded {}), registry at {epoch}:{version}, \
+                 Redis head {head:?} (snapshot key present: {}), its report {report:?}",
+                e.id,
+                s.epoch(),
+                s.version(),
+                s.is_loaded(),
+                snapshot == 1
+            );
         }
         {
             let guard = s.table();
@@ -323,8 +355,11 @@ async fn every_edge_converges_to_the_serial_model_through_faults() {
     for round in 0..ROUNDS {
         let span = (round * ops / ROUNDS)..((round + 1) * ops / ROUNDS);
         let planned: Vec<usize> = (0..3).map(|_| rng.random_range(span.clone())).collect();
+        // Ends with the operations that make this round cover what the
+        // assertions at the end require, whatever the seed.
+        let mut sequence = Round::new(span.len());
         for i in span {
-            let op = model.draw(&mut rng);
+            let op = sequence.next(&model, &mut rng);
             let expect = model.expect(&op);
             let (status, body) = send(&app, &op).await;
             assert!(
@@ -353,9 +388,8 @@ async fn every_edge_converges_to_the_serial_model_through_faults() {
 
     // The sequence must have exercised what the test is about; a generator
     // that drifted into only no-ops would otherwise pass.
-    for what in
-        ["Create 201", "Create 409", "Deactivate 204", "Import 200", "BadName 400", "Update 200"]
-    {
+    // (`round::REQUIRED`: the answers every round's closing sequence makes.)
+    for what in round::REQUIRED {
         assert!(tally.seen(what) > 0, "seed {seed}: no `{what}` in {tally:?}");
     }
     assert!(retired_checked > 0, "seed {seed}: no deactivated alias was ever checked");

@@ -94,7 +94,11 @@ async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane
     plane.stop_publisher().await;
     let keys = plane.keys.clone();
     drop(plane);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two more checks each: every edge has looked at Redis since the
+    // control plane went away, and still serves.
+    for e in &edges {
+        e.wait_checks(2).await;
+    }
     for e in &edges {
         assert!(e.canonical("backend", "billing").await.is_some());
     }
@@ -120,9 +124,13 @@ async fn commit_to_visible_on_every_edge() {
         let v = plane.create("frontend", &format!("a{i}"), "https://api.nexus.com/a").await;
         // The response comes after the commit: from here to all edges.
         let t = Instant::now();
-        while edges.iter().any(|e| e.state.version() < v) {
-            assert!(t.elapsed() < Duration::from_secs(10), "write {i} never arrived");
-            tokio::time::sleep(Duration::from_micros(200)).await;
+        // Woken by each edge's applier, so the figure is not a polling period.
+        for e in &edges {
+            let mut progress = e.progress.clone();
+            let arrived = async { progress.wait_for(|s| s.version >= v).await.is_ok() };
+            let left = Duration::from_secs(10).saturating_sub(t.elapsed());
+            let arrived = tokio::time::timeout(left, arrived).await;
+            assert!(arrived == Ok(true), "write {i} never arrived");
         }
         lags.push(t.elapsed());
     }

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::{Options, TestEdge, YAML, spawn_edge};
+use nexus_edge::app::App;
 use nexus_edge::quic;
 use nexus_edge::quic_client::{Client, ClientError, Trust};
-use nexus_edge::service::App;
 use nexus_protocol::quic::{ALPN, MAX_FRAME_LEN, Reply, Request, Status, decode_reply};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -92,7 +92,7 @@ async fn resolve_answers_every_status() {
         ("backend", "retired", Status::NotFound, "not_found"),
         ("frontend", "bad name", Status::BadRequest, "bad_request"),
         ("frontend", "a/b", Status::BadRequest, "bad_request"),
-        ("unknown-context", "user-profile", Status::BadRequest, "bad_request"),
+        ("unknown-context", "user-profile", Status::BadRequest, "unknown_context"),
     ] {
         let a = client.resolve(context, alias).await.unwrap();
         assert_eq!((a.status, a.text.as_str()), (status, code), "{context}/{alias}: {a:?}");
@@ -298,7 +298,8 @@ async fn a_client_that_reads_late_still_gets_every_answer_in_order() {
     let edge = spawn_edge(YAML, Options { auth: false, ..Options::default() }).await;
     let (addr, _stop, cert) = spawn_quic_with_cert(edge.app.clone());
     let (conn, _endpoint) = raw_connect(addr, &cert, ALPN).await;
-    let (mut send, mut recv) = conn.unwrap().open_bi().await.unwrap();
+    let conn = conn.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let writer = tokio::spawn(async move {
         let mut requests = Vec::new();
         for id in 0..N {
@@ -311,7 +312,10 @@ async fn a_client_that_reads_late_still_gets_every_answer_in_order() {
         // Keeps the stream open until the answers are read.
         send
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The window: until the edge has filled what the client takes without
+    // reading and then gone quiet. An edge that kept reading would still be
+    // granting credit for more requests, and the writer would be done.
+    stalled(&conn).await;
     assert!(!writer.is_finished(), "the edge read every request without room to answer them");
 
     read_answers(&mut recv, N, "https://api.nexus.com/v1/billing").await;
@@ -330,15 +334,44 @@ async fn answers_held_back_by_flow_control_go_out_when_the_client_reads() {
     let edge = spawn_edge(&yaml, Options { auth: false, ..Options::default() }).await;
     let (addr, _stop, cert) = spawn_quic_with_cert(edge.app.clone());
     let (conn, _endpoint) = raw_connect(addr, &cert, ALPN).await;
-    let (mut send, mut recv) = conn.unwrap().open_bi().await.unwrap();
+    let conn = conn.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let mut requests = Vec::new();
     for id in 0..N {
         Request::Resolve { id, context: "backend", alias: "long" }.encode(&mut requests).unwrap();
     }
     send.write_all(&requests).await.unwrap();
     send.finish().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Only once the edge is held back: the client's reads must be what
+    // wakes it up.
+    stalled(&conn).await;
     read_answers(&mut recv, N, &long).await;
+}
+
+/// Answer bytes the edge sends at least before it can be held back: its
+/// send window (512 KiB). The client takes more unread (quinn's default
+/// stream window, 1.25 MB), so the edge stalls a little past that.
+const HELD_BACK_AFTER: u64 = 512 * 1024;
+/// How long nothing may arrive from the edge for it to count as stalled.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits until the edge has sent [`HELD_BACK_AFTER`] bytes on `conn` and
+/// then nothing for [`QUIET`]: neither answers nor credit for more
+/// requests, so it is waiting for the client to read.
+async fn stalled(conn: &quinn::Connection) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = conn.stats().udp_rx.bytes;
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let now = conn.stats().udp_rx.bytes;
+        if now != seen {
+            (seen, since) = (now, tokio::time::Instant::now());
+        } else if now >= HELD_BACK_AFTER && since.elapsed() >= QUIET {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the edge never stalled ({now} bytes in)");
+    }
 }
 
 /// Reads the stream to its end and checks it holds exactly `n` answers,

@@ -7,6 +7,7 @@ mod sync_rig;
 use std::time::Duration;
 
 use fred::prelude::*;
+use nexus_edge::config::Secret;
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::{SigningKey, dev_signing_key};
 use sync_rig::{FakePublisher, SyncEdge, closed_port_url, rec, redis_url, sync_config, wait_until};
@@ -225,9 +226,11 @@ async fn keys_deleted_and_refilled_converge() {
     p.publish_snapshot(&p.snapshot(1, three(1))).await;
     let edge = SyncEdge::start(sync_config(&p.keys, &redis_url(), None)).await;
     edge.wait_version(1, 1).await;
+    let failures = edge.failures();
     p.delete_keys().await;
-    // Still serving while Redis is empty.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Still serving while Redis is empty: once the edge has looked and found
+    // nothing to load (a failed catch-up), not after a guessed delay.
+    edge.wait_progress("the edge to find Redis empty", |s| s.failures > failures).await;
     assert!(edge.canonical("frontend", "cart").await.is_some());
     let mut more = three(5);
     more.push(rec("system", "refilled", "https://r", 5));
@@ -313,7 +316,7 @@ async fn restarted_with_redis_down_serves_the_disk_copy() {
     drop(first);
 
     let mut down = config.clone();
-    down.redis_url = closed_port_url();
+    down.redis_url = Secret::new(closed_port_url());
     let second = SyncEdge::start(down).await;
     assert_eq!((second.state.epoch(), second.state.version()), (1, 2));
     assert_eq!(second.canonical("system", "after").await.as_deref(), Some("https://after"));
@@ -333,7 +336,7 @@ async fn restarted_with_redis_down_serves_the_disk_copy() {
     bytes[last] ^= 1;
     std::fs::write(&snap, bytes).unwrap();
     let mut down = config;
-    down.redis_url = closed_port_url();
+    down.redis_url = Secret::new(closed_port_url());
     let third = SyncEdge::start(down).await;
     assert!(!third.state.is_loaded());
     p.cleanup().await;
@@ -345,7 +348,8 @@ async fn no_redis_and_no_disk_copy_stays_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let edge =
         SyncEdge::start(sync_config(&p.keys, &closed_port_url(), Some(dir.path().into()))).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not ready after the edge has tried Redis and failed, not just "yet".
+    edge.wait_progress("a failed attempt to reach Redis", |s| s.failures >= 1).await;
     let (status, _, body) = edge.get("/api/aliases/health").await;
     assert_eq!((status, body["status"].as_str()), (503, Some("starting")));
     let (status, _, _) = edge.get("/api/aliases/resolve/frontend/cart").await;
@@ -356,7 +360,8 @@ async fn no_redis_and_no_disk_copy_stays_not_ready() {
 async fn redis_up_but_empty_stays_not_ready_until_published() {
     let p = FakePublisher::new().await;
     let edge = SyncEdge::start(sync_config(&p.keys, &redis_url(), None)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Not ready once the edge has looked and found nothing published.
+    edge.wait_progress("a catch-up that found nothing", |s| s.failures >= 1).await;
     assert_eq!(edge.get("/api/aliases/health").await.0, 503);
     p.publish_snapshot(&p.snapshot(3, three(3))).await;
     edge.wait_version(1, 3).await;
@@ -379,11 +384,12 @@ async fn publish_to_applied_latency() {
         let t = std::time::Instant::now();
         p.publish_delta(&d).await;
         sent.push(t.elapsed());
-        while edge.state.version() < v + 1 {
-            assert!(t.elapsed() < Duration::from_secs(10), "delta {v} never applied");
-            tokio::time::sleep(Duration::from_micros(100)).await;
-        }
+        // Woken by the applier itself, so the figure is not a polling period.
+        let mut progress = edge.progress.clone();
+        let applied = async { progress.wait_for(|s| s.version > v).await.is_ok() };
+        let applied = tokio::time::timeout(Duration::from_secs(10), applied).await;
         lags.push(t.elapsed());
+        assert!(applied == Ok(true), "delta {v} never applied");
     }
     lags.sort_unstable();
     sent.sort_unstable();

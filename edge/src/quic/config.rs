@@ -7,10 +7,14 @@
 //!
 //! QUIC needs TLS: with neither a certificate nor the development switch it
 //! stays off (and the edge says so at start).
+//!
+//! Imports only the shared leaf [`crate::config::env`], never
+//! [`crate::config`] itself, which reads these settings through
+//! [`QuicConfig::from_env`].
 
 use std::net::SocketAddr;
 
-use crate::config::{Config, ConfigError, TlsFiles};
+use crate::config::env::{ConfigError, TlsFiles, switch};
 
 use super::{QuicError, cert, server_config};
 
@@ -55,28 +59,14 @@ impl QuicConfig {
     }
 }
 
-fn switch(
-    env: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match env(name).as_deref().map(str::trim) {
-        None | Some("") => Ok(default),
-        Some("1" | "true" | "on" | "yes") => Ok(true),
-        Some("0" | "false" | "off" | "no") => Ok(false),
-        Some(other) => Err(ConfigError::Invalid {
-            name,
-            value: other.to_owned(),
-            reason: "expected true/false (or on/off)".into(),
-        }),
-    }
-}
-
-/// The quinn server configuration `config` asks for, or `None` when QUIC is
-/// off. Reads the certificate files (or makes the development one), so call
-/// it before binding anything.
-pub fn prepare(config: &Config) -> Result<Option<quinn::ServerConfig>, QuicError> {
-    let tls = match (config.quic.cert, &config.tls) {
+/// The quinn server configuration `quic` asks for, or `None` when QUIC is
+/// off; `tls` are the certificate files shared with HTTPS. Reads them (or
+/// makes the development certificate), so call it before binding anything.
+pub fn prepare(
+    quic: &QuicConfig,
+    tls: Option<&TlsFiles>,
+) -> Result<Option<quinn::ServerConfig>, QuicError> {
+    let tls = match (quic.cert, tls) {
         (None, _) => {
             tracing::info!(
                 "QUIC off (needs EDGE_TLS_CERT/EDGE_TLS_KEY or EDGE_QUIC_SELF_SIGNED=true)"

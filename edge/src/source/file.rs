@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use nexus_protocol::{AliasFile, FileError, Snapshot};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::{Source, Update};
-use crate::service::now_ms;
+use super::{Applier, Source, Update};
+use crate::clock::now_ms;
 
 /// How often the file's metadata is checked.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -126,8 +126,8 @@ impl FileSource {
                 // Remember the stamp of the bad file so it is refused once,
                 // not every poll; the next edit is looked at again.
                 self.stamp = std::fs::metadata(&self.path).ok().map(|m| Stamp::of(&m));
-                tracing::error!(error = %e, "alias file refused; still serving the previous state");
-                Update::Rejected
+                // The applier logs the refusal (once) and counts it.
+                Update::Rejected(Box::new(e))
             }
         }
     }
@@ -149,7 +149,7 @@ fn read(path: &Path, epoch: u64, version: u64) -> Result<(Snapshot, Stamp), Load
 }
 
 impl Source for FileSource {
-    async fn next(&mut self) -> Option<Update> {
+    async fn next(&mut self, applier: &Applier) -> Option<Update> {
         if let Some(s) = self.pending.take() {
             return Some(Update::Snapshot(s));
         }
@@ -167,6 +167,7 @@ impl Source for FileSource {
             if hung_up {
                 return Some(self.reload("SIGHUP").await);
             }
+            applier.note_check();
             match std::fs::metadata(&self.path).map(|m| Stamp::of(&m)) {
                 Ok(now) if Some(now) != self.stamp => {
                     return Some(self.reload("file changed").await);

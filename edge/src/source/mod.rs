@@ -1,73 +1,51 @@
-//! Where states come from. A [`Source`] yields updates (a whole snapshot,
-//! a delta, or "still current"); [`drive`] applies them to the [`State`]
-//! and counts the results. The file source lives in [`file`]; tests can
-//! feed versions by hand. Redis sync ([`redis`]) drives its own loop, since
-//! what it fetches next depends on how each envelope fitted.
+//! Where states come from. A [`Source`] yields [`Update`]s (a snapshot, a
+//! delta, "still current", ...); [`drive`] hands each one to the
+//! [`Applier`], the one apply path, and tells the source what became of it
+//! ([`Step`]), so a source that picks what to fetch next from the result
+//! (Redis: a gap means "read the ring") is driven exactly like one that
+//! does not (the alias file). Tests can implement the trait to feed
+//! versions by hand.
+//!
+//! - [`file`]: the declarative file, polled and reloaded on SIGHUP.
+//! - [`redis`]: sync from the control plane through Redis.
 
 pub mod file;
 pub mod redis;
 
 use std::future::Future;
-use std::sync::Arc;
 
-use nexus_protocol::{Delta, Snapshot};
+pub use crate::sync::apply::Applier;
+pub use crate::sync::update::{Step, Update};
 
-use crate::metrics::Metrics;
-use crate::service::now_ms;
-use crate::state::State;
-
-/// One thing a source has to say.
-#[derive(Debug)]
-pub enum Update {
-    /// A complete state: build it and swap it in.
-    Snapshot(Snapshot),
-    /// Changes on top of the current version.
-    Delta(Delta),
-    /// The source still agrees with the state (refreshes its age).
-    Unchanged,
-    /// The source offered a state and it was refused; the old one stays.
-    Rejected,
-}
-
-/// A stream of updates. `next` returns `None` when the source is done.
+/// A stream of updates.
 pub trait Source: Send {
-    fn next(&mut self) -> impl Future<Output = Option<Update>> + Send;
-}
+    /// Waits for the next update; `None` when the source is done. `applier`
+    /// shows where the state stands (version, report fields, clock) and
+    /// takes the source's progress notes.
+    fn next(&mut self, applier: &Applier) -> impl Future<Output = Option<Update>> + Send;
 
-/// Applies one update to `state`.
-pub fn apply(state: &State, metrics: &Metrics, update: Update) {
-    let now = now_ms();
-    match update {
-        Update::Snapshot(s) => {
-            state.install_snapshot(&s, now);
-            metrics.reloads_ok.inc();
-        }
-        Update::Delta(d) => match state.apply_delta(&d, now) {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "delta not applied"),
-        },
-        Update::Unchanged => state.confirm(now),
-        Update::Rejected => {
-            metrics.reloads_rejected.inc();
-        }
+    /// What became of the update `next` returned last. Only a source that
+    /// chooses its next fetch from it needs to look.
+    fn outcome(&mut self, step: &Step) {
+        let _ = step;
     }
 }
 
-/// Applies every update of `source` until it ends or `shutdown` completes.
+/// Feeds every update of `source` to `applier` until the source ends or
+/// `shutdown` completes.
 pub async fn drive(
     mut source: impl Source,
-    state: Arc<State>,
-    metrics: Arc<Metrics>,
+    mut applier: Applier,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let update = tokio::select! {
             () = &mut shutdown => return,
-            update = source.next() => match update {
-                Some(u) => apply(&state, &metrics, u),
-                None => return,
-            },
-        }
+            update = source.next(&applier) => update,
+        };
+        let Some(update) = update else { return };
+        let step = applier.apply(update);
+        source.outcome(&step);
     }
 }

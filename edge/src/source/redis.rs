@@ -1,13 +1,21 @@
-//! Sync from Redis: subscribe to `P:changes` first, then load, then apply
-//! deltas strictly in order; on any doubt (a gap, a lagging receiver, a
-//! head notice, a reconnect, a periodic `P:head` that differs) catch up
-//! from the ring or the snapshot. The loop never ends on its own: Redis
-//! going away only makes the state age until it is back.
+//! Sync from Redis as a [`Source`]: subscribe to `P:changes` first, then
+//! load, then hand deltas over strictly in order; on any doubt (a gap, a
+//! lagging receiver, a head notice, a reconnect, a periodic `P:head` that
+//! differs) catch up from the ring or the snapshot. The source never ends
+//! on its own: Redis going away only makes the state age until it is back.
+//!
+//! What to fetch next depends on how the last update fitted, so the source
+//! reads each [`Step`] in [`Source::outcome`]: a ring delta that misses
+//! breaks the ring off and a snapshot is taken instead; a refused snapshot
+//! ends the catch-up until the next check.
 //!
 //! Two connections: a subscriber (its connection only carries pub/sub) and
 //! a command client. fred hands pub/sub messages over a broadcast channel
 //! that drops the oldest when the reader lags; that is treated as a gap.
 
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
@@ -15,13 +23,18 @@ use fred::prelude::*;
 use fred::types::Message;
 use nexus_protocol::Head;
 use nexus_protocol::envelope::HEADER_LEN;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
-use crate::service::now_ms;
-use crate::state::SourceKind;
+use super::{Applier, Source, Step, Update};
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::persist::{Disk, Writer};
+use crate::state::State;
 use crate::sync::SyncConfig;
-use crate::sync::apply::{Applier, DeltaStep, Refusal, SnapshotStep, is_envelope};
+use crate::sync::apply::is_envelope;
 use crate::sync::report::EdgeReport;
+use crate::sync::update::Progress;
 
 /// Bound on one command, so a check fails fast while Redis is away.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
@@ -36,33 +49,156 @@ pub enum SyncError {
     Missing(String),
     #[error("{key} holds {value:?}, not \"epoch:version\"")]
     BadHead { key: String, value: String },
-    #[error(transparent)]
-    Refused(#[from] Refusal),
 }
 
-/// The Redis sync loop and its two clients.
+/// Why Redis sync could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("EDGE_STATE_DIR {dir:?}: {source}")]
+    StateDir { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Redis(#[from] SyncError),
+}
+
+/// Redis sync ready to run: the source and the applier it feeds.
+#[derive(Debug)]
 pub struct RedisSync {
+    source: RedisSource,
+    applier: Applier,
+}
+
+/// Prepares Redis sync for `state`: restores the last-known-good copy when
+/// there is one (so the edge serves before Redis answers, and even if it
+/// never does), starts the disk writer and the Redis clients. Run the
+/// result to sync.
+pub fn start(
     config: SyncConfig,
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+) -> Result<RedisSync, StartError> {
+    state.set_degraded_after_ms(
+        i64::try_from(config.degraded_after().as_millis()).unwrap_or(i64::MAX),
+    );
+    let mut applier = Applier::new(state, metrics, clock).with_key(config.verify_key);
+    let mut saved = None;
+    if let Some(dir) = &config.state_dir {
+        let io = |source| StartError::StateDir { dir: dir.clone(), source };
+        let disk = Disk::open(dir).map_err(io)?;
+        saved = disk.load().map_err(io)?;
+        applier = applier.with_writer(Writer::spawn(disk).map_err(io)?);
+    }
+    if let Some(saved) = saved {
+        match applier.restore(saved) {
+            Ok(version) => tracing::warn!(
+                version,
+                "serving the last-known-good state from disk until Redis confirms it"
+            ),
+            Err(e) => tracing::error!(error = %e, "disk copy refused; waiting for Redis"),
+        }
+    }
+    Ok(RedisSync { source: RedisSource::connect(config)?, applier })
+}
+
+impl RedisSync {
+    /// The name of the subscriber connection in `CLIENT LIST`.
+    pub fn subscriber_name(&self) -> String {
+        self.source.subscriber.id().to_string()
+    }
+
+    /// Sync's progress (versions applied, checks run), to wait on.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.applier.progress()
+    }
+
+    /// Runs until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        super::drive(self.source, self.applier, shutdown).await;
+    }
+}
+
+/// What the update handed out last was, to read its [`Step`].
+#[derive(Debug)]
+enum Handed {
+    /// A delta from the channel.
+    Live,
+    /// A snapshot of a catch-up, with its header (to recognise it if it
+    /// is refused).
+    Snapshot(Option<Vec<u8>>),
+    /// A delta of the ring, during a catch-up.
+    Ring,
+    /// Anything that decides nothing (a confirmation, a disk base).
+    Other,
+}
+
+/// A catch-up in progress: bring the state up to `P:head` from the ring
+/// when it reaches back, from the snapshot otherwise (and the ring again
+/// after an older snapshot).
+#[derive(Debug)]
+struct CatchUp {
+    head: Option<Head>,
+    stage: Stage,
+    /// Ring deltas read and not handed out yet.
+    ring: VecDeque<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Read the head; take the snapshot (forced) when there is no state,
+    /// another epoch, or the edge is ahead of the control plane.
+    Head,
+    /// Read the ring after the state, unless the state is at the head.
+    Ring,
+    /// Hand out the ring. `last`: the snapshot was already taken for it.
+    Deltas { last: bool },
+    /// The ring did not continue the state: take the snapshot.
+    Snapshot,
+    /// Read the ring after that snapshot.
+    RingAgain,
+    /// Confirm the state if it reached the head.
+    Done,
+}
+
+/// The Redis source and its two clients.
+pub struct RedisSource {
+    config: SyncConfig,
+    channel: String,
     client: Client,
     subscriber: SubscriberClient,
-    applier: Applier,
+    messages: broadcast::Receiver<Message>,
+    reconnects: broadcast::Receiver<Server>,
+    errors: broadcast::Receiver<(fred::error::Error, Option<Server>)>,
+    tick: tokio::time::Interval,
+    /// Whether the subscriber's connection is up (fred announces every
+    /// connection, the first one too): subscribing before that would only
+    /// wait for the command timeout.
+    connected: bool,
+    subscribed: bool,
+    behind: bool,
+    /// After a failed catch-up, wait for the next check or reconnect rather
+    /// than retrying at every message.
+    may_retry: bool,
     /// Header of the last snapshot refused (it holds the content hash and
     /// signature), so the same envelope is not fetched, decoded and refused
     /// again at every check while Redis still holds it.
     refused_snapshot: Option<Vec<u8>>,
+    catch_up: Option<CatchUp>,
+    /// Updates decided at a check, handed out before anything else.
+    queued: VecDeque<Update>,
+    handed: Handed,
 }
 
-impl std::fmt::Debug for RedisSync {
+impl std::fmt::Debug for RedisSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSync").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RedisSource").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
-impl RedisSync {
+impl RedisSource {
     /// Builds both clients and starts connecting; returns at once (Redis
     /// may be down: the clients keep reconnecting).
-    pub fn start(config: SyncConfig, applier: Applier) -> Result<Self, SyncError> {
-        let mut redis = Config::from_url(&config.redis_url)?;
+    pub fn connect(config: SyncConfig) -> Result<Self, SyncError> {
+        let mut redis = Config::from_url(config.redis_url.expose())?;
         redis.fail_fast = false;
         let mut builder = Builder::from_config(redis);
         builder
@@ -82,173 +218,151 @@ impl RedisSync {
             .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
         let client = builder.build()?;
         let subscriber = builder.build_subscriber_client()?;
+        // Listen before connecting, so the first connection is not missed.
+        let (messages, reconnects) = (subscriber.message_rx(), subscriber.reconnect_rx());
+        let errors = subscriber.error_rx();
         client.connect();
         subscriber.connect();
-        Ok(Self { config, client, subscriber, applier, refused_snapshot: None })
-    }
-
-    /// The name of the subscriber connection in `CLIENT LIST`.
-    pub fn subscriber_name(&self) -> String {
-        self.subscriber.id().to_string()
-    }
-
-    /// Runs until `shutdown` completes.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let channel = self.config.keys.channel();
-        let mut messages = self.subscriber.message_rx();
-        let mut reconnects = self.subscriber.reconnect_rx();
-        let mut tick = tokio::time::interval(self.config.check_interval);
+        let mut tick = tokio::time::interval(config.check_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut subscribed = false;
-        let mut behind = true;
-        // After a failed catch-up, wait for the next check or reconnect
-        // rather than retrying at every message.
-        let mut may_retry = true;
-        loop {
-            if !subscribed {
-                match self.subscriber.subscribe(channel.as_str()).await {
-                    Ok(()) => {
-                        subscribed = true;
-                        behind = true;
-                    }
-                    Err(e) => tracing::debug!(error = %e, "subscribe failed; retrying"),
-                }
-            }
-            if subscribed && behind && may_retry {
-                match self.catch_up().await {
-                    Ok(()) => behind = false,
-                    Err(e) => {
-                        may_retry = false;
-                        tracing::warn!(error = %e, "catch-up failed; retrying at next check");
-                    }
-                }
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                m = messages.recv() => match m {
-                    Ok(m) => behind |= self.on_message(&m, &channel),
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(dropped = n, "pub/sub receiver lagged; catching up");
-                        behind = true;
-                    }
-                    Err(RecvError::Closed) => {
-                        messages = self.subscriber.message_rx();
-                        behind = true;
-                    }
-                },
-                r = reconnects.recv() => {
-                    if matches!(r, Err(RecvError::Closed)) {
-                        reconnects = self.subscriber.reconnect_rx();
-                    }
-                    tracing::info!("redis (re)connected: resubscribing and checking the head");
-                    subscribed = false;
-                    may_retry = true;
-                }
-                _ = tick.tick() => {
-                    may_retry = true;
-                    if !behind {
-                        behind = !self.check().await;
-                    }
-                    self.heartbeat().await;
-                    if !behind {
-                        self.compact_disk().await;
-                    }
-                }
-            }
-        }
+        Ok(Self {
+            channel: config.keys.channel(),
+            messages,
+            reconnects,
+            errors,
+            config,
+            client,
+            subscriber,
+            tick,
+            connected: false,
+            subscribed: false,
+            behind: true,
+            may_retry: true,
+            refused_snapshot: None,
+            catch_up: None,
+            queued: VecDeque::new(),
+            handed: Handed::Other,
+        })
     }
 
-    /// Handles one pub/sub message; `true` when a catch-up is needed.
-    fn on_message(&mut self, m: &Message, channel: &str) -> bool {
-        if &*m.channel != channel {
-            return false;
+    /// Handles one pub/sub message: a delta to hand out, or nothing.
+    fn on_message(&mut self, m: Message, at: &Applier) -> Option<Update> {
+        if *m.channel != *self.channel {
+            return None;
         }
-        let Some(bytes) = m.value.as_bytes() else { return true };
-        if is_envelope(bytes) {
-            return match self.applier.delta(bytes) {
-                Ok(DeltaStep::Applied { .. } | DeltaStep::Stale) => false,
-                Ok(DeltaStep::Gap | DeltaStep::NeedSnapshot) | Err(_) => true,
-            };
+        let Some(bytes) = m.value.into_owned_bytes() else {
+            self.behind = true;
+            return None;
+        };
+        if is_envelope(&bytes) {
+            return Some(Update::SignedDelta(bytes));
         }
         // A head notice: a change too big for the channel, or a snapshot.
-        match Head::parse(bytes) {
-            Ok(h) => !self.is_at(h),
-            Err(_) => true,
+        match Head::parse(&bytes) {
+            Ok(h) if is_at(at, h) => {}
+            _ => self.behind = true,
         }
+        None
     }
 
-    fn is_at(&self, head: Head) -> bool {
-        let s = self.applier.state();
-        s.is_loaded() && s.epoch() == head.epoch && s.version() == head.version
+    /// The periodic check: whether the state matches `P:head`.
+    async fn check(&self, at: &Applier) -> Result<bool, SyncError> {
+        Ok(self.head().await?.is_some_and(|h| is_at(at, h)))
     }
 
-    /// The periodic check: `true` when the state matches `P:head`.
-    async fn check(&mut self) -> bool {
-        match self.head().await {
-            Ok(Some(h)) if self.is_at(h) => {
-                self.confirmed();
-                true
+    /// Moves the catch-up on until it has an update to hand out; `None`
+    /// once it is over.
+    async fn advance(&mut self, at: &Applier) -> Result<Option<Update>, SyncError> {
+        loop {
+            let Some(c) = self.catch_up.as_ref() else { return Ok(None) };
+            let s = at.state();
+            let next = match c.stage {
+                Stage::Head => {
+                    let Some(head) = self.head().await? else {
+                        return Err(SyncError::Missing(self.config.keys.head()));
+                    };
+                    self.set_stage(Stage::Ring).head = Some(head);
+                    if !s.is_loaded() || head.epoch != s.epoch() || head.version < s.version() {
+                        // No state, another epoch, or ahead of the control plane.
+                        self.fetch_snapshot(true).await?
+                    } else {
+                        None
+                    }
+                }
+                Stage::Ring if c.head.is_some_and(|h| is_at(at, h)) => {
+                    self.set_stage(Stage::Done);
+                    None
+                }
+                Stage::Ring | Stage::RingAgain => {
+                    let last = c.stage == Stage::RingAgain;
+                    let ring = self.read_ring(s.version()).await?;
+                    let stage = match (ring.is_empty(), last) {
+                        (true, false) => Stage::Snapshot,
+                        (true, true) => Stage::Done,
+                        (false, _) => Stage::Deltas { last },
+                    };
+                    self.set_stage(stage).ring = ring;
+                    None
+                }
+                Stage::Deltas { .. } => {
+                    let c = self.set_stage(c.stage);
+                    match c.ring.pop_front() {
+                        Some(d) => {
+                            self.handed = Handed::Ring;
+                            Some(Update::SignedDelta(d))
+                        }
+                        None => {
+                            c.stage = Stage::Done;
+                            None
+                        }
+                    }
+                }
+                Stage::Snapshot => {
+                    self.set_stage(Stage::RingAgain);
+                    self.fetch_snapshot(false).await?
+                }
+                Stage::Done => {
+                    let head = c.head;
+                    self.catch_up = None;
+                    self.behind = false;
+                    self.handed = Handed::Other;
+                    let reached =
+                        head.is_some_and(|h| s.epoch() == h.epoch && s.version() >= h.version);
+                    return Ok(reached.then_some(Update::Unchanged));
+                }
+            };
+            if next.is_some() {
+                return Ok(next);
             }
-            Ok(_) => false,
-            Err(e) => {
-                tracing::debug!(error = %e, "head check failed");
-                false
-            }
         }
     }
 
-    /// Brings the state up to `P:head`: the ring when it reaches back, the
-    /// snapshot otherwise (and the ring again after an older snapshot).
-    pub async fn catch_up(&mut self) -> Result<(), SyncError> {
-        let Some(head) = self.head().await? else {
-            return Err(SyncError::Missing(self.config.keys.head()));
-        };
-        let state = self.applier.state();
-        let (loaded, epoch, version) = (state.is_loaded(), state.epoch(), state.version());
-        if !loaded || head.epoch != epoch || head.version < version {
-            // No state, another epoch, or ahead of the control plane.
-            self.load_snapshot(true).await?;
-        }
-        if !self.is_at(head) && !self.apply_ring().await? {
-            self.load_snapshot(false).await?;
-            self.apply_ring().await?;
-        }
-        let s = self.applier.state();
-        if s.epoch() == head.epoch && s.version() >= head.version {
-            self.confirmed();
-        }
-        Ok(())
+    fn set_stage(&mut self, stage: Stage) -> &mut CatchUp {
+        let c = self.catch_up.get_or_insert_with(CatchUp::new);
+        c.stage = stage;
+        c
     }
 
-    /// Applies the ring's deltas after the current version; `false` when
-    /// the ring does not continue the state (a snapshot is needed).
-    async fn apply_ring(&mut self) -> Result<bool, SyncError> {
-        let version = self.applier.state().version();
+    /// The ring's deltas after `version`, in order.
+    async fn read_ring(&self, version: u64) -> Result<VecDeque<Vec<u8>>, SyncError> {
         let min = format!("({version}");
         let members: Vec<Value> =
             self.client.zrangebyscore(self.config.keys.deltas(), min, "+inf", false, None).await?;
-        if members.is_empty() {
-            return Ok(false);
-        }
-        for m in &members {
-            let Some(bytes) = m.as_bytes() else { return Ok(false) };
-            match self.applier.delta(bytes) {
-                Ok(DeltaStep::Applied { .. } | DeltaStep::Stale) => {}
-                Ok(DeltaStep::Gap | DeltaStep::NeedSnapshot) | Err(_) => return Ok(false),
-            }
-        }
-        Ok(true)
+        // A member that is not bytes ends the ring there: what follows it
+        // cannot be applied in order anyway.
+        Ok(members.into_iter().map_while(Value::into_owned_bytes).collect())
     }
 
-    async fn load_snapshot(&mut self, force: bool) -> Result<(), SyncError> {
+    /// The snapshot to hand out, or `None` when Redis still holds the one
+    /// refused last.
+    async fn fetch_snapshot(&mut self, force: bool) -> Result<Option<Update>, SyncError> {
         let key = self.config.keys.snapshot();
         // The header (hash and signature) is enough to recognise an
         // envelope already refused, without fetching it all again.
         if let Some(refused) = &self.refused_snapshot {
             let head: Value = self.client.getrange(&key, 0, HEADER_LEN - 1).await?;
             if head.as_bytes() == Some(refused.as_slice()) {
-                return Ok(());
+                return Ok(None);
             }
         }
         let slow = Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() };
@@ -256,17 +370,8 @@ impl RedisSync {
         let Some(bytes) = v.into_owned_bytes() else {
             return Err(SyncError::Missing(key));
         };
-        let header = bytes.get(..HEADER_LEN).map(<[u8]>::to_vec);
-        match self.applier.snapshot(bytes, force) {
-            Ok(SnapshotStep::Installed { .. } | SnapshotStep::NotNewer) => {
-                self.refused_snapshot = None;
-                Ok(())
-            }
-            Err(e) => {
-                self.refused_snapshot = header;
-                Err(e.into())
-            }
-        }
+        self.handed = Handed::Snapshot(bytes.get(..HEADER_LEN).map(<[u8]>::to_vec));
+        Ok(Some(Update::SignedSnapshot { bytes, force }))
     }
 
     async fn head(&self) -> Result<Option<Head>, SyncError> {
@@ -278,41 +383,29 @@ impl RedisSync {
         .transpose()
     }
 
-    /// Redis confirmed the state current just now.
-    fn confirmed(&self) {
-        let s = self.applier.state();
-        s.set_source(SourceKind::Redis);
-        s.confirm(now_ms());
-    }
-
-    /// Replaces the disk snapshot with Redis's when the disk log has grown
-    /// long and Redis holds a newer snapshot (header read first, so a
-    /// snapshot that is not newer is never fetched whole).
-    async fn compact_disk(&mut self) {
-        let Some(on_disk) = self.applier.wants_disk_snapshot() else { return };
+    /// A snapshot for the disk copy when the disk log has grown long and
+    /// Redis holds a newer snapshot (header read first, so a snapshot that
+    /// is not newer is never fetched whole).
+    async fn compact_disk(&self, at: &Applier) -> Option<Update> {
+        let on_disk = at.wants_disk_snapshot()?;
         let key = self.config.keys.snapshot();
         let head: Result<Value, _> = self.client.getrange(&key, 0, HEADER_LEN - 1).await;
         // Bytes 16..24 of the header: the version, little endian.
         let version = head.ok().and_then(|h| {
             h.as_bytes().and_then(|b| b.get(16..24)).and_then(|v| <[u8; 8]>::try_from(v).ok())
         });
-        let version = version.map(u64::from_le_bytes);
-        if version.is_none_or(|v| v <= on_disk) {
-            return;
+        if version.map(u64::from_le_bytes).is_none_or(|v| v <= on_disk) {
+            return None;
         }
         let slow = Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() };
         let full: Result<Value, _> = self.client.with_options(&slow).get(&key).await;
-        if let Some(bytes) = full.ok().and_then(Value::into_owned_bytes)
-            && self.applier.refresh_disk_snapshot(bytes)
-        {
-            tracing::info!("disk copy rebased on a newer snapshot from Redis");
-        }
+        full.ok().and_then(Value::into_owned_bytes).map(Update::DiskBase)
     }
 
     /// Writes this edge's report to `P:edges`.
-    async fn heartbeat(&self) {
-        let report =
-            EdgeReport::of(&self.config.edge_id, &self.config.region, &self.applier, now_ms());
+    async fn heartbeat(&self, at: &Applier) {
+        let now = at.clock().now_ms();
+        let report = EdgeReport::of(&self.config.edge_id, &self.config.region, at, now);
         let written: Result<i64, _> = self
             .client
             .hset(self.config.keys.edges(), (self.config.edge_id.as_str(), report.to_json()))
@@ -320,5 +413,153 @@ impl RedisSync {
         if let Err(e) = written {
             tracing::debug!(error = %e, "edge report not written");
         }
+    }
+
+    /// One check interval: compare with `P:head`, report, keep the disk
+    /// copy short.
+    async fn on_tick(&mut self, at: &Applier) {
+        self.may_retry = true;
+        if !self.client.is_connected() {
+            // Every command would only wait for its timeout and hold up the
+            // loop: skip the check and wait for the reconnect (the failed
+            // connection itself is counted as it is reported).
+            self.behind = true;
+            at.note_check();
+            return;
+        }
+        if !self.behind {
+            match self.check(at).await {
+                Ok(true) => self.queued.push_back(Update::Unchanged),
+                Ok(false) => self.behind = true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "head check failed");
+                    at.note_failure();
+                    self.behind = true;
+                }
+            }
+        }
+        self.heartbeat(at).await;
+        if !self.behind
+            && let Some(base) = self.compact_disk(at).await
+        {
+            self.queued.push_back(base);
+        }
+        at.note_check();
+    }
+}
+
+impl CatchUp {
+    fn new() -> Self {
+        Self { head: None, stage: Stage::Head, ring: VecDeque::new() }
+    }
+}
+
+fn is_at(at: &Applier, head: Head) -> bool {
+    let s = at.state();
+    s.is_loaded() && s.epoch() == head.epoch && s.version() == head.version
+}
+
+impl Source for RedisSource {
+    async fn next(&mut self, at: &Applier) -> Option<Update> {
+        loop {
+            if let Some(u) = self.queued.pop_front() {
+                self.handed = Handed::Other;
+                return Some(u);
+            }
+            if self.catch_up.is_some() {
+                match self.advance(at).await {
+                    Ok(Some(u)) => return Some(u),
+                    Ok(None) => {}
+                    Err(e) => self.catch_up_failed(at, &e),
+                }
+                continue;
+            }
+            if self.connected && !self.subscribed {
+                match self.subscriber.subscribe(self.channel.as_str()).await {
+                    Ok(()) => (self.subscribed, self.behind) = (true, true),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "subscribe failed; retrying");
+                        at.note_failure();
+                    }
+                }
+            }
+            if self.subscribed && self.behind && self.may_retry {
+                self.catch_up = Some(CatchUp::new());
+                continue;
+            }
+            tokio::select! {
+                m = self.messages.recv() => match m {
+                    Ok(m) => if let Some(u) = self.on_message(m, at) {
+                        self.handed = Handed::Live;
+                        return Some(u);
+                    },
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(dropped = n, "pub/sub receiver lagged; catching up");
+                        self.behind = true;
+                    }
+                    Err(RecvError::Closed) => {
+                        self.messages = self.subscriber.message_rx();
+                        self.behind = true;
+                    }
+                },
+                r = self.reconnects.recv() => {
+                    if matches!(r, Err(RecvError::Closed)) {
+                        self.reconnects = self.subscriber.reconnect_rx();
+                    }
+                    tracing::info!("redis (re)connected: resubscribing and checking the head");
+                    self.connected = true;
+                    self.subscribed = false;
+                    self.may_retry = true;
+                }
+                e = self.errors.recv() => match e {
+                    Ok((e, _)) => {
+                        tracing::debug!(error = %e, "redis connection failed; reconnecting");
+                        self.connected = false;
+                        at.note_failure();
+                    }
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => self.errors = self.subscriber.error_rx(),
+                },
+                _ = self.tick.tick() => self.on_tick(at).await,
+            }
+        }
+    }
+
+    fn outcome(&mut self, step: &Step) {
+        match std::mem::replace(&mut self.handed, Handed::Other) {
+            Handed::Live => self.behind |= !step.continues(),
+            Handed::Ring if !step.continues() => {
+                // The ring does not continue the state: the snapshot, once.
+                if let Some(c) = self.catch_up.as_mut() {
+                    c.ring.clear();
+                    c.stage = match c.stage {
+                        Stage::Deltas { last: false } => Stage::Snapshot,
+                        _ => Stage::Done,
+                    };
+                }
+            }
+            Handed::Snapshot(header) => {
+                if matches!(step, Step::Refused(_)) {
+                    self.refused_snapshot = header;
+                    self.catch_up = None;
+                    self.may_retry = false;
+                    tracing::warn!(
+                        "catch-up stopped at a refused snapshot; retrying at next check"
+                    );
+                } else {
+                    self.refused_snapshot = None;
+                }
+            }
+            Handed::Ring | Handed::Other => {}
+        }
+    }
+}
+
+impl RedisSource {
+    fn catch_up_failed(&mut self, at: &Applier, e: &SyncError) {
+        self.catch_up = None;
+        self.may_retry = false;
+        at.note_failure();
+        tracing::warn!(error = %e, "catch-up failed; retrying at next check");
     }
 }

@@ -1,6 +1,8 @@
-//! Safe apply: signed envelopes in, the [`State`] changed only by what
-//! verifies, decodes within limits and passes the shrink guard. No Redis
-//! here, so the rules are tested by feeding bytes.
+//! Safe apply, the one path every update of every source takes: signed
+//! envelopes verified, decoded within limits and passed through the shrink
+//! guard; the [`State`] changed only by what passes. No I/O here, so the
+//! rules are tested by feeding bytes, and no wall clock of its own: the
+//! time comes from the injected [`Clock`].
 //!
 //! Every snapshot and delta applied from Redis is also handed to the disk
 //! writer as the envelope received (see [`crate::persist`]).
@@ -9,61 +11,36 @@ use std::sync::Arc;
 
 use nexus_protocol::envelope::{self, Limits};
 use nexus_protocol::signing::VerifyingKey;
-use nexus_protocol::{DecodeError, Delta, DeltaFit, Snapshot};
+use nexus_protocol::{Delta, Snapshot};
+use tokio::sync::watch;
 
-use super::guard::{self, Census, Shrink};
+use super::guard::{self, Census};
+use super::update::{Progress, Refusal, Step, Update};
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::persist::{Saved, Writer};
-use crate::service::now_ms;
-use crate::state::{SourceKind, State};
+use crate::state::{Applied, SourceKind, State};
 use crate::table::key_of;
 
-/// Why an envelope was not applied; the state is unchanged.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    #[error("envelope refused: {0}")]
-    Envelope(#[from] DecodeError),
-    #[error(transparent)]
-    Shrink(#[from] Shrink),
-}
-
-/// What became of a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotStep {
-    /// Installed: the state now is at this version.
-    Installed { version: u64 },
-    /// Not newer than the state (same epoch): nothing to do.
-    NotNewer,
-}
-
-/// What became of a delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeltaStep {
-    Applied {
-        version: u64,
-    },
-    /// A duplicate or older delta: ignored.
-    Stale,
-    /// Something is missing before it: catch up.
-    Gap,
-    /// Another epoch, or no state yet: a snapshot is needed.
-    NeedSnapshot,
-}
-
-/// The last envelope refused, as the edge report shows it.
+/// The last update refused, as the edge report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub at_ms: i64,
     pub reason: String,
 }
 
-/// Applies envelopes to the state and keeps what the edge report needs.
+/// Applies updates to the state and keeps what the edge report needs.
 #[derive(Debug)]
 pub struct Applier {
     state: Arc<State>,
     metrics: Arc<Metrics>,
-    key: VerifyingKey,
+    clock: Clock,
+    /// `None`: only trusted local updates are accepted (file mode).
+    key: Option<VerifyingKey>,
     writer: Option<Writer>,
+    /// Where the state comes from while the source confirms it (a state
+    /// restored from disk says `Disk` until then).
+    live: SourceKind,
     /// Active aliases per context of the current state, for the guard.
     census: Option<Census>,
     /// Content hash of the last envelope applied.
@@ -73,6 +50,7 @@ pub struct Applier {
     /// Version of the snapshot on disk, and deltas logged after it.
     disk_snapshot: u64,
     disk_log: u64,
+    progress: watch::Sender<Progress>,
 }
 
 /// Deltas logged on disk after which a newer snapshot from Redis is worth
@@ -81,28 +59,44 @@ pub struct Applier {
 pub const DISK_LOG_MAX: u64 = 1_024;
 
 impl Applier {
-    pub fn new(
-        state: Arc<State>,
-        metrics: Arc<Metrics>,
-        key: VerifyingKey,
-        writer: Option<Writer>,
-    ) -> Self {
+    /// An applier for `state` that accepts trusted local updates only; see
+    /// [`with_key`](Self::with_key) and [`with_writer`](Self::with_writer).
+    pub fn new(state: Arc<State>, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Self {
+            live: state.source(),
             state,
             metrics,
-            key,
-            writer,
+            clock,
+            key: None,
+            writer: None,
             census: None,
             content_hash: [0; 32],
             applied_at_ms: 0,
             last_rejection: None,
             disk_snapshot: 0,
             disk_log: 0,
+            progress: watch::Sender::new(Progress::default()),
         }
+    }
+
+    /// Accepts signed envelopes, checked against `key`.
+    pub fn with_key(mut self, key: VerifyingKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Hands every envelope applied to the disk writer.
+    pub fn with_writer(mut self, writer: Writer) -> Self {
+        self.writer = Some(writer);
+        self
     }
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn content_hash(&self) -> [u8; 32] {
@@ -117,59 +111,19 @@ impl Applier {
         self.last_rejection.as_ref()
     }
 
-    /// Verifies, decodes and installs a snapshot envelope. With `force`, a
-    /// snapshot older than the state in the same epoch is installed too
-    /// (the edge found itself ahead of the control plane).
-    pub fn snapshot(&mut self, bytes: Vec<u8>, force: bool) -> Result<SnapshotStep, Refusal> {
-        let (header, snapshot) =
-            self.refused_if(envelope::decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&self.key)))?;
-        if self.state.is_loaded()
-            && snapshot.epoch == self.state.epoch()
-            && (snapshot.version == self.state.version()
-                || (snapshot.version < self.state.version() && !force))
-        {
-            return Ok(SnapshotStep::NotNewer);
-        }
-        self.install(&snapshot, header.content_hash)?;
-        if let Some(w) = &self.writer {
-            w.snapshot(bytes, snapshot.epoch, snapshot.version);
-        }
-        (self.disk_snapshot, self.disk_log) = (snapshot.version, 0);
-        Ok(SnapshotStep::Installed { version: snapshot.version })
+    /// Sync's progress, updated after every step.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
     }
 
-    fn install(&mut self, snapshot: &Snapshot, hash: [u8; 32]) -> Result<(), Refusal> {
-        let census = Census::of(&snapshot.records);
-        if !snapshot.intended_shrink {
-            // A state restored from disk counts as no state: it may be far
-            // behind, and a shrink since then was explained to the edges
-            // that were listening, not to this one. Refusing would leave the
-            // edge stuck on its old copy; a fresh edge accepts it anyway.
-            let guarded = self.state.is_loaded() && self.state.source() != SourceKind::Disk;
-            let current = if guarded { self.census.as_ref() } else { None };
-            if let Some(current) = current {
-                self.refused_if(guard::check_counts(current, &census))?;
-            }
-        }
-        let now = now_ms();
-        self.state.install_snapshot(snapshot, now);
-        self.census = Some(census);
-        self.content_hash = hash;
-        self.applied_at_ms = now;
-        self.metrics.reloads_ok.inc();
-        Ok(())
+    /// A source finished one of its periodic checks.
+    pub fn note_check(&self) {
+        self.progress.send_modify(|p| p.checks += 1);
     }
 
-    /// Verifies, decodes and applies a delta envelope if it is the next one.
-    pub fn delta(&mut self, bytes: &[u8]) -> Result<DeltaStep, Refusal> {
-        let (header, delta) =
-            self.refused_if(envelope::decode_delta(bytes, &Limits::DELTA, Some(&self.key)))?;
-        let step = self.apply_delta(&delta, header.content_hash);
-        if let (DeltaStep::Applied { .. }, Some(w)) = (step, &self.writer) {
-            w.delta(bytes.to_vec());
-            self.disk_log += 1;
-        }
-        Ok(step)
+    /// A source failed to get a state (see [`Progress::failures`]).
+    pub fn note_failure(&self) {
+        self.progress.send_modify(|p| p.failures += 1);
     }
 
     /// Whether the disk log has grown enough to replace the disk snapshot
@@ -178,12 +132,157 @@ impl Applier {
         (self.writer.is_some() && self.disk_log > DISK_LOG_MAX).then_some(self.disk_snapshot)
     }
 
+    /// Applies one update: the only way the state changes.
+    pub fn apply(&mut self, update: Update) -> Step {
+        let step = match update {
+            Update::SignedSnapshot { bytes, force } => self.signed_snapshot(bytes, force),
+            Update::SignedDelta(bytes) => self.signed_delta(&bytes),
+            Update::Snapshot(s) => self.snapshot(&s, [0; 32], false),
+            Update::Delta(d) => self.delta(&d, [0; 32]),
+            Update::Unchanged => {
+                self.state.set_source(self.live);
+                self.state.confirm(self.clock.now_ms());
+                Step::Unchanged
+            }
+            Update::Rejected(e) => self.refused(Refusal::Source(e)),
+            Update::DiskBase(bytes) => {
+                if self.refresh_disk_snapshot(bytes) {
+                    tracing::info!("disk copy rebased on a newer snapshot from Redis");
+                }
+                Step::Unchanged
+            }
+        };
+        let (epoch, version) = (self.state.epoch(), self.state.version());
+        self.progress.send_modify(|p| {
+            (p.epoch, p.version) = (epoch, version);
+            p.steps += 1;
+        });
+        step
+    }
+
+    fn key(&mut self) -> Result<VerifyingKey, Step> {
+        self.key.ok_or_else(|| self.refused(Refusal::NoKey))
+    }
+
+    fn signed_snapshot(&mut self, bytes: Vec<u8>, force: bool) -> Step {
+        let key = match self.key() {
+            Ok(k) => k,
+            Err(refused) => return refused,
+        };
+        let (header, snapshot) =
+            match envelope::decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key)) {
+                Ok(decoded) => decoded,
+                Err(e) => return self.refused(e.into()),
+            };
+        let step = self.snapshot(&snapshot, header.content_hash, force);
+        if let (Step::Applied { .. }, Some(w)) = (&step, &self.writer) {
+            w.snapshot(bytes, snapshot.epoch, snapshot.version);
+            (self.disk_snapshot, self.disk_log) = (snapshot.version, 0);
+        }
+        step
+    }
+
+    /// Installs `snapshot` unless it is not newer (same epoch; with
+    /// `force`, an older one is installed too) or the guard refuses it.
+    fn snapshot(&mut self, snapshot: &Snapshot, hash: [u8; 32], force: bool) -> Step {
+        let s = &self.state;
+        if s.is_loaded()
+            && snapshot.epoch == s.epoch()
+            && (snapshot.version == s.version() || (snapshot.version < s.version() && !force))
+        {
+            return Step::Unchanged;
+        }
+        let census = Census::of(&snapshot.records);
+        if !snapshot.intended_shrink {
+            // A state restored from disk counts as no state: it may be far
+            // behind, and a shrink since then was explained to the edges
+            // that were listening, not to this one. Refusing would leave the
+            // edge stuck on its old copy; a fresh edge accepts it anyway.
+            let guarded = s.is_loaded() && s.source() != SourceKind::Disk;
+            if let Some(current) = self.census.as_ref().filter(|_| guarded)
+                && let Err(e) = guard::check_counts(current, &census)
+            {
+                return self.refused(e.into());
+            }
+        }
+        let now = self.clock.now_ms();
+        self.state.install_snapshot(snapshot, now);
+        self.census = Some(census);
+        self.content_hash = hash;
+        self.applied_at_ms = now;
+        self.metrics.reloads_ok.inc();
+        Step::Applied { version: snapshot.version }
+    }
+
+    fn signed_delta(&mut self, bytes: &[u8]) -> Step {
+        let key = match self.key() {
+            Ok(k) => k,
+            Err(refused) => return refused,
+        };
+        let (header, delta) = match envelope::decode_delta(bytes, &Limits::DELTA, Some(&key)) {
+            Ok(decoded) => decoded,
+            Err(e) => return self.refused(e.into()),
+        };
+        let step = self.delta(&delta, header.content_hash);
+        if let (Step::Applied { .. }, Some(w)) = (&step, &self.writer) {
+            w.delta(bytes.to_vec());
+            self.disk_log += 1;
+        }
+        step
+    }
+
+    /// The one delta step: [`State::apply_delta`] decides whether `delta`
+    /// fits; the census follows only a delta that was applied.
+    fn delta(&mut self, delta: &Delta, hash: [u8; 32]) -> Step {
+        // Read before the delta overwrites the entries it changes.
+        let shift = self.census_shift(delta);
+        let now = self.clock.now_ms();
+        match self.state.apply_delta(delta, now) {
+            Ok(Applied::Changed { version, .. }) => {
+                if let Some(census) = self.census.as_mut() {
+                    for (context, by) in shift {
+                        census.shift(context, by);
+                    }
+                }
+                self.content_hash = hash;
+                self.applied_at_ms = now;
+                let lag_ms = (now - delta.committed_at_ms).max(0);
+                self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
+                Step::Applied { version }
+            }
+            Ok(Applied::Stale) => Step::Unchanged,
+            Err(missed) => Step::Missed(missed),
+        }
+    }
+
+    /// How the active count of each context would move if `delta` were
+    /// applied to the current table.
+    fn census_shift<'d>(&self, delta: &'d Delta) -> Vec<(&'d str, i64)> {
+        if self.census.is_none() {
+            return Vec::new();
+        }
+        let guard = self.state.table();
+        let Some(table) = guard.as_ref() else { return Vec::new() };
+        let table = table.pin();
+        let was_active =
+            |ctx: &str, alias: &str| table.lookup(&key_of(ctx, alias)).is_some_and(|e| e.is_active);
+        let upserts = delta.upserts.iter().map(|r| {
+            let before = was_active(r.context.as_str(), r.alias.as_str());
+            (r.context.as_str(), i64::from(r.is_active) - i64::from(before))
+        });
+        let removals = delta.removals.iter().map(|k| {
+            let before = was_active(k.context.as_str(), k.alias.as_str());
+            (k.context.as_str(), -i64::from(before))
+        });
+        upserts.chain(removals).filter(|&(_, by)| by != 0).collect()
+    }
+
     /// Writes `bytes` (a snapshot envelope at or behind the state) to disk
     /// as the new base of the log, once its signature and hash check. The
     /// state itself is not touched. Returns whether it was written.
-    pub fn refresh_disk_snapshot(&mut self, bytes: Vec<u8>) -> bool {
-        let Some(w) = &self.writer else { return false };
-        let opened = envelope::open(&bytes, Limits::SNAPSHOT.max_payload, Some(&self.key));
+    fn refresh_disk_snapshot(&mut self, bytes: Vec<u8>) -> bool {
+        let (Some(w), Some(key)) = (&self.writer, &self.key) else { return false };
+        let opened = envelope::open(&bytes, Limits::SNAPSHOT.max_payload, Some(key));
         let Ok((h, _)) = opened else { return false };
         let state = &self.state;
         let fits = h.kind == envelope::Kind::Snapshot
@@ -198,54 +297,10 @@ impl Applier {
         fits
     }
 
-    fn apply_delta(&mut self, delta: &Delta, hash: [u8; 32]) -> DeltaStep {
-        if !self.state.is_loaded() {
-            return DeltaStep::NeedSnapshot;
-        }
-        match delta.fit(self.state.epoch(), self.state.version()) {
-            DeltaFit::Next => {}
-            DeltaFit::Stale => return DeltaStep::Stale,
-            DeltaFit::Gap => return DeltaStep::Gap,
-            DeltaFit::OtherEpoch => return DeltaStep::NeedSnapshot,
-        }
-        self.count_changes(delta);
-        let now = now_ms();
-        match self.state.apply_delta(delta, now) {
-            Ok(_) => {
-                self.content_hash = hash;
-                self.applied_at_ms = now;
-                let lag_ms = (now - delta.committed_at_ms).max(0);
-                self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
-                DeltaStep::Applied { version: delta.to_version }
-            }
-            // Checked just above; only a concurrent writer could get here,
-            // and there is none: catch up to be safe.
-            Err(_) => DeltaStep::Gap,
-        }
-    }
-
-    /// Moves the census by what `delta` changes, reading the old entries
-    /// before the delta overwrites them.
-    fn count_changes(&mut self, delta: &Delta) {
-        let Some(census) = self.census.as_mut() else { return };
-        let guard = self.state.table();
-        let Some(table) = guard.as_ref() else { return };
-        let table = table.pin();
-        let was_active =
-            |ctx: &str, alias: &str| table.lookup(&key_of(ctx, alias)).is_some_and(|e| e.is_active);
-        for r in &delta.upserts {
-            let before = was_active(r.context.as_str(), r.alias.as_str());
-            census.shift(r.context.as_str(), i64::from(r.is_active) - i64::from(before));
-        }
-        for k in &delta.removals {
-            let before = was_active(k.context.as_str(), k.alias.as_str());
-            census.shift(k.context.as_str(), -i64::from(before));
-        }
-    }
-
     /// Installs a saved disk copy: the snapshot, then every delta after it
     /// that fits. The state's age is the age of the files.
     pub fn restore(&mut self, saved: Saved) -> Result<u64, Refusal> {
+        // What is on disk is not written back to it.
         let writer = self.writer.take();
         let result = self.restore_inner(saved);
         self.writer = writer;
@@ -253,12 +308,14 @@ impl Applier {
     }
 
     fn restore_inner(&mut self, saved: Saved) -> Result<u64, Refusal> {
-        self.snapshot(saved.snapshot, true)?;
-        for d in &saved.deltas {
-            match self.delta(d) {
-                Ok(DeltaStep::Applied { .. } | DeltaStep::Stale) => {}
-                // The rest of the log does not continue this state.
-                Ok(_) | Err(_) => break,
+        match self.apply(Update::SignedSnapshot { bytes: saved.snapshot, force: true }) {
+            Step::Refused(e) => return Err(e),
+            Step::Applied { .. } | Step::Unchanged | Step::Missed(_) => {}
+        }
+        for d in saved.deltas {
+            // The rest of the log does not continue this state.
+            if !self.apply(Update::SignedDelta(d)).continues() {
+                break;
             }
         }
         self.state.set_source(SourceKind::Disk);
@@ -266,15 +323,12 @@ impl Applier {
         Ok(self.state.version())
     }
 
-    /// Records a refusal (report, counter, log) and passes it on.
-    fn refused_if<T, E: Into<Refusal>>(&mut self, r: Result<T, E>) -> Result<T, Refusal> {
-        r.map_err(|e| {
-            let e = e.into();
-            tracing::warn!(error = %e, "update refused; the current state stays");
-            self.last_rejection = Some(Rejection { at_ms: now_ms(), reason: e.to_string() });
-            self.metrics.reloads_rejected.inc();
-            e
-        })
+    /// Records a refusal (report, counter, log) as the step's result.
+    fn refused(&mut self, e: Refusal) -> Step {
+        tracing::warn!(error = %e, "update refused; the current state stays");
+        self.last_rejection = Some(Rejection { at_ms: self.clock.now_ms(), reason: e.to_string() });
+        self.metrics.reloads_rejected.inc();
+        Step::Refused(e)
     }
 }
 
@@ -286,6 +340,7 @@ pub fn is_envelope(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::DeltaRefused;
     use nexus_protocol::envelope::{encode_delta, encode_snapshot};
     use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
     use nexus_protocol::{AliasName, AliasRecord, Canonical, Context};
@@ -323,48 +378,83 @@ mod tests {
 
     fn applier() -> Applier {
         let state = Arc::new(State::new(SourceKind::Redis));
-        Applier::new(state, Arc::new(Metrics::new()), dev_verify_key(), None)
+        Applier::new(state, Arc::new(Metrics::new()), Clock::system()).with_key(dev_verify_key())
+    }
+
+    fn snap(a: &mut Applier, bytes: Vec<u8>) -> Step {
+        a.apply(Update::SignedSnapshot { bytes, force: false })
+    }
+
+    fn del(a: &mut Applier, bytes: Vec<u8>) -> Step {
+        a.apply(Update::SignedDelta(bytes))
     }
 
     #[test]
     fn a_shrink_made_by_applied_deltas_is_not_refused_again() {
         let mut a = applier();
         let ten: Vec<_> = (0..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
-        a.snapshot(snapshot(1, ten), false).unwrap();
+        snap(&mut a, snapshot(1, ten));
         // Deactivate eight, one delta each: the census follows.
         for i in 0..8u64 {
-            let step = a.delta(&delta(1 + i, vec![rec(&format!("a{i}"), false, 2 + i)])).unwrap();
-            assert_eq!(step, DeltaStep::Applied { version: 2 + i });
+            let step = del(&mut a, delta(1 + i, vec![rec(&format!("a{i}"), false, 2 + i)]));
+            assert!(matches!(step, Step::Applied { version } if version == 2 + i), "{step:?}");
         }
         let two: Vec<_> = (8..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
-        assert_eq!(a.snapshot(snapshot(9, two), false).unwrap(), SnapshotStep::NotNewer);
+        assert!(matches!(snap(&mut a, snapshot(9, two)), Step::Unchanged));
         let two: Vec<_> = (8..10).map(|i| rec(&format!("a{i}"), true, 1)).collect();
-        assert_eq!(
-            a.snapshot(snapshot(12, two), false).unwrap(),
-            SnapshotStep::Installed { version: 12 }
-        );
+        assert!(matches!(snap(&mut a, snapshot(12, two)), Step::Applied { version: 12 }));
         assert!(a.last_rejection().is_none());
     }
 
     #[test]
     fn refusals_are_recorded_and_leave_the_state_alone() {
-        let mut a = applier();
-        assert_eq!(a.delta(&delta(0, vec![])).unwrap(), DeltaStep::NeedSnapshot);
+        let clock = Clock::manual(1_000);
+        let state = Arc::new(State::new(SourceKind::Redis));
+        let mut a =
+            Applier::new(state, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
+        let step = del(&mut a, delta(0, vec![]));
+        assert!(matches!(step, Step::Missed(DeltaRefused::NoState)), "{step:?}");
         let four: Vec<_> = (0..4).map(|i| rec(&format!("a{i}"), true, 1)).collect();
-        a.snapshot(snapshot(1, four), false).unwrap();
+        snap(&mut a, snapshot(1, four));
+        assert_eq!(a.applied_at_ms(), 1_000, "the injected clock, not the wall");
         let hash = a.content_hash();
         assert!(matches!(
-            a.snapshot(snapshot(2, vec![rec("a0", true, 2)]), false),
-            Err(Refusal::Shrink(Shrink::DropsMost { had: 4, has: 1 }))
+            snap(&mut a, snapshot(2, vec![rec("a0", true, 2)])),
+            Step::Refused(Refusal::Shrink(guard::Shrink::DropsMost { had: 4, has: 1 }))
         ));
+        clock.advance(5);
         let mut forged = delta(1, vec![rec("evil", true, 2)]);
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        assert!(matches!(a.delta(&forged), Err(Refusal::Envelope(_))));
+        assert!(matches!(del(&mut a, forged), Step::Refused(Refusal::Envelope(_))));
         assert_eq!((a.state().version(), a.content_hash()), (1, hash));
         assert!(a.last_rejection().is_some_and(|r| r.reason.contains("hash")));
-        assert_eq!(a.delta(&delta(5, vec![])).unwrap(), DeltaStep::Gap);
-        assert_eq!(a.delta(&delta(0, vec![])).unwrap(), DeltaStep::Stale);
+        assert_eq!(a.last_rejection().map(|r| r.at_ms), Some(1_005));
+        assert!(matches!(del(&mut a, delta(5, vec![])), Step::Missed(DeltaRefused::Gap)));
+        assert!(matches!(del(&mut a, delta(0, vec![])), Step::Unchanged));
+        let p = *a.progress().borrow();
+        assert_eq!((p.epoch, p.version, p.steps), (1, 1, 6));
+    }
+
+    #[test]
+    fn without_a_key_signed_envelopes_are_refused_and_local_snapshots_counted_once() {
+        let metrics = Arc::new(Metrics::new());
+        let state = Arc::new(State::new(SourceKind::File));
+        let mut a = Applier::new(state, metrics.clone(), Clock::manual(7));
+        assert!(matches!(snap(&mut a, snapshot(1, vec![])), Step::Refused(Refusal::NoKey)));
+        let s = Snapshot {
+            epoch: 3,
+            version: 1,
+            created_at_ms: 0,
+            intended_shrink: true,
+            records: vec![rec("a", true, 1)],
+        };
+        assert!(matches!(a.apply(Update::Snapshot(s)), Step::Applied { version: 1 }));
+        assert!(matches!(a.apply(Update::Unchanged), Step::Unchanged));
+        let refused = a.apply(Update::Rejected("does not parse".into()));
+        assert!(matches!(refused, Step::Refused(Refusal::Source(_))));
+        assert_eq!((metrics.reloads_ok.get(), metrics.reloads_rejected.get()), (1, 2));
+        assert_eq!((a.state().source(), a.state().confirmed_at_ms()), (SourceKind::File, 7));
     }
 
     #[test]
@@ -375,8 +465,10 @@ mod tests {
         assert_eq!(a.restore(saved).unwrap(), 1);
         assert_eq!((a.state().source(), a.state().confirmed_at_ms()), (SourceKind::Disk, 5));
         let two: Vec<_> = (0..2).map(|i| rec(&format!("a{i}"), true, 1)).collect();
-        let step = a.snapshot(snapshot(40, two), false).unwrap();
-        assert_eq!(step, SnapshotStep::Installed { version: 40 });
+        assert!(matches!(snap(&mut a, snapshot(40, two)), Step::Applied { version: 40 }));
+        // Confirmed by the source: back to what it is.
+        a.apply(Update::Unchanged);
+        assert_eq!(a.state().source(), SourceKind::Redis);
     }
 
     #[tokio::test]
@@ -384,12 +476,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let disk = crate::persist::Disk::open(dir.path()).unwrap();
         let writer = Writer::spawn(disk.clone()).unwrap();
-        let state = Arc::new(State::new(SourceKind::Redis));
-        let mut a =
-            Applier::new(state, Arc::new(Metrics::new()), dev_verify_key(), Some(writer.clone()));
-        a.snapshot(snapshot(1, vec![rec("a", true, 1)]), false).unwrap();
+        let mut a = applier().with_writer(writer.clone());
+        snap(&mut a, snapshot(1, vec![rec("a", true, 1)]));
         for v in 1..4 {
-            a.delta(&delta(v, vec![rec(&format!("d{v}"), true, v + 1)])).unwrap();
+            del(&mut a, delta(v, vec![rec(&format!("d{v}"), true, v + 1)]));
         }
         assert_eq!(a.wants_disk_snapshot(), None, "a short log is left alone");
         let at3 = snapshot(3, vec![rec("a", true, 1), rec("d1", true, 2), rec("d2", true, 3)]);

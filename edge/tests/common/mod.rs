@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nexus_edge::app::App;
 use nexus_edge::auth::Authenticator;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::server::serve;
-use nexus_edge::service::App;
 use nexus_edge::source::{self, file::FileSource};
 use nexus_edge::state::{SourceKind, State};
 use nexus_protocol::{ContextScope, Role, TokenSigner, TokenVerifier};
@@ -89,7 +89,8 @@ pub async fn spawn_edge(yaml: &str, opts: Options) -> TestEdge {
         metrics: metrics.clone(),
     });
     let (stop, rx) = watch::channel(false);
-    tokio::spawn(source::drive(file, state.clone(), metrics, stopped(rx.clone())));
+    let applier = source::Applier::new(state.clone(), metrics, nexus_edge::clock::Clock::system());
+    tokio::spawn(source::drive(file, applier, stopped(rx.clone())));
     wait_until("first state loaded", || async { state.is_loaded() }).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

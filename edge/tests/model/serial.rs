@@ -17,7 +17,7 @@ pub const CONTEXTS: [&str; 3] = ["frontend", "backend", "system"];
 /// the same name lives in several contexts (shadowing).
 pub const NAMES: usize = 16;
 /// Names the protocol refuses (400), one per rule.
-const BAD_NAMES: [&str; 5] = ["bad name", "-lead", "a..b", "caf\u{e9}", "a%2fb"];
+pub const BAD_NAMES: [&str; 5] = ["bad name", "-lead", "a..b", "caf\u{e9}", "a%2fb"];
 /// A target governance refuses (host not allowed) for any active alias.
 pub const EVIL: &str = "https://evil.example.org/x";
 /// Names governance reserves (422 `reserved_names`).
@@ -103,6 +103,16 @@ pub enum Expect {
     Imported([u64; 4]),
 }
 
+impl Expect {
+    /// The HTTP status predicted.
+    pub fn status(&self) -> u16 {
+        match self {
+            Expect::Status(s, _) => *s,
+            Expect::Imported(_) => 200,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Serial {
     rows: BTreeMap<Key, Row>,
@@ -112,11 +122,11 @@ pub fn key(context: &str, alias: &str) -> Key {
     (context.to_owned(), alias.to_owned())
 }
 
-fn name(i: usize) -> String {
+pub fn name(i: usize) -> String {
     format!("svc-{i}")
 }
 
-fn canonical(rng: &mut StdRng, alias: &str) -> String {
+pub fn canonical(rng: &mut StdRng, alias: &str) -> String {
     format!("https://api.nexus.com/{alias}/v{}", rng.random_range(0..3))
 }
 
@@ -157,7 +167,7 @@ impl Serial {
         }
     }
 
-    fn entries(&self, rng: &mut StdRng) -> Vec<(Key, String)> {
+    pub fn entries(&self, rng: &mut StdRng) -> Vec<(Key, String)> {
         let mut entries = BTreeMap::new();
         for _ in 0..rng.random_range(1..=4) {
             let k = self.pick(rng, None);

@@ -6,10 +6,12 @@
 //! and `sync_rig` (edge/tests/sync_rig) at its root; each test adds the
 //! methods it needs in its own `impl Plane`.
 
+use nexus_control_plane::config::DbConfig;
 use nexus_control_plane::metrics::PublishMetrics;
 use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
 use nexus_control_plane::publisher::{Publisher, Settings};
+use nexus_control_plane::store::leader::LeaderDb;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
 use rand::RngCore;
@@ -37,11 +39,11 @@ impl Plane {
         let keys = RedisKeys::new(&format!("{tag}-{}", hex::encode(b)));
         let bus = Bus::connect(&redis_url(), keys.clone()).unwrap();
         app.state.propagation.attach(bus.clone());
-        let pg: tokio_postgres::Config = url_for(&app.db_name).parse().unwrap();
+        let leader_db = LeaderDb::new(&DbConfig::new(&url_for(&app.db_name))).unwrap();
         let publisher = Publisher::new(
             app.store.clone(),
             bus,
-            Election::new(pg, keys.prefix()),
+            Election::new(leader_db, keys.prefix()),
             dev_signing_key(),
             PublishMetrics::default(),
             app.state.propagation.reporter(),

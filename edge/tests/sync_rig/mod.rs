@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 
 use fred::cmd;
 use fred::prelude::*;
+use nexus_edge::app::App;
+use nexus_edge::clock::Clock;
+use nexus_edge::config::Secret;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::server::serve;
-use nexus_edge::service::App;
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::sync::SyncConfig;
+use nexus_edge::sync::update::Progress;
 use nexus_protocol::envelope::{encode_delta, encode_snapshot};
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
@@ -61,7 +64,7 @@ pub fn rec(ctx: &str, alias: &str, canonical: &str, version: u64) -> AliasRecord
 }
 
 pub fn now_ms() -> i64 {
-    nexus_edge::service::now_ms()
+    nexus_edge::clock::now_ms()
 }
 
 /// Writes what the control plane's publisher would, under its own prefix.
@@ -191,6 +194,8 @@ pub struct SyncEdge {
     pub metrics: Arc<Metrics>,
     pub id: String,
     pub subscriber: String,
+    /// What sync has done: versions applied, checks run (see [`Progress`]).
+    pub progress: watch::Receiver<Progress>,
     stop: watch::Sender<bool>,
 }
 
@@ -208,7 +213,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> S
     let mut b = [0u8; 4];
     rand::rng().fill_bytes(&mut b);
     SyncConfig {
-        redis_url: url.to_owned(),
+        redis_url: Secret::new(url),
         keys: keys.clone(),
         verify_key: dev_verify_key(),
         edge_id: format!("edge-{}", hex::encode(b)),
@@ -224,8 +229,15 @@ impl SyncEdge {
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(State::new(SourceKind::Redis));
         let id = config.edge_id.clone();
-        let sync = nexus_edge::sync::start(config, state.clone(), metrics.clone()).unwrap();
+        let sync = nexus_edge::source::redis::start(
+            config,
+            state.clone(),
+            metrics.clone(),
+            Clock::system(),
+        )
+        .unwrap();
         let subscriber = sync.subscriber_name();
+        let progress = sync.progress();
         let app = Arc::new(App {
             state: state.clone(),
             auth: None,
@@ -238,7 +250,7 @@ impl SyncEdge {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve(listener, app, None, stopped(rx)));
-        Self { addr, state, metrics, id, subscriber, stop }
+        Self { addr, state, metrics, id, subscriber, progress, stop }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -251,6 +263,27 @@ impl SyncEdge {
             s.is_loaded() && s.epoch() == epoch && s.version() == version
         })
         .await;
+    }
+
+    /// Waits, at most [`PATIENCE`], until sync's progress satisfies `cond`.
+    pub async fn wait_progress(&self, what: &str, cond: impl FnMut(&Progress) -> bool) {
+        let mut rx = self.progress.clone();
+        // The borrow `wait_for` returns holds the channel's lock: drop it here.
+        let met = tokio::time::timeout(PATIENCE, async { rx.wait_for(cond).await.is_ok() }).await;
+        assert_eq!(met, Ok(true), "timed out waiting for {what}");
+    }
+
+    /// Waits until the edge has run `more` periodic checks after this call:
+    /// with two, at least one check started after it, so whatever the test
+    /// did before has been looked at.
+    pub async fn wait_checks(&self, more: u64) {
+        let from = self.progress.borrow().checks;
+        self.wait_progress(&format!("{more} more checks"), |p| p.checks >= from + more).await;
+    }
+
+    /// How many times sync has failed to get a state so far.
+    pub fn failures(&self) -> u64 {
+        self.progress.borrow().failures
     }
 
     /// GET a path: (status, headers, JSON body or Null).
