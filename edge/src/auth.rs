@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use foldhash::fast::RandomState;
 use nexus_protocol::jwt::LEEWAY_SECS;
 use nexus_protocol::{ContextScope, TokenError, TokenVerifier};
 use papaya::HashMap;
@@ -36,7 +37,9 @@ struct Verified {
 /// Verifies bearer tokens and remembers the good ones.
 pub struct Authenticator {
     verifier: TokenVerifier,
-    cache: HashMap<Box<str>, Verified>,
+    /// Keyed by the token, which the client chooses: the hasher is seeded
+    /// per process so nobody can aim tokens at one bucket.
+    cache: HashMap<Box<str>, Verified, RandomState>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -47,7 +50,7 @@ impl fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(verifier: TokenVerifier) -> Self {
-        Self { verifier, cache: HashMap::with_capacity(1024) }
+        Self { verifier, cache: HashMap::with_capacity_and_hasher(1024, RandomState::default()) }
     }
 
     /// Checks the `Authorization` header value and, when a context is

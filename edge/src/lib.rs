@@ -4,6 +4,8 @@
 //! # Layout
 //!
 //! - [`config`]: the typed configuration, read once and checked at start.
+//! - [`app`]: what the HTTP and QUIC front ends share (state, auth, metrics).
+//! - [`clock`]: the wall clock, read once per request; injectable for tests.
 //! - [`table`]: the alias table (papaya, private) with responses rendered
 //!   at load time; [`table::Table`] is also what the benches measure.
 //! - [`state`]: the current table and its `(epoch, version)`, swapped
@@ -25,7 +27,9 @@
 //! - [`quic_client`]: a client library for that protocol.
 //! - [`metrics`]: Prometheus metrics.
 
+pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod deadline;

@@ -1,57 +1,130 @@
-//! The resolve decision, as a plain function over the current state: no
-//! sockets, no clock, no HTTP. The HTTP handler (and later the QUIC one)
-//! parse their request, call [`resolve`] and write the answer.
+//! The resolve decision, as a plain function over a pinned table: no
+//! sockets, no clock, no wire. The HTTP and QUIC front ends parse their
+//! request, call [`resolve`] and write the [`Outcome`]; every refusal's
+//! status, code and message come from the one table in [`Refusal`].
 //!
-//! Order of checks: credentials (401), name rule (400), token scope (403),
-//! known context (400), then the table (404 or 200).
+//! Order of checks, the same on both planes (see the design's resolve
+//! contract): credentials (401 `unauthorized`) → name syntax (400
+//! `bad_request`) → token scope (403 `forbidden`, so a scoped token learns
+//! nothing about other contexts) → context known (400 `unknown_context`)
+//! → alias (404 `not_found`, or 200).
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
-use http::HeaderValue;
 use nexus_protocol::names::{MAX_ALIAS_LEN, MAX_CONTEXT_LEN, normalize};
+use nexus_protocol::quic::Status;
 
 use crate::auth::{AuthError, Authenticator};
-use crate::state::State;
-use crate::table::key_of;
+use crate::table::{Hit, TableRef, key_of};
 
 /// The path prefix of resolve requests; what follows is `{context}/{alias}`.
 pub const RESOLVE_PREFIX: &str = "/api/aliases/resolve/";
 
 /// The answer to one resolve request.
 #[derive(Debug)]
-pub enum Outcome {
-    /// 200 with the pre-rendered body and version header (both are
-    /// reference-counted: cloning them does not allocate).
-    Found { body: Bytes, version: HeaderValue },
-    /// 404: unknown, expired or inactive.
-    NotFound,
-    /// 400: the context or alias breaks the name rule.
-    BadName,
-    /// 400: no alias was ever loaded in this context.
-    UnknownContext,
-    /// 401: no or bad credentials.
+pub enum Outcome<'t> {
+    /// 200: the alias, borrowed from the pinned table.
+    Found(Hit<'t>),
+    /// 401, with why the credentials were refused.
     Unauthorized(AuthError),
-    /// 403: the token is valid but not for this context.
-    Forbidden,
-    /// 503: no state loaded yet.
-    Starting,
+    /// Any other refusal.
+    Refused(Refusal),
+}
+
+impl Outcome<'_> {
+    /// The refusal, if this is one (401 included).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Outcome::Found(_) => None,
+            Outcome::Unauthorized(_) => Some(Refusal::Unauthorized),
+            Outcome::Refused(r) => Some(*r),
+        }
+    }
+
+    /// What a refusal says: the table's message, or for 401 why the
+    /// credentials were refused. Empty when found.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            Outcome::Found(_) => Cow::Borrowed(""),
+            Outcome::Unauthorized(e) => Cow::Owned(e.to_string()),
+            Outcome::Refused(r) => Cow::Borrowed(r.message()),
+        }
+    }
+}
+
+/// Writes the one table of refusals: each row's status, error code and
+/// message, and the HTTP body built from them at compile time.
+macro_rules! refusals {
+    ($($(#[$doc:meta])* $name:ident => $status:ident, $code:literal, $message:literal;)*) => {
+        /// Why a resolve request is refused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Refusal {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Refusal {
+            /// Every refusal, in the order the decision checks them.
+            pub const ALL: &[Refusal] = &[$(Refusal::$name,)*];
+
+            /// The status, with HTTP's number on both wires.
+            pub const fn status(self) -> Status {
+                match self { $(Refusal::$name => Status::$status,)* }
+            }
+
+            /// The error code: `{"error": code}` over HTTP, the answer's
+            /// text over QUIC.
+            pub const fn code(self) -> &'static str {
+                match self { $(Refusal::$name => $code,)* }
+            }
+
+            /// The fixed message (401 answers carry the credentials' own).
+            pub const fn message(self) -> &'static str {
+                match self { $(Refusal::$name => $message,)* }
+            }
+
+            /// `{"error": code, "message": message}`, written at compile time.
+            pub const fn body(self) -> &'static str {
+                match self {
+                    $(Refusal::$name => concat!(
+                        r#"{"error":""#, $code, r#"","message":""#, $message, r#""}"#
+                    ),)*
+                }
+            }
+        }
+    };
+}
+
+refusals! {
+    /// No or bad credentials.
+    Unauthorized => Unauthorized, "unauthorized", "missing or bad credentials";
+    /// The context or alias breaks the name rule.
+    BadName => BadRequest, "bad_request",
+        "context and alias must be a-z 0-9 - _ . starting with a letter or digit";
+    /// The token is valid but not for this context.
+    Forbidden => Forbidden, "forbidden", "token does not allow this context";
+    /// No alias was ever loaded in this context (the edge's notion of a
+    /// configured context).
+    UnknownContext => BadRequest, "unknown_context", "unknown context";
+    /// Unknown, expired or inactive.
+    NotFound => NotFound, "not_found", "no such alias";
+    /// No state loaded yet.
+    Starting => Unavailable, "starting", "no registry state loaded yet";
 }
 
 /// Decides the answer for `target` (`"{context}/{alias}"`, as it ends the
-/// request path). `auth` is `None` when authentication is switched off;
+/// request path). `table` is the pinned current table, `None` before the
+/// first state; `auth` is `None` when authentication is switched off;
 /// `credentials` is the raw `Authorization` header value; `now_ms` is the
 /// wall clock in Unix ms, used for expiry and token lifetimes.
-pub fn resolve(
-    state: &State,
+pub fn resolve<'t>(
+    table: Option<&'t TableRef<'_>>,
     auth: Option<&Authenticator>,
     target: &str,
     credentials: Option<&[u8]>,
     now_ms: i64,
-) -> Outcome {
-    let guard = state.table();
-    let Some(table) = guard.as_ref() else {
-        return Outcome::Starting;
+) -> Outcome<'t> {
+    let Some(table) = table else {
+        return Outcome::Refused(Refusal::Starting);
     };
     let names = target.split_once('/').and_then(|(c, a)| {
         Some((normalize(c, MAX_CONTEXT_LEN).ok()?, normalize(a, MAX_ALIAS_LEN).ok()?))
@@ -67,10 +140,10 @@ pub fn resolve(
         }
     };
     let Some((context, alias)) = names else {
-        return Outcome::BadName;
+        return Outcome::Refused(Refusal::BadName);
     };
     if !allowed {
-        return Outcome::Forbidden;
+        return Outcome::Refused(Refusal::Forbidden);
     }
     // Well-formed names borrow from `target`, which then is the key itself.
     let owned;
@@ -81,21 +154,18 @@ pub fn resolve(
             &*owned
         }
     };
-    let table = table.pin();
     match table.lookup(key) {
-        Some(e) if e.is_live_at(now_ms) => {
-            Outcome::Found { body: e.body.clone(), version: e.version.clone() }
-        }
-        Some(_) => Outcome::NotFound,
-        None if table.has_context(&context) => Outcome::NotFound,
-        None => Outcome::UnknownContext,
+        Some(hit) if hit.is_live_at(now_ms) => Outcome::Found(hit),
+        Some(_) => Outcome::Refused(Refusal::NotFound),
+        None if table.has_context(&context) => Outcome::Refused(Refusal::NotFound),
+        None => Outcome::Refused(Refusal::UnknownContext),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::SourceKind;
+    use crate::state::{SourceKind, State};
     use nexus_protocol::{
         AliasName, AliasRecord, Canonical, Context, ContextScope, Role, Snapshot, TokenSigner,
         TokenVerifier,
@@ -136,20 +206,25 @@ mod tests {
     #[test]
     fn outcomes_without_auth() {
         let s = state();
-        let r = |t: &str| resolve(&s, None, t, None, NOW);
+        let guard = s.table();
+        let pinned = guard.as_ref().map(|t| t.pin());
+        let r = |t: &str| resolve(pinned.as_ref(), None, t, None, NOW);
         assert!(matches!(r("frontend/live"), Outcome::Found { .. }));
         assert!(matches!(r("Frontend/LIVE"), Outcome::Found { .. }));
-        assert!(matches!(r("frontend/old"), Outcome::NotFound));
-        assert!(matches!(resolve(&s, None, "frontend/old", None, NOW - 1), Outcome::Found { .. }));
-        assert!(matches!(r("frontend/off"), Outcome::NotFound));
-        assert!(matches!(r("frontend/none"), Outcome::NotFound));
-        assert!(matches!(r("system/live"), Outcome::UnknownContext));
-        assert!(matches!(r("frontend/a%20b"), Outcome::BadName));
-        assert!(matches!(r("frontend"), Outcome::BadName));
-        assert!(matches!(r("frontend/a/b"), Outcome::BadName));
+        assert!(matches!(r("frontend/old"), Outcome::Refused(Refusal::NotFound)));
         assert!(matches!(
-            resolve(&State::new(SourceKind::File), None, "frontend/live", None, NOW),
-            Outcome::Starting
+            resolve(pinned.as_ref(), None, "frontend/old", None, NOW - 1),
+            Outcome::Found { .. }
+        ));
+        assert!(matches!(r("frontend/off"), Outcome::Refused(Refusal::NotFound)));
+        assert!(matches!(r("frontend/none"), Outcome::Refused(Refusal::NotFound)));
+        assert!(matches!(r("system/live"), Outcome::Refused(Refusal::UnknownContext)));
+        assert!(matches!(r("frontend/a%20b"), Outcome::Refused(Refusal::BadName)));
+        assert!(matches!(r("frontend"), Outcome::Refused(Refusal::BadName)));
+        assert!(matches!(r("frontend/a/b"), Outcome::Refused(Refusal::BadName)));
+        assert!(matches!(
+            resolve(None, None, "frontend/live", None, NOW),
+            Outcome::Refused(Refusal::Starting)
         ));
     }
 
@@ -164,10 +239,34 @@ mod tests {
             TokenSigner::hs256(b"k").mint("s", Role::Resolver, scope, now_s, 60)
         );
         let now = now_s * 1000;
-        let r = |target: &str, cred: Option<&[u8]>| resolve(&s, Some(&a), target, cred, now);
+        let guard = s.table();
+        let pinned = guard.as_ref().map(|t| t.pin());
+        let r = |target: &str, cred: Option<&[u8]>| {
+            resolve(pinned.as_ref(), Some(&a), target, cred, now)
+        };
         assert!(matches!(r("bad name/x", None), Outcome::Unauthorized(_)));
-        assert!(matches!(r("bad name/x", Some(t.as_bytes())), Outcome::BadName));
-        assert!(matches!(r("frontend/live", Some(t.as_bytes())), Outcome::Forbidden));
-        assert!(matches!(r("backend/live", Some(t.as_bytes())), Outcome::UnknownContext));
+        assert!(matches!(r("bad name/x", Some(t.as_bytes())), Outcome::Refused(Refusal::BadName)));
+        assert!(matches!(
+            r("frontend/live", Some(t.as_bytes())),
+            Outcome::Refused(Refusal::Forbidden)
+        ));
+        assert!(matches!(
+            r("backend/live", Some(t.as_bytes())),
+            Outcome::Refused(Refusal::UnknownContext)
+        ));
+    }
+
+    #[test]
+    fn the_refusal_table_is_json_and_says_what_each_wire_sends() {
+        for r in Refusal::ALL {
+            let v: serde_json::Value = serde_json::from_str(r.body()).unwrap();
+            assert_eq!(
+                (v["error"].as_str(), v["message"].as_str()),
+                (Some(r.code()), Some(r.message()))
+            );
+        }
+        assert_eq!(Refusal::UnknownContext.code(), "unknown_context");
+        assert_eq!(Refusal::UnknownContext.status().code(), 400);
+        assert_eq!(Refusal::Forbidden.status().code(), 403);
     }
 }

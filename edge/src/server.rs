@@ -18,8 +18,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::app::App;
 use crate::deadline::{Deadline, REQUEST_DEADLINE, Watched};
-use crate::service::App;
 
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,23 +2,24 @@
 //! answered from memory without awaiting anything, so the hyper service
 //! returns a ready future.
 //!
-//! Resolve answers write bytes rendered when the state was loaded; error
-//! bodies are static. Only the service endpoints (health, status, metrics)
+//! Resolve answers write bytes rendered when the state was loaded (a
+//! static head, the table's canonical bytes, a static tail); refusals are
+//! the compile-time bodies of [`Refusal`]. Only the service endpoints (health, status, metrics)
 //! serialise JSON, and they are not on the hot path.
 
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::cell::RefCell;
 
 use bytes::Bytes;
+use bytes::buf::{Buf, Chain};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::auth::{AuthError, Authenticator};
-use crate::connections::ConnectionCap;
-use crate::metrics::Metrics;
-use crate::resolve::{Outcome, RESOLVE_PREFIX, resolve};
-use crate::state::State;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::metrics::sample_timer;
+use crate::resolve::{Outcome, RESOLVE_PREFIX, Refusal, resolve};
+use crate::table::Hit;
 
 /// Longest request target accepted (path and query); longer gets 414.
 /// The longest valid resolve path is well under 400 bytes.
@@ -30,37 +31,26 @@ const VERSION: HeaderName = HeaderName::from_static("x-nexus-version");
 /// Milliseconds since the served state was last confirmed current.
 const STATE_AGE: HeaderName = HeaderName::from_static("x-nexus-state-age-ms");
 
-// Resolve error bodies are fixed, so they are written without serialising.
-const NOT_FOUND: &str = r#"{"error":"not_found","message":"no such alias"}"#;
-const BAD_NAME: &str = concat!(
-    r#"{"error":"bad_request","message":"context and alias must be a-z 0-9 - _ . "#,
-    r#"starting with a letter or digit"}"#
-);
-const UNKNOWN_CONTEXT: &str = r#"{"error":"bad_request","message":"unknown context"}"#;
-const FORBIDDEN: &str = r#"{"error":"forbidden","message":"token does not allow this context"}"#;
+/// What a found alias's body is made of: `HEAD`, the canonical as the
+/// table holds it (escaped for JSON), `TAIL`.
+const HEAD: &[u8] = br#"{"canonical_name":""#;
+const TAIL: &[u8] = br#""}"#;
 
-/// What the HTTP (and later QUIC) servers share: the state and the policy.
-#[derive(Debug)]
-pub struct App {
-    pub state: Arc<State>,
-    /// `None` when authentication is switched off (`EDGE_AUTH=off`).
-    pub auth: Option<Authenticator>,
-    pub metrics: Arc<Metrics>,
-    pub connections: ConnectionCap,
-    /// `PROMETHEUS_ENABLED`: whether `/metrics` is served (404 when not).
-    pub prometheus: bool,
-}
+/// The bytes of a response body: a static head, shared bytes, a static
+/// tail. Found aliases use all three (hyper copies the chunks into its
+/// write buffer, or hands them to writev, without flattening them first);
+/// every other body is just the middle.
+pub type Wire = Chain<Chain<&'static [u8], Bytes>, &'static [u8]>;
+/// The body of every response of the edge.
+pub type Body = Full<Wire>;
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+fn body(bytes: Bytes) -> Body {
+    Full::new(b"".chain(bytes).chain(b"".as_slice()))
 }
 
 impl App {
     /// Answers one request.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    pub fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
         let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
         if uri_len > MAX_URI_LEN {
             return error(StatusCode::URI_TOO_LONG, "uri_too_long", "request target is too long");
@@ -89,37 +79,30 @@ impl App {
         }
     }
 
-    fn resolve<B>(&self, req: &Request<B>, target: &str) -> Response<Full<Bytes>> {
-        let started = Instant::now();
+    /// The one wall-clock read of the request is here: expiry, the token's
+    /// lifetime and the state-age header all use `now`.
+    fn resolve<B>(&self, req: &Request<B>, target: &str) -> Response<Body> {
+        let timer = sample_timer();
         let credentials = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
         let now = now_ms();
-        let outcome = resolve(&self.state, self.auth.as_ref(), target, credentials, now);
+        let guard = self.state.table();
+        let pinned = guard.as_ref().map(|t| t.pin());
+        let outcome = resolve(pinned.as_ref(), self.auth.as_ref(), target, credentials, now);
         let response = match &outcome {
-            Outcome::Found { body, version } => {
-                let mut r = Response::new(Full::new(body.clone()));
-                let h = r.headers_mut();
-                h.insert(CONTENT_TYPE, JSON);
-                h.insert(VERSION, version.clone());
-                // itoa into a stack buffer and one small copy: the age moves
-                // every millisecond, so it cannot be rendered ahead of time.
-                let age = u64::try_from(now - self.state.confirmed_at_ms()).unwrap_or(0);
-                h.insert(STATE_AGE, HeaderValue::from(age));
+            Outcome::Found(hit) => found(hit, now - self.state.confirmed_at_ms()),
+            Outcome::Unauthorized(e) => {
+                let mut r =
+                    error(StatusCode::UNAUTHORIZED, Refusal::Unauthorized.code(), &e.to_string());
+                r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
-            Outcome::NotFound => fixed(StatusCode::NOT_FOUND, NOT_FOUND),
-            Outcome::BadName => fixed(StatusCode::BAD_REQUEST, BAD_NAME),
-            Outcome::UnknownContext => fixed(StatusCode::BAD_REQUEST, UNKNOWN_CONTEXT),
-            Outcome::Unauthorized(e) => unauthorized(e),
-            Outcome::Forbidden => fixed(StatusCode::FORBIDDEN, FORBIDDEN),
-            Outcome::Starting => {
-                error(StatusCode::SERVICE_UNAVAILABLE, "starting", "no registry state loaded yet")
-            }
+            Outcome::Refused(r) => refused(*r),
         };
-        self.metrics.record(&outcome, started.elapsed());
+        self.metrics.record(&outcome, timer.map(|t| t.elapsed()));
         response
     }
 
-    fn health(&self) -> Response<Full<Bytes>> {
+    fn health(&self) -> Response<Body> {
         if self.state.is_loaded() {
             json(StatusCode::OK, serde_json::json!({"status": "ok"}))
         } else {
@@ -127,7 +110,7 @@ impl App {
         }
     }
 
-    fn alias_metrics(&self) -> Response<Full<Bytes>> {
+    fn alias_metrics(&self) -> Response<Body> {
         let (total, active, contexts) = self.counts();
         json(
             StatusCode::OK,
@@ -142,7 +125,7 @@ impl App {
         )
     }
 
-    fn status(&self) -> Response<Full<Bytes>> {
+    fn status(&self) -> Response<Body> {
         let (total, active, contexts) = self.counts();
         let age_s = self.age_seconds();
         let health = match age_s {
@@ -168,7 +151,7 @@ impl App {
         )
     }
 
-    fn prometheus(&self) -> Response<Full<Bytes>> {
+    fn prometheus(&self) -> Response<Body> {
         let m = &self.metrics;
         let (total, _, contexts) = self.counts();
         m.aliases.set(i64::try_from(total).unwrap_or(i64::MAX));
@@ -178,7 +161,7 @@ impl App {
         m.state_age_seconds.set(self.age_seconds().unwrap_or(0.0));
         let healthy = self.state.is_loaded() && !self.state.is_degraded(now_ms());
         m.sync_state.set(i64::from(healthy));
-        let mut r = Response::new(Full::new(Bytes::from(m.encode())));
+        let mut r = Response::new(body(Bytes::from(m.encode())));
         r.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -210,25 +193,55 @@ enum Route<'a> {
 }
 
 /// `{"error": code, "message": message}` with `status`.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json(status, serde_json::json!({"error": code, "message": message}))
 }
 
-fn fixed(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *r.status_mut() = status;
+/// 200 with the alias: the body from the table's bytes, the version header
+/// from its digits, the state age from a per-thread cache.
+fn found(hit: &Hit<'_>, age_ms: i64) -> Response<Body> {
+    let mut r = Response::new(Full::new(HEAD.chain(hit.canonical_json_bytes()).chain(TAIL)));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, JSON);
+    // The table wrote plain decimal digits; the check cannot fail.
+    if let Ok(v) = HeaderValue::from_maybe_shared(hit.version_digits()) {
+        h.insert(VERSION, v);
+    }
+    h.insert(STATE_AGE, age_header(u64::try_from(age_ms).unwrap_or(0)));
+    r
+}
+
+thread_local! {
+    /// The last state-age header rendered on this thread. The age moves
+    /// every millisecond, so it cannot be rendered when the state is
+    /// applied; requests within the same millisecond share one rendering
+    /// (cloning a header value is a reference-count increment), so a busy
+    /// worker allocates it at most once per millisecond, not per request.
+    static AGE: RefCell<(u64, HeaderValue)> =
+        const { RefCell::new((0, HeaderValue::from_static("0"))) };
+}
+
+fn age_header(age_ms: u64) -> HeaderValue {
+    AGE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != age_ms {
+            *cached = (age_ms, HeaderValue::from(age_ms));
+        }
+        cached.1.clone()
+    })
+}
+
+/// A refusal: its status and its compile-time body, from the one table.
+fn refused(refusal: Refusal) -> Response<Body> {
+    let mut r = Response::new(body(Bytes::from_static(refusal.body().as_bytes())));
+    *r.status_mut() =
+        StatusCode::from_u16(refusal.status().code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(CONTENT_TYPE, JSON);
     r
 }
 
-fn unauthorized(e: &AuthError) -> Response<Full<Bytes>> {
-    let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
-    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
-}
-
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(body(Bytes::from(value.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, JSON);
     r

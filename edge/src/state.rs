@@ -182,9 +182,8 @@ impl State {
             DeltaFit::OtherEpoch => return Err(DeltaRefused::OtherEpoch),
             DeltaFit::Next => {}
         }
-        for r in &delta.upserts {
-            table.upsert(r);
-        }
+        // One arena chunk for the delta's records (see `table`).
+        table.upsert_all(&delta.upserts);
         for k in &delta.removals {
             table.remove(k);
         }
@@ -265,7 +264,7 @@ mod tests {
         assert_eq!(applied, Applied::Changed { version: 6, aliases: 2 });
         let t = s.table();
         let t = t.as_ref().unwrap().pin();
-        assert_eq!(t.lookup("frontend/b").unwrap().version, "6");
+        assert_eq!(t.lookup("frontend/b").unwrap().version, 6);
     }
 
     #[test]

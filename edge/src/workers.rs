@@ -16,8 +16,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::app::App;
 use crate::server::serve;
-use crate::service::App;
 
 /// Accept backlog of each listener.
 const BACKLOG: u32 = 4096;

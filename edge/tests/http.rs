@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{Options, SECRET, TestEdge, YAML, get, spawn_edge, wait_until};
+use nexus_edge::app::App;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
-use nexus_edge::app::App;
 use nexus_edge::state::{SourceKind, State};
 use nexus_protocol::{AUDIENCE, Claims, ContextScope, Role, TokenSigner};
 

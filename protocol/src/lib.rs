@@ -11,6 +11,7 @@
 //! - [`keys`]: Redis key and channel names.
 //! - [`head`]: the published head `"epoch:version"` (Redis key and notice).
 //! - [`signing`]: Ed25519 key parsing and the development key pair.
+//! - [`secret`]: `Secret`, the one redacted configuration value of both planes.
 //! - [`quic`]: the frames of the QUIC resolve protocol (`nexus-resolve/1`).
 
 pub mod declarative;

@@ -12,8 +12,8 @@ use quinn::{Dir, StreamId, VarInt};
 use quinn_proto::{Connection, Event, StreamEvent};
 
 use super::stream::{Credentials, Progress, Stream};
+use crate::app::App;
 use crate::connections::ConnectionPermit;
-use crate::service::App;
 
 #[derive(Debug)]
 pub struct Conn {

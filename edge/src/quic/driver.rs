@@ -30,7 +30,7 @@ use quinn_proto::{ConnectionHandle, DatagramEvent, Incoming, Transmit};
 use super::conn::Conn;
 use super::socket::{RecvBuffers, Socket, udp_transmit};
 use super::{DRAIN_TIMEOUT, QuicError};
-use crate::service::App;
+use crate::app::App;
 
 /// A bound QUIC endpoint, ready for [`serve`].
 #[derive(Debug)]

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::driver::{bind, serve};
 use super::{IDLE_TIMEOUT, MAX_STREAMS};
-use crate::service::App;
+use crate::app::App;
 
 /// Bytes a peer may have in flight on one stream, and on a connection.
 /// Requests are tens of bytes (64 KiB is a pipeline of ~2000); this bounds

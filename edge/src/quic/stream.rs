@@ -14,17 +14,17 @@
 //! A frame that does not decode ends the stream with a CLOSING frame naming
 //! the error; the connection and its other streams carry on.
 
-use std::borrow::Cow;
-use std::time::Instant;
-
 use nexus_protocol::quic::{
     Answer, FrameError, LEN_PREFIX, MAX_FRAME_LEN, Reply, Request, Status, close, decode_request,
 };
 use quinn::{StreamId, VarInt};
 use quinn_proto::{Connection, FinishError, ReadError, WriteError};
 
-use crate::resolve::{Outcome, resolve};
-use crate::service::{App, now_ms};
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::metrics::sample_timer;
+use crate::resolve::{Outcome, Refusal, resolve};
+use crate::table::TableRef;
 
 /// The connection's `Authorization` value (`Bearer <token>`), set by AUTH
 /// and shared by the connection's streams.
@@ -175,12 +175,16 @@ impl Stream {
         if self.closing {
             return false;
         }
+        // One clock read and one pin of the table for the whole batch.
         let now = now_ms();
+        let guard = app.state.table();
+        let pinned = guard.as_ref().map(|t| t.pin());
         let mut answered = false;
         while self.out.len() < FLUSH_AT {
             match decode_request(&self.buf[self.start..self.end]) {
                 Ok(Some((request, used))) => {
-                    answer(app, credentials, request, now, &mut self.target, &mut self.out);
+                    let batch = Batch { app, table: pinned.as_ref(), now_ms: now };
+                    batch.answer(credentials, request, &mut self.target, &mut self.out);
                     self.start += used;
                     answered = true;
                 }
@@ -234,75 +238,70 @@ fn refuse(out: &mut Vec<u8>, e: &FrameError) {
     let _ = Reply::Closing { code: e.code(), message: &message }.encode(out);
 }
 
-/// Appends the answer to one request to `out`.
-fn answer(
-    app: &App,
-    credentials: &mut Credentials,
-    request: Request<'_>,
+/// What every request of one batch is answered from.
+struct Batch<'a, 't> {
+    app: &'a App,
+    table: Option<&'a TableRef<'t>>,
     now_ms: i64,
-    target: &mut String,
-    out: &mut Vec<u8>,
-) {
-    match request {
-        Request::Auth { id, token } => {
-            let header = [b"Bearer ".as_slice(), token.as_bytes()].concat();
-            let checked = match &app.auth {
-                None => Ok(true),
-                Some(auth) => auth.allows(Some(&header), None, now_ms.div_euclid(1000)),
-            };
-            // Stored even when refused: later resolves then get the same 401
-            // an HTTP request with that header would.
-            *credentials = Some(header);
-            match checked {
-                Ok(_) => encode(out, ok(id, 0, "authorized")),
-                Err(e) => {
-                    encode(out, error(id, Status::Unauthorized, "unauthorized", &e.to_string()))
+}
+
+impl Batch<'_, '_> {
+    /// Appends the answer to one request to `out`.
+    fn answer(
+        &self,
+        credentials: &mut Credentials,
+        request: Request<'_>,
+        target: &mut String,
+        out: &mut Vec<u8>,
+    ) {
+        let app = self.app;
+        match request {
+            Request::Auth { id, token } => {
+                let header = [b"Bearer ".as_slice(), token.as_bytes()].concat();
+                let checked = match &app.auth {
+                    None => Ok(true),
+                    Some(auth) => auth.allows(Some(&header), None, self.now_ms.div_euclid(1000)),
+                };
+                // Stored even when refused: later resolves then get the same
+                // 401 an HTTP request with that header would.
+                *credentials = Some(header);
+                match checked {
+                    Ok(_) => encode(out, ok(id, 0, "authorized")),
+                    Err(e) => {
+                        let code = Refusal::Unauthorized.code();
+                        encode(out, error(id, Status::Unauthorized, code, &e.to_string()));
+                    }
                 }
             }
-        }
-        Request::Resolve { id, context, alias } => {
-            let started = Instant::now();
-            target.clear();
-            target.push_str(context);
-            target.push('/');
-            target.push_str(alias);
-            let header = credentials.as_deref();
-            let outcome = resolve(&app.state, app.auth.as_ref(), target, header, now_ms);
-            encode_outcome(out, id, &outcome);
-            app.metrics.record(&outcome, started.elapsed());
+            Request::Resolve { id, context, alias } => {
+                let timer = sample_timer();
+                target.clear();
+                target.push_str(context);
+                target.push('/');
+                target.push_str(alias);
+                let header = credentials.as_deref();
+                let outcome = resolve(self.table, app.auth.as_ref(), target, header, self.now_ms);
+                encode_outcome(out, id, &outcome);
+                app.metrics.record(&outcome, timer.map(|t| t.elapsed()));
+            }
         }
     }
 }
 
-fn encode_outcome(out: &mut Vec<u8>, id: u64, outcome: &Outcome) {
+/// The ANSWER frame of an outcome: the canonical and version straight from
+/// the table on 200, the refusal table's status, code and message otherwise.
+fn encode_outcome(out: &mut Vec<u8>, id: u64, outcome: &Outcome<'_>) {
     match outcome {
-        Outcome::Found { body, version } => {
-            let version = version.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-            encode(out, ok(id, version, &canonical(body)));
-        }
-        Outcome::NotFound => encode(out, error(id, Status::NotFound, "not_found", "no such alias")),
-        Outcome::BadName => encode(
-            out,
-            error(
-                id,
-                Status::BadRequest,
-                "bad_request",
-                "context and alias must be a-z 0-9 - _ . starting with a letter or digit",
-            ),
-        ),
-        Outcome::UnknownContext => {
-            encode(out, error(id, Status::BadRequest, "bad_request", "unknown context"));
+        Outcome::Found(hit) => {
+            // The table's bytes came from a `str`: the check always passes.
+            let canonical = std::str::from_utf8(hit.canonical()).unwrap_or_default();
+            encode(out, ok(id, hit.version, canonical));
         }
         Outcome::Unauthorized(e) => {
-            encode(out, error(id, Status::Unauthorized, "unauthorized", &e.to_string()));
+            let r = Refusal::Unauthorized;
+            encode(out, error(id, r.status(), r.code(), &e.to_string()));
         }
-        Outcome::Forbidden => encode(
-            out,
-            error(id, Status::Forbidden, "forbidden", "token does not allow this context"),
-        ),
-        Outcome::Starting => {
-            encode(out, error(id, Status::Unavailable, "starting", "no registry state loaded yet"))
-        }
+        Outcome::Refused(r) => encode(out, error(id, r.status(), r.code(), r.message())),
     }
 }
 
@@ -322,56 +321,43 @@ fn encode(out: &mut Vec<u8>, answer: Answer<'_>) {
     }
 }
 
-/// The canonical endpoint inside a body rendered as
-/// `{"canonical_name":"..."}`. serde_json escapes only `"`, `\` and control
-/// characters, so a body without a backslash holds the canonical verbatim
-/// and is sliced without allocating; anything else is parsed.
-fn canonical(body: &[u8]) -> Cow<'_, str> {
-    const HEAD: &[u8] = br#"{"canonical_name":""#;
-    const TAIL: &[u8] = br#""}"#;
-    let verbatim = body
-        .strip_prefix(HEAD)
-        .and_then(|rest| rest.strip_suffix(TAIL))
-        .filter(|inner| !inner.contains(&b'\\'))
-        .and_then(|inner| std::str::from_utf8(inner).ok());
-    if let Some(c) = verbatim {
-        return Cow::Borrowed(c);
-    }
-    #[derive(serde::Deserialize)]
-    struct Body {
-        canonical_name: String,
-    }
-    serde_json::from_slice::<Body>(body).map_or(Cow::Borrowed(""), |b| Cow::Owned(b.canonical_name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Entry;
+    use nexus_protocol::quic::decode_reply;
     use nexus_protocol::{AliasName, AliasRecord, Canonical, Context};
 
-    fn body_of(canonical: &str) -> bytes::Bytes {
+    use crate::table::Table;
+
+    #[test]
+    fn a_found_answer_carries_the_canonical_as_is_and_the_version() {
         let record = AliasRecord {
             id: 1,
             context: Context::parse("frontend").unwrap(),
             alias: AliasName::parse("a").unwrap(),
-            canonical: Canonical::parse(canonical).unwrap(),
+            canonical: Canonical::parse(r#"https://x/"q"\"#).unwrap(),
             description: None,
             expires_at_ms: None,
             is_active: true,
-            version: 1,
+            version: 42,
             updated_at_ms: 0,
         };
-        Entry::from_record(&record).body
-    }
-
-    #[test]
-    fn canonical_comes_back_from_the_rendered_body() {
-        let plain = body_of("https://api.nexus.com/v1/users/profile");
-        let c = canonical(&plain);
-        assert_eq!(c, "https://api.nexus.com/v1/users/profile");
-        assert!(matches!(c, Cow::Borrowed(_)), "a plain canonical is sliced, not copied");
-        assert_eq!(canonical(br#"{"canonical_name":"https://x/\"q\"\\"}"#), r#"https://x/"q"\"#);
-        assert_eq!(canonical(br#"{"canonical_name":"https://x/\u00e9"}"#), "https://x/\u{e9}");
+        let table = Table::from_records([&record]);
+        let pinned = table.pin();
+        let mut out = Vec::new();
+        encode_outcome(&mut out, 9, &resolve(Some(&pinned), None, "frontend/a", None, 0));
+        encode_outcome(&mut out, 10, &resolve(Some(&pinned), None, "nowhere/a", None, 0));
+        let (first, used) = decode_reply(&out).unwrap().unwrap();
+        let want = Answer {
+            id: 9,
+            status: Status::Ok,
+            version: 42,
+            text: r#"https://x/"q"\"#,
+            message: "",
+        };
+        assert_eq!(first, Reply::Answer(want));
+        let (second, _) = decode_reply(&out[used..]).unwrap().unwrap();
+        let Reply::Answer(second) = second else { panic!("{second:?}") };
+        assert_eq!((second.status, second.text), (Status::BadRequest, "unknown_context"));
     }
 }

@@ -217,11 +217,11 @@ fn failure(e: WireError) -> Failure {
 mod tests {
     use std::sync::Arc;
 
+    use nexus_edge::app::App;
     use nexus_edge::auth::Authenticator;
     use nexus_edge::connections::ConnectionCap;
     use nexus_edge::metrics::Metrics;
     use nexus_edge::quic as edge_quic;
-    use nexus_edge::service::App;
     use nexus_edge::state::{SourceKind, State};
     use nexus_protocol::{
         AliasName, AliasRecord, Canonical, Context, ContextScope, Role, Snapshot, TokenSigner,
