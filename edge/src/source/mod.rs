@@ -7,8 +7,10 @@
 //! versions by hand.
 //!
 //! - [`file`]: the declarative file, polled and reloaded on SIGHUP.
-//! - [`redis`]: sync from the control plane through Redis.
+//! - [`redis`]: sync from the control plane through Redis (the I/O).
+//! - [`catchup`]: what Redis sync fetches to catch up, as a pure core.
 
+pub mod catchup;
 pub mod file;
 pub mod redis;
 

@@ -4,10 +4,9 @@
 //! differs) catch up from the ring or the snapshot. The source never ends
 //! on its own: Redis going away only makes the state age until it is back.
 //!
-//! What to fetch next depends on how the last update fitted, so the source
-//! reads each [`Step`] in [`Source::outcome`]: a ring delta that misses
-//! breaks the ring off and a snapshot is taken instead; a refused snapshot
-//! ends the catch-up until the next check.
+//! What to fetch during a catch-up is decided by the pure core in
+//! [`super::catchup`]; this file only performs its [`Action`]s and passes
+//! every [`Step`] back to it in [`Source::outcome`].
 //!
 //! Two connections: a subscriber (its connection only carries pub/sub) and
 //! a command client. fred hands pub/sub messages over a broadcast channel
@@ -26,6 +25,7 @@ use nexus_protocol::envelope::HEADER_LEN;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
+use super::catchup::{Action, CatchUp, Position};
 use super::{Applier, Source, Step, Update};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -117,7 +117,8 @@ impl RedisSync {
     }
 }
 
-/// What the update handed out last was, to read its [`Step`].
+/// What the update handed out last was, to read its [`Step`] (the
+/// catch-up reads its own in [`CatchUp::outcome`]).
 #[derive(Debug)]
 enum Handed {
     /// A delta from the channel.
@@ -125,38 +126,8 @@ enum Handed {
     /// A snapshot of a catch-up, with its header (to recognise it if it
     /// is refused).
     Snapshot(Option<Vec<u8>>),
-    /// A delta of the ring, during a catch-up.
-    Ring,
-    /// Anything that decides nothing (a confirmation, a disk base).
+    /// Anything else: a ring delta, a confirmation, a disk base.
     Other,
-}
-
-/// A catch-up in progress: bring the state up to `P:head` from the ring
-/// when it reaches back, from the snapshot otherwise (and the ring again
-/// after an older snapshot).
-#[derive(Debug)]
-struct CatchUp {
-    head: Option<Head>,
-    stage: Stage,
-    /// Ring deltas read and not handed out yet.
-    ring: VecDeque<Vec<u8>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Read the head; take the snapshot (forced) when there is no state,
-    /// another epoch, or the edge is ahead of the control plane.
-    Head,
-    /// Read the ring after the state, unless the state is at the head.
-    Ring,
-    /// Hand out the ring. `last`: the snapshot was already taken for it.
-    Deltas { last: bool },
-    /// The ring did not continue the state: take the snapshot.
-    Snapshot,
-    /// Read the ring after that snapshot.
-    RingAgain,
-    /// Confirm the state if it reached the head.
-    Done,
 }
 
 /// The Redis source and its two clients.
@@ -259,7 +230,7 @@ impl RedisSource {
         }
         // A head notice: a change too big for the channel, or a snapshot.
         match Head::parse(&bytes) {
-            Ok(h) if is_at(at, h) => {}
+            Ok(h) if position(at).is_at(h) => {}
             _ => self.behind = true,
         }
         None
@@ -267,80 +238,47 @@ impl RedisSource {
 
     /// The periodic check: whether the state matches `P:head`.
     async fn check(&self, at: &Applier) -> Result<bool, SyncError> {
-        Ok(self.head().await?.is_some_and(|h| is_at(at, h)))
+        Ok(self.head().await?.is_some_and(|h| position(at).is_at(h)))
     }
 
-    /// Moves the catch-up on until it has an update to hand out; `None`
-    /// once it is over.
+    /// Performs the catch-up's actions until one hands out an update;
+    /// `None` once the catch-up is over.
     async fn advance(&mut self, at: &Applier) -> Result<Option<Update>, SyncError> {
+        // Out of `self` while its fetches borrow it; back in while an update
+        // it handed out is applied, so `outcome` reaches it.
+        let Some(mut c) = self.catch_up.take() else { return Ok(None) };
         loop {
-            let Some(c) = self.catch_up.as_ref() else { return Ok(None) };
-            let s = at.state();
-            let next = match c.stage {
-                Stage::Head => {
-                    let Some(head) = self.head().await? else {
-                        return Err(SyncError::Missing(self.config.keys.head()));
-                    };
-                    self.set_stage(Stage::Ring).head = Some(head);
-                    if !s.is_loaded() || head.epoch != s.epoch() || head.version < s.version() {
-                        // No state, another epoch, or ahead of the control plane.
-                        self.fetch_snapshot(true).await?
-                    } else {
-                        None
+            match c.next(position(at)) {
+                Action::ReadHead => match self.head().await? {
+                    Some(head) => c.heard(head),
+                    None => return Err(SyncError::Missing(self.config.keys.head())),
+                },
+                Action::ReadRing { after } => c.read(self.read_ring(after).await?),
+                Action::Snapshot { force } => {
+                    if let Some(update) = self.fetch_snapshot(force).await? {
+                        self.catch_up = Some(c);
+                        return Ok(Some(update));
                     }
                 }
-                Stage::Ring if c.head.is_some_and(|h| is_at(at, h)) => {
-                    self.set_stage(Stage::Done);
-                    None
+                Action::Delta(delta) => {
+                    self.catch_up = Some(c);
+                    self.handed = Handed::Other;
+                    return Ok(Some(Update::SignedDelta(delta)));
                 }
-                Stage::Ring | Stage::RingAgain => {
-                    let last = c.stage == Stage::RingAgain;
-                    let ring = self.read_ring(s.version()).await?;
-                    let stage = match (ring.is_empty(), last) {
-                        (true, false) => Stage::Snapshot,
-                        (true, true) => Stage::Done,
-                        (false, _) => Stage::Deltas { last },
-                    };
-                    self.set_stage(stage).ring = ring;
-                    None
-                }
-                Stage::Deltas { .. } => {
-                    let c = self.set_stage(c.stage);
-                    match c.ring.pop_front() {
-                        Some(d) => {
-                            self.handed = Handed::Ring;
-                            Some(Update::SignedDelta(d))
-                        }
-                        None => {
-                            c.stage = Stage::Done;
-                            None
-                        }
-                    }
-                }
-                Stage::Snapshot => {
-                    self.set_stage(Stage::RingAgain);
-                    self.fetch_snapshot(false).await?
-                }
-                Stage::Done => {
-                    let head = c.head;
-                    self.catch_up = None;
+                Action::Done { reached } => {
                     self.behind = false;
                     self.handed = Handed::Other;
-                    let reached =
-                        head.is_some_and(|h| s.epoch() == h.epoch && s.version() >= h.version);
                     return Ok(reached.then_some(Update::Unchanged));
                 }
-            };
-            if next.is_some() {
-                return Ok(next);
+                Action::Stop => {
+                    self.may_retry = false;
+                    tracing::warn!(
+                        "catch-up stopped at a refused snapshot; retrying at next check"
+                    );
+                    return Ok(None);
+                }
             }
         }
-    }
-
-    fn set_stage(&mut self, stage: Stage) -> &mut CatchUp {
-        let c = self.catch_up.get_or_insert_with(CatchUp::new);
-        c.stage = stage;
-        c
     }
 
     /// The ring's deltas after `version`, in order.
@@ -448,15 +386,10 @@ impl RedisSource {
     }
 }
 
-impl CatchUp {
-    fn new() -> Self {
-        Self { head: None, stage: Stage::Head, ring: VecDeque::new() }
-    }
-}
-
-fn is_at(at: &Applier, head: Head) -> bool {
+/// Where the applier's state stands, for the catch-up and the checks.
+fn position(at: &Applier) -> Position {
     let s = at.state();
-    s.is_loaded() && s.epoch() == head.epoch && s.version() == head.version
+    Position { loaded: s.is_loaded(), epoch: s.epoch(), version: s.version() }
 }
 
 impl Source for RedisSource {
@@ -526,31 +459,19 @@ impl Source for RedisSource {
     }
 
     fn outcome(&mut self, step: &Step) {
+        // While a catch-up runs, everything handed out came from it.
+        if let Some(c) = self.catch_up.as_mut() {
+            c.outcome(step);
+        }
         match std::mem::replace(&mut self.handed, Handed::Other) {
             Handed::Live => self.behind |= !step.continues(),
-            Handed::Ring if !step.continues() => {
-                // The ring does not continue the state: the snapshot, once.
-                if let Some(c) = self.catch_up.as_mut() {
-                    c.ring.clear();
-                    c.stage = match c.stage {
-                        Stage::Deltas { last: false } => Stage::Snapshot,
-                        _ => Stage::Done,
-                    };
-                }
-            }
             Handed::Snapshot(header) => {
-                if matches!(step, Step::Refused(_)) {
-                    self.refused_snapshot = header;
-                    self.catch_up = None;
-                    self.may_retry = false;
-                    tracing::warn!(
-                        "catch-up stopped at a refused snapshot; retrying at next check"
-                    );
-                } else {
-                    self.refused_snapshot = None;
-                }
+                self.refused_snapshot = match step {
+                    Step::Refused(_) => header,
+                    _ => None,
+                };
             }
-            Handed::Ring | Handed::Other => {}
+            Handed::Other => {}
         }
     }
 }
