@@ -6,16 +6,19 @@
 //! - [`config`]: the typed configuration, read once and checked at start.
 //! - [`app`]: what the HTTP and QUIC front ends share (state, auth, metrics).
 //! - [`clock`]: the wall clock, read once per request; injectable for tests.
-//! - [`table`]: the alias table (papaya, private) with responses rendered
-//!   at load time; [`table::Table`] is also what the benches measure.
+//! - [`table`]: the wire-neutral alias table (papaya, private): escaped
+//!   canonical and version digits in shared arena chunks, rendered at load
+//!   time; [`table::Table`] is also what the benches measure.
 //! - [`state`]: the current table and its `(epoch, version)`, swapped
 //!   atomically on snapshots and patched by deltas.
-//! - [`source`]: where states come from (the alias file behind the
-//!   [`source::Source`] trait, and the Redis sync loop).
-//! - [`sync`]: the rules of Redis sync: safe apply, shrink guard, report.
+//! - [`source`]: where states come from, file and Redis alike behind the
+//!   [`source::Source`] trait and one [`source::drive`] loop; the Redis
+//!   catch-up is a pure core ([`source::catchup`]).
+//! - [`sync`]: the rules of applying: [`sync::apply::Applier`] (the only
+//!   writer of the state, with an injected clock), shrink guard, report.
 //! - [`persist`]: the last-known-good copy on disk.
-//! - [`resolve`]: the resolve decision as a plain function, shared by every
-//!   protocol front end.
+//! - [`resolve`]: the resolve decision as a plain function and the one
+//!   table of refusals (status, code, message), shared by HTTP and QUIC.
 //! - [`auth`]: bearer tokens, verified once and cached.
 //! - [`service`]: HTTP routes and answers.
 //! - [`server`]: the hardened hyper server on an already-bound listener.
