@@ -94,6 +94,7 @@ impl Iterator for DeltaChain {
             committed_at_ms: 1_700_000_000_000,
             upserts,
             removals,
+            contexts: None,
         };
         self.version = to_version;
         Some(delta)

@@ -59,6 +59,7 @@ pub fn snapshot(n: usize) -> Snapshot {
         created_at_ms: 1_700_000_000_000,
         intended_shrink: false,
         records: records(n),
+        contexts: nexus_protocol::KnownContexts::Any,
     }
 }
 

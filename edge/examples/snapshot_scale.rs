@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         version: n,
         created_at_ms: 1_700_000_000_000,
         intended_shrink: false,
+        contexts: nexus_protocol::KnownContexts::of_records(&records),
         records,
     };
     let bytes = encode_snapshot(&snapshot, Some(&dev_signing_key()));

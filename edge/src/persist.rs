@@ -232,6 +232,7 @@ mod tests {
             created_at_ms: 0,
             intended_shrink: false,
             records: vec![],
+            contexts: nexus_protocol::KnownContexts::Any,
         };
         encode_snapshot(&s, None)
     }
@@ -244,6 +245,7 @@ mod tests {
             committed_at_ms: 0,
             upserts: vec![],
             removals: vec![],
+            contexts: None,
         };
         encode_delta(&d, None)
     }

@@ -154,11 +154,15 @@ pub fn resolve<'t>(
             &*owned
         }
     };
+    // The context first, even for a hit: a context dropped from governance
+    // answers 400 while its aliases are still in the table, as on the
+    // control plane.
+    if !table.has_context(&context) {
+        return Outcome::Refused(Refusal::UnknownContext);
+    }
     match table.lookup(key) {
         Some(hit) if hit.is_live_at(now_ms) => Outcome::Found(hit),
-        Some(_) => Outcome::Refused(Refusal::NotFound),
-        None if table.has_context(&context) => Outcome::Refused(Refusal::NotFound),
-        None => Outcome::Refused(Refusal::UnknownContext),
+        _ => Outcome::Refused(Refusal::NotFound),
     }
 }
 
@@ -197,6 +201,9 @@ mod tests {
                     rec("old", Some(NOW), true),
                     rec("off", None, false),
                 ],
+                contexts: nexus_protocol::KnownContexts::only(
+                    [Context::parse("frontend").unwrap()],
+                ),
             },
             0,
         );

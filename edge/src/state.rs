@@ -152,7 +152,9 @@ impl State {
     /// Builds a table from `snapshot` and swaps it in.
     pub fn install_snapshot(&self, snapshot: &Snapshot, now_ms: i64) -> Applied {
         let started = Instant::now();
-        let table = Arc::new(Table::from_records(&snapshot.records));
+        let table = Table::from_records(&snapshot.records);
+        table.set_contexts(&snapshot.contexts);
+        let table = Arc::new(table);
         let aliases = table.len();
         if let Some(old) = self.table.swap(Some(table)) {
             retire(old);
@@ -186,6 +188,9 @@ impl State {
         table.upsert_all(&delta.upserts);
         for k in &delta.removals {
             table.remove(k);
+        }
+        if let Some(contexts) = &delta.contexts {
+            table.set_contexts(contexts);
         }
         self.version.store(delta.to_version, Ordering::Release);
         self.confirm(now_ms);
@@ -241,6 +246,7 @@ mod tests {
             committed_at_ms: 0,
             upserts,
             removals: vec![],
+            contexts: None,
         }
     }
 
@@ -255,6 +261,7 @@ mod tests {
             created_at_ms: 0,
             intended_shrink: false,
             records: vec![rec("a", 5)],
+            contexts: nexus_protocol::KnownContexts::Any,
         };
         s.install_snapshot(&snap, 10);
         assert_eq!((s.version(), s.confirmed_at_ms()), (5, 10));
@@ -276,6 +283,7 @@ mod tests {
             created_at_ms: 0,
             intended_shrink: false,
             records: vec![rec("a", version)],
+            contexts: nexus_protocol::KnownContexts::Any,
         };
         s.install_snapshot(&snap(1), 0);
         // A request that began before the swap.

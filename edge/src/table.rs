@@ -19,13 +19,15 @@
 //! papaya stays private behind [`Table`] and [`TableRef`].
 
 use std::borrow::Borrow;
+use std::collections::HashSet as StdHashSet;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use foldhash::fast::RandomState;
-use nexus_protocol::{AliasKey, AliasRecord};
+use nexus_protocol::{AliasKey, AliasRecord, KnownContexts};
 use papaya::{HashMap, HashSet, LocalGuard};
 
 /// Target size of one arena chunk. Requests clone a chunk's reference count
@@ -170,12 +172,36 @@ pub fn key_of(context: &str, alias: &str) -> Box<str> {
     k.into_boxed_str()
 }
 
+/// Which contexts exist, decided once per state so `unknown_context` costs
+/// one hashed lookup at most.
+#[derive(Debug)]
+enum Known {
+    /// No state said: a context is known when an alias was loaded in it.
+    Seen,
+    /// Every context (governance without `strict_contexts`).
+    Any,
+    /// The configured ones.
+    Only(StdHashSet<Box<str>, RandomState>),
+}
+
+impl From<&KnownContexts> for Known {
+    fn from(k: &KnownContexts) -> Self {
+        match k {
+            KnownContexts::Any => Known::Any,
+            KnownContexts::Only(v) => Known::Only(v.iter().map(|c| c.as_str().into()).collect()),
+        }
+    }
+}
+
 /// The alias table. Build it off the request path with [`Table::from_records`],
 /// then publish it (see `state`); deltas may change it in place afterwards.
 #[derive(Debug)]
 pub struct Table {
     entries: HashMap<Key, Entry, RandomState>,
+    /// Contexts an alias was loaded in (for counts, and [`Known::Seen`]).
     contexts: HashSet<Box<str>, RandomState>,
+    /// Replaced whole when a state configures another set.
+    known: ArcSwap<Known>,
     active: AtomicUsize,
 }
 
@@ -190,6 +216,7 @@ impl Table {
         Self {
             entries: HashMap::with_capacity_and_hasher(n, RandomState::default()),
             contexts: HashSet::with_hasher(RandomState::default()),
+            known: ArcSwap::from_pointee(Known::Seen),
             active: AtomicUsize::new(0),
         }
     }
@@ -223,6 +250,12 @@ impl Table {
         arena.flush(self);
     }
 
+    /// Makes `known` the contexts that exist, whatever aliases are loaded
+    /// (the control plane's rule: a context is known when configured).
+    pub fn set_contexts(&self, known: &KnownContexts) {
+        self.known.store(std::sync::Arc::new(Known::from(known)));
+    }
+
     fn add_context(&self, context: &str) {
         let contexts = self.contexts.pin();
         if !contexts.contains(context) {
@@ -245,7 +278,8 @@ impl Table {
     }
 
     /// Removes one alias. Its context stays known: a context does not stop
-    /// existing because its last alias went away.
+    /// existing because its last alias went away (only a new set of
+    /// configured contexts says that).
     pub fn remove(&self, key: &AliasKey) {
         let k = key_of(key.context.as_str(), key.alias.as_str());
         if let Some(old) = self.entries.pin().remove(k.as_bytes())
@@ -257,7 +291,7 @@ impl Table {
 
     /// Pins the table for reading; hold the result only for one request.
     pub fn pin(&self) -> TableRef<'_> {
-        TableRef { entries: self.entries.pin(), contexts: &self.contexts }
+        TableRef { entries: self.entries.pin(), contexts: &self.contexts, known: self.known.load() }
     }
 
     /// Entries in the table, active or not.
@@ -285,6 +319,7 @@ impl Table {
 pub struct TableRef<'t> {
     entries: papaya::HashMapRef<'t, Key, Entry, RandomState, LocalGuard<'t>>,
     contexts: &'t HashSet<Box<str>, RandomState>,
+    known: Guard<std::sync::Arc<Known>>,
 }
 
 impl TableRef<'_> {
@@ -293,9 +328,14 @@ impl TableRef<'_> {
         self.entries.get_key_value(key.as_bytes()).map(|(key, entry)| Hit { key, entry })
     }
 
-    /// Whether any alias was ever loaded in `context`.
+    /// Whether `context` exists: configured, when the state says which
+    /// contexts are; else when any alias was ever loaded in it.
     pub fn has_context(&self, context: &str) -> bool {
-        self.contexts.pin().contains(context)
+        match &**self.known {
+            Known::Seen => self.contexts.pin().contains(context),
+            Known::Any => true,
+            Known::Only(set) => set.contains(context),
+        }
     }
 }
 
@@ -471,5 +511,15 @@ mod tests {
         t.upsert_all(&[record("b", "z", "https://z", true), record("b", "z", "https://w", true)]);
         assert_eq!(t.pin().lookup("b/z").unwrap().canonical(), b"https://w");
         assert_eq!((t.len(), t.active_len(), t.context_count()), (2, 1, 2));
+    }
+
+    #[test]
+    fn configured_contexts_decide_over_loaded_ones() {
+        let t = Table::from_records(&[record("a", "x", "https://x", true)]);
+        let c = |s: &str| Context::parse(s).unwrap();
+        t.set_contexts(&KnownContexts::only([c("b")]));
+        assert!(!t.pin().has_context("a") && t.pin().has_context("b"));
+        t.set_contexts(&KnownContexts::Any);
+        assert!(t.pin().has_context("nowhere"));
     }
 }

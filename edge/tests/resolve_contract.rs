@@ -8,12 +8,11 @@
 //! (400 `bad_request`) → token scope (403 `forbidden`) → context known
 //! (400 `unknown_context`) → alias (404 `not_found`) → 200.
 //!
-//! "Unknown context" means "not configured in governance" on the control
-//! plane and "no alias ever loaded in it" on the edge, so the cases use a
-//! context neither knows (`nowhere`) and contexts both know (`frontend`,
-//! `backend`, each holding an alias). A configured context without any
-//! alias is where the two still differ (404 from the control plane, 400
-//! from the edge); it is left out on purpose.
+//! "Unknown context" means "not configured in governance" on both planes:
+//! the edge learns the configured contexts from the snapshot and from the
+//! delta of a governance change. So a configured context without any alias
+//! (`system`) is a 404 on both, and once governance drops a context
+//! (`backend`, still holding an alias) it is a 400 on both.
 
 #[path = "../../control-plane/tests/api/helpers.rs"]
 #[allow(dead_code)]
@@ -134,6 +133,52 @@ const CASES: &[Case] = &[
         status: 200,
         code: None,
     },
+    Case {
+        what: "configured context without aliases",
+        cred: Cred::All,
+        target: "system/anything",
+        status: 404,
+        code: Some("not_found"),
+    },
+];
+
+/// The cases once governance no longer configures `backend`.
+const AFTER_DROP: &[Case] = &[
+    Case {
+        what: "dropped context, its alias still stored",
+        cred: Cred::All,
+        target: "backend/billing",
+        status: 400,
+        code: Some("unknown_context"),
+    },
+    Case {
+        what: "dropped context, unknown alias",
+        cred: Cred::All,
+        target: "backend/nope",
+        status: 400,
+        code: Some("unknown_context"),
+    },
+    Case {
+        what: "dropped context out of scope: scope first",
+        cred: Cred::Frontend,
+        target: "backend/billing",
+        status: 403,
+        code: Some("forbidden"),
+    },
+    Case {
+        what: "a kept context still resolves",
+        cred: Cred::Frontend,
+        target: "frontend/user-profile",
+        status: 200,
+        code: None,
+    },
+    Case {
+        what: "a kept context without aliases",
+        cred: Cred::All,
+        target: "system/anything",
+        status: 404,
+        code: Some("not_found"),
+    },
 ];
 
 /// An HTTP edge that requires tokens (the control plane's test secret),
@@ -211,26 +256,45 @@ async fn both_planes_give_every_request_the_same_answer() {
     );
     let http = reqwest::Client::new();
     let planes = [("control plane", plane.app.url("")), ("edge", format!("http://{}", edge.addr))];
-    let mut wrong = Vec::new();
-    for case in CASES {
-        let token = match case.cred {
-            Cred::None => None,
-            Cred::Bad => Some(bad.as_str()),
-            Cred::Frontend => Some(frontend.as_str()),
-            Cred::All => Some(all.as_str()),
-        };
-        let want = (case.status, case.code.map(str::to_owned));
-        for (name, base) in &planes {
-            let got = ask(&http, base, case.target, token).await;
-            if got != want {
-                wrong.push(format!(
-                    "{}: {name} answered {got:?}, the contract says {want:?} ({:?} {})",
-                    case.what, case.cred, case.target
-                ));
+    let run = async |cases: &[Case]| {
+        let mut wrong = Vec::new();
+        for case in cases {
+            let token = match case.cred {
+                Cred::None => None,
+                Cred::Bad => Some(bad.as_str()),
+                Cred::Frontend => Some(frontend.as_str()),
+                Cred::All => Some(all.as_str()),
+            };
+            let want = (case.status, case.code.map(str::to_owned));
+            for (name, base) in &planes {
+                let got = ask(&http, base, case.target, token).await;
+                if got != want {
+                    wrong.push(format!(
+                        "{}: {name} answered {got:?}, the contract says {want:?} ({:?} {})",
+                        case.what, case.cred, case.target
+                    ));
+                }
             }
         }
-    }
+        wrong
+    };
+    let wrong = run(CASES).await;
     assert!(wrong.is_empty(), "the planes disagree with the contract:\n{}", wrong.join("\n"));
+
+    // Governance drops `backend`: the change takes a version, and the edge
+    // has the new set once it is at that version.
+    let (_, mut doc) = plane.app.get("/api/admin/governance").await;
+    doc["contexts"].as_object_mut().unwrap().remove("backend").unwrap();
+    let (status, body) = plane.app.put("/api/admin/governance", &doc).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let dropped = plane.app.store.registry_head().await.unwrap().version;
+    assert_eq!(dropped, version + 1, "a change of the configured contexts takes a version");
+    wait_until(&format!("edge at version {dropped}"), || async {
+        synced.state.version() >= dropped
+    })
+    .await;
+    let wrong = run(AFTER_DROP).await;
+    assert!(wrong.is_empty(), "after the drop, the planes disagree:\n{}", wrong.join("\n"));
 
     drop(synced);
     // Stopped first, so it writes nothing under the prefix after cleanup.

@@ -24,10 +24,17 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::snapshot::{Delta, Snapshot};
+use crate::snapshot::{Delta, KnownContexts, Snapshot};
 
 pub const MAGIC: [u8; 4] = *b"NXUS";
-pub const FORMAT_VERSION: u16 = 1;
+/// 2: snapshots and deltas carry the configured contexts (their last
+/// field). What this build writes.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this build still reads: format 1 is format 2 without
+/// the contexts, so an upgraded edge can still start from a last-known-good
+/// copy written before the upgrade, and read a control plane not yet
+/// upgraded (edges first, then the control plane).
+pub const OLDEST_FORMAT: u16 = 1;
 pub const HEADER_LEN: usize = 124;
 const SIGNED_LEN: usize = 60;
 const FLAG_SIGNED: u8 = 1;
@@ -44,13 +51,17 @@ pub enum Kind {
 pub struct Limits {
     pub max_payload: usize,
     pub max_records: usize,
+    /// Entries of the configured-contexts list.
+    pub max_contexts: usize,
 }
 
 impl Limits {
     /// Room for a few million aliases.
-    pub const SNAPSHOT: Limits = Limits { max_payload: 1 << 30, max_records: 5_000_000 };
+    pub const SNAPSHOT: Limits =
+        Limits { max_payload: 1 << 30, max_records: 5_000_000, max_contexts: 100_000 };
     /// Deltas travel over pub/sub and must stay small.
-    pub const DELTA: Limits = Limits { max_payload: 16 << 20, max_records: 100_000 };
+    pub const DELTA: Limits =
+        Limits { max_payload: 16 << 20, max_records: 100_000, max_contexts: 100_000 };
 }
 
 /// The checked header of an envelope.
@@ -94,6 +105,8 @@ pub enum DecodeError {
     HeaderMismatch { epoch: u64, version: u64 },
     #[error("{count} records exceed the limit of {max}")]
     TooManyRecords { count: usize, max: usize },
+    #[error("{count} configured contexts exceed the limit of {max}")]
+    TooManyContexts { count: usize, max: usize },
 }
 
 /// Wraps `payload` in an envelope, signed when a key is given.
@@ -128,6 +141,15 @@ pub fn open<'a>(
     max_payload: usize,
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, &'a [u8]), DecodeError> {
+    open_any(bytes, max_payload, key).map(|(header, _, payload)| (header, payload))
+}
+
+/// [`open`], also saying which format the payload is in.
+fn open_any<'a>(
+    bytes: &'a [u8],
+    max_payload: usize,
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, u16, &'a [u8]), DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::TooShort(bytes.len()));
     }
@@ -136,7 +158,7 @@ pub fn open<'a>(
         return Err(DecodeError::BadMagic);
     }
     let format = u16::from_le_bytes([head[4], head[5]]);
-    if format != FORMAT_VERSION {
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&format) {
         return Err(DecodeError::UnsupportedFormat(format));
     }
     let kind = match head[6] {
@@ -165,7 +187,7 @@ pub fn open<'a>(
     if blake3::hash(payload).as_bytes() != &content_hash {
         return Err(DecodeError::HashMismatch);
     }
-    Ok((Header { kind, epoch, version, content_hash, signed }, payload))
+    Ok((Header { kind, epoch, version, content_hash, signed }, format, payload))
 }
 
 fn array<const N: usize>(s: &[u8]) -> [u8; N] {
@@ -224,19 +246,31 @@ fn check_records(count: usize, limits: &Limits) -> Result<(), DecodeError> {
     Ok(())
 }
 
+fn check_contexts(contexts: Option<&KnownContexts>, limits: &Limits) -> Result<(), DecodeError> {
+    let count = contexts.map_or(0, KnownContexts::len);
+    if count > limits.max_contexts {
+        return Err(DecodeError::TooManyContexts { count, max: limits.max_contexts });
+    }
+    Ok(())
+}
+
 /// Opens, verifies and decodes a snapshot envelope.
 pub fn decode_snapshot(
     bytes: &[u8],
     limits: &Limits,
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, Snapshot), DecodeError> {
-    let (header, payload) = open(bytes, limits.max_payload, key)?;
+    let (header, format, payload) = open_any(bytes, limits.max_payload, key)?;
     expect_kind(&header, Kind::Snapshot)?;
-    let snapshot: Snapshot = decode_body(payload)?;
+    let snapshot: Snapshot = match format {
+        1 => decode_body::<v1::Snapshot>(payload)?.into(),
+        _ => decode_body(payload)?,
+    };
     if (snapshot.epoch, snapshot.version) != (header.epoch, header.version) {
         return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
     }
     check_records(snapshot.records.len(), limits)?;
+    check_contexts(Some(&snapshot.contexts), limits)?;
     Ok((header, snapshot))
 }
 
@@ -246,14 +280,75 @@ pub fn decode_delta(
     limits: &Limits,
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, Delta), DecodeError> {
-    let (header, payload) = open(bytes, limits.max_payload, key)?;
+    let (header, format, payload) = open_any(bytes, limits.max_payload, key)?;
     expect_kind(&header, Kind::Delta)?;
-    let delta: Delta = decode_body(payload)?;
+    let delta: Delta = match format {
+        1 => decode_body::<v1::Delta>(payload)?.into(),
+        _ => decode_body(payload)?,
+    };
     if (delta.epoch, delta.to_version) != (header.epoch, header.version) {
         return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
     }
     check_records(delta.upserts.len() + delta.removals.len(), limits)?;
+    check_contexts(delta.contexts.as_ref(), limits)?;
     Ok((header, delta))
+}
+
+/// Format 1: the same records, no configured contexts.
+mod v1 {
+    use serde::Deserialize;
+
+    use crate::record::{AliasKey, AliasRecord};
+    use crate::snapshot::KnownContexts;
+
+    #[derive(Deserialize)]
+    pub(super) struct Snapshot {
+        epoch: u64,
+        version: u64,
+        created_at_ms: i64,
+        intended_shrink: bool,
+        records: Vec<AliasRecord>,
+    }
+
+    /// A format-1 edge knew a context when it held an alias in it, so a
+    /// format-1 snapshot configures exactly those.
+    impl From<Snapshot> for crate::snapshot::Snapshot {
+        fn from(s: Snapshot) -> Self {
+            let contexts = KnownContexts::of_records(&s.records);
+            Self {
+                epoch: s.epoch,
+                version: s.version,
+                created_at_ms: s.created_at_ms,
+                intended_shrink: s.intended_shrink,
+                records: s.records,
+                contexts,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Delta {
+        epoch: u64,
+        from_version: u64,
+        to_version: u64,
+        committed_at_ms: i64,
+        upserts: Vec<AliasRecord>,
+        removals: Vec<AliasKey>,
+    }
+
+    impl From<Delta> for crate::snapshot::Delta {
+        fn from(d: Delta) -> Self {
+            Self {
+                epoch: d.epoch,
+                from_version: d.from_version,
+                to_version: d.to_version,
+                committed_at_ms: d.committed_at_ms,
+                upserts: d.upserts,
+                removals: d.removals,
+                contexts: None,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +372,65 @@ mod tests {
         }
     }
 
+    /// Bytes as a format-1 build wrote them: the body without the contexts,
+    /// the header saying format 1 (unsigned, so the header can be patched).
+    fn format_1<T: Serialize>(kind: Kind, version: u64, body: &T) -> Vec<u8> {
+        let mut bytes = seal(kind, 7, version, &encode_body(body), None);
+        bytes[4..6].copy_from_slice(&1u16.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn format_1_still_decodes_and_configures_the_contexts_it_holds() {
+        #[derive(Serialize)]
+        struct SnapshotV1 {
+            epoch: u64,
+            version: u64,
+            created_at_ms: i64,
+            intended_shrink: bool,
+            records: Vec<AliasRecord>,
+        }
+        let old = SnapshotV1 {
+            epoch: 7,
+            version: 3,
+            created_at_ms: 1,
+            intended_shrink: false,
+            records: (0..3).map(record).collect(),
+        };
+        let bytes = format_1(Kind::Snapshot, 3, &old);
+        let (_, s) = decode_snapshot(&bytes, &Limits::SNAPSHOT, None).unwrap();
+        assert_eq!(s.records, old.records);
+        assert_eq!(s.contexts, KnownContexts::only([Context::parse("frontend").unwrap()]));
+
+        #[derive(Serialize)]
+        struct DeltaV1 {
+            epoch: u64,
+            from_version: u64,
+            to_version: u64,
+            committed_at_ms: i64,
+            upserts: Vec<AliasRecord>,
+            removals: Vec<crate::AliasKey>,
+        }
+        let old = DeltaV1 {
+            epoch: 7,
+            from_version: 3,
+            to_version: 4,
+            committed_at_ms: 5,
+            upserts: vec![record(4)],
+            removals: vec![],
+        };
+        let (_, d) = decode_delta(&format_1(Kind::Delta, 4, &old), &Limits::DELTA, None).unwrap();
+        assert_eq!((d.from_version, d.to_version, d.contexts), (3, 4, None));
+        assert_eq!(d.upserts, old.upserts);
+
+        let mut future = encode_snapshot(&snapshot(1), None);
+        future[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert!(matches!(
+            decode_snapshot(&future, &Limits::SNAPSHOT, None),
+            Err(DecodeError::UnsupportedFormat(f)) if f == FORMAT_VERSION + 1
+        ));
+    }
+
     fn snapshot(n: u64) -> Snapshot {
         Snapshot {
             epoch: 7,
@@ -284,6 +438,7 @@ mod tests {
             created_at_ms: 1,
             intended_shrink: false,
             records: (0..n).map(record).collect(),
+            contexts: KnownContexts::only([Context::parse("frontend").unwrap()]),
         }
     }
 
@@ -334,9 +489,9 @@ mod tests {
     #[test]
     fn limits_apply_before_decoding() {
         let bytes = encode_snapshot(&snapshot(10), None);
-        let tight = Limits { max_payload: 10, max_records: 100 };
+        let tight = Limits { max_payload: 10, ..Limits::SNAPSHOT };
         assert!(matches!(decode_snapshot(&bytes, &tight, None), Err(DecodeError::TooLarge { .. })));
-        let few = Limits { max_payload: 1 << 20, max_records: 5 };
+        let few = Limits { max_payload: 1 << 20, max_records: 5, ..Limits::SNAPSHOT };
         assert!(matches!(
             decode_snapshot(&bytes, &few, None),
             Err(DecodeError::TooManyRecords { count: 10, max: 5 })
@@ -348,6 +503,7 @@ mod tests {
             committed_at_ms: 0,
             upserts: vec![],
             removals: vec![],
+            contexts: None,
         };
         let d = encode_delta(&delta, None);
         assert!(matches!(
@@ -357,17 +513,84 @@ mod tests {
         assert_eq!(decode_delta(&d, &Limits::DELTA, None).unwrap().1, delta);
     }
 
+    fn contexts(n: usize) -> KnownContexts {
+        KnownContexts::only((0..n).map(|i| Context::parse(&format!("ctx-{i}")).unwrap()))
+    }
+
+    #[test]
+    fn configured_contexts_round_trip_and_are_hashed() {
+        for known in [KnownContexts::Any, contexts(0), contexts(3)] {
+            let s = Snapshot { contexts: known.clone(), ..snapshot(2) };
+            let bytes = encode_snapshot(&s, Some(&key()));
+            let (_, back) =
+                decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key().verifying_key())).unwrap();
+            assert_eq!(back.contexts, known);
+            for change in [None, Some(known.clone())] {
+                let d = Delta {
+                    epoch: 7,
+                    from_version: 1,
+                    to_version: 2,
+                    committed_at_ms: 0,
+                    upserts: vec![],
+                    removals: vec![],
+                    contexts: change.clone(),
+                };
+                let bytes = encode_delta(&d, Some(&key()));
+                let (_, back) =
+                    decode_delta(&bytes, &Limits::DELTA, Some(&key().verifying_key())).unwrap();
+                assert_eq!(back.contexts, change);
+            }
+        }
+        // Another set is another content hash: the signature covers it.
+        let a = encode_snapshot(&Snapshot { contexts: contexts(1), ..snapshot(2) }, None);
+        let b = encode_snapshot(&Snapshot { contexts: contexts(2), ..snapshot(2) }, None);
+        assert_ne!(a[28..60], b[28..60]);
+    }
+
+    #[test]
+    fn configured_contexts_are_bounded() {
+        let few = Limits { max_contexts: 2, ..Limits::SNAPSHOT };
+        let s = Snapshot { contexts: contexts(3), ..snapshot(1) };
+        assert!(matches!(
+            decode_snapshot(&encode_snapshot(&s, None), &few, None),
+            Err(DecodeError::TooManyContexts { count: 3, max: 2 })
+        ));
+        let any = Snapshot { contexts: KnownContexts::Any, ..snapshot(1) };
+        assert!(decode_snapshot(&encode_snapshot(&any, None), &few, None).is_ok());
+        let d = Delta {
+            epoch: 7,
+            from_version: 1,
+            to_version: 2,
+            committed_at_ms: 0,
+            upserts: vec![],
+            removals: vec![],
+            contexts: Some(contexts(3)),
+        };
+        assert!(matches!(
+            decode_delta(
+                &encode_delta(&d, None),
+                &Limits { max_contexts: 2, ..Limits::DELTA },
+                None
+            ),
+            Err(DecodeError::TooManyContexts { count: 3, max: 2 })
+        ));
+    }
+
     #[test]
     fn forged_length_prefix_is_refused_without_allocating_it() {
-        // A body claiming a Vec of u64::MAX/2 records in a few bytes.
-        let mut body = encode_body(&snapshot(0));
-        body.truncate(body.len() - 1);
-        body.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
-        let bytes = seal(Kind::Snapshot, 7, 0, &body, None);
-        assert!(matches!(
-            decode_snapshot(&bytes, &Limits::SNAPSHOT, None),
-            Err(DecodeError::Body(_))
-        ));
+        // A body claiming a Vec of u64::MAX/2 records (or contexts) in a
+        // few bytes. The body ends `[records: 0][Only][contexts: 0]`.
+        let s = Snapshot { contexts: KnownContexts::Only(vec![]), ..snapshot(0) };
+        for cut in [3, 1] {
+            let mut body = encode_body(&s);
+            body.truncate(body.len() - cut);
+            body.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+            let bytes = seal(Kind::Snapshot, 7, 0, &body, None);
+            assert!(matches!(
+                decode_snapshot(&bytes, &Limits::SNAPSHOT, None),
+                Err(DecodeError::Body(_))
+            ));
+        }
     }
 
     proptest! {

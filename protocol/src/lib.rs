@@ -34,5 +34,5 @@ pub use jwt::{TokenError, TokenSigner, TokenVerifier};
 pub use names::{AliasName, Context, NameError};
 pub use record::{AliasKey, AliasRecord, Canonical, CanonicalError};
 pub use secret::Secret;
-pub use snapshot::{Delta, DeltaFit, Snapshot};
+pub use snapshot::{Delta, DeltaFit, KnownContexts, Snapshot};
 pub use token::{AUDIENCE, Claims, ContextScope, Role};

@@ -133,6 +133,7 @@ mod tests {
             created_at_ms: 0,
             intended_shrink: false,
             records: vec![],
+            contexts: crate::KnownContexts::Any,
         };
         let bytes = encode_snapshot(&snapshot, Some(&dev_signing_key()));
         assert!(decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&dev_verify_key())).is_ok());

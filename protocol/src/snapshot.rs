@@ -7,7 +7,63 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::Context;
 use crate::record::{AliasKey, AliasRecord};
+
+/// Which contexts exist: what `unknown_context` (400) is decided on, on
+/// every plane. A context exists because it is configured, not because an
+/// alias happens to be in it, so a configured context without aliases is a
+/// 404 and a dropped context a 400 everywhere.
+///
+/// Not a bare list: governance without `strict_contexts` knows every
+/// context, which no finite list can say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnownContexts {
+    /// Every well-formed context exists.
+    Any,
+    /// Only these (sorted, no duplicates when built with
+    /// [`KnownContexts::only`]).
+    Only(Vec<Context>),
+}
+
+impl KnownContexts {
+    /// The set of `contexts`, sorted and deduplicated so the same set always
+    /// encodes to the same bytes.
+    pub fn only(contexts: impl IntoIterator<Item = Context>) -> Self {
+        let mut v: Vec<Context> = contexts.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        Self::Only(v)
+    }
+
+    /// The contexts that hold one of `records`: the rule where no
+    /// governance configures any (an edge serving an aliases file).
+    pub fn of_records(records: &[AliasRecord]) -> Self {
+        Self::only(records.iter().map(|r| r.context.clone()))
+    }
+
+    /// Whether `context` exists (a binary search; edges build a hashed set
+    /// from this once per state).
+    pub fn knows(&self, context: &Context) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(v) => v.binary_search(context).is_ok(),
+        }
+    }
+
+    /// Entries in the list (0 for [`KnownContexts::Any`]), for decode limits.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Any => 0,
+            Self::Only(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// The whole registry at one version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +76,8 @@ pub struct Snapshot {
     /// deactivation, say); edges refuse an unexplained one.
     pub intended_shrink: bool,
     pub records: Vec<AliasRecord>,
+    /// The contexts configured at this version.
+    pub contexts: KnownContexts,
 }
 
 /// The changes that take a registry from `from_version` to `to_version`.
@@ -36,6 +94,9 @@ pub struct Delta {
     pub upserts: Vec<AliasRecord>,
     /// Records gone from the registry altogether.
     pub removals: Vec<AliasKey>,
+    /// The contexts configured at `to_version`, when they changed within
+    /// the delta (a replacement, not a patch); `None`: unchanged.
+    pub contexts: Option<KnownContexts>,
 }
 
 /// Where a delta stands relative to an edge at `(epoch, version)`.
@@ -78,6 +139,7 @@ mod tests {
             committed_at_ms: 0,
             upserts: vec![],
             removals: vec![],
+            contexts: None,
         }
     }
 
@@ -88,5 +150,15 @@ mod tests {
         assert_eq!(delta(1, 3, 4).fit(1, 5), DeltaFit::Stale);
         assert_eq!(delta(1, 6, 7).fit(1, 5), DeltaFit::Gap);
         assert_eq!(delta(2, 5, 6).fit(1, 5), DeltaFit::OtherEpoch);
+    }
+
+    #[test]
+    fn known_contexts_are_a_sorted_set() {
+        let c = |s: &str| Context::parse(s).unwrap();
+        let only = KnownContexts::only([c("system"), c("backend"), c("system")]);
+        assert_eq!(only, KnownContexts::Only(vec![c("backend"), c("system")]));
+        assert!(only.knows(&c("backend")) && !only.knows(&c("frontend")));
+        assert!(KnownContexts::Any.knows(&c("frontend")));
+        assert!(KnownContexts::only([]).is_empty());
     }
 }

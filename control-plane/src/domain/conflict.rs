@@ -38,15 +38,8 @@ impl ConflictType {
     }
 }
 
-/// A context's policy on an alias that is also active in another context.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShadowPolicy {
-    Allow,
-    #[default]
-    Record,
-    Reject,
-}
+// The policy is a governance rule (per context); conflicts only apply it.
+pub use super::governance::ShadowPolicy;
 
 /// A conflict to record: what a write met at `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]

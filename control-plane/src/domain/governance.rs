@@ -5,11 +5,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use nexus_protocol::{AliasEntry, AliasName, Canonical, Context};
+use nexus_protocol::{AliasEntry, AliasName, Canonical, Context, KnownContexts};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::conflict::ShadowPolicy;
+/// A context's policy on an alias that is also active in another context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShadowPolicy {
+    Allow,
+    #[default]
+    Record,
+    Reject,
+}
 
 /// Schemes no rule can allow: they run code or read local files.
 const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript"];
@@ -24,6 +32,18 @@ pub struct GovernanceDoc {
     pub defaults: RuleSet,
     #[serde(default)]
     pub contexts: BTreeMap<Context, RuleOverride>,
+}
+
+impl GovernanceDoc {
+    /// The contexts these rules configure, as edges are told them: every
+    /// context unless `strict_contexts`, else the listed ones.
+    pub fn known_contexts(&self) -> KnownContexts {
+        if self.strict_contexts {
+            KnownContexts::only(self.contexts.keys().cloned())
+        } else {
+            KnownContexts::Any
+        }
+    }
 }
 
 /// The rules of one context.
@@ -182,6 +202,12 @@ impl Governance {
 
     pub fn document(&self) -> &GovernanceDoc {
         &self.doc
+    }
+
+    /// The configured contexts: what [`Governance::knows`] decides on, as a
+    /// value the publisher ships to edges.
+    pub fn known_contexts(&self) -> KnownContexts {
+        self.doc.known_contexts()
     }
 
     /// Whether `context` exists under these rules.

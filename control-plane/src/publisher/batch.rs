@@ -8,7 +8,7 @@
 
 use nexus_protocol::envelope::{HEADER_LEN, encode_delta};
 use nexus_protocol::signing::SigningKey;
-use nexus_protocol::{AliasRecord, Delta};
+use nexus_protocol::{AliasRecord, Delta, KnownContexts};
 
 use crate::store::changes::{ChangeOp, ChangeRow};
 
@@ -59,6 +59,10 @@ fn estimate(op: &ChangeOp) -> usize {
                 + r.description.as_ref().map_or(0, String::len)
         }
         ChangeOp::Remove(k) => 16 + k.context.as_str().len() + k.alias.as_str().len(),
+        ChangeOp::Contexts(known) => match known {
+            KnownContexts::Any => 16,
+            KnownContexts::Only(v) => 16 + v.iter().map(|c| 8 + c.as_str().len()).sum::<usize>(),
+        },
     }
 }
 
@@ -107,10 +111,15 @@ fn seal(epoch: u64, rows: &[ChangeRow], key: &SigningKey) -> Option<SealedDelta>
     let (first, last) = (rows.first()?, rows.last()?);
     let mut upserts: Vec<AliasRecord> = Vec::new();
     let mut removals = Vec::new();
+    // A replacement set: the last one in the group is the one in force at
+    // `to_version`. Context changes do not touch records, so applying it
+    // after the group's records is the same state.
+    let mut contexts = None;
     for r in rows {
         match &r.op {
             ChangeOp::Upsert(rec) => upserts.push(rec.clone()),
             ChangeOp::Remove(k) => removals.push(k.clone()),
+            ChangeOp::Contexts(known) => contexts = Some(known.clone()),
         }
     }
     let delta = Delta {
@@ -120,6 +129,7 @@ fn seal(epoch: u64, rows: &[ChangeRow], key: &SigningKey) -> Option<SealedDelta>
         committed_at_ms: last.committed_at_ms,
         upserts,
         removals,
+        contexts,
     };
     Some(SealedDelta {
         from_version: delta.from_version,
@@ -200,6 +210,36 @@ mod tests {
             plan(7, 0, &rows, &dev_signing_key(), &Limits::default()),
             Plan::TooBig { .. }
         ));
+    }
+
+    #[test]
+    fn a_contexts_change_travels_in_its_delta() {
+        let known = KnownContexts::only([Context::parse("backend").unwrap()]);
+        let rows = vec![
+            row(11, 1),
+            ChangeRow {
+                version: 12,
+                epoch: 7,
+                committed_at_ms: 0,
+                op: ChangeOp::Contexts(KnownContexts::Any),
+            },
+            ChangeRow {
+                version: 13,
+                epoch: 7,
+                committed_at_ms: 0,
+                op: ChangeOp::Contexts(known.clone()),
+            },
+        ];
+        let out = deltas(plan(7, 10, &rows, &dev_signing_key(), &Limits::default()));
+        let key = dev_signing_key().verifying_key();
+        let (_, d) = decode_delta(&out[0].bytes, &nexus_protocol::Limits::DELTA, Some(&key))
+            .expect("verifies");
+        assert_eq!((d.from_version, d.to_version, d.upserts.len()), (10, 13, 1));
+        assert_eq!(d.contexts, Some(known));
+        let plain = deltas(plan(7, 10, &rows[..1], &dev_signing_key(), &Limits::default()));
+        let (_, d) = decode_delta(&plain[0].bytes, &nexus_protocol::Limits::DELTA, Some(&key))
+            .expect("verifies");
+        assert_eq!(d.contexts, None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! sort (the map's order, `(context, alias)` bytes, is the snapshot's).
 
 use imbl::OrdMap;
-use nexus_protocol::{AliasKey, AliasRecord, Head};
+use nexus_protocol::{AliasKey, AliasRecord, Head, KnownContexts};
 
 use crate::store::changes::{ChangeOp, ChangeRow};
 
@@ -26,14 +26,26 @@ pub enum MirrorError {
 pub struct Mirror {
     head: Head,
     records: OrdMap<AliasKey, AliasRecord>,
+    contexts: KnownContexts,
 }
 
 impl Mirror {
     /// The state a snapshot at `head` holds; one record per key (a later
     /// record for the same key replaces an earlier one, as on an edge).
+    /// Every context is known until [`Mirror::with_contexts`] says otherwise.
     pub fn new(head: Head, records: impl IntoIterator<Item = AliasRecord>) -> Self {
         let records = records.into_iter().map(|r| (r.key(), r)).collect();
-        Self { head, records }
+        Self { head, records, contexts: KnownContexts::Any }
+    }
+
+    /// The same state with `contexts` configured.
+    pub fn with_contexts(self, contexts: KnownContexts) -> Self {
+        Self { contexts, ..self }
+    }
+
+    /// The contexts configured at the head.
+    pub fn contexts(&self) -> &KnownContexts {
+        &self.contexts
     }
 
     pub fn head(&self) -> Head {
@@ -69,6 +81,7 @@ impl Mirror {
                 ChangeOp::Remove(key) => {
                     self.records.remove(key);
                 }
+                ChangeOp::Contexts(known) => self.contexts = known.clone(),
             }
         }
         self.head = head;
@@ -136,9 +149,11 @@ mod tests {
             row(3, ChangeOp::Upsert(record("backend", "a", 3, false))),
             row(4, ChangeOp::Remove(record("backend", "b", 2, true).key())),
             row(5, ChangeOp::Upsert(record("frontend", "c", 5, true))),
+            row(6, ChangeOp::Contexts(KnownContexts::only([Context::parse("frontend").unwrap()]))),
         ];
-        assert_eq!(m.apply(&rows, head(5)), Ok(()));
-        assert_eq!(m.head(), head(5));
+        assert_eq!(m.apply(&rows, head(6)), Ok(()));
+        assert_eq!(m.head(), head(6));
+        assert_eq!(m.contexts(), &KnownContexts::only([Context::parse("frontend").unwrap()]));
         assert_eq!(
             m.records(),
             [record("backend", "a", 3, false), record("frontend", "c", 5, true)]

@@ -6,7 +6,7 @@
 
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::SigningKey;
-use nexus_protocol::{AliasRecord, Head, Snapshot};
+use nexus_protocol::{AliasRecord, Head, KnownContexts, Snapshot};
 use tokio::task::JoinHandle;
 
 use super::PublishError;
@@ -44,10 +44,14 @@ pub async fn seal(
         records.sort_unstable_by(|a, b| {
             (a.context.as_str(), a.alias.as_str()).cmp(&(b.context.as_str(), b.alias.as_str()))
         });
-        let snapshot = snapshot_at(head, intended_shrink, records);
+        let snapshot = snapshot_at(head, intended_shrink, records, read.contexts);
         let (envelope, mirror) = std::thread::scope(|s| {
-            let built =
-                mirror.then(|| s.spawn(|| Mirror::new(head, snapshot.records.iter().cloned())));
+            let built = mirror.then(|| {
+                s.spawn(|| {
+                    Mirror::new(head, snapshot.records.iter().cloned())
+                        .with_contexts(snapshot.contexts.clone())
+                })
+            });
             let envelope = encode_snapshot(&snapshot, Some(&key));
             // A panicked build only costs the mirror: the next rebuild reads
             // PostgreSQL instead.
@@ -68,7 +72,8 @@ pub async fn seal_mirror(
     let key = key.clone();
     let sealed = tokio::task::spawn_blocking(move || {
         let head = mirror.head();
-        let snapshot = snapshot_at(head, intended_shrink, mirror.records());
+        let snapshot =
+            snapshot_at(head, intended_shrink, mirror.records(), mirror.contexts().clone());
         // The clone's nodes are shared with the live mirror; let go of
         // them before the (large) encoding rather than after.
         drop(mirror);
@@ -79,13 +84,19 @@ pub async fn seal_mirror(
     Ok(sealed)
 }
 
-fn snapshot_at(head: Head, intended_shrink: bool, records: Vec<AliasRecord>) -> Snapshot {
+fn snapshot_at(
+    head: Head,
+    intended_shrink: bool,
+    records: Vec<AliasRecord>,
+    contexts: KnownContexts,
+) -> Snapshot {
     Snapshot {
         epoch: head.epoch,
         version: head.version,
         created_at_ms: chrono::Utc::now().timestamp_millis(),
         intended_shrink,
         records,
+        contexts,
     }
 }
 

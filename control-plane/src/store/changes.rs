@@ -1,10 +1,11 @@
 //! What the publisher reads: the registry head, the outbox (`changes`) in
 //! version order, and a consistent snapshot of every alias.
 
-use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context};
+use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context, KnownContexts};
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::{Store, StoreError};
+use crate::domain::governance::GovernanceDoc;
 
 /// The registry's `(epoch, version)`: the newest committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub enum ChangeOp {
     Upsert(AliasRecord),
     /// Gone from the registry altogether.
     Remove(AliasKey),
+    /// The rules in force now configure these contexts (`op = 'contexts'`,
+    /// written by a governance change that changed the set).
+    Contexts(KnownContexts),
 }
 
 /// Every alias at one version, read in one transaction.
@@ -39,6 +43,8 @@ pub struct SnapshotRead {
     /// One record per `(context, alias)`: the active one if there is one,
     /// else the most recent inactive one. In no particular order.
     pub records: Vec<AliasRecord>,
+    /// The contexts of the governance in force at `head`.
+    pub contexts: KnownContexts,
 }
 
 /// Rows fetched per round trip while reading a snapshot, so a million
@@ -74,6 +80,12 @@ fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
                 context: Context::parse(&context).map_err(|e| StoreError::corrupt(what(), e))?,
                 alias: AliasName::parse(&alias).map_err(|e| StoreError::corrupt(what(), e))?,
             })
+        }
+        "contexts" => {
+            let record: serde_json::Value = row.try_get(6)?;
+            ChangeOp::Contexts(
+                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
+            )
         }
         other => return Err(StoreError::Corrupt(format!("{}: unknown op {other:?}", what()))),
     };
@@ -156,6 +168,18 @@ impl Store {
         let head = head_from(&row.ok_or_else(|| {
             StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
         })?)?;
+        // In the same transaction: the contexts are those at `head`, as
+        // every governance change that changes them takes a version.
+        let contexts = tx
+            .query_opt(
+                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|r| serde_json::from_value::<GovernanceDoc>(r.get(0)))
+            .transpose()
+            .map_err(|e| StoreError::corrupt("governance document", e))?
+            .map_or(KnownContexts::Any, |doc| doc.known_contexts());
         // An inactive row may share its key with a newer active one (the
         // unique index only covers active rows); edges key by name, so
         // publish one record per key. An anti-join on the (alias, context)
@@ -181,6 +205,6 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(SnapshotRead { head, records })
+        Ok(SnapshotRead { head, records, contexts })
     }
 }

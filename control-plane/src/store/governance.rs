@@ -29,12 +29,27 @@ impl Store {
         if current.as_ref() == Some(&json) {
             return Ok(false);
         }
+        // A changed set of configured contexts takes a version, so edges
+        // learn it in order with the alias changes around it. The first
+        // rules ever stored take none: on a new registry nothing was
+        // published yet that an edge could hold against them, and snapshots
+        // read the rules in force beside the records.
+        let before = current
+            .as_ref()
+            .map(|v| serde_json::from_value::<GovernanceDoc>(v.clone()))
+            .transpose()
+            .map_err(|e| StoreError::corrupt("stored governance document", e))?
+            .map(|d| d.known_contexts());
+        let after = doc.known_contexts();
         tx.execute("UPDATE governance_rules SET is_active = false WHERE is_active", &[]).await?;
         tx.execute(
             "INSERT INTO governance_rules (name, document, created_by) VALUES ($1, $2, $3)",
             &[&name, &json, &actor.name],
         )
         .await?;
+        if before.is_some_and(|b| b != after) {
+            ledger.contexts(&after)?;
+        }
         ledger.note(AuditEntry {
             action: "governance.put",
             target: Some(format!("governance/{name}")),

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use nexus_protocol::AliasEntry;
+use nexus_protocol::{AliasEntry, KnownContexts};
 use serde_json::Value;
 
 use super::{Actor, StoreError};
@@ -43,8 +43,12 @@ WITH w AS (
     RETURNING x),
 ch AS (
     INSERT INTO changes (version, epoch, committed_at, op, context, alias, record)
-    SELECT (w.x).version, $11, $9, 'upsert', (w.x).context, (w.x).alias, alias_record(w.x)
-    FROM w),
+    SELECT (w.x).version, $11::BIGINT, $9::TIMESTAMPTZ, 'upsert', (w.x).context, (w.x).alias,
+           alias_record(w.x)
+    FROM w
+    UNION ALL
+    SELECT t.v, $11::BIGINT, $9::TIMESTAMPTZ, 'contexts', '', '', t.r
+    FROM UNNEST($22::BIGINT[], $23::JSONB[]) AS t(v, r)),
 au AS (
     INSERT INTO audit_logs (action, "user", target, details, before_state, after_state,
                             request_id, created_at, prev_hash, row_hash)
@@ -69,7 +73,8 @@ pub(crate) struct AuditEntry {
 }
 
 /// The registry versions a committed write took: `from` exclusive, `to`
-/// inclusive (equal when it wrote no alias).
+/// inclusive (equal when it wrote no outbox row: no alias, no change of
+/// the configured contexts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Committed {
     pub from: i64,
@@ -115,6 +120,8 @@ pub(crate) struct Ledger<'c> {
     now: DateTime<Utc>,
     reserved: Vec<i32>,
     rows: Rows,
+    /// Staged `op = 'contexts'` outbox rows: (version, the set as JSON).
+    contexts: (Vec<i64>, Vec<Value>),
     audit: Audit,
 }
 
@@ -150,6 +157,7 @@ impl<'c> Ledger<'c> {
             now: now_ms(),
             reserved: row.get(3),
             rows: Rows::default(),
+            contexts: (Vec::new(), Vec::new()),
             audit: Audit::default(),
         })
     }
@@ -254,6 +262,17 @@ impl<'c> Ledger<'c> {
         self.version
     }
 
+    /// Stages a change of the configured contexts: it takes the next
+    /// version like an alias write, so edges receive the new set in version
+    /// order, between the alias changes committed before and after it.
+    pub fn contexts(&mut self, known: &KnownContexts) -> Result<i64, StoreError> {
+        let json = serde_json::to_value(known).map_err(|e| StoreError::corrupt("contexts", e))?;
+        self.version += 1;
+        self.contexts.0.push(self.version);
+        self.contexts.1.push(json);
+        Ok(self.version)
+    }
+
     /// Stages an audit row, chained to the one before.
     pub fn note(&mut self, entry: AuditEntry) {
         let hash = audit_hash(&self.head_hash, &self.actor, &entry, self.now);
@@ -273,7 +292,10 @@ impl<'c> Ledger<'c> {
     pub async fn commit(self) -> Result<Committed, StoreError> {
         let done = Committed { from: self.base, to: self.version };
         if self.audit.actions.is_empty() {
-            debug_assert!(self.rows.ids.is_empty(), "alias rows staged without an audit row");
+            debug_assert!(
+                self.rows.ids.is_empty() && self.contexts.0.is_empty(),
+                "outbox rows staged without an audit row"
+            );
             return Ok(Committed { from: self.base, to: self.base });
         }
         let top = (self.version > self.base).then_some(self.version);
@@ -304,6 +326,8 @@ impl<'c> Ledger<'c> {
                     &a.hashes,
                     &top,
                     &self.head_hash,
+                    &self.contexts.0,
+                    &self.contexts.1,
                 ],
             )
             .await?;

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_changes_notify",
         sql: include_str!("../../../migrations/0003_changes_notify.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_changes_contexts",
+        sql: include_str!("../../../migrations/0004_changes_contexts.sql"),
+    },
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.

@@ -132,6 +132,35 @@ impl Stream {
         }
     }
 
+    /// The request parser without a QUIC connection, for the fuzz target in
+    /// `edge/fuzz` (a quinn `Connection` needs a handshake): takes `bytes`
+    /// as [`Self::fill`] would, answers what is complete, and returns the
+    /// answers, whether the stream now ends with CLOSING, and how many
+    /// bytes it could not take (0 unless closing).
+    #[doc(hidden)]
+    pub fn feed(
+        &mut self,
+        app: &App,
+        credentials: &mut Credentials,
+        mut bytes: &[u8],
+    ) -> (Vec<u8>, bool, usize) {
+        let mut answers = Vec::new();
+        loop {
+            if self.end == self.buf.len() {
+                self.buf.resize((self.buf.len() * 2).min(READ_BUF_MAX), 0);
+            }
+            let n = bytes.len().min(self.buf.len() - self.end);
+            self.buf[self.end..self.end + n].copy_from_slice(&bytes[..n]);
+            self.end += n;
+            bytes = &bytes[n..];
+            let answered = self.answer_buffered(app, credentials);
+            answers.append(&mut self.out);
+            if self.closing || (!answered && n == 0) {
+                return (answers, self.closing, bytes.len());
+            }
+        }
+    }
+
     /// Reads what quinn holds for the stream into `buf`. True if anything
     /// was read.
     fn fill(&mut self, conn: &mut Connection, id: StreamId) -> bool {

@@ -142,9 +142,13 @@ fn read(path: &Path, epoch: u64, version: u64) -> Result<(Snapshot, Stamp), Load
     let file = AliasFile::parse(&text)
         .map_err(|e| LoadError::Parse { path: path.to_owned(), source: Box::new(e) })?;
     let now = now_ms();
-    let records =
+    let records: Vec<_> =
         file.aliases.iter().zip(1..).map(|(entry, id)| entry.to_record(id, version, now)).collect();
-    let snapshot = Snapshot { epoch, version, created_at_ms: now, intended_shrink: true, records };
+    // No governance in file mode: a context is known when the file has an
+    // alias in it.
+    let contexts = nexus_protocol::KnownContexts::of_records(&records);
+    let snapshot =
+        Snapshot { epoch, version, created_at_ms: now, intended_shrink: true, records, contexts };
     Ok((snapshot, stamp))
 }
 

@@ -360,7 +360,15 @@ mod tests {
     }
 
     fn snapshot(version: u64, records: Vec<AliasRecord>) -> Vec<u8> {
-        let s = Snapshot { epoch: 1, version, created_at_ms: 0, intended_shrink: false, records };
+        let contexts = nexus_protocol::KnownContexts::of_records(&records);
+        let s = Snapshot {
+            epoch: 1,
+            version,
+            created_at_ms: 0,
+            intended_shrink: false,
+            records,
+            contexts,
+        };
         encode_snapshot(&s, Some(&dev_signing_key()))
     }
 
@@ -372,6 +380,7 @@ mod tests {
             committed_at_ms: 0,
             upserts,
             removals: vec![],
+            contexts: None,
         };
         encode_delta(&d, Some(&dev_signing_key()))
     }
@@ -448,6 +457,7 @@ mod tests {
             created_at_ms: 0,
             intended_shrink: true,
             records: vec![rec("a", true, 1)],
+            contexts: nexus_protocol::KnownContexts::Any,
         };
         assert!(matches!(a.apply(Update::Snapshot(s)), Step::Applied { version: 1 }));
         assert!(matches!(a.apply(Update::Unchanged), Step::Unchanged));

@@ -102,7 +102,15 @@ mod tests {
     }
 
     fn snap(records: Vec<AliasRecord>, intended: bool) -> Snapshot {
-        Snapshot { epoch: 1, version: 2, created_at_ms: 0, intended_shrink: intended, records }
+        let contexts = nexus_protocol::KnownContexts::of_records(&records);
+        Snapshot {
+            epoch: 1,
+            version: 2,
+            created_at_ms: 0,
+            intended_shrink: intended,
+            records,
+            contexts,
+        }
     }
 
     fn many(ctx: &str, n: usize) -> Vec<AliasRecord> {

@@ -88,6 +88,9 @@ impl FakePublisher {
             version,
             created_at_ms: now_ms(),
             intended_shrink: false,
+            // As from governance without `strict_contexts`: deltas may
+            // bring aliases in any context.
+            contexts: nexus_protocol::KnownContexts::Any,
             records,
         }
     }
@@ -100,6 +103,7 @@ impl FakePublisher {
             committed_at_ms: now_ms(),
             upserts,
             removals,
+            contexts: None,
         }
     }
 

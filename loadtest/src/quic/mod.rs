@@ -256,6 +256,7 @@ mod tests {
                 created_at_ms: 0,
                 intended_shrink: false,
                 records: vec![record("a"), record("b")],
+                contexts: nexus_protocol::KnownContexts::Any,
             },
             0,
         );
