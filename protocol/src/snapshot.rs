@@ -17,14 +17,34 @@ use crate::record::{AliasKey, AliasRecord};
 ///
 /// Not a bare list: governance without `strict_contexts` knows every
 /// context, which no finite list can say.
+///
+/// Decoding goes through [`KnownContexts::only`], so a list from the wire is
+/// sorted and deduplicated like one built here, whatever order it came in
+/// ([`KnownContexts::knows`] relies on it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", from = "Wire")]
 pub enum KnownContexts {
     /// Every well-formed context exists.
     Any,
-    /// Only these (sorted, no duplicates when built with
-    /// [`KnownContexts::only`]).
+    /// Only these, sorted, without duplicates.
     Only(Vec<Context>),
+}
+
+/// [`KnownContexts`] as encoded: the same variants, in the same order.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Wire {
+    Any,
+    Only(Vec<Context>),
+}
+
+impl From<Wire> for KnownContexts {
+    fn from(w: Wire) -> Self {
+        match w {
+            Wire::Any => Self::Any,
+            Wire::Only(v) => Self::only(v),
+        }
+    }
 }
 
 impl KnownContexts {
@@ -130,6 +150,20 @@ impl Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_from_the_wire_is_sorted_and_deduplicated() {
+        let c = |n: &str| Context::parse(n).unwrap();
+        // Encoded as another build (or a forger) might: unsorted, repeated.
+        let raw = KnownContexts::Only(vec![c("system"), c("backend"), c("system")]);
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&raw, config).unwrap();
+        let (back, _): (KnownContexts, _) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, KnownContexts::only([c("backend"), c("system")]));
+        assert!(back.knows(&c("system")) && back.knows(&c("backend")));
+        assert!(!back.knows(&c("frontend")));
+    }
 
     fn delta(epoch: u64, from: u64, to: u64) -> Delta {
         Delta {

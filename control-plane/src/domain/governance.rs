@@ -265,8 +265,12 @@ impl Governance {
             if exp <= now {
                 return Err(violation("expires_at_future", "expires_at is in the past"));
             }
+            // A limit past the end of representable time is no limit: `now +
+            // days` would overflow (and panic) for max_ttl_days near u32::MAX.
             if let Some(days) = r.max_ttl_days
-                && exp > now + Duration::days(i64::from(days))
+                && now
+                    .checked_add_signed(Duration::days(i64::from(days)))
+                    .is_some_and(|max| exp > max)
             {
                 return Err(violation(
                     "max_ttl_days",
@@ -403,6 +407,23 @@ contexts:
         let js = DOC.replace("[https]", "[https, javascript]");
         assert!(matches!(Governance::from_yaml(&js), Err(GovernanceError::ForbiddenScheme { .. })));
         assert!(Governance::from_yaml(&DOC.replace("backend: {}", "backend: {typo: 1}")).is_err());
+    }
+
+    #[test]
+    fn a_ttl_limit_past_the_end_of_time_does_not_overflow() {
+        // Found with the governance fuzz target (control-plane/fuzz): `now +
+        // Duration::days(u32::MAX)` panicked inside `check`.
+        let doc = DOC.replace("max_ttl_days: 30", "max_ttl_days: 4294967295");
+        let g = Governance::from_yaml(&doc).unwrap();
+        let entry = AliasEntry {
+            context: Context::parse("backend").unwrap(),
+            alias: AliasName::parse("users").unwrap(),
+            canonical: Canonical::parse("https://api.nexus.com/v1").unwrap(),
+            description: None,
+            expires_at: Some(DateTime::<Utc>::MAX_UTC),
+            is_active: true,
+        };
+        assert_eq!(g.check(&Candidate::from(&entry), Utc::now()), Ok(()));
     }
 
     #[test]
