@@ -44,6 +44,8 @@ rows=()
 failed=()
 for crate in "${crates[@]}"; do
     for t in $(cd "$repo/$crate" && cargo fuzz list); do
+        # `seeds` is the corpus generator (a plain bin), not a fuzz target.
+        [[ $t == seeds ]] && continue
         if [[ -n "${FUZZ_TARGETS:-}" && " $FUZZ_TARGETS " != *" $t "* ]]; then
             continue
         fi
@@ -55,7 +57,7 @@ for crate in "${crates[@]}"; do
             "$scratch/$t" "$repo/$crate/corpus/$t" >"$log" 2>&1 || status=$?
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
         crash=0
         if [[ $status -ne 0 ]]; then
             crash=1
