@@ -3,15 +3,10 @@
 //! words, its name, host or port.
 
 use nexus_control_plane::api::error::{INTERNAL, STORE_UNAVAILABLE};
-use nexus_control_plane::config::DbConfig;
-use nexus_control_plane::domain::governance::Governance;
-use nexus_control_plane::server;
-use nexus_control_plane::store::Store;
-use nexus_protocol::TokenVerifier;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{GOVERNANCE, SECRET, TestApp, admin_client, spawn_app};
+use crate::helpers::{TestApp, admin_client, spawn_app, spawn_app_without_database};
 
 /// Words that appear in PostgreSQL's, tokio-postgres's or the pool's
 /// messages, or name where the database is.
@@ -75,29 +70,9 @@ async fn a_dropped_database_leaks_nothing_to_clients() {
 
 #[tokio::test]
 async fn an_unreachable_database_leaks_nothing_to_clients() {
-    // A port nobody listens on: what a crashed PostgreSQL looks like.
-    let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = spare.local_addr().unwrap().port();
-    drop(spare);
-    let url = format!("postgres://postgres@127.0.0.1:{port}/nexus_gone");
-    let mut cfg = DbConfig::new(&url);
-    cfg.timeout = std::time::Duration::from_millis(500);
-    let state = nexus_control_plane::api::AppState::new(
-        Store::new(&cfg).unwrap(),
-        TokenVerifier::hs256(SECRET),
-        Governance::from_yaml(GOVERNANCE).unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+    let app = spawn_app_without_database("nexus_gone").await;
+    let (addr, port, token) = (app.addr, app.port, app.token);
     let http = reqwest::Client::new();
-    let token = nexus_protocol::TokenSigner::hs256(SECRET).mint(
-        "root",
-        nexus_protocol::Role::Admin,
-        nexus_protocol::ContextScope::All,
-        chrono::Utc::now().timestamp(),
-        60,
-    );
     let secrets = ["nexus_gone", &port.to_string(), "127.0.0.1", "refused"];
     let get = |path: &str, auth: bool| {
         let req = http.get(format!("http://{addr}{path}"));

@@ -193,3 +193,37 @@ impl TestApp {
         c
     }
 }
+
+/// A control plane whose database is a port nobody listens on (what a
+/// crashed PostgreSQL looks like), named `db`, with a short store timeout.
+pub struct DeadStoreApp {
+    pub addr: SocketAddr,
+    /// The port the store points at.
+    pub port: u16,
+    /// An admin token for all contexts.
+    pub token: String,
+}
+
+pub async fn spawn_app_without_database(db: &str) -> DeadStoreApp {
+    let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = spare.local_addr().unwrap().port();
+    drop(spare);
+    let mut cfg = DbConfig::new(&format!("postgres://postgres@127.0.0.1:{port}/{db}"));
+    cfg.timeout = std::time::Duration::from_millis(500);
+    let state = nexus_control_plane::api::AppState::new(
+        Store::new(&cfg).unwrap(),
+        TokenVerifier::hs256(SECRET),
+        Governance::from_yaml(GOVERNANCE).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+    let token = TokenSigner::hs256(SECRET).mint(
+        "root",
+        Role::Admin,
+        ContextScope::All,
+        Utc::now().timestamp(),
+        60,
+    );
+    DeadStoreApp { addr, port, token }
+}

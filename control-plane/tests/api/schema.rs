@@ -6,7 +6,9 @@ use nexus_control_plane::store::{SchemaState, Store};
 use nexus_protocol::TokenVerifier;
 use reqwest::StatusCode;
 
-use crate::helpers::{GOVERNANCE, SECRET, drop_database, fresh_database, url_for};
+use crate::helpers::{
+    GOVERNANCE, SECRET, drop_database, fresh_database, spawn_app_without_database, url_for,
+};
 
 #[tokio::test]
 async fn migrate_twice_is_a_no_op_and_serve_refuses_a_behind_schema() {
@@ -30,29 +32,9 @@ async fn migrate_twice_is_a_no_op_and_serve_refuses_a_behind_schema() {
 
 #[tokio::test]
 async fn a_database_that_is_down_answers_503_as_json() {
-    // A port nobody listens on: what a crashed PostgreSQL looks like.
-    let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = spare.local_addr().unwrap().port();
-    drop(spare);
-    let mut cfg = DbConfig::new(&format!("postgres://postgres@127.0.0.1:{port}/nexus"));
-    cfg.timeout = std::time::Duration::from_millis(500);
-    let store = Store::new(&cfg).unwrap();
-    let state = nexus_control_plane::api::AppState::new(
-        store,
-        TokenVerifier::hs256(SECRET),
-        Governance::from_yaml(GOVERNANCE).unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::serve(listener, state, None, std::future::pending()));
+    let app = spawn_app_without_database("nexus").await;
+    let (addr, token) = (app.addr, app.token);
     let http = reqwest::Client::new();
-    let token = nexus_protocol::TokenSigner::hs256(SECRET).mint(
-        "root",
-        nexus_protocol::Role::Admin,
-        nexus_protocol::ContextScope::All,
-        chrono::Utc::now().timestamp(),
-        60,
-    );
     let res = http
         .post(format!("http://{addr}/api/admin/aliases"))
         .bearer_auth(&token)
