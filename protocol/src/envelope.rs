@@ -254,24 +254,66 @@ fn check_contexts(contexts: Option<&KnownContexts>, limits: &Limits) -> Result<(
     Ok(())
 }
 
+/// What an envelope carries: its kind, the name it must agree with the
+/// header on, and the limits on what it holds. One decoding path for both.
+trait Payload: DeserializeOwned {
+    const KIND: Kind;
+    /// The same value as format 1 wrote it.
+    type V1: DeserializeOwned + Into<Self>;
+    /// `(epoch, version)` as the payload names itself.
+    fn name(&self) -> (u64, u64);
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError>;
+}
+
+impl Payload for Snapshot {
+    const KIND: Kind = Kind::Snapshot;
+    type V1 = v1::Snapshot;
+    fn name(&self) -> (u64, u64) {
+        (self.epoch, self.version)
+    }
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
+        check_records(self.records.len(), limits)?;
+        check_contexts(Some(&self.contexts), limits)
+    }
+}
+
+impl Payload for Delta {
+    const KIND: Kind = Kind::Delta;
+    type V1 = v1::Delta;
+    fn name(&self) -> (u64, u64) {
+        (self.epoch, self.to_version)
+    }
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
+        check_records(self.upserts.len() + self.removals.len(), limits)?;
+        check_contexts(self.contexts.as_ref(), limits)
+    }
+}
+
+fn decode<T: Payload>(
+    bytes: &[u8],
+    limits: &Limits,
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, T), DecodeError> {
+    let (header, format, payload) = open_any(bytes, limits.max_payload, key)?;
+    expect_kind(&header, T::KIND)?;
+    let value: T = match format {
+        1 => decode_body::<T::V1>(payload)?.into(),
+        _ => decode_body(payload)?,
+    };
+    if value.name() != (header.epoch, header.version) {
+        return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
+    }
+    value.check(limits)?;
+    Ok((header, value))
+}
+
 /// Opens, verifies and decodes a snapshot envelope.
 pub fn decode_snapshot(
     bytes: &[u8],
     limits: &Limits,
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, Snapshot), DecodeError> {
-    let (header, format, payload) = open_any(bytes, limits.max_payload, key)?;
-    expect_kind(&header, Kind::Snapshot)?;
-    let snapshot: Snapshot = match format {
-        1 => decode_body::<v1::Snapshot>(payload)?.into(),
-        _ => decode_body(payload)?,
-    };
-    if (snapshot.epoch, snapshot.version) != (header.epoch, header.version) {
-        return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
-    }
-    check_records(snapshot.records.len(), limits)?;
-    check_contexts(Some(&snapshot.contexts), limits)?;
-    Ok((header, snapshot))
+    decode(bytes, limits, key)
 }
 
 /// Opens, verifies and decodes a delta envelope.
@@ -280,18 +322,7 @@ pub fn decode_delta(
     limits: &Limits,
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, Delta), DecodeError> {
-    let (header, format, payload) = open_any(bytes, limits.max_payload, key)?;
-    expect_kind(&header, Kind::Delta)?;
-    let delta: Delta = match format {
-        1 => decode_body::<v1::Delta>(payload)?.into(),
-        _ => decode_body(payload)?,
-    };
-    if (delta.epoch, delta.to_version) != (header.epoch, header.version) {
-        return Err(DecodeError::HeaderMismatch { epoch: header.epoch, version: header.version });
-    }
-    check_records(delta.upserts.len() + delta.removals.len(), limits)?;
-    check_contexts(delta.contexts.as_ref(), limits)?;
-    Ok((header, delta))
+    decode(bytes, limits, key)
 }
 
 /// Format 1: the same records, no configured contexts.
@@ -301,8 +332,8 @@ mod v1 {
     use crate::record::{AliasKey, AliasRecord};
     use crate::snapshot::KnownContexts;
 
-    #[derive(Deserialize)]
-    pub(super) struct Snapshot {
+    #[derive(Debug, Deserialize)]
+    pub struct Snapshot {
         epoch: u64,
         version: u64,
         created_at_ms: i64,
@@ -326,8 +357,8 @@ mod v1 {
         }
     }
 
-    #[derive(Deserialize)]
-    pub(super) struct Delta {
+    #[derive(Debug, Deserialize)]
+    pub struct Delta {
         epoch: u64,
         from_version: u64,
         to_version: u64,
