@@ -102,8 +102,8 @@ refusals! {
         "context and alias must be a-z 0-9 - _ . starting with a letter or digit";
     /// The token is valid but not for this context.
     Forbidden => Forbidden, "forbidden", "token does not allow this context";
-    /// No alias was ever loaded in this context (the edge's notion of a
-    /// configured context).
+    /// The context is not configured: not in the state's configured
+    /// contexts (file mode: no alias of the file is in it).
     UnknownContext => BadRequest, "unknown_context", "unknown context";
     /// Unknown, expired or inactive.
     NotFound => NotFound, "not_found", "no such alias";
