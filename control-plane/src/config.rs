@@ -1,17 +1,22 @@
 //! Configuration, read once at start from the environment (names from the
 //! design) through an injectable lookup, and checked before anything binds.
 //!
-//! A leaf: it imports nothing from this crate, so every module may import
-//! it. [`propagation`] holds the publisher's part.
+//! Nearly a leaf: it imports nothing from this crate but the pure
+//! governance rules (for [`governance`], the rules' source), so every other
+//! module may import it. [`propagation`] holds the publisher's part.
 
+pub mod governance;
 pub mod propagation;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
+pub use governance::GovernanceSource;
+pub use nexus_edge::logging::LogFormat;
 pub use propagation::PropagationConfig;
+
+use crate::domain::governance::Governance;
 
 /// Shortest `SECRET_KEY` accepted, in bytes: HS256 wants at least 256 bits.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -53,8 +58,12 @@ pub struct Config {
     pub listen: SocketAddr,
     pub secret_key: Option<Secret>,
     pub token_expiration_secs: i64,
+    /// `LOG_LEVEL`: a tracing filter directive.
     pub log_level: String,
-    pub governance_file: PathBuf,
+    /// `LOG_FORMAT`: `text` (default) or `json` (see `nexus_edge::logging`).
+    pub log_format: LogFormat,
+    /// `NEXUS_GOVERNANCE_FILE` if set, else the built-in rules.
+    pub governance: GovernanceSource,
     pub audit_archive_after_days: u32,
     pub audit_purge_after_days: u32,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
@@ -101,9 +110,8 @@ impl Config {
             secret_key,
             token_expiration_secs,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
-            governance_file: get("NEXUS_GOVERNANCE_FILE")
-                .unwrap_or_else(|| "deploy/config/alias_governance.yaml".into())
-                .into(),
+            log_format: parse_or(&get, nexus_edge::logging::LOG_FORMAT, LogFormat::Text)?,
+            governance: GovernanceSource::from_value(get(governance::VARIABLE)),
             audit_archive_after_days: archive,
             audit_purge_after_days: purge,
             prometheus_enabled: parse_or(&get, "PROMETHEUS_ENABLED", true)?,
@@ -115,6 +123,13 @@ impl Config {
     pub fn secret(&self) -> Result<&Secret, ConfigError> {
         self.secret_key.as_ref().ok_or(ConfigError::MissingSecret)
     }
+}
+
+/// The governance rules, read and compiled as configured: the built-in
+/// rules unless `NEXUS_GOVERNANCE_FILE` is set. `serve`, `import` and `dev`
+/// call it before binding anything.
+pub fn load_governance(config: &Config) -> Result<Governance, governance::LoadError> {
+    config.governance.load()
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -150,6 +165,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.listen.port(), 8000);
         assert_eq!(c.token_expiration_secs, 3600);
+        assert_eq!((c.log_format, &c.governance), (LogFormat::Text, &GovernanceSource::Builtin));
         let shown = format!("{c:?}");
         assert!(!shown.contains(&secret) && !shown.contains("hunter2"), "{shown}");
     }
@@ -164,6 +180,7 @@ mod tests {
         bad(&[("SECRET_KEY", "short")], "SECRET_KEY");
         bad(&[("AUDIT_ARCHIVE_AFTER_DAYS", "10"), ("AUDIT_PURGE_AFTER_DAYS", "5")], "AUDIT_PURGE");
         bad(&[("DATABASE_URL", "nonsense")], "DATABASE_URL");
+        bad(&[("LOG_FORMAT", "pretty")], "LOG_FORMAT");
         assert!(matches!(from(&[]).unwrap().secret(), Err(ConfigError::MissingSecret)));
     }
 }

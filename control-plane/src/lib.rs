@@ -12,14 +12,17 @@
 //! - [`auth`]: tokens (via `nexus_protocol::jwt`) and API keys.
 //! - [`api`]: axum routes and handlers; errors mapped to statuses once.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`publisher`]: signed deltas and snapshots to Redis, one leader.
+//! - [`publisher`]: signed deltas and snapshots to the bus (Redis, or
+//!   in-process), one leader.
 //! - [`report`]: an error with its whole source chain, for logs.
 //! - [`server`]: start-up checks and serving on a given listener.
+//! - [`dev`]: `nexus-control-plane dev`, the whole system in one process.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dev;
 pub mod domain;
 pub mod metrics;
 pub mod publisher;

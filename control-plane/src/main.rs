@@ -1,19 +1,17 @@
-//! `nexus-control-plane`: serve (default), migrate, token, import.
+//! `nexus-control-plane`: serve (default), dev, migrate, token, import.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use nexus_control_plane::audit::retention::Retention;
 use nexus_control_plane::config::Config;
 use nexus_control_plane::domain::governance::Governance;
 use nexus_control_plane::domain::import::ImportPolicy;
-use nexus_control_plane::publisher;
 use nexus_control_plane::registry::{self, WriteError};
-use nexus_control_plane::server::{self, RETENTION_INTERVAL};
+use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
-use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner, TokenVerifier};
+use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner};
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus-control-plane", version, about = "NEXUS SSOT control plane")]
@@ -26,6 +24,10 @@ struct Cli {
 enum Command {
     /// Serve the admin API (the default).
     Serve,
+    /// The whole system in one process: admin API, publisher and an edge,
+    /// on a private PostgreSQL unless DATABASE_URL is set, sample aliases
+    /// loaded on first start. State is kept in --dir.
+    Dev(nexus_control_plane::dev::DevArgs),
     /// Apply missing database migrations (safe to run twice).
     Migrate,
     /// Print a JWT signed with SECRET_KEY. Needs no database.
@@ -71,12 +73,7 @@ impl From<PolicyArg> for ImportPolicy {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    nexus_edge::logging::init(&config.log_level, config.log_format)?;
     if let Some(Command::Token { sub, role, contexts, ttl }) = &cli.command {
         return token(&config, sub, *role, contexts, *ttl);
     }
@@ -84,6 +81,9 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
+            Command::Dev(args) => {
+                nexus_control_plane::dev::run(args, |k| std::env::var(k).ok()).await
+            }
             Command::Migrate => migrate(&config).await,
             Command::Import { file, on_conflict, dry_run } => {
                 import(&config, &file, on_conflict.into(), dry_run).await
@@ -113,69 +113,20 @@ fn token(
     Ok(())
 }
 
+/// The library's loader (built-in rules unless `NEXUS_GOVERNANCE_FILE`);
+/// its errors already name the variable and the path.
 fn load_governance(config: &Config) -> anyhow::Result<Governance> {
-    let path = &config.governance_file;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading NEXUS_GOVERNANCE_FILE {}", path.display()))?;
-    Governance::from_yaml(&text).with_context(|| format!("governance file {}", path.display()))
+    Ok(nexus_control_plane::config::load_governance(config)?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     // Everything is checked before the port is bound.
-    let secret = config.secret()?;
-    let verifier = TokenVerifier::hs256(secret.expose().as_bytes());
-    let governance = load_governance(&config)?;
-    let store = Store::new(&config.db)?;
-    let state = server::prepare(store, verifier, governance).await?;
-    state.prometheus_enabled.store(config.prometheus_enabled, std::sync::atomic::Ordering::Relaxed);
-    // Propagation: Redis for the fleet view, and the publisher (one leader).
-    let (stop_publisher, mut publisher_stop) = tokio::sync::watch::channel(false);
-    let publisher = publisher::start::start(
-        &config.propagation,
-        &config.db,
-        &state.store,
-        &state.propagation,
-        state.metrics.publish.clone(),
-        async move {
-            let _ = publisher_stop.wait_for(|s| *s).await;
-        },
-    )?;
+    let service = server::start(&config, None).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %config.listen, "nexus-control-plane listening");
-    let retention = Retention {
-        archive_after_days: config.audit_archive_after_days,
-        purge_after_days: config.audit_purge_after_days,
-        interval: RETENTION_INTERVAL,
-    };
-    // Ctrl-C locally, SIGTERM from an orchestrator: both drain and stop.
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    };
-    server::serve(listener, state, Some(retention), shutdown).await?;
-    let _ = stop_publisher.send(true);
-    if let Some(task) = publisher {
-        let _ = task.await;
-    }
+    service.serve(listener, server::terminated()).await?;
     Ok(())
 }
 

@@ -107,3 +107,97 @@ pub const GOVERNANCE_REFRESH: Duration = Duration::from_secs(5);
 
 /// How often retention runs in production.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The control plane checked and started, not yet listening: what
+/// `nexus-control-plane serve` and `dev` run.
+#[derive(Debug)]
+pub struct Service {
+    state: Shared,
+    retention: Retention,
+    publisher: Option<tokio::task::JoinHandle<()>>,
+    stop_publisher: tokio::sync::watch::Sender<bool>,
+}
+
+/// Checks everything `config` names (secret, governance, database schema)
+/// and starts the publisher on `bus` — or on `REDIS_URL` when `bus` is
+/// `None` — so that only binding is left. Nothing is bound here.
+pub async fn start(
+    config: &crate::config::Config,
+    bus: Option<crate::publisher::bus::Bus>,
+) -> anyhow::Result<Service> {
+    let secret = config.secret()?;
+    let verifier = TokenVerifier::hs256(secret.expose().as_bytes());
+    let governance = crate::config::load_governance(config)?;
+    let store = Store::new(&config.db)?;
+    let state = prepare(store, verifier, governance).await?;
+    state.prometheus_enabled.store(config.prometheus_enabled, std::sync::atomic::Ordering::Relaxed);
+    // Propagation: the bus for the fleet view, and the publisher (one leader).
+    let (stop_publisher, mut stopped) = tokio::sync::watch::channel(false);
+    let stopped = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let (p, db, metrics) = (&config.propagation, &config.db, state.metrics.publish.clone());
+    let publisher = match bus {
+        Some(bus) => crate::publisher::start::start_on(
+            bus,
+            p,
+            db,
+            &state.store,
+            &state.propagation,
+            metrics,
+            stopped,
+        )?,
+        None => crate::publisher::start::start(
+            p,
+            db,
+            &state.store,
+            &state.propagation,
+            metrics,
+            stopped,
+        )?,
+    };
+    let retention = Retention {
+        archive_after_days: config.audit_archive_after_days,
+        purge_after_days: config.audit_purge_after_days,
+        interval: RETENTION_INTERVAL,
+    };
+    Ok(Service { state, retention, publisher, stop_publisher })
+}
+
+impl Service {
+    pub fn state(&self) -> &Shared {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown`, then stops the publisher
+    /// (which gives up the leader lock).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let served = serve(listener, self.state, Some(self.retention), shutdown).await;
+        let _ = self.stop_publisher.send(true);
+        if let Some(task) = self.publisher {
+            let _ = task.await;
+        }
+        served
+    }
+}
+
+/// Resolves at Ctrl-C or SIGTERM (an orchestrator's stop): both drain and
+/// stop.
+pub async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

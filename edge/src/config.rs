@@ -9,9 +9,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::{self, VerifyingKey};
 
+use crate::bus::redis::RedisConfig;
 use crate::quic::config::QuicConfig;
 use crate::sync::SyncConfig;
 use env::parsed;
@@ -41,7 +41,10 @@ pub enum SourceConfig {
     /// `--aliases-file PATH`: no database, no Redis.
     File(PathBuf),
     /// `REDIS_URL` and no file: sync from the control plane.
-    Redis(Box<SyncConfig>),
+    Redis(Box<(RedisConfig, SyncConfig)>),
+    /// Never read from the environment: the program that embeds the edge
+    /// feeds it (`nexus-control-plane dev`, see [`Config::embedded`]).
+    Embedded,
 }
 
 /// The edge's configuration.
@@ -53,6 +56,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub auth: AuthMode,
     pub log_level: String,
+    /// `LOG_FORMAT`: `text` (default) or `json` (see [`crate::logging`]).
+    pub log_format: crate::logging::LogFormat,
     pub max_connections: usize,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
     pub prometheus: bool,
@@ -68,9 +73,25 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let source = match (args.aliases_file, env("REDIS_URL").filter(|u| !u.is_empty())) {
             (Some(path), _) => SourceConfig::File(path),
-            (None, Some(url)) => SourceConfig::Redis(Box::new(sync_config(url, &env)?)),
+            (None, Some(url)) => {
+                let prefix = env("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
+                SourceConfig::Redis(Box::new((RedisConfig::new(&url, &prefix), sync_config(&env)?)))
+            }
             (None, None) => return Err(ConfigError::NoSource),
         };
+        Self::with_source(source, env)
+    }
+
+    /// The configuration of an edge another program feeds: everything but
+    /// the source, from `env` as for the binary.
+    pub fn embedded(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::with_source(SourceConfig::Embedded, env)
+    }
+
+    fn with_source(
+        source: SourceConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let http_addr = parsed(&env, "EDGE_HTTP_ADDR")?.unwrap_or(([0, 0, 0, 0], 8080).into());
         let workers = match parsed::<NonZeroUsize>(&env, "EDGE_WORKERS")? {
             Some(n) => n,
@@ -97,6 +118,7 @@ impl Config {
         };
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        let log_format = parsed(&env, crate::logging::LOG_FORMAT)?.unwrap_or_default();
         let prometheus = parsed(&env, "PROMETHEUS_ENABLED")?.unwrap_or(true);
         let quic = QuicConfig::from_env(&env, tls.as_ref())?;
         Ok(Self {
@@ -106,6 +128,7 @@ impl Config {
             tls,
             auth,
             log_level,
+            log_format,
             max_connections,
             prometheus,
             quic,
@@ -113,12 +136,8 @@ impl Config {
     }
 }
 
-/// The Redis sync settings (names from the propagation contract).
-fn sync_config(
-    redis_url: String,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<SyncConfig, ConfigError> {
-    let prefix = env("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
+/// The sync settings (names from the propagation contract).
+fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, ConfigError> {
     let verify_key = match (env("NEXUS_VERIFY_KEY"), env("NEXUS_VERIFY_KEY_FILE")) {
         (Some(hex), _) => parse_key("NEXUS_VERIFY_KEY", hex)?,
         (None, Some(path)) => {
@@ -145,14 +164,11 @@ fn sync_config(
         format!("{host}-{}", std::process::id())
     });
     Ok(SyncConfig {
-        redis_url: Secret::new(redis_url),
-        keys: RedisKeys::new(&prefix),
         verify_key,
         edge_id,
         region: env("EDGE_REGION").unwrap_or_else(|| "local".into()),
         state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
         check_interval: Duration::from_millis(check_ms),
-        message_buffer: crate::sync::MESSAGE_BUFFER,
     })
 }
 
@@ -210,8 +226,9 @@ mod tests {
     fn redis_mode_reads_the_contract_names_and_hides_the_url() {
         let base = [("EDGE_AUTH", "off"), ("REDIS_URL", "redis://:pw-s3cret@host:6379")];
         let c = redis_config(&base).unwrap();
-        let SourceConfig::Redis(sync) = &c.source else { panic!("not redis mode: {c:?}") };
-        assert_eq!(sync.keys.prefix(), "nexus");
+        let SourceConfig::Redis(redis) = &c.source else { panic!("not redis mode: {c:?}") };
+        let (redis, sync) = &**redis;
+        assert_eq!(redis.keys.prefix(), "nexus");
         assert!(signing::is_dev_verify_key(&sync.verify_key));
         assert_eq!(sync.check_interval, Duration::from_secs(2));
         assert_eq!(sync.region, "local");
@@ -228,8 +245,9 @@ mod tests {
             ("EDGE_STATE_DIR", "/var/lib/nexus"),
         ]);
         let c = redis_config(&vars).unwrap();
-        let SourceConfig::Redis(sync) = &c.source else { panic!() };
-        assert_eq!((sync.keys.snapshot().as_str(), sync.edge_id.as_str()), ("t1:snapshot", "e1"));
+        let SourceConfig::Redis(redis) = &c.source else { panic!() };
+        let (redis, sync) = &**redis;
+        assert_eq!((redis.keys.snapshot().as_str(), sync.edge_id.as_str()), ("t1:snapshot", "e1"));
         assert_eq!(sync.degraded_after(), Duration::from_millis(750));
 
         let mut bad = base.to_vec();

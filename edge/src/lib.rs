@@ -11,6 +11,8 @@
 //!   time; [`table::Table`] is also what the benches measure.
 //! - [`state`]: the current table and its `(epoch, version)`, swapped
 //!   atomically on snapshots and patched by deltas.
+//! - [`bus`]: the propagation transport, one interface for the
+//!   publisher and the edges: Redis, or in-process (dev mode, tests).
 //! - [`source`]: where states come from, file and Redis alike behind the
 //!   [`source::Source`] trait and one [`source::drive`] loop; the Redis
 //!   catch-up is a pure core ([`source::catchup`]).
@@ -29,14 +31,21 @@
 //! - [`quic`]: the QUIC front end (`nexus-resolve/1` on quinn).
 //! - [`quic_client`]: a client library for that protocol.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`node`]: a whole edge in one call (the binary, and dev mode's
+//!   in-process edge).
+//! - [`logging`]: the logger both binaries install (`LOG_LEVEL`,
+//!   `LOG_FORMAT=text|json`, colour only on a terminal).
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod deadline;
+pub mod logging;
 pub mod metrics;
+pub mod node;
 pub mod persist;
 pub mod quic;
 pub mod quic_client;

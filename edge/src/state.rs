@@ -22,6 +22,8 @@ pub enum SourceKind {
     Redis,
     /// The last-known-good copy on disk, while Redis is out of reach.
     Disk,
+    /// The in-process bus of `nexus-control-plane dev`.
+    InProcess,
 }
 
 impl SourceKind {
@@ -30,6 +32,7 @@ impl SourceKind {
             SourceKind::File => "file",
             SourceKind::Redis => "redis",
             SourceKind::Disk => "disk",
+            SourceKind::InProcess => "in-process",
         }
     }
 
@@ -37,6 +40,7 @@ impl SourceKind {
         match v {
             0 => SourceKind::File,
             1 => SourceKind::Redis,
+            3 => SourceKind::InProcess,
             _ => SourceKind::Disk,
         }
     }

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fred::prelude::KeysInterface;
-use nexus_edge::sync::SyncConfig;
 use nexus_protocol::keys::RedisKeys;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,7 +48,7 @@ const FAULT_RATE: f64 = 0.04;
 /// An edge that can be restarted on the same state directory.
 struct Node {
     edge: Option<SyncEdge>,
-    config: SyncConfig,
+    config: sync_rig::EdgeConfig,
     _dir: tempfile::TempDir,
 }
 

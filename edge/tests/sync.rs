@@ -183,7 +183,7 @@ async fn a_head_notice_makes_the_edge_catch_up_at_once() {
     p.publish_snapshot(&p.snapshot(1, three(1))).await;
     let mut config = sync_config(&p.keys, &redis_url(), None);
     // Long enough that only the notice can explain a quick catch-up.
-    config.check_interval = Duration::from_secs(60);
+    config.sync.check_interval = Duration::from_secs(60);
     let edge = SyncEdge::start(config).await;
     edge.wait_version(1, 1).await;
     p.ring_only(&p.delta(1, vec![rec("system", "big", "https://big", 2)], vec![])).await;
@@ -316,7 +316,7 @@ async fn restarted_with_redis_down_serves_the_disk_copy() {
     drop(first);
 
     let mut down = config.clone();
-    down.redis_url = Secret::new(closed_port_url());
+    down.redis.url = Secret::new(closed_port_url());
     let second = SyncEdge::start(down).await;
     assert_eq!((second.state.epoch(), second.state.version()), (1, 2));
     assert_eq!(second.canonical("system", "after").await.as_deref(), Some("https://after"));
@@ -336,7 +336,7 @@ async fn restarted_with_redis_down_serves_the_disk_copy() {
     bytes[last] ^= 1;
     std::fs::write(&snap, bytes).unwrap();
     let mut down = config;
-    down.redis_url = Secret::new(closed_port_url());
+    down.redis.url = Secret::new(closed_port_url());
     let third = SyncEdge::start(down).await;
     assert!(!third.state.is_loaded());
     p.cleanup().await;
@@ -406,8 +406,8 @@ async fn a_lagging_receiver_is_a_gap_and_the_loop_goes_on() {
     p.publish_snapshot(&p.snapshot(1, three(1))).await;
     let mut config = sync_config(&p.keys, &redis_url(), None);
     // Only a drop can explain a catch-up within the test's patience.
-    config.check_interval = Duration::from_secs(60);
-    config.message_buffer = 4;
+    config.sync.check_interval = Duration::from_secs(60);
+    config.redis.message_buffer = 4;
     let edge = SyncEdge::start(config).await;
     edge.wait_version(1, 1).await;
     // The change is in the ring only; its message is "lost" in the flood.

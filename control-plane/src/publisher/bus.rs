@@ -1,116 +1,69 @@
-//! The Redis side of propagation (see the propagation contract): the
-//! snapshot key, the ring of recent deltas, the head key, the channel, and
-//! the fleet hash the edges report to.
-//!
-//! Order matters and every write below keeps it: whatever `P:head` names
-//! exists before `P:head` is set, and the channel only announces what the
-//! ring or the snapshot already holds. Each group of writes goes out as one
-//! pipeline on one connection, so Redis applies it in that order.
+//! The publisher's side of propagation, over any
+//! [`Transport`](nexus_edge::bus::Transport) (Redis for a fleet, the
+//! in-process bus in dev mode): what it means to publish deltas and
+//! snapshots, to read the head edges would need, and to keep the fleet
+//! hash tidy. The transport keeps the ordering contract (see
+//! [`nexus_edge::bus`]); this keeps the publisher's rules on top of it.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
 
-use fred::prelude::*;
+use nexus_edge::bus::{BusError as TransportError, Transport};
 use nexus_protocol::Head;
-use nexus_protocol::keys::RedisKeys;
 
 use super::batch::SealedDelta;
 
-/// Deltas kept in `P:deltas`.
-pub const RING_LEN: i64 = 1024;
-/// Bound on a command, so a step (or an admin request) fails fast while
-/// Redis is away instead of queueing behind the reconnect.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound on writing a snapshot: a million aliases are ~100 MB.
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+pub use nexus_edge::bus::RING_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
-    #[error("{key} holds {value:?}, not \"epoch:version\"")]
-    BadHead { key: String, value: String },
-    /// Redis no longer holds the head (or the snapshot) the deltas continue:
-    /// it was emptied or written by someone else since the step looked.
-    #[error("redis moved away from the published head {expected}; deltas not written")]
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The bus no longer holds the head (or the snapshot) the deltas
+    /// continue: it was emptied or written by someone else since the step
+    /// looked.
+    #[error("the bus moved away from the published head {expected}; deltas not written")]
     HeadMoved { expected: Head },
 }
 
-/// Appends deltas to the ring and moves the head only if Redis still holds
-/// the head they continue and a snapshot. Checked and written in one script
-/// so a Redis emptied between the step's look and this write cannot end up
-/// with a head and no snapshot behind it.
-/// KEYS: head, deltas, snapshot. ARGV: expected head, new head, ring
-/// length, then (score, member) pairs.
-const APPEND_DELTAS: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[3]) == 0 then
-  return 0
-end
-for i = 4, #ARGV, 2 do
-  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
-end
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-";
-
-/// A Redis client bound to one registry's keys.
-#[derive(Clone)]
-pub struct Bus {
-    client: Client,
-    keys: RedisKeys,
+impl BusError {
+    /// Whether the transport itself failed (rather than holding another
+    /// state than the publisher expected).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BusError::Transport(TransportError::Unavailable { .. }))
+    }
 }
 
-impl std::fmt::Debug for Bus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bus").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
-    }
+/// A handle on one registry's propagation transport. Clones share it.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    transport: Arc<dyn Transport>,
 }
 
 impl Bus {
-    /// Starts a client that reconnects by itself (so a Redis restart is
-    /// survived) and returns without waiting for the first connection:
-    /// commands fail after their timeout while Redis is away.
-    pub fn connect(url: &str, keys: RedisKeys) -> Result<Self, BusError> {
-        let mut config = Config::from_url(url)?;
-        config.fail_fast = false;
-        let client = Builder::from_config(config)
-            .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                c.internal_command_timeout = Duration::from_secs(5);
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build()?;
-        client.connect();
-        Ok(Self { client, keys })
+    pub fn new(transport: Arc<dyn Transport>) -> Self {
+        Self { transport }
     }
 
-    pub fn keys(&self) -> &RedisKeys {
-        &self.keys
+    /// The transport, for the fleet view and for an in-process edge.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
     }
 
-    /// `P:head`, or `None` when Redis has lost it (restarted empty) — or
+    /// The head, or `None` when the bus has lost it (restarted empty) — or
     /// lost the snapshot behind it, which edges would need just the same.
     pub async fn head(&self) -> Result<Option<Head>, BusError> {
-        let raw: Option<String> = self.client.get(self.keys.head()).await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let head =
-            raw.parse().map_err(|_| BusError::BadHead { key: self.keys.head(), value: raw })?;
-        Ok(self.has_snapshot().await?.then_some(head))
+        let Some(head) = self.transport.head().await? else { return Ok(None) };
+        Ok(self.transport.has_snapshot().await?.then_some(head))
     }
 
-    /// Whether `P:snapshot` exists.
     pub async fn has_snapshot(&self) -> Result<bool, BusError> {
-        let n: i64 = self.client.exists(self.keys.snapshot()).await?;
-        Ok(n == 1)
+        Ok(self.transport.has_snapshot().await?)
     }
 
-    /// Appends `deltas` to the ring (trimmed to [`RING_LEN`]) and moves the
-    /// head from `from` to `head` — only if Redis still holds `from` and a
-    /// snapshot ([`BusError::HeadMoved`] otherwise) — then announces each
-    /// delta on the channel, or, for one larger than `max_message`, the head
-    /// notice.
+    /// Appends `deltas` to the ring and moves the head from `from` to
+    /// `head` — only if the bus still holds `from` and a snapshot
+    /// ([`BusError::HeadMoved`] otherwise) — then announces each delta on
+    /// the channel, or, for one larger than `max_message`, the head notice.
     pub async fn publish_deltas(
         &self,
         deltas: &[SealedDelta],
@@ -118,82 +71,52 @@ impl Bus {
         head: Head,
         max_message: usize,
     ) -> Result<(), BusError> {
-        let mut args: Vec<Value> = Vec::with_capacity(3 + 2 * deltas.len());
-        args.push(from.to_string().into());
-        args.push(head.to_string().into());
-        args.push(RING_LEN.into());
-        for d in deltas {
-            args.push(d.to_version.to_string().into());
-            args.push(Value::Bytes(d.bytes.clone().into()));
-        }
-        let keys = vec![self.keys.head(), self.keys.deltas(), self.keys.snapshot()];
-        let written: i64 = self.client.eval(APPEND_DELTAS, keys, args).await?;
-        if written != 1 {
+        let ring: Vec<(u64, Vec<u8>)> =
+            deltas.iter().map(|d| (d.to_version, d.bytes.clone())).collect();
+        if !self.transport.append_deltas(from, head, &ring).await? {
             return Err(BusError::HeadMoved { expected: from });
         }
-        let pipe = self.client.pipeline();
-        for d in deltas {
-            let () = pipe.publish(self.keys.channel(), announcement(d, head, max_message)).await?;
-        }
-        let _: Vec<Value> = pipe.all().await?;
-        Ok(())
+        let messages = deltas.iter().map(|d| announcement(d, head, max_message)).collect();
+        Ok(self.transport.announce(messages).await?)
     }
 
-    /// Writes the snapshot, then (one pipeline) drops the ring when it
-    /// would no longer continue into the snapshot (`reset_ring`), moves the
-    /// head, and sends the head notice so subscribed edges catch up now
-    /// rather than at their next check.
+    /// Writes the snapshot, drops the ring when it would no longer continue
+    /// into the snapshot (`reset_ring`), moves the head, and sends the head
+    /// notice so subscribed edges catch up now rather than at their next
+    /// check.
     pub async fn publish_snapshot(
         &self,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
     ) -> Result<(), BusError> {
-        self.refresh_snapshot(envelope).await?;
-        let pipe = self.client.pipeline();
-        if reset_ring {
-            let () = pipe.del(self.keys.deltas()).await?;
-        }
-        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
-        let () = pipe.publish(self.keys.channel(), head.to_string()).await?;
-        let _: Vec<Value> = pipe.all().await?;
-        Ok(())
+        Ok(self.transport.publish_snapshot(envelope, head, reset_ring).await?)
     }
 
-    /// Replaces only the snapshot key (alone, it is what a periodic rebuild
-    /// at the published version writes: head and ring stay as they are).
+    /// Replaces only the snapshot (alone, it is what a periodic rebuild at
+    /// the published version writes: head and ring stay as they are).
     pub async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
-        let slow = Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() };
-        let () = self
-            .client
-            .with_options(&slow)
-            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
-            .await?;
-        Ok(())
+        Ok(self.transport.refresh_snapshot(envelope).await?)
     }
 
     /// Removes edge reports whose `heartbeat_ms` is before `cutoff_ms`.
     /// Reports that do not parse are left for the fleet view to show.
     /// Returns how many were removed.
     pub async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
-        let all: HashMap<String, String> = self.client.hgetall(self.keys.edges()).await?;
+        let all = self.transport.reports().await?;
         let old: Vec<String> = all
             .into_iter()
             .filter(|(_, report)| heartbeat_ms(report).is_some_and(|at| at < cutoff_ms))
             .map(|(id, _)| id)
             .collect();
-        if old.is_empty() {
-            return Ok(0);
-        }
         let n = old.len();
-        let _: i64 = self.client.hdel(self.keys.edges(), old).await?;
+        self.transport.forget(old).await?;
         Ok(n)
     }
 
-    /// The raw edge reports in `P:edges`, at most `max` of them.
+    /// The raw edge reports, at most `max` of them, by edge id.
     pub async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
-        let all: HashMap<String, String> = self.client.hgetall(self.keys.edges()).await?;
-        let mut out: Vec<(String, String)> = all.into_iter().collect();
+        let mut out: Vec<(String, String)> = self.transport.reports().await?.into_iter().collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(max);
         Ok(out)
@@ -206,27 +129,29 @@ fn heartbeat_ms(report: &str) -> Option<i64> {
 }
 
 /// What the channel carries for `delta`: the envelope itself, or — when it
-/// is larger than a pub/sub message may be — the head notice, which sends
+/// is larger than a channel message may be — the head notice, which sends
 /// edges to the ring for it.
-pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Value {
+pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<u8> {
     if delta.bytes.len() <= max_message {
-        Value::Bytes(delta.bytes.clone().into())
+        delta.bytes.clone()
     } else {
-        Value::from(head.to_string())
+        head.to_string().into_bytes()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use nexus_edge::bus::memory::MemoryBus;
+
     use super::*;
 
     #[test]
     fn oversized_deltas_are_announced_by_the_head_notice() {
         let head = Head { epoch: 3, version: 9 };
         let delta = SealedDelta { from_version: 8, to_version: 9, bytes: vec![7; 100] };
-        assert_eq!(announcement(&delta, head, 100).as_bytes(), Some(&[7u8; 100][..]));
+        assert_eq!(announcement(&delta, head, 100), vec![7u8; 100]);
         let notice = announcement(&delta, head, 99);
-        assert_eq!(Head::parse(notice.as_bytes().unwrap()), Ok(head));
+        assert_eq!(Head::parse(&notice), Ok(head));
     }
 
     #[test]
@@ -234,5 +159,33 @@ mod tests {
         assert_eq!(heartbeat_ms(r#"{"id":"e","heartbeat_ms":42}"#), Some(42));
         assert_eq!(heartbeat_ms(r#"{"id":"e"}"#), None);
         assert_eq!(heartbeat_ms("not json"), None);
+    }
+
+    #[tokio::test]
+    async fn silent_edges_are_pruned_and_unreadable_reports_kept() {
+        let memory = MemoryBus::new(4);
+        let bus = Bus::new(Arc::new(memory.clone()));
+        let t = memory.clone();
+        t.report("old", r#"{"heartbeat_ms":10}"#.into()).await.unwrap();
+        t.report("new", r#"{"heartbeat_ms":99}"#.into()).await.unwrap();
+        t.report("odd", "not json".into()).await.unwrap();
+        assert_eq!(bus.prune_edges(50).await.unwrap(), 1);
+        let left: Vec<String> =
+            bus.edge_reports(10).await.unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(left, ["new", "odd"]);
+    }
+
+    #[tokio::test]
+    async fn a_head_without_a_snapshot_is_no_head() {
+        let memory = MemoryBus::new(4);
+        let bus = Bus::new(Arc::new(memory.clone()));
+        assert_eq!(bus.head().await.unwrap(), None);
+        let head = Head { epoch: 1, version: 4 };
+        bus.publish_snapshot(vec![1], head, true).await.unwrap();
+        assert_eq!(bus.head().await.unwrap(), Some(head));
+        let stale = Head { epoch: 1, version: 3 };
+        let d = SealedDelta { from_version: 3, to_version: 4, bytes: vec![2] };
+        let err = bus.publish_deltas(&[d], stale, head, 1024).await.unwrap_err();
+        assert!(matches!(err, BusError::HeadMoved { .. }), "{err}");
     }
 }

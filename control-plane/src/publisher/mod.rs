@@ -101,7 +101,7 @@ impl PublishError {
             PublishError::Election(_) => "the leader election cannot reach the registry database",
             PublishError::Store(e) if e.is_unavailable() => "the registry database is unavailable",
             PublishError::Store(_) => "reading the registry failed",
-            PublishError::Bus(BusError::Redis(_)) => "redis is unavailable",
+            PublishError::Bus(e) if e.is_unavailable() => "redis is unavailable",
             PublishError::Bus(_) => "redis does not hold the published state",
             PublishError::Encode(_) => "snapshot encoding failed",
         }

@@ -1,13 +1,15 @@
-//! Starting propagation with the server: the Redis handle for the fleet
+//! Starting propagation with the server: the bus handle for the fleet
 //! view, and the publisher task when `NEXUS_PUBLISH` is on.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use nexus_protocol::keys::RedisKeys;
+use nexus_edge::bus::BusError;
+use nexus_edge::bus::redis::RedisConfig;
 use nexus_protocol::signing::verify_key_hex;
 use tokio::task::JoinHandle;
 
-use super::bus::{Bus, BusError};
+use super::bus::Bus;
 use super::election::Election;
 use super::{Propagation, Publisher, Settings};
 use crate::config::{DbConfig, PropagationConfig};
@@ -23,10 +25,8 @@ pub enum StartError {
     Db(#[from] StoreError),
 }
 
-/// Attaches Redis to `propagation` (for `/api/admin/edges`) and, when
-/// publishing is on, spawns the publisher until `shutdown`, reading `store`,
-/// electing over `db` and reporting through `propagation` and `metrics`.
-/// Does nothing without `REDIS_URL`.
+/// Connects to `REDIS_URL` and [`start_on`] it. Does nothing without
+/// `REDIS_URL`.
 pub fn start(
     config: &PropagationConfig,
     db: &DbConfig,
@@ -38,7 +38,23 @@ pub fn start(
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
-    let bus = Bus::connect(url.expose(), RedisKeys::new(&config.prefix))?;
+    let redis = RedisConfig::new(url.expose(), &config.prefix).connect()?;
+    start_on(Bus::new(Arc::new(redis)), config, db, store, propagation, metrics, shutdown)
+}
+
+/// Attaches `bus` to `propagation` (for `/api/admin/edges`) and, when
+/// publishing is on, spawns the publisher on it until `shutdown`, reading
+/// `store`, electing over `db` and reporting through `propagation` and
+/// `metrics`.
+pub fn start_on(
+    bus: Bus,
+    config: &PropagationConfig,
+    db: &DbConfig,
+    store: &Store,
+    propagation: &Propagation,
+    metrics: PublishMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<JoinHandle<()>>, StartError> {
     propagation.attach(bus.clone());
     if !config.publish {
         tracing::info!(prefix = %config.prefix, "NEXUS_PUBLISH is off: not publishing");

@@ -2,6 +2,7 @@
 //! publisher wired to the test app's database, a channel subscriber, and
 //! direct reads of the keys the contract names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::*;
@@ -11,6 +12,7 @@ use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
 use nexus_control_plane::publisher::{Publisher, Settings, Step};
 use nexus_control_plane::store::leader::LeaderDb;
+use nexus_edge::bus::redis::RedisConfig;
 use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
@@ -55,7 +57,7 @@ impl Rig {
     }
 
     pub fn bus(&self) -> Bus {
-        Bus::connect(&redis_url(), self.keys.clone()).unwrap()
+        Bus::new(Arc::new(RedisConfig::new(&redis_url(), self.keys.prefix()).connect().unwrap()))
     }
 
     pub fn publisher(&self, app: &TestApp) -> Publisher {
@@ -83,7 +85,7 @@ impl Rig {
         let leader_db = LeaderDb::new(&DbConfig::new(election_db)).unwrap();
         let publisher = Publisher::new(
             app.store.clone(),
-            Bus::connect(redis, self.keys.clone()).unwrap(),
+            Bus::new(Arc::new(RedisConfig::new(redis, self.keys.prefix()).connect().unwrap())),
             Election::new(leader_db, self.keys.prefix()),
             dev_signing_key(),
             metrics.clone(),

@@ -2,17 +2,18 @@
 //! delta, "still current", ...); [`drive`] hands each one to the
 //! [`Applier`], the one apply path, and tells the source what became of it
 //! ([`Step`]), so a source that picks what to fetch next from the result
-//! (Redis: a gap means "read the ring") is driven exactly like one that
+//! (the bus: a gap means "read the ring") is driven exactly like one that
 //! does not (the alias file). Tests can implement the trait to feed
 //! versions by hand.
 //!
 //! - [`file`]: the declarative file, polled and reloaded on SIGHUP.
-//! - [`redis`]: sync from the control plane through Redis (the I/O).
-//! - [`catchup`]: what Redis sync fetches to catch up, as a pure core.
+//! - [`bus`]: sync from the control plane through the propagation
+//!   transport ([`crate::bus`]: Redis, or in-process).
+//! - [`catchup`]: what bus sync fetches to catch up, as a pure core.
 
+pub mod bus;
 pub mod catchup;
 pub mod file;
-pub mod redis;
 
 use std::future::Future;
 

@@ -1,7 +1,7 @@
 //! The rules of keeping the state current, whatever the source: the one
 //! apply path ([`apply::Applier`], fed [`update::Update`]s and answering
 //! one [`update::Step`]), the shrink guard ([`guard`]), the edge report
-//! ([`report`]) and the Redis settings ([`SyncConfig`]).
+//! ([`report`]) and the sync settings ([`SyncConfig`]).
 //!
 //! No I/O and no sources here: [`crate::source`] holds the sources (the
 //! file, Redis) and drives them into an applier; this module imports
@@ -16,24 +16,19 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::VerifyingKey;
 
-use crate::config::env::Secret;
-
-/// Pub/sub messages buffered for the sync loop before the oldest are
+/// Channel messages buffered for the sync loop before the oldest are
 /// dropped (fred's default is 32; a drop is handled as a gap either way).
 pub const MESSAGE_BUFFER: usize = 4_096;
 
 /// Default `EDGE_CHECK_INTERVAL_MS`.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2_000);
 
-/// Everything Redis sync needs, read once from the environment.
+/// Everything sync needs whatever the transport, read once from the
+/// environment (the transport's own settings are [`crate::bus::redis::RedisConfig`]).
 #[derive(Clone)]
 pub struct SyncConfig {
-    /// `REDIS_URL`; may hold a password, so it is never printed.
-    pub redis_url: Secret,
-    pub keys: RedisKeys,
     pub verify_key: VerifyingKey,
     pub edge_id: String,
     pub region: String,
@@ -41,15 +36,11 @@ pub struct SyncConfig {
     pub state_dir: Option<PathBuf>,
     /// How often `P:head` is compared and the report written.
     pub check_interval: Duration,
-    /// See [`MESSAGE_BUFFER`]; tests make it tiny to force drops.
-    pub message_buffer: usize,
 }
 
 impl fmt::Debug for SyncConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncConfig")
-            .field("redis_url", &self.redis_url)
-            .field("prefix", &self.keys.prefix())
             .field("edge_id", &self.edge_id)
             .field("region", &self.region)
             .field("state_dir", &self.state_dir)
@@ -59,7 +50,7 @@ impl fmt::Debug for SyncConfig {
 }
 
 impl SyncConfig {
-    /// Cut off from Redis for longer than this, the edge reports `degraded`.
+    /// Cut off from the bus for longer than this, the edge reports `degraded`.
     pub fn degraded_after(&self) -> Duration {
         self.check_interval * 3
     }

@@ -6,12 +6,15 @@
 //! and `sync_rig` (edge/tests/sync_rig) at its root; each test adds the
 //! methods it needs in its own `impl Plane`.
 
+use std::sync::Arc;
+
 use nexus_control_plane::config::DbConfig;
 use nexus_control_plane::metrics::PublishMetrics;
 use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
 use nexus_control_plane::publisher::{Publisher, Settings};
 use nexus_control_plane::store::leader::LeaderDb;
+use nexus_edge::bus::redis::RedisConfig;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
 use rand::RngCore;
@@ -37,7 +40,8 @@ impl Plane {
         let mut b = [0u8; 8];
         rand::rng().fill_bytes(&mut b);
         let keys = RedisKeys::new(&format!("{tag}-{}", hex::encode(b)));
-        let bus = Bus::connect(&redis_url(), keys.clone()).unwrap();
+        let bus =
+            Bus::new(Arc::new(RedisConfig::new(&redis_url(), keys.prefix()).connect().unwrap()));
         app.state.propagation.attach(bus.clone());
         let leader_db = LeaderDb::new(&DbConfig::new(&url_for(&app.db_name))).unwrap();
         let publisher = Publisher::new(

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fred::cmd;
 use fred::prelude::*;
 use nexus_edge::app::App;
+use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::clock::Clock;
 use nexus_edge::config::Secret;
 use nexus_edge::connections::ConnectionCap;
@@ -213,34 +214,47 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> SyncConfig {
+/// An edge's settings: the Redis transport's and sync's.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub redis: RedisConfig,
+    pub sync: SyncConfig,
+}
+
+pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> EdgeConfig {
     let mut b = [0u8; 4];
     rand::rng().fill_bytes(&mut b);
-    SyncConfig {
-        redis_url: Secret::new(url),
-        keys: keys.clone(),
-        verify_key: dev_verify_key(),
-        edge_id: format!("edge-{}", hex::encode(b)),
-        region: "test".into(),
-        state_dir,
-        check_interval: Duration::from_millis(200),
-        message_buffer: nexus_edge::sync::MESSAGE_BUFFER,
+    EdgeConfig {
+        redis: RedisConfig {
+            url: Secret::new(url),
+            keys: keys.clone(),
+            message_buffer: nexus_edge::sync::MESSAGE_BUFFER,
+        },
+        sync: SyncConfig {
+            verify_key: dev_verify_key(),
+            edge_id: format!("edge-{}", hex::encode(b)),
+            region: "test".into(),
+            state_dir,
+            check_interval: Duration::from_millis(200),
+        },
     }
 }
 
 impl SyncEdge {
-    pub async fn start(config: SyncConfig) -> Self {
+    pub async fn start(config: EdgeConfig) -> Self {
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(State::new(SourceKind::Redis));
-        let id = config.edge_id.clone();
-        let sync = nexus_edge::source::redis::start(
-            config,
+        let id = config.sync.edge_id.clone();
+        let redis = Arc::new(config.redis.connect().unwrap());
+        let sync = nexus_edge::source::bus::start(
+            config.sync,
+            redis,
             state.clone(),
             metrics.clone(),
             Clock::system(),
         )
         .unwrap();
-        let subscriber = sync.subscriber_name();
+        let subscriber = sync.subscriber_name().expect("a redis feed is named");
         let progress = sync.progress();
         let app = Arc::new(App {
             state: state.clone(),

@@ -1,0 +1,124 @@
+//! The propagation transport: what the control plane's publisher writes
+//! and what edges read, as one interface ([`Transport`]) with two
+//! implementations — [`redis::RedisBus`] for fleets and
+//! [`memory::MemoryBus`] in-process (`nexus-control-plane dev`, and a seam
+//! for tests).
+//!
+//! The contract every implementation keeps (the propagation contract's
+//! Redis keys, by name):
+//!
+//! - `head` is `epoch:version` of the newest published state; whatever it
+//!   names exists (in the ring or the snapshot) before it is set.
+//! - the ring holds recent signed deltas ordered by `to_version`, trimmed
+//!   to the newest [`RING_LEN`]; [`Transport::append_deltas`] extends it
+//!   and moves the head in one step, only if the head is still the one the
+//!   deltas continue and a snapshot exists.
+//! - the channel only announces what the ring or the snapshot already
+//!   holds: a delta envelope, or a head notice (`epoch:version`) that sends
+//!   edges to fetch.
+//! - the fleet hash maps edge id → the edge's last JSON report.
+//!
+//! Whatever a transport does on the wire, its failures are one
+//! [`BusError::Unavailable`] (with the cause) for the caller.
+
+pub mod memory;
+pub mod redis;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use async_trait::async_trait;
+use nexus_protocol::Head;
+
+/// Deltas kept in the ring.
+pub const RING_LEN: usize = 1024;
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The transport could not be reached or refused the command.
+    #[error("{transport}: {source}")]
+    Unavailable { transport: &'static str, source: Cause },
+    #[error("{key} holds {value:?}, not \"epoch:version\"")]
+    BadHead { key: String, value: String },
+}
+
+/// One event of a [`Feed`].
+#[derive(Debug)]
+pub enum Event {
+    /// A message on the channel: a delta envelope or a head notice.
+    Message(Vec<u8>),
+    /// The reader fell behind and `n` messages were dropped: a gap.
+    Lagged(u64),
+    /// The feed's connection is up (the first time too): subscribe, then
+    /// check the head, since anything may have been missed.
+    Connected,
+    /// The feed's connection failed; it reconnects by itself.
+    Failed(BusError),
+}
+
+/// The channel, as one edge reads it.
+#[async_trait]
+pub trait Feed: Send + Sync + fmt::Debug {
+    /// Subscribes to the channel (again after each [`Event::Connected`]).
+    async fn subscribe(&mut self) -> Result<(), BusError>;
+    /// Waits for the next event. Never ends: a transport that goes away
+    /// reports [`Event::Failed`] and, once back, [`Event::Connected`].
+    async fn next(&mut self) -> Event;
+    /// The name this feed's connection shows the server (`CLIENT LIST`),
+    /// where there is one: operators and tests find an edge by it.
+    fn name(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Both sides of propagation. Each call is bounded in time by the
+/// implementation, so a missing transport costs a timeout, never a hang.
+#[async_trait]
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// The head as written; `None` when there is none.
+    async fn head(&self) -> Result<Option<Head>, BusError>;
+    async fn has_snapshot(&self) -> Result<bool, BusError>;
+    /// The whole snapshot envelope.
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, BusError>;
+    /// The snapshot's first `len` bytes (its envelope header names its
+    /// version, hash and signature): enough to tell whether to fetch it.
+    async fn snapshot_prefix(&self, len: usize) -> Result<Option<Vec<u8>>, BusError>;
+    /// The ring's deltas with `to_version` above `version`, in order.
+    async fn ring_after(&self, version: u64) -> Result<VecDeque<Vec<u8>>, BusError>;
+    /// Appends `(to_version, envelope)` pairs to the ring and moves the
+    /// head from `from` to `head`, only if the head is still `from` and a
+    /// snapshot exists; `false` (nothing written) otherwise.
+    async fn append_deltas(
+        &self,
+        from: Head,
+        head: Head,
+        deltas: &[(u64, Vec<u8>)],
+    ) -> Result<bool, BusError>;
+    /// Sends `messages` on the channel, in order.
+    async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError>;
+    /// Writes the snapshot, then — in this order — drops the ring when
+    /// `reset_ring`, moves the head and announces the head notice.
+    async fn publish_snapshot(
+        &self,
+        envelope: Vec<u8>,
+        head: Head,
+        reset_ring: bool,
+    ) -> Result<(), BusError>;
+    /// Replaces only the snapshot (a rebuild at the published head).
+    async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError>;
+    /// Writes `edge`'s report to the fleet hash.
+    async fn report(&self, edge: &str, report: String) -> Result<(), BusError>;
+    /// The whole fleet hash.
+    async fn reports(&self) -> Result<HashMap<String, String>, BusError>;
+    /// Removes these edges' reports.
+    async fn forget(&self, edges: Vec<String>) -> Result<(), BusError>;
+    /// Whether commands can be expected to succeed right now (a transport
+    /// that knows it is disconnected says so, and callers skip work that
+    /// would only time out).
+    fn is_connected(&self) -> bool;
+    /// A new subscription to the channel; it starts with
+    /// [`Event::Connected`] once its connection is up.
+    fn feed(&self) -> Result<Box<dyn Feed>, BusError>;
+}

@@ -1,0 +1,334 @@
+//! The transport on Redis: the keys of [`RedisKeys`] under one prefix, one
+//! command client that reconnects by itself, and a subscriber client per
+//! [`Feed`] (a subscribed connection carries only pub/sub).
+//!
+//! Order is kept the Redis way: the delta append is one Lua script (check
+//! and write cannot be split by another writer or a flush), and each group
+//! of writes that must land in order goes out as one pipeline on one
+//! connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use fred::types::Message;
+use nexus_protocol::Head;
+use nexus_protocol::keys::RedisKeys;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::{BusError, Event, Feed, RING_LEN, Transport};
+use crate::config::env::Secret;
+
+/// The Redis transport's settings, read once from the environment.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL`; may hold a password, so it is never printed.
+    pub url: Secret,
+    /// `NEXUS_REDIS_PREFIX`.
+    pub keys: RedisKeys,
+    /// Channel messages a feed buffers (see [`crate::sync::MESSAGE_BUFFER`]);
+    /// tests make it tiny to force drops.
+    pub message_buffer: usize,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConfig {
+    /// `url` under `prefix`, with the default buffer.
+    pub fn new(url: &str, prefix: &str) -> Self {
+        Self {
+            url: Secret::new(url),
+            keys: RedisKeys::new(prefix),
+            message_buffer: crate::sync::MESSAGE_BUFFER,
+        }
+    }
+
+    /// See [`RedisBus::connect`].
+    pub fn connect(&self) -> Result<RedisBus, BusError> {
+        RedisBus::connect(self.url.expose(), self.keys.clone(), self.message_buffer)
+    }
+}
+
+/// Bound on a command, so a check (or an admin request) fails fast while
+/// Redis is away instead of queueing behind the reconnect.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on moving a snapshot: a million aliases are ~100 MB.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Appends deltas to the ring and moves the head only if Redis still holds
+/// the head they continue and a snapshot. Checked and written in one script
+/// so a Redis emptied between the publisher's look and this write cannot
+/// end up with a head and no snapshot behind it.
+/// KEYS: head, deltas, snapshot. ARGV: expected head, new head, ring
+/// length, then (score, member) pairs.
+const APPEND_DELTAS: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+end
+for i = 4, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
+
+impl From<fred::error::Error> for BusError {
+    fn from(e: fred::error::Error) -> Self {
+        BusError::Unavailable { transport: "redis", source: Box::new(e) }
+    }
+}
+
+/// One registry's keys on one Redis.
+#[derive(Clone)]
+pub struct RedisBus {
+    /// Kept to build a subscriber client per feed with the same settings.
+    builder: Builder,
+    client: Client,
+    keys: RedisKeys,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// Starts a command client that reconnects by itself (so a Redis
+    /// restart is survived) and returns without waiting for the first
+    /// connection: commands fail after their timeout while Redis is away.
+    /// A feed buffers up to `message_buffer` messages before it reports
+    /// [`Event::Lagged`].
+    pub fn connect(url: &str, keys: RedisKeys, message_buffer: usize) -> Result<Self, BusError> {
+        let mut config = Config::from_url(url)?;
+        config.fail_fast = false;
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+                p.broadcast_channel_capacity = message_buffer.max(1);
+            })
+            .with_connection_config(|c| {
+                // Named connections, so operators (and tests) can find an
+                // edge's subscriber in CLIENT LIST.
+                c.auto_client_setname = true;
+                // Deltas are small single messages: no Nagle delay on them.
+                c.tcp.nodelay = Some(true);
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(5);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
+        let client = builder.build()?;
+        client.connect();
+        Ok(Self { builder, client, keys })
+    }
+
+    pub fn keys(&self) -> &RedisKeys {
+        &self.keys
+    }
+
+    fn slow() -> Options {
+        Options { timeout: Some(SNAPSHOT_TIMEOUT), ..Options::default() }
+    }
+}
+
+#[async_trait]
+impl Transport for RedisBus {
+    async fn head(&self) -> Result<Option<Head>, BusError> {
+        let raw: Option<String> = self.client.get(self.keys.head()).await?;
+        raw.map(|v| {
+            Head::parse(v.as_bytes())
+                .map_err(|_| BusError::BadHead { key: self.keys.head(), value: v })
+        })
+        .transpose()
+    }
+
+    async fn has_snapshot(&self) -> Result<bool, BusError> {
+        let n: i64 = self.client.exists(self.keys.snapshot()).await?;
+        Ok(n == 1)
+    }
+
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, BusError> {
+        let v: Value = self.client.with_options(&Self::slow()).get(self.keys.snapshot()).await?;
+        Ok(v.into_owned_bytes())
+    }
+
+    async fn snapshot_prefix(&self, len: usize) -> Result<Option<Vec<u8>>, BusError> {
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let v: Value = self.client.getrange(self.keys.snapshot(), 0, len - 1).await?;
+        // GETRANGE of a missing key is the empty string.
+        Ok(v.into_owned_bytes().filter(|b| !b.is_empty()))
+    }
+
+    async fn ring_after(&self, version: u64) -> Result<VecDeque<Vec<u8>>, BusError> {
+        let min = format!("({version}");
+        let members: Vec<Value> =
+            self.client.zrangebyscore(self.keys.deltas(), min, "+inf", false, None).await?;
+        // A member that is not bytes ends the ring there: what follows it
+        // cannot be applied in order anyway.
+        Ok(members.into_iter().map_while(Value::into_owned_bytes).collect())
+    }
+
+    async fn append_deltas(
+        &self,
+        from: Head,
+        head: Head,
+        deltas: &[(u64, Vec<u8>)],
+    ) -> Result<bool, BusError> {
+        let mut args: Vec<Value> = Vec::with_capacity(3 + 2 * deltas.len());
+        args.push(from.to_string().into());
+        args.push(head.to_string().into());
+        args.push((RING_LEN as i64).into());
+        for (to_version, envelope) in deltas {
+            args.push(to_version.to_string().into());
+            args.push(Value::Bytes(envelope.clone().into()));
+        }
+        let keys = vec![self.keys.head(), self.keys.deltas(), self.keys.snapshot()];
+        let written: i64 = self.client.eval(APPEND_DELTAS, keys, args).await?;
+        Ok(written == 1)
+    }
+
+    async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError> {
+        let pipe = self.client.pipeline();
+        for m in messages {
+            let () = pipe.publish(self.keys.channel(), Value::Bytes(m.into())).await?;
+        }
+        let _: Vec<Value> = pipe.all().await?;
+        Ok(())
+    }
+
+    async fn publish_snapshot(
+        &self,
+        envelope: Vec<u8>,
+        head: Head,
+        reset_ring: bool,
+    ) -> Result<(), BusError> {
+        self.refresh_snapshot(envelope).await?;
+        let pipe = self.client.pipeline();
+        if reset_ring {
+            let () = pipe.del(self.keys.deltas()).await?;
+        }
+        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
+        let () = pipe.publish(self.keys.channel(), head.to_string()).await?;
+        let _: Vec<Value> = pipe.all().await?;
+        Ok(())
+    }
+
+    async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
+        let () = self
+            .client
+            .with_options(&Self::slow())
+            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
+            .await?;
+        Ok(())
+    }
+
+    async fn report(&self, edge: &str, report: String) -> Result<(), BusError> {
+        let _: i64 = self.client.hset(self.keys.edges(), (edge, report)).await?;
+        Ok(())
+    }
+
+    async fn reports(&self) -> Result<HashMap<String, String>, BusError> {
+        Ok(self.client.hgetall(self.keys.edges()).await?)
+    }
+
+    async fn forget(&self, edges: Vec<String>) -> Result<(), BusError> {
+        if !edges.is_empty() {
+            let _: i64 = self.client.hdel(self.keys.edges(), edges).await?;
+        }
+        Ok(())
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn feed(&self) -> Result<Box<dyn Feed>, BusError> {
+        let subscriber = self.builder.build_subscriber_client()?;
+        // Listen before connecting, so the first connection is not missed.
+        let (messages, reconnects) = (subscriber.message_rx(), subscriber.reconnect_rx());
+        let errors = subscriber.error_rx();
+        subscriber.connect();
+        Ok(Box::new(RedisFeed {
+            channel: self.keys.channel(),
+            subscriber,
+            messages,
+            reconnects,
+            errors,
+        }))
+    }
+}
+
+/// A subscriber connection and fred's broadcast channels for it. fred
+/// hands messages over a broadcast channel that drops the oldest when the
+/// reader lags; that is reported as [`Event::Lagged`].
+struct RedisFeed {
+    channel: String,
+    subscriber: SubscriberClient,
+    messages: broadcast::Receiver<Message>,
+    reconnects: broadcast::Receiver<Server>,
+    errors: broadcast::Receiver<(fred::error::Error, Option<Server>)>,
+}
+
+impl std::fmt::Debug for RedisFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFeed").field("channel", &self.channel).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Feed for RedisFeed {
+    async fn subscribe(&mut self) -> Result<(), BusError> {
+        Ok(self.subscriber.subscribe(self.channel.as_str()).await?)
+    }
+
+    async fn next(&mut self) -> Event {
+        loop {
+            tokio::select! {
+                m = self.messages.recv() => match m {
+                    Ok(m) if *m.channel == *self.channel => {
+                        // A value that is not bytes (cannot happen with
+                        // our publisher) is treated as a gap.
+                        return match m.value.into_owned_bytes() {
+                            Some(bytes) => Event::Message(bytes),
+                            None => Event::Lagged(1),
+                        };
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => return Event::Lagged(n),
+                    Err(RecvError::Closed) => {
+                        self.messages = self.subscriber.message_rx();
+                        return Event::Lagged(0);
+                    }
+                },
+                r = self.reconnects.recv() => {
+                    if matches!(r, Err(RecvError::Closed)) {
+                        self.reconnects = self.subscriber.reconnect_rx();
+                    }
+                    return Event::Connected;
+                }
+                e = self.errors.recv() => match e {
+                    Ok((e, _)) => return Event::Failed(e.into()),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => self.errors = self.subscriber.error_rx(),
+                },
+            }
+        }
+    }
+
+    fn name(&self) -> Option<String> {
+        Some(self.subscriber.id().to_string())
+    }
+}

@@ -1,0 +1,184 @@
+//! A whole edge in one call: the state and what feeds it ([`open`]), then
+//! the front ends over it — HTTP workers, QUIC — and the feed's task
+//! ([`launch`]), until [`Node::stop`]. The `nexus-edge` binary is these two
+//! calls and a signal handler; `nexus-control-plane dev` runs the same
+//! edge in its own process, fed by the in-process bus.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use nexus_protocol::TokenVerifier;
+use nexus_protocol::signing;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::auth::Authenticator;
+use crate::bus::Transport;
+use crate::clock::Clock;
+use crate::config::{AuthMode, Config, SourceConfig};
+use crate::connections::ConnectionCap;
+use crate::metrics::Metrics;
+use crate::source::bus::{self, BusSync};
+use crate::source::file::{FileSource, POLL_INTERVAL};
+use crate::source::{self, Applier, Source as _};
+use crate::state::{SourceKind, State};
+use crate::sync::SyncConfig;
+use crate::{tls, workers};
+
+/// What keeps the state current once the edge listens.
+// One value, made once at start and moved into its task: its size is moot.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Feed {
+    File(FileSource, Applier),
+    Bus(BusSync),
+}
+
+/// The state `config.source` describes and its feed: the alias file read
+/// once (so the edge serves it from the first request), or the Redis
+/// transport connected (the disk copy restored when there is one).
+pub async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<(Arc<State>, Feed)> {
+    match &config.source {
+        SourceConfig::File(path) => {
+            let state = Arc::new(State::new(SourceKind::File));
+            let mut applier = Applier::new(state.clone(), metrics.clone(), Clock::system());
+            let mut file = FileSource::new(path, POLL_INTERVAL).with_sighup()?;
+            file.preload().await.context("initial alias file")?;
+            // Served before the edge listens: the preloaded file.
+            if let Some(first) = file.next(&applier).await {
+                applier.apply(first);
+            }
+            Ok((state, Feed::File(file, applier)))
+        }
+        SourceConfig::Redis(redis) => {
+            let (redis, sync) = &**redis;
+            tracing::info!(config = ?sync, redis = ?redis, "syncing from Redis");
+            let transport = Arc::new(redis.connect().context("REDIS_URL")?);
+            open_bus(sync, transport, SourceKind::Redis, metrics)
+        }
+        SourceConfig::Embedded => {
+            anyhow::bail!("an embedded edge is fed by its host: use node::open_bus")
+        }
+    }
+}
+
+/// The state synced from `transport` (reported as `kind`) and its feed.
+pub fn open_bus(
+    sync: &SyncConfig,
+    transport: Arc<dyn Transport>,
+    kind: SourceKind,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(Arc<State>, Feed)> {
+    warn_if_dev_key(&sync.verify_key);
+    let state = Arc::new(State::new(kind));
+    let sync =
+        bus::start(sync.clone(), transport, state.clone(), metrics.clone(), Clock::system())?;
+    Ok((state, Feed::Bus(sync)))
+}
+
+/// Says loudly that states signed with the public development key are
+/// accepted.
+pub fn warn_if_dev_key(key: &signing::VerifyingKey) {
+    if signing::is_dev_verify_key(key) {
+        tracing::warn!(
+            "NEXUS_VERIFY_KEY is not set: accepting states signed with the PUBLIC DEVELOPMENT \
+             key, which anyone can sign with. Set NEXUS_VERIFY_KEY (or NEXUS_VERIFY_KEY_FILE) \
+             in any real deployment."
+        );
+    }
+}
+
+/// A running edge.
+#[derive(Debug)]
+pub struct Node {
+    http: Option<SocketAddr>,
+    quic: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    feed: tokio::task::JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Binds the front ends `config` asks for (everything checked before
+/// anything is bound), serves `state` on them and runs `feed` on the
+/// current runtime. `config.source` is not read: [`open`] (or the
+/// embedding program) made `state` and `feed`.
+pub fn launch(
+    config: &Config,
+    state: Arc<State>,
+    feed: Feed,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Node> {
+    let auth = match &config.auth {
+        AuthMode::Required(secret) => {
+            Some(Authenticator::new(TokenVerifier::hs256(secret.as_bytes())))
+        }
+        AuthMode::Off => {
+            tracing::warn!("EDGE_AUTH=off: resolve answers anyone, without a token");
+            None
+        }
+    };
+    let tls = match &config.tls {
+        Some(f) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&f.cert, &f.key)?)),
+        None => None,
+    };
+    let app = Arc::new(App {
+        state,
+        auth,
+        connections: ConnectionCap::new(config.max_connections, metrics.clone()),
+        prometheus: config.prometheus,
+        metrics,
+    });
+    let quic = crate::quic::prepare(&config.quic, config.tls.as_ref()).context("QUIC")?;
+    let bound = workers::bind(config.http_addr, config.workers.get())
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let http = bound.first().map(workers::Worker::local_addr).transpose()?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut threads = workers::spawn(bound, app.clone(), tls.clone(), stop_rx.clone())?;
+    let quic = match quic {
+        Some(q) => {
+            let (addr, thread) = crate::quic::spawn(config.quic.addr, q, app, stop_rx.clone())
+                .with_context(|| format!("QUIC on {}", config.quic.addr))?;
+            tracing::info!(udp = %addr, alpn = "nexus-resolve/1", "QUIC ready");
+            threads.push(thread);
+            Some(addr)
+        }
+        None => None,
+    };
+    tracing::info!(
+        addr = %http.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        workers = config.workers.get(),
+        tls = tls.is_some(),
+        "listening"
+    );
+    let mut feed_stop = stop_rx;
+    let stopped = async move {
+        let _ = feed_stop.wait_for(|s| *s).await;
+    };
+    let feed = match feed {
+        Feed::File(file, applier) => tokio::spawn(source::drive(file, applier, stopped)),
+        Feed::Bus(sync) => tokio::spawn(sync.run(stopped)),
+    };
+    Ok(Node { http, quic, stop, feed, threads })
+}
+
+impl Node {
+    /// The HTTP listener's address (the first worker's; they share it).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic
+    }
+
+    /// Stops the feed, drains the connections and joins every thread.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.feed.await;
+        for t in self.threads {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
