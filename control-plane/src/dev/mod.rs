@@ -281,7 +281,7 @@ fn banner(b: &Banner<'_>) {
     );
     println!(
         "  curl -X POST -H 'Authorization: Bearer {admin}' -H 'content-type: application/json' \
-         -d '{{\"context\":\"frontend\",\"alias\":\"hello\",\"canonical\":\"https://example.com/hello\"}}' \
+         -d '{{\"context\":\"frontend\",\"alias\":\"hello\",\"canonical\":\"https://api.nexus.com/v1/hello\"}}' \
          http://{}/api/admin/aliases",
         b.api
     );
