@@ -9,9 +9,9 @@
 //! cargo run --release -p nexus-control-plane --example snapshot_scale -- [ALIASES]
 //! ```
 //!
-//! Uses a throw-away database (dropped at the end) on `NEXUS_TEST_DATABASE_URL`
-//! (default postgres://postgres@127.0.0.1:5432/postgres) and a random key on
-//! `NEXUS_TEST_REDIS_URL` (default redis://127.0.0.1:6379).
+//! Uses a throw-away database (dropped at the end) and a random key on the
+//! servers the tests use (`nexus_local::test`: `NEXUS_TEST_DATABASE_URL` /
+//! `NEXUS_TEST_REDIS_URL`, else 127.0.0.1:5432 / :6379, else private ones).
 
 use std::time::{Duration, Instant};
 
@@ -37,16 +37,17 @@ const FILL: &str = "INSERT INTO aliases (context, alias, canonical, description,
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: i64 = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
-    let base = std::env::var("NEXUS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let redis_url = std::env::var("NEXUS_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    // Blocking (may start private servers): off the runtime's threads.
+    let (base, redis_url) = tokio::task::spawn_blocking(|| {
+        (nexus_local::test::database_url(), nexus_local::test::redis_url())
+    })
+    .await?;
     let mut b = [0u8; 8];
     rand::rng().fill_bytes(&mut b);
     let db = format!("nexus_scale_{}", hex::encode(b));
     let (admin, conn) =
         tokio_postgres::connect(&base, tokio_postgres::NoTls).await.with_context(|| {
-            format!("PostgreSQL at {base} (start it, or set NEXUS_TEST_DATABASE_URL)")
+            format!("PostgreSQL at {base} (set NEXUS_TEST_DATABASE_URL to another)")
         })?;
     tokio::spawn(conn);
     admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;

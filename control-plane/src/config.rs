@@ -3,14 +3,19 @@
 //!
 //! Nearly a leaf: it imports nothing from this crate but the pure
 //! governance rules (for [`governance`], the rules' source), so every other
-//! module may import it. [`propagation`] holds the publisher's part.
+//! module may import it. [`propagation`] holds the publisher's part,
+//! [`database`] the TLS settings of `DATABASE_URL`.
 
+pub mod database;
 pub mod governance;
 pub mod propagation;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+pub use database::{DbConnection, DbTls, DbUrlError, SslMode};
 
 pub use governance::GovernanceSource;
 pub use nexus_edge::logging::LogFormat;
@@ -50,6 +55,47 @@ impl DbConfig {
     pub fn new(url: &str) -> Self {
         Self { url: Secret::new(url.to_owned()), pool_size: 16, timeout: Duration::from_secs(5) }
     }
+
+    /// The URL read for connecting, `sslmode` and `sslrootcert` included
+    /// (see [`database`]); the root file is read here. `Config` calls it
+    /// at start, so a bad URL stops the start naming `DATABASE_URL`.
+    pub fn connection(&self) -> Result<DbConnection, DbUrlError> {
+        let mut c = database::parse(self.url.expose())?;
+        c.pg.connect_timeout(self.timeout);
+        Ok(c)
+    }
+}
+
+/// `API_TLS_CERT` and `API_TLS_KEY`: PEM files of the admin API's
+/// certificate chain and key; checked at start, loaded by `server::start`.
+#[derive(Debug, Clone)]
+pub struct ApiTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ApiTls {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let var = |name| get(name).filter(|v: &String| !v.trim().is_empty());
+        let files = match (var("API_TLS_CERT"), var("API_TLS_KEY")) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => Self { cert: cert.into(), key: key.into() },
+            (Some(_), None) => return Err(invalid("API_TLS_KEY", "set it with API_TLS_CERT")),
+            (None, Some(_)) => return Err(invalid("API_TLS_CERT", "set it with API_TLS_KEY")),
+        };
+        files.server_config()?;
+        Ok(Some(files))
+    }
+
+    /// The rustls server configuration (ALPN h2, http/1.1), an error
+    /// naming the variable whose file is wrong.
+    pub fn server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, ConfigError> {
+        use nexus_edge::tls::TlsError;
+        nexus_edge::tls::server_config(&self.cert, &self.key).map_err(|e| match e {
+            TlsError::Key { .. } => invalid("API_TLS_KEY", e),
+            e => invalid("API_TLS_CERT", e),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +116,8 @@ pub struct Config {
     pub prometheus_enabled: bool,
     /// Redis, prefix, signing key, publishing (see [`propagation`]).
     pub propagation: PropagationConfig,
+    /// `API_TLS_CERT` and `API_TLS_KEY`: serve the API over TLS.
+    pub api_tls: Option<ApiTls>,
 }
 
 impl Config {
@@ -80,7 +128,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let url = get("DATABASE_URL")
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/nexus".to_owned());
-        url.parse::<tokio_postgres::Config>().map_err(|e| invalid("DATABASE_URL", e))?;
+        let db = DbConfig::new(&url);
+        db.connection().map_err(|e| invalid("DATABASE_URL", e))?;
         let host: IpAddr = get("API_HOST")
             .unwrap_or_else(|| "0.0.0.0".into())
             .parse()
@@ -105,7 +154,7 @@ impl Config {
             ));
         }
         Ok(Self {
-            db: DbConfig::new(&url),
+            db,
             listen: SocketAddr::new(host, port),
             secret_key,
             token_expiration_secs,
@@ -116,6 +165,7 @@ impl Config {
             audit_purge_after_days: purge,
             prometheus_enabled: parse_or(&get, "PROMETHEUS_ENABLED", true)?,
             propagation: PropagationConfig::from_lookup(&get)?,
+            api_tls: ApiTls::from_lookup(&get)?,
         })
     }
 
@@ -181,6 +231,13 @@ mod tests {
         bad(&[("AUDIT_ARCHIVE_AFTER_DAYS", "10"), ("AUDIT_PURGE_AFTER_DAYS", "5")], "AUDIT_PURGE");
         bad(&[("DATABASE_URL", "nonsense")], "DATABASE_URL");
         bad(&[("LOG_FORMAT", "pretty")], "LOG_FORMAT");
+        bad(&[("DATABASE_URL", "postgres://db/nexus?sslmode=verify")], "DATABASE_URL");
+        bad(
+            &[("DATABASE_URL", "postgres://db/n?sslmode=verify-ca&sslrootcert=/no/ca")],
+            "DATABASE",
+        );
+        bad(&[("API_TLS_CERT", "/no/cert.pem")], "API_TLS_KEY");
+        bad(&[("API_TLS_CERT", "/no/cert.pem"), ("API_TLS_KEY", "/no/key.pem")], "API_TLS_CERT");
         assert!(matches!(from(&[]).unwrap().secret(), Err(ConfigError::MissingSecret)));
     }
 }

@@ -17,11 +17,13 @@
 //! - [`report`]: an error with its whole source chain, for logs.
 //! - [`server`]: start-up checks and serving on a given listener.
 //! - [`dev`]: `nexus-control-plane dev`, the whole system in one process.
+//! - [`ctl`]: `nexusctl`, the admin's CLI over the admin API.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod ctl;
 pub mod dev;
 pub mod domain;
 pub mod metrics;

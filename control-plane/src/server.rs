@@ -1,12 +1,17 @@
 //! Starting the control plane: governance loaded into the database, schema
 //! checked, background jobs started, and the API served on a listener the
-//! caller bound (tests pass one on port 0).
+//! caller bound (tests pass one on port 0), in plaintext or — with
+//! `API_TLS_CERT`/`API_TLS_KEY` — over TLS with HTTP/1.1 and h2 by ALPN.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use nexus_protocol::TokenVerifier;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use crate::api::{self, AppState, Shared};
 use crate::audit::retention::Retention;
@@ -49,6 +54,17 @@ pub async fn serve(
     retention: Option<Retention>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    serve_on(listener, None, state, retention, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_on(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Shared,
+    retention: Option<Retention>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(r) = retention {
         let store = state.store.clone();
@@ -68,13 +84,89 @@ pub async fn serve(
         });
     }
     let app = api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+    }
     Ok(())
+}
+
+/// Time a client has to finish its TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TLS in front of a TCP listener, in the shape `axum::serve` takes (axum
+/// does not do TLS itself). Handshakes run in their own tasks, so a slow or
+/// silent client does not hold up the others; finished ones queue for
+/// `accept`. HTTP/1.1 or h2 is then chosen by ALPN (hyper's auto builder in
+/// axum reads the h2 preface).
+struct TlsListener {
+    local: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    fn new(listener: TcpListener, tls: TlsAcceptor) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // briefly instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let (tls, tx) = (tls.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { local, ready, accepting })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        // Serving is over: stop accepting (and close the socket).
+        self.accepting.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept task never ends while this listener lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
 }
 
 /// Keeps the rules in force equal to the active row of `governance_rules`,
@@ -116,6 +208,8 @@ pub struct Service {
     retention: Retention,
     publisher: Option<tokio::task::JoinHandle<()>>,
     stop_publisher: tokio::sync::watch::Sender<bool>,
+    /// `API_TLS_CERT`/`API_TLS_KEY`, loaded (rustls' `Debug` shows no key).
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// Checks everything `config` names (secret, governance, database schema)
@@ -126,6 +220,10 @@ pub async fn start(
     bus: Option<crate::publisher::bus::Bus>,
 ) -> anyhow::Result<Service> {
     let secret = config.secret()?;
+    let tls = match &config.api_tls {
+        Some(files) => Some(files.server_config()?),
+        None => None,
+    };
     let verifier = TokenVerifier::hs256(secret.expose().as_bytes());
     let governance = crate::config::load_governance(config)?;
     let store = Store::new(&config.db)?;
@@ -147,21 +245,24 @@ pub async fn start(
             metrics,
             stopped,
         )?,
-        None => crate::publisher::start::start(
-            p,
-            db,
-            &state.store,
-            &state.propagation,
-            metrics,
-            stopped,
-        )?,
+        None => {
+            crate::publisher::start::start(
+                p,
+                db,
+                &state.store,
+                &state.propagation,
+                metrics,
+                stopped,
+            )
+            .await?
+        }
     };
     let retention = Retention {
         archive_after_days: config.audit_archive_after_days,
         purge_after_days: config.audit_purge_after_days,
         interval: RETENTION_INTERVAL,
     };
-    Ok(Service { state, retention, publisher, stop_publisher })
+    Ok(Service { state, retention, publisher, stop_publisher, tls })
 }
 
 impl Service {
@@ -176,7 +277,14 @@ impl Service {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let served = serve(listener, self.state, Some(self.retention), shutdown).await;
+        let served = serve_on(
+            listener,
+            self.tls.map(TlsAcceptor::from),
+            self.state,
+            Some(self.retention),
+            shutdown,
+        )
+        .await;
         let _ = self.stop_publisher.send(true);
         if let Some(task) = self.publisher {
             let _ = task.await;

@@ -65,6 +65,24 @@ pub struct Config {
     pub quic: QuicConfig,
 }
 
+/// `REDIS_CA_FILE`, checked now (readable, holds a CA, and REDIS_URL is
+/// `rediss://`) so a bad file stops the start before anything binds.
+fn redis_ca_file(
+    url: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let ca_file = env("REDIS_CA_FILE").filter(|p| !p.is_empty()).map(PathBuf::from);
+    crate::bus::redis::tls_config(url, ca_file.as_deref()).map_err(|e| ConfigError::Invalid {
+        name: "REDIS_CA_FILE",
+        value: ca_file.as_ref().map_or_else(String::new, |p| p.display().to_string()),
+        reason: match e {
+            crate::bus::redis::RedisTlsError::Roots(why) => why.to_string(),
+            other => other.to_string(),
+        },
+    })?;
+    Ok(ca_file)
+}
+
 impl Config {
     /// Builds the configuration from `args` and an environment lookup.
     pub fn from_parts(
@@ -75,7 +93,9 @@ impl Config {
             (Some(path), _) => SourceConfig::File(path),
             (None, Some(url)) => {
                 let prefix = env("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
-                SourceConfig::Redis(Box::new((RedisConfig::new(&url, &prefix), sync_config(&env)?)))
+                let ca_file = redis_ca_file(&url, &env)?;
+                let redis = RedisConfig::new(&url, &prefix).with_ca_file(ca_file);
+                SourceConfig::Redis(Box::new((redis, sync_config(&env)?)))
             }
             (None, None) => return Err(ConfigError::NoSource),
         };

@@ -13,7 +13,17 @@
 //! clock and, if something was written since, restarts the wait there. A
 //! wait thus starts up to one check late: a connection gets between
 //! [`REQUEST_DEADLINE`] and that plus [`CHECK_EVERY`].
+//!
+//! The same wrapper keeps one connection from hogging its worker: a
+//! connection that reads more than [`READ_SHARE`] bytes in a row, with no
+//! other connection of the thread reading in between, yields once. Tokio's
+//! budget counts reads, not bytes, so without it a flood of tiny HTTP/2
+//! frames (SETTINGS, PING, HEADERS + RST_STREAM) was parsed by the hundred
+//! thousand per turn while each legitimate connection got one request per
+//! turn (`loadtest/abuse.sh`: 1–2 % of the legitimate throughput left).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +37,33 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// How often a connection's watchdog looks at the clock.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Bytes one connection may read in a row (no other connection of its
+/// thread reading in between) before it yields its turn. A request head
+/// is far smaller; a flood fills it in one or two reads.
+pub const READ_SHARE: usize = 8 * 1024;
+
+thread_local! {
+    /// The connection (its deadline's address) that read last on this
+    /// thread, and how many bytes it has read since another one did.
+    static LAST_READER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts `n` bytes read by connection `id`; true when it has had its
+/// share and must yield before reading on.
+fn over_share(id: usize, n: usize) -> bool {
+    LAST_READER.with(|last| {
+        let (who, read) = last.get();
+        let read = if who == id { read + n } else { n };
+        if read > READ_SHARE {
+            last.set((id, 0));
+            true
+        } else {
+            last.set((id, read));
+            false
+        }
+    })
+}
 
 /// When a connection last started waiting for a request.
 #[derive(Debug)]
@@ -82,15 +119,28 @@ impl Deadline {
 }
 
 /// A stream that tells its [`Deadline`] whenever bytes are written.
-#[derive(Debug)]
 pub struct Watched<S> {
     inner: S,
     deadline: Arc<Deadline>,
+    /// Set when a read used up the connection's share ([`READ_SHARE`]):
+    /// the next read waits for it first. Boxed: made once per share, and
+    /// only by a connection that reads that much.
+    pause: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Watched<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched")
+            .field("inner", &self.inner)
+            .field("deadline", &self.deadline)
+            .field("paused", &self.pause.is_some())
+            .finish()
+    }
 }
 
 impl<S> Watched<S> {
     pub fn new(inner: S, deadline: Arc<Deadline>) -> Self {
-        Self { inner, deadline }
+        Self { inner, deadline, pause: None }
     }
 }
 
@@ -100,7 +150,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        // Had its share: the others run first. `yield_now` (not a bare
+        // self-wake) puts this connection behind the I/O driver's next
+        // poll, which is what wakes the other connections.
+        if let Some(pause) = self.pause.as_mut() {
+            std::task::ready!(pause.as_mut().poll(cx));
+            self.pause = None;
+        }
+        let id = Arc::as_ptr(&self.deadline) as usize;
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && over_share(id, buf.filled().len() - before) {
+            self.pause = Some(Box::pin(tokio::task::yield_now()));
+        }
+        polled
     }
 }
 
@@ -156,5 +219,39 @@ mod tests {
         assert!(deadline.waited() >= Duration::from_millis(30));
         io.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
         assert!(deadline.waited() < Duration::from_millis(30));
+    }
+
+    /// Polls one read of `io` (the wake a yield asks for is not needed here).
+    fn poll_once(io: &mut Watched<tokio::io::DuplexStream>, out: &mut [u8]) -> Poll<usize> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut buf = ReadBuf::new(out);
+        match Pin::new(io).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(r) => {
+                r.unwrap();
+                Poll::Ready(buf.filled().len())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_past_its_share_yields_once_and_others_reset_it() {
+        let (mut peer, a) = tokio::io::duplex(4 * READ_SHARE);
+        let (mut other_peer, b) = tokio::io::duplex(64);
+        let (mut a, mut b) = (Watched::new(a, Deadline::new()), Watched::new(b, Deadline::new()));
+        peer.write_all(&vec![0u8; 3 * READ_SHARE]).await.unwrap();
+        other_peer.write_all(b"GET").await.unwrap();
+        let mut out = vec![0u8; READ_SHARE / 2];
+        let mut read = 0;
+        // Ready reads until the share is used up, then one Pending.
+        while let Poll::Ready(n) = poll_once(&mut a, &mut out) {
+            read += n;
+            assert!(read <= READ_SHARE + out.len(), "never yielded after {read} bytes");
+        }
+        assert!(read > READ_SHARE);
+        assert!(matches!(poll_once(&mut a, &mut out), Poll::Ready(_)), "yields only once");
+        // Another connection's read starts a's count over.
+        assert!(matches!(poll_once(&mut b, &mut out), Poll::Ready(3)));
+        assert!(matches!(poll_once(&mut a, &mut out), Poll::Ready(_)));
     }
 }

@@ -122,6 +122,14 @@ pub struct Metrics {
     pub reloads_rejected: Counter,
     pub connections: Gauge<i64, AtomicI64>,
     pub connections_refused: Counter,
+    /// HTTP connections closed by the slow-client deadline (`deadline`).
+    pub connections_deadline_closed: Counter,
+    /// HTTP connections that ended with a protocol or I/O error: what
+    /// HTTP/2 floods (rapid reset, CONTINUATION) and garbage end in.
+    pub connection_errors: Counter,
+    /// UDP datagrams the QUIC endpoint could not use (undecryptable or
+    /// unknown Initials, junk): what an Initial flood shows up as.
+    pub quic_datagrams_dropped: Counter,
     pub sync_state: Gauge,
     /// Commit on the control plane → applied here, per delta (sync thread
     /// only, so the histogram's internal lock is never contended).
@@ -165,6 +173,9 @@ impl Metrics {
             reloads_rejected,
             connections: Gauge::default(),
             connections_refused: Counter::default(),
+            connections_deadline_closed: Counter::default(),
+            connection_errors: Counter::default(),
+            quic_datagrams_dropped: Counter::default(),
             sync_state: Gauge::default(),
             sync_lag: Histogram::new(SYNC_LAG_BUCKETS),
             registry,
@@ -193,6 +204,21 @@ impl Metrics {
             "nexus_edge_connections_refused",
             "Connections closed at once because the cap was reached",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "nexus_edge_connections_deadline_closed",
+            "HTTP connections closed because no request was answered within the deadline",
+            m.connections_deadline_closed.clone(),
+        );
+        registry.register(
+            "nexus_edge_connection_errors",
+            "HTTP connections that ended with a protocol or I/O error",
+            m.connection_errors.clone(),
+        );
+        registry.register(
+            "nexus_edge_quic_datagrams_dropped",
+            "UDP datagrams the QUIC endpoint dropped (undecryptable, unknown or junk)",
+            m.quic_datagrams_dropped.clone(),
         );
         registry.register(
             "nexus_edge_sync_state",
@@ -255,6 +281,9 @@ mod tests {
             "nexus_edge_resolve_duration_seconds_count 2",
             "nexus_edge_reloads_total{result=\"ok\"} 1",
             "nexus_edge_connections_refused_total 0",
+            "nexus_edge_connections_deadline_closed_total 0",
+            "nexus_edge_connection_errors_total 0",
+            "nexus_edge_quic_datagrams_dropped_total 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

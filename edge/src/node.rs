@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::auth::Authenticator;
 use crate::bus::Transport;
+use crate::bus::redis::TLS_CHECK_TIMEOUT;
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config, SourceConfig};
 use crate::connections::ConnectionCap;
@@ -56,6 +57,7 @@ pub async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<(Ar
             let (redis, sync) = &**redis;
             tracing::info!(config = ?sync, redis = ?redis, "syncing from Redis");
             let transport = Arc::new(redis.connect().context("REDIS_URL")?);
+            transport.check_tls(TLS_CHECK_TIMEOUT).await.context("REDIS_URL")?;
             open_bus(sync, transport, SourceKind::Redis, metrics)
         }
         SourceConfig::Embedded => {

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::deadline::{Deadline, REQUEST_DEADLINE, Watched};
+use crate::metrics::Metrics;
 
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +93,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let metrics = app.metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 std::future::ready(Ok::<_, std::convert::Infallible>(app.handle(&req)))
@@ -99,13 +101,13 @@ pub async fn serve(
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    guarded(watcher.watch(conn), &deadline).await
+                    guarded(watcher.watch(conn), &deadline, &metrics).await
                 }
                 Some(tls) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let conn = builder.serve_connection(TokioIo::new(stream), service);
-                            guarded(watcher.watch(conn), &deadline).await
+                            guarded(watcher.watch(conn), &deadline, &metrics).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
@@ -116,6 +118,7 @@ pub async fn serve(
                 }
             };
             if let Err(e) = result {
+                metrics.connection_errors.inc();
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -131,10 +134,12 @@ pub async fn serve(
 async fn guarded<E>(
     conn: impl Future<Output = Result<(), E>>,
     deadline: &Deadline,
+    metrics: &Metrics,
 ) -> Result<(), E> {
     tokio::select! {
         result = conn => result,
         () = deadline.expired(REQUEST_DEADLINE) => {
+            metrics.connections_deadline_closed.inc();
             tracing::debug!("connection closed: no request answered within the deadline");
             Ok(())
         }

@@ -1,10 +1,12 @@
-//! TLS for the HTTP server: rustls with the ring provider, ALPN `h2` then
-//! `http/1.1`, certificate and key read from PEM files at start.
+//! TLS on rustls with the ring provider, certificates read from PEM files
+//! at start: the HTTP server's configuration (ALPN `h2` then `http/1.1`),
+//! and the trust roots every TLS client of both planes (Redis, PostgreSQL)
+//! verifies its server against, so a CA file means the same everywhere.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -19,6 +21,10 @@ pub enum TlsError {
     Key { path: PathBuf, source: rustls_pki_types::pem::Error },
     #[error("certificate and key are not usable together: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{path} holds no CA certificate rustls accepts")]
+    NoRoots { path: PathBuf },
+    #[error("the system trust store has no usable certificate ({0}); name a CA file instead")]
+    NoSystemRoots(String),
 }
 
 /// Builds the server configuration from a PEM certificate chain and key.
@@ -38,4 +44,39 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
             .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The certificates a TLS client trusts: those in the PEM file `ca_file`,
+/// or the system trust store (rustls-native-certs) without one.
+pub fn client_roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|source| TlsError::Certs { path: path.to_owned(), source })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(TlsError::NoRoots { path: path.to_owned() });
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found.errors.first().map_or("none found".to_owned(), |e| e.to_string());
+                return Err(TlsError::NoSystemRoots(why));
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A client configuration that verifies the server's chain and name
+/// against `roots`.
+pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }

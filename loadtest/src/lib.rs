@@ -18,9 +18,13 @@
 //!   plane, measures commit→visible on each edge (its own driver, reusing
 //!   `recorder`, `target`, `tls` and the report's `Latency`).
 //!
+//! - [`abuse`]: the edge under protocol attacks (rapid reset, floods,
+//!   slowloris, QUIC) while it serves legitimate load.
+//!
 //! A new mode adds a `Connector` or its own driver and reuses `recorder`,
 //! `report` and `plot`.
 
+pub mod abuse;
 pub mod driver;
 pub mod h1;
 pub mod http;

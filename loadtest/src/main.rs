@@ -22,5 +22,6 @@ fn main() -> anyhow::Result<()> {
         Command::Quic(args) => command::quic::run(args),
         Command::HyperPeer(args) => command::peer::run(args),
         Command::Propagation(args) => command::probe::run(args),
+        Command::Abuse(args) => command::abuse::run(args),
     }
 }

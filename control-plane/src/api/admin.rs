@@ -7,10 +7,15 @@ use chrono::{DateTime, Utc};
 use nexus_protocol::{ContextScope, Role};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::aliases::{parse_cursor, parse_limit};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json, Path, Query};
+use super::schema::{
+    AuditPageSchema, AuditVerifySchema, ConflictListSchema, ConflictSchema, CreatedKeySchema,
+    ResolutionSchema, RoleSchema,
+};
 use super::state::Shared;
 use crate::auth::api_key;
 use crate::domain::conflict::Resolution;
@@ -19,45 +24,72 @@ use crate::domain::rbac::{Action, Scope};
 use crate::store::audit::AuditFilter;
 use crate::store::conflicts::Resolved;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStatus {
     Open,
     Resolved,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConflictQuery {
     status: Option<ConflictStatus>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"resolution": "use_incoming"}))]
 pub struct ResolveBody {
+    #[schema(value_type = ResolutionSchema)]
     resolution: Resolution,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only rows by this user.
     actor: Option<String>,
+    /// Only this action, e.g. `alias.update`.
     action: Option<String>,
+    /// RFC 3339; inclusive.
     since: Option<DateTime<Utc>>,
+    /// RFC 3339; exclusive.
     until: Option<DateTime<Utc>>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci", "role": "editor", "contexts": ["frontend"]}))]
 pub struct KeyBody {
+    /// 1 to 200 printable bytes.
     name: String,
+    #[schema(value_type = RoleSchema)]
     role: Role,
+    /// Context names, or `["*"]` for all.
+    #[schema(value_type = Vec<String>)]
     contexts: ContextScope,
 }
 
+/// Recorded conflicts in the caller's contexts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/conflicts",
+    operation_id = "list_conflicts",
+    tag = "admin",
+    params(ConflictQuery),
+    responses((status = 200, description = "Conflicts", body = ConflictListSchema))
+)]
 pub async fn conflicts(
     State(st): State<Shared>,
     caller: Caller,
@@ -69,6 +101,19 @@ pub async fn conflicts(
     Ok(axum::Json(json!({"items": items})).into_response())
 }
 
+/// Settles an open conflict, writing the incoming alias if chosen.
+#[utoipa::path(
+    post,
+    path = "/api/admin/conflicts/{id}/resolve",
+    tag = "admin",
+    params(("id" = i32, Path, example = 4)),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "The conflict, resolved and applied", body = ConflictSchema),
+        (status = 404, description = "No such conflict (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Already resolved (`already_resolved`)", body = ErrorBody),
+    )
+)]
 pub async fn resolve_conflict(
     State(st): State<Shared>,
     caller: Caller,
@@ -87,6 +132,15 @@ pub async fn resolve_conflict(
     }
 }
 
+/// The audit trail, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    operation_id = "list_audit",
+    tag = "admin",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of audit rows", body = AuditPageSchema))
+)]
 pub async fn audit(
     State(st): State<Shared>,
     caller: Caller,
@@ -106,16 +160,41 @@ pub async fn audit(
     Ok(axum::Json(json!({"items": items, "next_cursor": next.flatten()})).into_response())
 }
 
+/// Walks the audit hash chain.
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit/verify",
+    tag = "admin",
+    responses((status = 200, description = "The chain check", body = AuditVerifySchema))
+)]
 pub async fn verify_audit(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::ReadAudit, Scope::Global)?;
     Ok(axum::Json(st.store.verify_audit().await?).into_response())
 }
 
+/// The governance rules in force (alias_governance.yaml's shape).
+#[utoipa::path(
+    get,
+    path = "/api/admin/governance",
+    tag = "admin",
+    responses((status = 200, description = "The rules", body = Object))
+)]
 pub async fn governance(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::ReadGovernance, Scope::Global)?;
     Ok(axum::Json(st.governance().document().clone()).into_response())
 }
 
+/// Replaces the governance rules (admin only).
+#[utoipa::path(
+    put,
+    path = "/api/admin/governance",
+    tag = "admin",
+    request_body(content = Object, description = "The rules, as GET returns them"),
+    responses(
+        (status = 200, description = "The rules now in force", body = Object),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
+    )
+)]
 pub async fn put_governance(
     State(st): State<Shared>,
     caller: Caller,
@@ -129,6 +208,17 @@ pub async fn put_governance(
     Ok(axum::Json(doc).into_response())
 }
 
+/// Creates an API key; the key is shown once.
+#[utoipa::path(
+    post,
+    path = "/api/admin/api-keys",
+    tag = "admin",
+    request_body = KeyBody,
+    responses(
+        (status = 201, description = "The key", body = CreatedKeySchema),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
+    )
+)]
 pub async fn create_key(
     State(st): State<Shared>,
     caller: Caller,
@@ -153,6 +243,17 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// Revokes an API key at once.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = i32, Path, example = 3)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No active key with that id (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn revoke_key(
     State(st): State<Shared>,
     caller: Caller,

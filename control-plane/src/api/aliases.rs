@@ -12,9 +12,15 @@ use chrono::{DateTime, Utc};
 use nexus_protocol::{AliasEntry, AliasFile, AliasKey, AliasName, Canonical, Context};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::{Caller, Json, Path, Query};
+use super::schema::{
+    AliasEntrySchema, AliasFileSchema, AliasPageSchema, AliasSchema, ImportPolicySchema,
+    ImportReportSchema,
+};
 use super::state::Shared;
 use crate::domain::alias::{AliasPatch, NewAlias, StoredAlias, parse_description};
 use crate::domain::governance::Violation;
@@ -26,8 +32,13 @@ use crate::store::aliases::{AliasFilter, Created, Updated};
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "context": "frontend", "alias": "user-profile",
+    "canonical": "https://api.nexus.com/v1/users/profile",
+    "description": "Profile of the signed-in user"
+}))]
 pub struct CreateBody {
     context: String,
     alias: String,
@@ -43,43 +54,63 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+/// Absent fields are left as they are; `null` clears `description` or
+/// `expires_at`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"canonical": "https://api.nexus.com/v2/users/profile"}))]
 pub struct UpdateBody {
     canonical: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     expires_at: Option<Option<DateTime<Utc>>>,
     is_active: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this context.
+    #[param(example = "frontend")]
     context: Option<String>,
+    /// Only active (true) or inactive (false) aliases.
     active: Option<bool>,
+    /// Substring of the alias, canonical or description.
     q: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
+    #[schema(value_type = Vec<AliasEntrySchema>)]
     aliases: Vec<AliasEntry>,
     #[serde(default)]
+    #[schema(value_type = Option<ImportPolicySchema>)]
     on_conflict: ImportPolicy,
     #[serde(default)]
     dry_run: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// For the YAML body; a JSON body carries these fields itself.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     #[serde(default)]
+    #[param(value_type = Option<ImportPolicySchema>)]
     on_conflict: ImportPolicy,
+    /// Plan only; write nothing.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     dry_run: bool,
 }
 
@@ -124,6 +155,25 @@ impl From<WriteError> for ApiError {
     }
 }
 
+/// Creates an alias. Creating the same alias again answers 200 with it.
+#[utoipa::path(
+    post,
+    path = "/api/admin/aliases",
+    operation_id = "create_alias",
+    tag = "aliases",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = AliasSchema),
+        (status = 200, description = "The same alias already exists", body = AliasSchema),
+        (status = 409, description = "Taken in that context; the conflict is recorded                                       (`conflict`, with `conflict_id` and `existing`)",
+         body = ErrorBody, example = json!({
+            "error": "conflict", "message": "duplicate conflict; recorded as conflict 4",
+            "conflict_id": 4, "conflict_type": "duplicate", "existing": {}})),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
+        (status = 422, description = "A governance rule refuses it (`governance_violation`, \
+                                      with `rule`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<Shared>,
     caller: Caller,
@@ -141,6 +191,15 @@ pub async fn create(
     }
 }
 
+/// Lists aliases in the caller's contexts, by id.
+#[utoipa::path(
+    get,
+    path = "/api/admin/aliases",
+    operation_id = "list_aliases",
+    tag = "aliases",
+    params(ListQuery),
+    responses((status = 200, description = "A page of aliases", body = AliasPageSchema))
+)]
 pub async fn list(
     State(st): State<Shared>,
     caller: Caller,
@@ -167,6 +226,19 @@ pub async fn list(
     Ok(axum::Json(json!({"items": items, "next_cursor": next.flatten()})).into_response())
 }
 
+/// The alias at a key: the active one, else the newest inactive one.
+#[utoipa::path(
+    get,
+    path = "/api/admin/aliases/{context}/{alias}",
+    operation_id = "get_alias",
+    tag = "aliases",
+    params(("context" = String, Path, example = "frontend"),
+           ("alias" = String, Path, example = "user-profile")),
+    responses(
+        (status = 200, description = "The alias", body = AliasSchema),
+        (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(st): State<Shared>,
     caller: Caller,
@@ -180,6 +252,25 @@ pub async fn get(
     }
 }
 
+/// Changes an alias (and may reactivate it).
+#[utoipa::path(
+    put,
+    path = "/api/admin/aliases/{context}/{alias}",
+    operation_id = "update_alias",
+    tag = "aliases",
+    params(("context" = String, Path, example = "frontend"),
+           ("alias" = String, Path, example = "user-profile")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The alias as changed", body = AliasSchema),
+        (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Reactivating it would take a key another active alias \
+                                      holds (`conflict`, with `existing`)", body = ErrorBody),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
+        (status = 422, description = "A governance rule refuses it (`governance_violation`)",
+         body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(st): State<Shared>,
     caller: Caller,
@@ -212,6 +303,19 @@ fn updated(u: Updated, key: &AliasKey) -> Result<StoredAlias, ApiError> {
     }
 }
 
+/// Deactivates the active alias at a key; edges stop resolving it.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/aliases/{context}/{alias}",
+    operation_id = "deactivate_alias",
+    tag = "aliases",
+    params(("context" = String, Path, example = "frontend"),
+           ("alias" = String, Path, example = "user-profile")),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 404, description = "No active alias there (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn deactivate(
     State(st): State<Shared>,
     caller: Caller,
@@ -226,6 +330,27 @@ pub async fn deactivate(
 /// JSON body `{"aliases":[...],"on_conflict":...,"dry_run":...}`, or the
 /// declarative YAML file (`Content-Type: application/yaml`) with
 /// `?on_conflict=&dry_run=`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/aliases/import",
+    operation_id = "import_aliases",
+    tag = "aliases",
+    params(ImportQuery),
+    request_body(content(
+        (ImportBody = "application/json"),
+        (AliasFileSchema = "application/yaml"),
+    )),
+    responses(
+        (status = 200, description = "What was (or, with dry_run, would be) done",
+         body = ImportReportSchema),
+        (status = 409, description = "Under `reject`, entries conflict; nothing was written \
+                                      (`conflict`, with `conflicts`)", body = ErrorBody),
+        (status = 413, description = "Body too large (`payload_too_large`, 64 MiB)",
+         body = ErrorBody),
+        (status = 422, description = "An entry breaks a governance rule; nothing was written",
+         body = ErrorBody),
+    )
+)]
 pub async fn import(
     State(st): State<Shared>,
     caller: Caller,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::Caller;
@@ -22,7 +23,7 @@ const MAX_REPORT_LEN: usize = 8 << 10;
 pub const STALE_AFTER_MS: i64 = 10_000;
 
 /// What an edge writes every heartbeat (the propagation contract).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
 pub struct EdgeReport {
     pub id: String,
     pub region: String,
@@ -37,14 +38,14 @@ pub struct EdgeReport {
     pub lag_ms_p99: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 pub struct Rejection {
     pub at_ms: i64,
     pub reason: String,
 }
 
 /// One edge as the admin sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EdgeView {
     #[serde(flatten)]
     pub report: EdgeReport,
@@ -72,6 +73,18 @@ pub fn view(report: EdgeReport, epoch: u64, version: u64, now_ms: i64) -> EdgeVi
     }
 }
 
+/// The fleet: every edge's applied version, how far behind, last seen.
+#[utoipa::path(
+    get,
+    path = "/api/admin/edges",
+    operation_id = "list_edges",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The fleet", body = super::schema::FleetSchema),
+        (status = 503, description = "The registry database or Redis is unavailable \
+                                      (`store_unavailable`)", body = super::error::ErrorBody),
+    )
+)]
 pub async fn list(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::ReadAliases, Scope::Global)?;
     let head = st.store.registry_head().await?;

@@ -10,7 +10,9 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::domain::conflict::ConflictType;
@@ -35,6 +37,8 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
+    /// Outside the history kept (`as_of` older than the oldest change).
+    Gone(String),
     MethodNotAllowed,
     Conflict {
         conflict_id: i32,
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { .. } | ApiError::Taken(_) | ApiError::ImportConflicts(_) => {
                 (StatusCode::CONFLICT, "conflict")
@@ -88,6 +93,53 @@ impl ApiError {
     }
 }
 
+/// The body of every error response. `error` is the stable code a client
+/// branches on; `message` says what was wrong and what to do. The other
+/// fields come with some codes only.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "no alias frontend/user-profile"}))]
+pub struct ErrorBody {
+    /// `bad_request`, `unknown_context`, `unauthorized`, `forbidden`,
+    /// `not_found`, `method_not_allowed`, `conflict`, `already_resolved`,
+    /// `gone`, `payload_too_large`, `governance_violation`,
+    /// `store_unavailable` or `internal`.
+    #[schema(example = "not_found")]
+    pub error: &'static str,
+    pub message: String,
+    /// `governance_violation`: the rule that was broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "reserved_names")]
+    pub rule: Option<&'static str>,
+    /// `conflict` on a create: the conflict recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_id: Option<i32>,
+    /// `conflict` on a create: `duplicate`, `normalization` or `shadowing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_type: Option<&'static str>,
+    /// `conflict`: the active alias in the way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub existing: Option<Value>,
+    /// `conflict` on an import: every entry that conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub conflicts: Option<Vec<Value>>,
+}
+
+impl ErrorBody {
+    fn new(error: &'static str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error,
+            message: message.into(),
+            rule: None,
+            conflict_id: None,
+            conflict_type: None,
+            existing: None,
+            conflicts: None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
@@ -97,51 +149,53 @@ impl IntoResponse for ApiError {
             | ApiError::Unauthorized(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
-            | ApiError::TooLarge(m) => json!({"error": code, "message": m}),
-            ApiError::Conflict { conflict_id, kind, existing } => json!({
-                "error": code,
-                "message": format!("{} conflict; recorded as conflict {conflict_id}", kind.as_str()),
-                "conflict_id": conflict_id,
-                "conflict_type": kind,
-                "existing": existing,
-            }),
-            ApiError::Taken(existing) => json!({
-                "error": code,
-                "message": "another active alias holds this context and name",
-                "existing": existing,
-            }),
+            | ApiError::Gone(m)
+            | ApiError::TooLarge(m) => ErrorBody::new(code, m),
+            ApiError::Conflict { conflict_id, kind, existing } => ErrorBody {
+                conflict_id: Some(conflict_id),
+                conflict_type: Some(kind.as_str()),
+                existing: Some(existing),
+                ..ErrorBody::new(
+                    code,
+                    format!("{} conflict; recorded as conflict {conflict_id}", kind.as_str()),
+                )
+            },
+            ApiError::Taken(existing) => ErrorBody {
+                existing: Some(existing),
+                ..ErrorBody::new(code, "another active alias holds this context and name")
+            },
             ApiError::MethodNotAllowed => {
-                json!({"error": code, "message": "this route does not take that method"})
+                ErrorBody::new(code, "this route does not take that method")
             }
             ApiError::AlreadyResolved(id) => {
-                json!({"error": code, "message": format!("conflict {id} is already resolved")})
+                ErrorBody::new(code, format!("conflict {id} is already resolved"))
             }
-            ApiError::ImportConflicts(report) => json!({
-                "error": code,
-                "message": format!(
+            ApiError::ImportConflicts(report) => ErrorBody {
+                message: format!(
                     "{} entries conflict with active aliases; nothing was written",
                     report.conflicts.len()
                 ),
-                "conflicts": report.conflicts,
-            }),
+                conflicts: Some(report.conflicts),
+                ..ErrorBody::new(code, "")
+            },
             ApiError::Governance(v) => {
-                json!({"error": code, "rule": v.rule, "message": v.message})
+                ErrorBody { rule: Some(v.rule), ..ErrorBody::new(code, v.message) }
             }
             ApiError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %Chain(&e), "store unavailable");
-                json!({"error": code, "message": STORE_UNAVAILABLE})
+                ErrorBody::new(code, STORE_UNAVAILABLE)
             }
             ApiError::Fleet(e) => {
                 tracing::warn!(error = %Chain(&e), "reading the fleet from redis failed");
-                json!({"error": code, "message": FLEET_UNAVAILABLE})
+                ErrorBody::new(code, FLEET_UNAVAILABLE)
             }
             ApiError::Store(e) => {
                 tracing::error!(error = %Chain(&e), "store error");
-                json!({"error": code, "message": INTERNAL})
+                ErrorBody::new(code, INTERNAL)
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %Chain(&*e), "internal error");
-                json!({"error": code, "message": INTERNAL})
+                ErrorBody::new(code, INTERNAL)
             }
         };
         (status, axum::Json(body)).into_response()

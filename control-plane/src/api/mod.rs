@@ -7,7 +7,11 @@ pub mod admin;
 pub mod aliases;
 pub mod edges;
 pub mod error;
+pub mod export;
 pub mod extract;
+pub mod history;
+pub mod openapi;
+pub mod schema;
 pub mod service;
 pub mod state;
 
@@ -18,9 +22,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use rand::RngCore;
 use tracing::Instrument;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::{RequestLabels, RouteLabels};
 use extract::RequestId;
@@ -33,28 +39,38 @@ pub const IMPORT_LIMIT: usize = 64 << 20;
 const REQUEST_ID: &str = "x-request-id";
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The one route table: every route is a handler annotated with
+/// `#[utoipa::path]` (its path and method come from there), so the router
+/// and the OpenAPI document ([`openapi::document`]) cannot disagree.
+/// `tests/api/openapi.rs` checks that nothing is routed around it.
+pub fn routes() -> OpenApiRouter<Shared> {
+    let (schemas, paths, import) = routes!(aliases::import);
+    let import = (schemas, paths, import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(aliases::create, aliases::list))
+        .routes(import)
+        .routes(routes!(aliases::get, aliases::update, aliases::deactivate))
+        .routes(routes!(history::history))
+        .routes(routes!(export::export))
+        .routes(routes!(admin::conflicts))
+        .routes(routes!(admin::resolve_conflict))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::verify_audit))
+        .routes(routes!(admin::governance, admin::put_governance))
+        .routes(routes!(admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(edges::list))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(service::resolve))
+        .routes(routes!(service::health))
+        .routes(routes!(service::metrics_json))
+        .routes(routes!(service::status))
+        .routes(routes!(service::prometheus))
+}
+
 pub fn router(state: Shared) -> Router {
-    let import = post(aliases::import).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
-    Router::new()
-        .route("/api/admin/aliases", post(aliases::create).get(aliases::list))
-        .route("/api/admin/aliases/import", import)
-        .route(
-            "/api/admin/aliases/{context}/{alias}",
-            get(aliases::get).put(aliases::update).delete(aliases::deactivate),
-        )
-        .route("/api/admin/conflicts", get(admin::conflicts))
-        .route("/api/admin/conflicts/{id}/resolve", post(admin::resolve_conflict))
-        .route("/api/admin/audit", get(admin::audit))
-        .route("/api/admin/audit/verify", get(admin::verify_audit))
-        .route("/api/admin/governance", get(admin::governance).put(admin::put_governance))
-        .route("/api/admin/api-keys", post(admin::create_key))
-        .route("/api/admin/api-keys/{id}", axum::routing::delete(admin::revoke_key))
-        .route("/api/admin/edges", get(edges::list))
-        .route("/api/aliases/resolve/{context}/{alias}", get(service::resolve))
-        .route("/api/aliases/health", get(service::health))
-        .route("/api/aliases/metrics", get(service::metrics_json))
-        .route("/api/aliases/status", get(service::status))
-        .route("/metrics", get(service::prometheus))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -7,29 +7,69 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use super::aliases::parse_key;
+use super::error::ErrorBody;
 use super::error::{ApiError, INTERNAL, STORE_UNAVAILABLE};
-use super::extract::{Caller, Path};
+use super::extract::{Caller, Path, Query};
+use super::history;
+use super::schema::{HealthSchema, MetricsSchema, ResolvedSchema, StatusSchema};
 use super::state::Shared;
 use crate::domain::rbac::{Action, Scope};
 use crate::report::Chain;
+
+/// `?as_of=`; any other parameter is ignored, as it always was.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResolveQuery {
+    /// A registry version (digits) or an RFC 3339 time: the answer as the
+    /// registry stood then (control plane only; 400 above the head or in
+    /// the future, 410 before the history kept).
+    #[param(example = "2026-01-05T14:03:00Z")]
+    as_of: Option<String>,
+}
 
 /// Checked in the order of the resolve contract (design.md), the same on
 /// the edge: credentials (the `Caller` extractor, 401) → name syntax (400)
 /// → the credential's scope (403, so a scoped caller learns nothing about
 /// contexts outside it, configured or not) → context configured (400
-/// `unknown_context`) → alias (404).
+/// `unknown_context`) → alias (404). With `as_of`, the same order, then
+/// the past state ([`history::resolve_as_of`]); the context check is
+/// against the rules in force now.
+#[utoipa::path(
+    get,
+    path = "/api/aliases/resolve/{context}/{alias}",
+    tag = "service",
+    params(("context" = String, Path, example = "frontend"),
+           ("alias" = String, Path, example = "user-profile"),
+           ResolveQuery),
+    responses(
+        (status = 200, description = "Resolved", body = ResolvedSchema,
+         headers(("x-nexus-version" = i64, description = "Registry version of the answer"))),
+        (status = 400, description = "Bad name or as_of, as_of in the future or above the \
+                                      head (`bad_request`), or unknown context \
+                                      (`unknown_context`)", body = ErrorBody),
+        (status = 404, description = "No such alias, then or now (`not_found`)", body = ErrorBody),
+        (status = 410, description = "as_of is older than the history kept (`gone`)",
+         body = ErrorBody),
+    )
+)]
 pub async fn resolve(
     State(st): State<Shared>,
     caller: Caller,
     Path((context, alias)): Path<(String, String)>,
+    Query(q): Query<ResolveQuery>,
 ) -> Result<Response, ApiError> {
     let key = parse_key(&context, &alias)?;
     caller.may(Action::Resolve, Scope::Context(key.context.as_str()))?;
     if !st.governance().knows(&key.context) {
         return Err(ApiError::UnknownContext(format!("unknown context {}", key.context)));
+    }
+    if let Some(as_of) = q.as_of {
+        return history::resolve_as_of(&st, &key, history::AsOf::parse(&as_of)?).await;
     }
     let (canonical, version) = st.store.resolve(&key).await?;
     let Some(canonical) = canonical else {
@@ -42,6 +82,18 @@ pub async fn resolve(
 
 /// Public: a failure is logged with its cause and answered with the kind
 /// only.
+#[utoipa::path(
+    get,
+    path = "/api/aliases/health",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "The store answers", body = HealthSchema),
+        (status = 503, description = "The store does not answer", body = HealthSchema,
+         example = json!({"status": "unavailable", "error": "store_unavailable",
+                          "message": "the registry database is unavailable; retry later"})),
+    )
+)]
 pub async fn health(State(st): State<Shared>) -> Response {
     match st.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
@@ -60,6 +112,18 @@ pub async fn health(State(st): State<Shared>) -> Response {
     }
 }
 
+/// Public counts.
+#[utoipa::path(
+    get,
+    path = "/api/aliases/metrics",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Counts", body = MetricsSchema),
+        (status = 503, description = "The store is unavailable (`store_unavailable`)",
+         body = ErrorBody),
+    )
+)]
 pub async fn metrics_json(State(st): State<Shared>) -> Result<Response, ApiError> {
     let t = Instant::now();
     let s = st.store.stats().await?;
@@ -76,6 +140,17 @@ pub async fn metrics_json(State(st): State<Shared>) -> Result<Response, ApiError
     .into_response())
 }
 
+/// Public: the service, the registry head and its age, the publisher.
+#[utoipa::path(
+    get,
+    path = "/api/aliases/status",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy", body = StatusSchema),
+        (status = 503, description = "Degraded: the registry could not be read", body = StatusSchema),
+    )
+)]
 pub async fn status(State(st): State<Shared>) -> Response {
     let stats = st.store.stats().await;
     let base = json!({
@@ -103,6 +178,19 @@ pub async fn status(State(st): State<Shared>) -> Response {
     }
 }
 
+/// Prometheus exposition (OpenMetrics text); 404 when
+/// `PROMETHEUS_ENABLED=false`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "OpenMetrics text",
+         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 404, description = "Disabled (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn prometheus(State(st): State<Shared>) -> Response {
     if !st.prometheus_enabled.load(std::sync::atomic::Ordering::Relaxed) {
         return ApiError::NotFound("no such route (PROMETHEUS_ENABLED=false)".into())

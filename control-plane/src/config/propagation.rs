@@ -1,8 +1,10 @@
 //! Propagation settings, read with the rest of the configuration:
-//! `REDIS_URL`, `NEXUS_REDIS_PREFIX`, `NEXUS_SIGNING_KEY` or
+//! `REDIS_URL`, `REDIS_CA_FILE`, `NEXUS_REDIS_PREFIX`, `NEXUS_SIGNING_KEY` or
 //! `NEXUS_SIGNING_KEY_FILE`, `NEXUS_PUBLISH`. Owned by the configuration (a
 //! leaf module) rather than the publisher, so the publisher, the store and
 //! the configuration do not import one another in a circle.
+
+use std::path::PathBuf;
 
 use nexus_protocol::signing::{self, SigningKey};
 
@@ -16,6 +18,9 @@ pub const MAX_PREFIX_LEN: usize = 64;
 pub struct PropagationConfig {
     /// The URL may carry a password.
     pub redis_url: Option<Secret>,
+    /// `REDIS_CA_FILE`: the CA a `rediss://` server must chain to (the
+    /// system trust store without it).
+    pub redis_ca_file: Option<PathBuf>,
     pub prefix: String,
     /// ed25519-dalek's `Debug` shows only the public half.
     pub signing_key: SigningKey,
@@ -30,6 +35,17 @@ impl PropagationConfig {
         let redis_url = get("REDIS_URL").filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
             fred::prelude::Config::from_url(url).map_err(|e| invalid("REDIS_URL", e))?;
+        }
+        let redis_ca_file =
+            get("REDIS_CA_FILE").filter(|p| !p.trim().is_empty()).map(PathBuf::from);
+        if let Some(url) = &redis_url {
+            use nexus_edge::bus::redis::{RedisTlsError, tls_config};
+            tls_config(url, redis_ca_file.as_deref()).map_err(|e| match e {
+                RedisTlsError::Roots(why) => invalid("REDIS_CA_FILE", why),
+                other => invalid("REDIS_CA_FILE", other),
+            })?;
+        } else if redis_ca_file.is_some() {
+            return Err(invalid("REDIS_CA_FILE", "is set but REDIS_URL is not"));
         }
         let prefix = get("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
         check_prefix(&prefix)?;
@@ -63,7 +79,14 @@ impl PropagationConfig {
         if publish && redis_url.is_none() {
             return Err(invalid("NEXUS_PUBLISH", "publishing needs REDIS_URL"));
         }
-        Ok(Self { redis_url: redis_url.map(Secret::new), prefix, signing_key, dev_key, publish })
+        Ok(Self {
+            redis_url: redis_url.map(Secret::new),
+            redis_ca_file,
+            prefix,
+            signing_key,
+            dev_key,
+            publish,
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use nexus_edge::bus::BusError;
-use nexus_edge::bus::redis::RedisConfig;
+use nexus_edge::bus::redis::{RedisConfig, TLS_CHECK_TIMEOUT};
 use nexus_protocol::signing::verify_key_hex;
 use tokio::task::JoinHandle;
 
@@ -25,9 +25,9 @@ pub enum StartError {
     Db(#[from] StoreError),
 }
 
-/// Connects to `REDIS_URL` and [`start_on`] it. Does nothing without
-/// `REDIS_URL`.
-pub fn start(
+/// Connects to `REDIS_URL` (refusing a TLS certificate that does not
+/// verify) and [`start_on`] it. Does nothing without `REDIS_URL`.
+pub async fn start(
     config: &PropagationConfig,
     db: &DbConfig,
     store: &Store,
@@ -38,7 +38,10 @@ pub fn start(
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
-    let redis = RedisConfig::new(url.expose(), &config.prefix).connect()?;
+    let redis = RedisConfig::new(url.expose(), &config.prefix)
+        .with_ca_file(config.redis_ca_file.clone())
+        .connect()?;
+    redis.check_tls(TLS_CHECK_TIMEOUT).await?;
     start_on(Bus::new(Arc::new(redis)), config, db, store, propagation, metrics, shutdown)
 }
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 
 use super::StoreError;
+use super::tls::PgTls;
 use crate::config::DbConfig;
 
 /// The NOTIFY channel the `changes` trigger signals (migration 0003).
@@ -23,20 +24,21 @@ pub const CHANNEL: &str = "nexus_changes";
 #[derive(Debug, Clone)]
 pub struct LeaderDb {
     pg: tokio_postgres::Config,
+    tls: PgTls,
 }
 
 impl LeaderDb {
     pub fn new(db: &DbConfig) -> Result<Self, StoreError> {
-        let mut pg: tokio_postgres::Config = db.url.expose().parse().map_err(StoreError::Url)?;
-        pg.connect_timeout(db.timeout);
-        Ok(Self { pg })
+        let connection = db.connection().map_err(StoreError::Url)?;
+        let tls = PgTls::new(&connection.tls).map_err(StoreError::Tls)?;
+        Ok(Self { pg: connection.pg, tls })
     }
 
     /// Connects and LISTENs. `wake` is notified on every commit to the
     /// outbox, and once more when the connection ends, so the caller
     /// notices the loss at once.
     pub async fn connect(&self, wake: Arc<Notify>) -> Result<LeaderConnection, StoreError> {
-        let (client, mut connection) = self.pg.connect(NoTls).await?;
+        let (client, mut connection) = self.pg.connect(self.tls.clone()).await?;
         let task = tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {

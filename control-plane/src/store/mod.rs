@@ -11,22 +11,25 @@
 //! - [`alias_rows`]: reading alias rows, shared by every alias write.
 //! - [`aliases`], [`import`], [`conflicts`], [`audit`], [`keys`],
 //!   [`governance`], [`service`]: one table or concern each.
+//! - [`tls`]: the rustls connector every connection goes through.
 
 pub mod alias_rows;
 pub mod aliases;
 pub mod audit;
 pub mod changes;
 pub mod conflicts;
+pub mod export;
 pub mod governance;
+pub mod history;
 pub mod import;
 pub mod keys;
 pub mod leader;
 pub mod ledger;
 pub mod migrate;
 pub mod service;
+pub mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::config::DbConfig;
@@ -62,7 +65,9 @@ pub enum StoreError {
         source: BoxError,
     },
     #[error("invalid DATABASE_URL: {0}")]
-    Url(#[source] tokio_postgres::Error),
+    Url(#[source] crate::config::DbUrlError),
+    #[error("DATABASE_URL: cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 impl StoreError {
@@ -131,14 +136,14 @@ pub struct Store {
 impl Store {
     /// Builds the pool; connects lazily, so this works with the database down.
     pub fn new(db: &DbConfig) -> Result<Self, StoreError> {
-        let mut pg: tokio_postgres::Config = db.url.expose().parse().map_err(StoreError::Url)?;
-        pg.connect_timeout(db.timeout);
+        let connection = db.connection().map_err(StoreError::Url)?;
+        let mut pg = connection.pg;
         // Bounds on a hung statement or a lock queue; generous enough for a
         // 100k-alias import.
         pg.options("-c statement_timeout=120000 -c lock_timeout=30000");
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tls::PgTls::new(&connection.tls).map_err(StoreError::Tls)?,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)

@@ -19,9 +19,10 @@ use tokio::sync::oneshot;
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
 pub const GOVERNANCE: &str = include_str!("../../../deploy/config/alias_governance.yaml");
 
+/// NEXUS_TEST_DATABASE_URL, else 127.0.0.1:5432, else a private cluster for
+/// this test binary (nexus-local).
 pub fn base_url() -> String {
-    std::env::var("NEXUS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    nexus_local::test::database_url()
 }
 
 /// The base URL with another database name.
@@ -36,9 +37,8 @@ pub async fn admin_client() -> tokio_postgres::Client {
     let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok(c) => c,
         Err(e) => panic!(
-            "PostgreSQL is unreachable at {url} ({e}). Start it (e.g. `service postgresql start`, \
-             or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`) or \
-             point NEXUS_TEST_DATABASE_URL at one."
+            "PostgreSQL is unreachable at {url} ({e}); unset NEXUS_TEST_DATABASE_URL to let the \
+             tests start a private server, or point it at a running one."
         ),
     };
     tokio::spawn(conn);

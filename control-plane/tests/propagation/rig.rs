@@ -24,8 +24,10 @@ use crate::helpers::{TestApp, url_for};
 /// How long any single wait for Redis may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// NEXUS_TEST_REDIS_URL, else 127.0.0.1:6379, else a private redis-server
+/// for this test binary (nexus-local).
 pub fn redis_url() -> String {
-    std::env::var("NEXUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    nexus_local::test::redis_url()
 }
 
 async fn connect() -> Client {
@@ -34,9 +36,8 @@ async fn connect() -> Client {
     let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
     if !matches!(connected, Ok(Ok(_))) {
         panic!(
-            "Redis is unreachable at {url} ({connected:?}). Start it (e.g. `redis-server \
-             --daemonize yes`, or `docker run -d -p 6379:6379 redis:7`) or point \
-             NEXUS_TEST_REDIS_URL at one."
+            "Redis is unreachable at {url} ({connected:?}); unset NEXUS_TEST_REDIS_URL to let \
+             the tests start a private server, or point it at a running one."
         );
     }
     client

@@ -6,20 +6,28 @@
 //! and write cannot be split by another writer or a flush), and each group
 //! of writes that must land in order goes out as one pipeline on one
 //! connection.
+//!
+//! `rediss://` is TLS on rustls, verified against `REDIS_CA_FILE` (or the
+//! system trust store); [`RedisBus::check_tls`] turns a certificate that
+//! does not verify into a start-up error rather than an endless retry.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Message;
+use fred::types::config::{ServerConfig, TlsConnector};
 use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{BusError, Event, Feed, RING_LEN, Transport};
 use crate::config::env::Secret;
+use crate::tls::{self, TlsError};
 
 /// The Redis transport's settings, read once from the environment.
 #[derive(Clone)]
@@ -31,6 +39,9 @@ pub struct RedisConfig {
     /// Channel messages a feed buffers (see [`crate::sync::MESSAGE_BUFFER`]);
     /// tests make it tiny to force drops.
     pub message_buffer: usize,
+    /// `REDIS_CA_FILE`: the CA (PEM) a `rediss://` server's certificate must
+    /// chain to; the system trust store when `None`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -38,6 +49,7 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &self.url)
             .field("prefix", &self.keys.prefix())
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -49,18 +61,74 @@ impl RedisConfig {
             url: Secret::new(url),
             keys: RedisKeys::new(prefix),
             message_buffer: crate::sync::MESSAGE_BUFFER,
+            ca_file: None,
         }
+    }
+
+    /// The same, trusting the CA in `ca_file` (if any) for `rediss://`.
+    pub fn with_ca_file(mut self, ca_file: Option<PathBuf>) -> Self {
+        self.ca_file = ca_file;
+        self
     }
 
     /// See [`RedisBus::connect`].
     pub fn connect(&self) -> Result<RedisBus, BusError> {
-        RedisBus::connect(self.url.expose(), self.keys.clone(), self.message_buffer)
+        RedisBus::connect(self)
+    }
+}
+
+/// Why TLS to Redis cannot be set up or does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisTlsError {
+    #[error(
+        "REDIS_CA_FILE is set but REDIS_URL is not rediss://: the connection would be plaintext"
+    )]
+    CaWithoutTls,
+    #[error("REDIS_CA_FILE: {0}")]
+    Roots(#[source] TlsError),
+    #[error(
+        "TLS to {server} failed: {source}. REDIS_CA_FILE must hold the CA that signed the \
+         server's certificate, and the host in REDIS_URL must be a name that certificate holds"
+    )]
+    Handshake {
+        server: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<RedisTlsError> for BusError {
+    fn from(e: RedisTlsError) -> Self {
+        BusError::Unavailable { transport: "redis", source: Box::new(e) }
+    }
+}
+
+/// The rustls client for a `rediss://` URL: roots from `ca_file` or the
+/// system. Refuses a CA file on a plaintext URL, which would otherwise be
+/// a silent downgrade.
+pub fn tls_config(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<Option<Arc<rustls::ClientConfig>>, RedisTlsError> {
+    // Only the scheme matters here (rediss, rediss-cluster, ...; any case,
+    // as fred reads it); a malformed URL is reported by fred.
+    let scheme = url.split_once("://").map_or(String::new(), |(s, _)| s.to_ascii_lowercase());
+    let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    match (tls, ca_file) {
+        (false, Some(_)) => Err(RedisTlsError::CaWithoutTls),
+        (false, None) => Ok(None),
+        (true, ca_file) => {
+            let roots = tls::client_roots(ca_file).map_err(RedisTlsError::Roots)?;
+            Ok(Some(Arc::new(tls::client_config(roots).map_err(RedisTlsError::Roots)?)))
+        }
     }
 }
 
 /// Bound on a command, so a check (or an admin request) fails fast while
 /// Redis is away instead of queueing behind the reconnect.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long [`RedisBus::check_tls`] waits for the TLS handshake at start.
+pub const TLS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on moving a snapshot: a million aliases are ~100 MB.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -88,6 +156,17 @@ impl From<fred::error::Error> for BusError {
     }
 }
 
+/// The server a TLS check probes: the only one, or the first listed.
+fn first_server(server: &ServerConfig) -> Option<fred::types::config::Server> {
+    match server {
+        ServerConfig::Centralized { server } => Some(server.clone()),
+        ServerConfig::Clustered { hosts, .. } => hosts.first().cloned(),
+        ServerConfig::Sentinel { hosts, .. } => hosts.first().cloned(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 /// One registry's keys on one Redis.
 #[derive(Clone)]
 pub struct RedisBus {
@@ -95,6 +174,9 @@ pub struct RedisBus {
     builder: Builder,
     client: Client,
     keys: RedisKeys,
+    /// For [`RedisBus::check_tls`]: the client configuration and the first
+    /// server, when the URL asks for TLS.
+    tls: Option<(Arc<rustls::ClientConfig>, fred::types::config::Server)>,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -109,9 +191,23 @@ impl RedisBus {
     /// connection: commands fail after their timeout while Redis is away.
     /// A feed buffers up to `message_buffer` messages before it reports
     /// [`Event::Lagged`].
-    pub fn connect(url: &str, keys: RedisKeys, message_buffer: usize) -> Result<Self, BusError> {
+    pub fn connect(settings: &RedisConfig) -> Result<Self, BusError> {
+        let (url, message_buffer) = (settings.url.expose(), settings.message_buffer);
         let mut config = Config::from_url(url)?;
         config.fail_fast = false;
+        let tls = tls_config(url, settings.ca_file.as_deref())?;
+        if tls.is_some() != config.uses_tls() {
+            // Never replace fred's TLS with plaintext on a reading mismatch.
+            return Err(BusError::Unavailable {
+                transport: "redis",
+                source: format!("cannot tell whether REDIS_URL asks for TLS ({})", config.uses_tls())
+                    .into(),
+            });
+        }
+        // fred's own default for rediss:// would load the system roots
+        // again; ours are the ones `check_tls` probes with.
+        config.tls = tls.clone().map(|c| TlsConnector::Rustls(c.into()).into());
+        let tls = tls.zip(first_server(&config.server));
         let mut builder = Builder::from_config(config);
         builder
             .with_performance_config(|p| {
@@ -130,7 +226,44 @@ impl RedisBus {
             .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
         let client = builder.build()?;
         client.connect();
-        Ok(Self { builder, client, keys })
+        Ok(Self { builder, client, keys: settings.keys.clone(), tls })
+    }
+
+    /// With a `rediss://` URL, opens one TLS connection to the (first)
+    /// server within `within` and fails if its certificate does not verify.
+    /// fred would retry such a connection forever in the background; this
+    /// makes it a start-up error. A Redis that cannot be reached at all is
+    /// no reason not to start (edges serve what they hold): that is logged
+    /// and passes.
+    pub async fn check_tls(&self, within: Duration) -> Result<(), BusError> {
+        let Some((config, server)) = &self.tls else { return Ok(()) };
+        let name = server.tls_server_name.as_ref().unwrap_or(&server.host).to_string();
+        let addr = format!("{}:{}", server.host, server.port);
+        let probe = async {
+            let tcp = tokio::net::TcpStream::connect(&addr).await?;
+            let name = rustls_pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.map(drop)
+        };
+        match tokio::time::timeout(within, probe).await {
+            Ok(Ok(())) => Ok(()),
+            // A refusal by rustls (certificate, name, protocol) is data, not
+            // a network failure.
+            Ok(Err(e))
+                if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+                    || e.kind() == std::io::ErrorKind::InvalidInput =>
+            {
+                Err(RedisTlsError::Handshake { server: addr, source: e }.into())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(server = %addr, error = %e, "Redis unreachable at start; TLS not checked yet");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(server = %addr, "Redis did not answer the TLS check in time");
+                Ok(())
+            }
+        }
     }
 
     pub fn keys(&self) -> &RedisKeys {

@@ -183,7 +183,9 @@ impl Driver {
             }
             Some(DatagramEvent::NewConnection(incoming)) => self.incoming(now, incoming),
             Some(DatagramEvent::Response(transmit)) => self.respond(&transmit),
-            None => {}
+            None => {
+                self.app.metrics.quic_datagrams_dropped.inc();
+            }
         }
     }
 

@@ -31,8 +31,10 @@ use tokio::sync::watch;
 
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// NEXUS_TEST_REDIS_URL, else 127.0.0.1:6379, else a private redis-server
+/// for this test binary (nexus-local).
 pub fn redis_url() -> String {
-    std::env::var("NEXUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    nexus_local::test::redis_url()
 }
 
 /// A command client; fails the test with how to start Redis if it is down.
@@ -42,9 +44,8 @@ pub async fn connect() -> Client {
     let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
     if !matches!(connected, Ok(Ok(_))) {
         panic!(
-            "Redis is unreachable at {url} ({connected:?}). Start it (e.g. `redis-server \
-             --daemonize yes`, or `docker run -d -p 6379:6379 redis:7`) or point \
-             NEXUS_TEST_REDIS_URL at one."
+            "Redis is unreachable at {url} ({connected:?}); unset NEXUS_TEST_REDIS_URL to let \
+             the tests start a private server, or point it at a running one."
         );
     }
     client
@@ -229,6 +230,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
             url: Secret::new(url),
             keys: keys.clone(),
             message_buffer: nexus_edge::sync::MESSAGE_BUFFER,
+            ca_file: None,
         },
         sync: SyncConfig {
             verify_key: dev_verify_key(),

@@ -211,3 +211,69 @@ pub struct PropagationArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
 }
+
+#[derive(Debug, Args)]
+pub struct AbuseArgs {
+    /// Edge HTTP base URL (h2c attacks and the legitimate load), http://host:port.
+    #[arg(long)]
+    pub target: String,
+    /// Edge QUIC address host:port (needed by the quic-* scenarios).
+    #[arg(long)]
+    pub quic_target: Option<String>,
+    /// Scenarios, comma separated, or `all`: rapid-reset, continuation,
+    /// settings-flood, ping-flood, idle, slowloris, conn-flood,
+    /// quic-initial-flood, quic-abandoned-streams.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub scenario: Vec<String>,
+    /// Declarative aliases file whose live aliases the legitimate load asks for.
+    #[arg(long)]
+    pub aliases_file: PathBuf,
+    /// Bearer token of the legitimate load (and of the QUIC attack connections).
+    #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The edge's process id: RSS (/proc/PID/status) and CPU are read from it.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Legitimate load per phase (alone, then under attack).
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Attack alone before the legitimate load under attack starts.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Legitimate connections (closed model, one request in flight each).
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Legitimate load's per-request timeout.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Legitimate load's generator threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// HTTP/2 connections of each h2c flood; QUIC connections of quic-abandoned-streams.
+    #[arg(long, default_value_t = 4)]
+    pub attack_connections: usize,
+    /// Idle connections held (idle).
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_connections: usize,
+    /// Slowloris connections.
+    #[arg(long, default_value_t = 1_000)]
+    pub slowloris_connections: usize,
+    /// Pause between two bytes of one slowloris connection.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub slowloris_every: Duration,
+    /// conn-flood: connections held open (set above EDGE_MAX_CONNECTIONS to pass the cap).
+    #[arg(long, default_value_t = 0)]
+    pub flood_hold: usize,
+    /// conn-flood: tasks opening and resetting connections as fast as they can.
+    #[arg(long, default_value_t = 64)]
+    pub flood_tasks: usize,
+    /// quic-initial-flood: UDP sockets sending at once.
+    #[arg(long, default_value_t = 64)]
+    pub quic_sockets: usize,
+    /// Seed for the legitimate load's key choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the JSON report (a list, one entry per scenario) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}

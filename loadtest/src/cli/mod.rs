@@ -7,7 +7,7 @@ pub mod duration;
 
 use clap::{Parser, Subcommand};
 
-use args::{GenArgs, HttpArgs, PeerArgs, PropagationArgs, QuicArgs, TokenArgs};
+use args::{AbuseArgs, GenArgs, HttpArgs, PeerArgs, PropagationArgs, QuicArgs, TokenArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus-loadtest", version, about = "Load generator for NEXUS edges")]
@@ -33,4 +33,9 @@ pub enum Command {
     /// on each edge. Exit 0: every write visible everywhere in time;
     /// 2: some were not (see the report); 1: could not run.
     Propagation(PropagationArgs),
+    /// Run legitimate load on an edge alone, then under each protocol
+    /// attack (HTTP/2 floods, idle, slowloris, connection and QUIC
+    /// floods): throughput ratio, p99, RSS, health, the metric that moved.
+    /// Exit 0: healthy throughout every scenario; 2: not; 1: could not run.
+    Abuse(AbuseArgs),
 }

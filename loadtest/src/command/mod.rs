@@ -3,6 +3,7 @@
 //! starts, run, print (and write) the report. [`load`] is the run the two
 //! load modes ([`http`], [`quic`]) share.
 
+pub mod abuse;
 pub mod generate;
 pub mod http;
 pub mod load;

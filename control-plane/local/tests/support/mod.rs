@@ -59,7 +59,8 @@ pub fn spawn_owner(name: &str, dir: &Path) -> (Child, String) {
     let mut line = String::new();
     // Ends at the READY line, or at end of file if the owner failed.
     while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(payload) = line.trim().strip_prefix(READY) {
+        // libtest may have printed "test owner ... " on the same line.
+        if let Some((_, payload)) = line.split_once(READY) {
             return (child, payload.trim().to_owned());
         }
         seen.push_str(&line);
@@ -67,6 +68,8 @@ pub fn spawn_owner(name: &str, dir: &Path) -> (Child, String) {
     }
     let mut stderr = String::new();
     let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the owner child never got its server up:\n{seen}\n{stderr}");
 }
 

@@ -1,0 +1,5 @@
+//! `nexusctl`: see [`nexus_control_plane::ctl`].
+
+fn main() -> std::process::ExitCode {
+    nexus_control_plane::ctl::main()
+}

@@ -1,0 +1,207 @@
+//! The admin API as `nexusctl` calls it: one base URL, one credential (a
+//! JWT or an `nxk_` API key, both sent as a bearer token), JSON in and
+//! out, and every failure sorted into what the exit code means.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// Bound on one call: an admin command that hangs is worse than one that
+/// says the API did not answer.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    /// The API could not be reached at all.
+    #[error("cannot reach the admin API at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    /// The API answered with an error body.
+    #[error("{}", api_message(.status, .code, .message, .rule.as_deref()))]
+    Api { status: StatusCode, code: String, message: String, rule: Option<String>, body: Value },
+    /// The command itself is wrong (before anything was sent).
+    #[error("{0}")]
+    Usage(String),
+    /// The answer could not be read, or a local file could not.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn api_message(status: &StatusCode, code: &str, message: &str, rule: Option<&str>) -> String {
+    match rule {
+        Some(rule) => format!("{status}: governance rule {rule}: {message}"),
+        None => format!("{status} {code}: {message}"),
+    }
+}
+
+/// Exit codes, documented in `nexusctl --help` and the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Anything not listed below (a 5xx, an unreadable answer).
+    pub const FAILED: u8 = 1;
+    /// Bad arguments (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    pub const UNREACHABLE: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    /// A conflict: the alias exists with another target, a conflict is
+    /// already resolved, an import met conflicts.
+    pub const CONFLICT: u8 = 5;
+    pub const GOVERNANCE: u8 = 6;
+    /// No credential, a bad one, or not allowed.
+    pub const DENIED: u8 = 7;
+}
+
+impl CtlError {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            CtlError::Unreachable { .. } => exit::UNREACHABLE,
+            CtlError::Usage(_) => exit::USAGE,
+            CtlError::Other(_) => exit::FAILED,
+            CtlError::Api { status, .. } => match *status {
+                StatusCode::NOT_FOUND => exit::NOT_FOUND,
+                StatusCode::CONFLICT => exit::CONFLICT,
+                StatusCode::UNPROCESSABLE_ENTITY => exit::GOVERNANCE,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => exit::DENIED,
+                StatusCode::BAD_REQUEST => exit::USAGE,
+                _ => exit::FAILED,
+            },
+        })
+    }
+}
+
+/// A client of one admin API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// An answer: its status, the registry version it names, its body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub version: Option<u64>,
+    pub body: Value,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, CtlError> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .user_agent(concat!("nexusctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CtlError::Other(format!("HTTP client: {e}")))?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), token, http })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer, CtlError> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// A GET whose answer is a file, not JSON (`accept` picks its format).
+    pub async fn get_text(&self, path: &str, accept: &str) -> Result<String, CtlError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
+        if resp.status().is_success() {
+            return resp
+                .text()
+                .await
+                .map_err(|e| CtlError::Other(format!("reading the answer: {e}")));
+        }
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        Err(api_error(status, body))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Answer, CtlError> {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Sends one request; a non-2xx answer becomes [`CtlError::Api`] with
+    /// the API's own error code, message and governance rule.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, CtlError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
+        let status = resp.status();
+        let version = resp
+            .headers()
+            .get("x-nexus-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let text =
+            resp.text().await.map_err(|e| CtlError::Other(format!("reading the answer: {e}")))?;
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(Answer { status, version, body });
+        }
+        Err(api_error(status, body))
+    }
+}
+
+/// The API's error body as a [`CtlError::Api`].
+fn api_error(status: StatusCode, body: Value) -> CtlError {
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    CtlError::Api {
+        status,
+        code: field("error").unwrap_or_else(|| "error".into()),
+        message: field("message").unwrap_or_else(|| body.to_string()),
+        rule: field("rule"),
+        body,
+    }
+}
+
+/// An error and its causes on one line (reqwest's top level alone says
+/// only "error sending request").
+fn report(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// One path segment, percent-encoded (alias names are restricted, but a
+/// user may type anything).
+pub fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}

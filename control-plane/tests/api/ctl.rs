@@ -1,0 +1,114 @@
+//! `nexusctl` run as an admin runs it, against the real control plane:
+//! what it prints for people and for scripts, and the exit code of each
+//! kind of failure.
+
+use std::process::Output;
+
+use nexus_protocol::Role;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Runs `nexusctl ARGS` against `app` with `token` (off the async
+/// runtime: the binary is a blocking child process).
+async fn ctl(app: &TestApp, token: &str, args: &[&str]) -> Output {
+    let (url, token) = (app.url(""), token.to_owned());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nexusctl"))
+            .env_clear()
+            .env("NEXUS_URL", url)
+            .env("NEXUS_TOKEN", token)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn nexusctl_manages_aliases_with_meaningful_exit_codes() {
+    let app = spawn_app().await;
+    let admin = app.admin.clone();
+
+    let out = ctl(
+        &app,
+        &admin,
+        &["alias", "create", "frontend", "cart", "https://api.nexus.com/v1/cart"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("CONTEXT"), "{table}");
+    assert!(
+        table.contains("frontend") && table.contains("https://api.nexus.com/v1/cart"),
+        "{table}"
+    );
+
+    // Scripts get JSON.
+    let out = ctl(&app, &admin, &["-o", "json", "alias", "list", "--context", "frontend"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["items"][0]["alias"], "cart");
+
+    let out = ctl(&app, &admin, &["resolve", "frontend", "cart"]).await;
+    assert!(text(&out.stdout).starts_with("https://api.nexus.com/v1/cart  (registry version"));
+
+    // The same alias elsewhere: a conflict, exit 5, queued.
+    let out = ctl(
+        &app,
+        &admin,
+        &["alias", "create", "frontend", "cart", "https://api.nexus.com/v2/cart"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let out = ctl(&app, &admin, &["conflicts", "list"]).await;
+    assert!(text(&out.stdout).contains("https://api.nexus.com/v2/cart"), "{}", text(&out.stdout));
+
+    // Governance: exit 6, the rule named.
+    let out =
+        ctl(&app, &admin, &["alias", "create", "frontend", "evil", "https://evil.example/x"]).await;
+    assert_eq!(out.status.code(), Some(6));
+    assert!(text(&out.stderr).contains("governance rule allowed_hosts"), "{}", text(&out.stderr));
+
+    // Not found: 4. Not allowed: 7. Nothing listening: 3.
+    let out = ctl(&app, &admin, &["alias", "get", "frontend", "nope"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let viewer = app.token(Role::Viewer, &["*"]);
+    let out = ctl(&app, &viewer, &["alias", "rm", "frontend", "cart"]).await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let out = ctl(&app, "not-a-token", &["alias", "list"]).await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nexusctl"))
+            .env_clear()
+            .args(["--url", &dead, "alias", "list"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("cannot reach the admin API"), "{}", text(&out.stderr));
+
+    // Deactivate, and the chain still verifies.
+    let out = ctl(&app, &admin, &["alias", "rm", "frontend", "cart"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ctl(&app, &admin, &["alias", "get", "frontend", "cart"]).await;
+    assert!(text(&out.stdout).contains("false"), "{}", text(&out.stdout));
+    let out = ctl(&app, &admin, &["audit", "verify"]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("chain intact"), "{}", text(&out.stdout));
+
+    // Completions are generated, not hand-kept.
+    let out = ctl(&app, &admin, &["completions", "bash"]).await;
+    assert!(text(&out.stdout).contains("nexusctl"));
+}
