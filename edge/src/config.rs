@@ -281,4 +281,17 @@ mod tests {
         let c = Config::from_parts(args, |k| (k == "EDGE_AUTH").then(|| "off".into())).unwrap();
         assert!(matches!(c.source, SourceConfig::File(_)));
     }
+
+    #[test]
+    fn redis_ca_file_is_checked_at_start() {
+        let refused = |url: &str, ca: &str| {
+            let vars = [("EDGE_AUTH", "off"), ("REDIS_URL", url), ("REDIS_CA_FILE", ca)];
+            redis_config(&vars).unwrap_err().to_string()
+        };
+        // A CA file with a plaintext URL would silently not be used.
+        let e = refused("redis://host:6379", "/etc/hostname");
+        assert!(e.starts_with("REDIS_CA_FILE") && e.contains("rediss://"), "{e}");
+        let e = refused("rediss://host:6380", "/nonexistent/ca.pem");
+        assert!(e.starts_with("REDIS_CA_FILE") && e.contains("/nonexistent/ca.pem"), "{e}");
+    }
 }

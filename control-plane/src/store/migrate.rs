@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_changes_contexts",
         sql: include_str!("../../../migrations/0004_changes_contexts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_changes_key",
+        sql: include_str!("../../../migrations/0005_changes_key.sql"),
+    },
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.

@@ -99,9 +99,33 @@ async fn nexusctl_manages_aliases_with_meaningful_exit_codes() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("cannot reach the admin API"), "{}", text(&out.stderr));
 
+    // What the registry holds now, as the file import takes.
+    let out = ctl(&app, &admin, &["export", "--context", "frontend"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = nexus_protocol::AliasFile::parse(&text(&out.stdout)).unwrap();
+    assert_eq!(file.aliases.len(), 1);
+
     // Deactivate, and the chain still verifies.
     let out = ctl(&app, &admin, &["alias", "rm", "frontend", "cart"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // History: both versions, newest first; as of the first, the old answer.
+    let out = ctl(&app, &admin, &["-o", "json", "alias", "history", "frontend", "cart"]).await;
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{history}");
+    assert_eq!(
+        (items[0]["active"].as_bool(), items[1]["active"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let first = items[1]["version"].to_string();
+    let out = ctl(&app, &admin, &["resolve", "frontend", "cart", "--as-of", &first]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with(&format!("https://api.nexus.com/v1/cart  (registry version {first})"))
+    );
+    let out = ctl(&app, &admin, &["resolve", "frontend", "cart"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stdout));
     let out = ctl(&app, &admin, &["alias", "get", "frontend", "cart"]).await;
     assert!(text(&out.stdout).contains("false"), "{}", text(&out.stdout));
     let out = ctl(&app, &admin, &["audit", "verify"]).await;

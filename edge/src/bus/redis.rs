@@ -200,8 +200,11 @@ impl RedisBus {
             // Never replace fred's TLS with plaintext on a reading mismatch.
             return Err(BusError::Unavailable {
                 transport: "redis",
-                source: format!("cannot tell whether REDIS_URL asks for TLS ({})", config.uses_tls())
-                    .into(),
+                source: format!(
+                    "cannot tell whether REDIS_URL asks for TLS ({})",
+                    config.uses_tls()
+                )
+                .into(),
             });
         }
         // fred's own default for rediss:// would load the system roots
