@@ -4,12 +4,15 @@
 //! the caller stay with the caller; status codes and exit codes too.
 
 use chrono::{DateTime, Utc};
-use nexus_protocol::{AliasEntry, AliasKey};
+use std::collections::HashSet;
+
+use nexus_protocol::{AliasEntry, AliasKey, Context};
 
 use crate::domain::alias::{AliasPatch, NewAlias};
 use crate::domain::governance::{Candidate, Governance, Violation};
 use crate::domain::import::{ImportPolicy, ImportReport};
 use crate::store::aliases::{Created, Updated};
+use crate::store::apply::Applied;
 use crate::store::{Actor, Store, StoreError};
 
 /// Why a write was not done.
@@ -67,6 +70,40 @@ pub async fn import(
         return Err(WriteError::Refused(report));
     }
     Ok(report)
+}
+
+/// Applies `entries` as the desired state of `contexts` (see
+/// [`crate::domain::apply`]) once every active entry satisfies the rules
+/// (what is deactivated need not).
+pub async fn apply(
+    store: &Store,
+    rules: &Governance,
+    entries: &[AliasEntry],
+    contexts: &HashSet<Context>,
+    options: ApplyOptions,
+    actor: &Actor,
+) -> Result<Applied, WriteError> {
+    let now = Utc::now();
+    for (index, e) in entries.iter().enumerate().filter(|(_, e)| e.is_active) {
+        check_entries(rules, std::slice::from_ref(e), now).map_err(|err| match err {
+            WriteError::EntryGovernance { key, violation, .. } => {
+                WriteError::EntryGovernance { index, key, violation }
+            }
+            other => other,
+        })?;
+    }
+    let ApplyOptions { prune, expected_version, dry_run } = options;
+    Ok(store.apply(entries, contexts, prune, expected_version, dry_run, actor).await?)
+}
+
+/// How to apply: see [`apply`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Deactivate active aliases the file lacks in the contexts named.
+    pub prune: bool,
+    /// Refuse unless the registry is at this version.
+    pub expected_version: Option<i64>,
+    pub dry_run: bool,
 }
 
 /// The first entry the rules refuse, if any.

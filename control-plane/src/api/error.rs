@@ -48,6 +48,11 @@ pub enum ApiError {
     /// Reactivating an alias whose key is taken by another active one.
     Taken(Value),
     AlreadyResolved(i32),
+    /// An apply planned on `expected` met the registry at `found`.
+    Moved {
+        expected: i64,
+        found: i64,
+    },
     ImportConflicts(ImportReport),
     Governance(Violation),
     TooLarge(String),
@@ -80,6 +85,7 @@ impl ApiError {
                 (StatusCode::CONFLICT, "conflict")
             }
             ApiError::AlreadyResolved(_) => (StatusCode::CONFLICT, "already_resolved"),
+            ApiError::Moved { .. } => (StatusCode::CONFLICT, "registry_moved"),
             ApiError::Governance(_) => (StatusCode::UNPROCESSABLE_ENTITY, "governance_violation"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Store(e) if e.is_unavailable() => {
@@ -101,6 +107,7 @@ impl ApiError {
 pub struct ErrorBody {
     /// `bad_request`, `unknown_context`, `unauthorized`, `forbidden`,
     /// `not_found`, `method_not_allowed`, `conflict`, `already_resolved`,
+    /// `registry_moved`,
     /// `gone`, `payload_too_large`, `governance_violation`,
     /// `store_unavailable` or `internal`.
     #[schema(example = "not_found")]
@@ -170,6 +177,13 @@ impl IntoResponse for ApiError {
             ApiError::AlreadyResolved(id) => {
                 ErrorBody::new(code, format!("conflict {id} is already resolved"))
             }
+            ApiError::Moved { expected, found } => ErrorBody::new(
+                code,
+                format!(
+                    "the registry moved from version {expected} to {found} since the plan; \
+                     review the new plan (dry run) and apply that"
+                ),
+            ),
             ApiError::ImportConflicts(report) => ErrorBody {
                 message: format!(
                     "{} entries conflict with active aliases; nothing was written",

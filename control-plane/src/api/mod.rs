@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod aliases;
+pub mod apply;
 pub mod edges;
 pub mod error;
 pub mod export;
@@ -46,9 +47,12 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 pub fn routes() -> OpenApiRouter<Shared> {
     let (schemas, paths, import) = routes!(aliases::import);
     let import = (schemas, paths, import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)));
+    let (schemas, paths, apply) = routes!(apply::apply);
+    let apply = (schemas, paths, apply.layer(DefaultBodyLimit::max(IMPORT_LIMIT)));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(aliases::create, aliases::list))
         .routes(import)
+        .routes(apply)
         .routes(routes!(aliases::get, aliases::update, aliases::deactivate))
         .routes(routes!(history::history))
         .routes(routes!(export::export))

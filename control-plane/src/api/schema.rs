@@ -255,3 +255,22 @@ pub struct FleetSchema {
     pub propagation: Option<String>,
     pub message: Option<String>,
 }
+
+/// What an apply did or would do (`store::apply::ApplyReport`).
+#[derive(Debug, ToSchema)]
+#[schema(as = ApplyReport)]
+pub struct ApplyReportSchema {
+    pub dry_run: bool,
+    pub prune: bool,
+    /// The registry version the plan was computed against: pass it back as
+    /// `expected_version` to apply exactly this plan.
+    pub from_version: i64,
+    pub to_version: i64,
+    #[schema(value_type = Object, example = json!({"create": 1, "update": 1, "deactivate": 0, "unchanged": 7}))]
+    pub counts: Value,
+    /// Every alias looked at, by context then alias: `action` is `create`,
+    /// `update`, `deactivate` or `unchanged`, with `before` and `after`
+    /// records (`canonical`, `description`, `expires_at`).
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+}

@@ -153,5 +153,8 @@ mod tests {
         bad(&[("NEXUS_REDIS_PREFIX", "a b")], "NEXUS_REDIS_PREFIX");
         bad(&[("NEXUS_REDIS_PREFIX", "")], "NEXUS_REDIS_PREFIX");
         bad(&[("REDIS_URL", "not a url")], "REDIS_URL");
+        bad(&[("REDIS_CA_FILE", "/etc/hostname")], "REDIS_CA_FILE");
+        bad(&[("REDIS_URL", "redis://x"), ("REDIS_CA_FILE", "/etc/hostname")], "REDIS_CA_FILE");
+        bad(&[("REDIS_URL", "rediss://x"), ("REDIS_CA_FILE", "/nonexistent/ca")], "REDIS_CA_FILE");
     }
 }

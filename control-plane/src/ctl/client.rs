@@ -123,6 +123,31 @@ impl Client {
         Err(api_error(status, body))
     }
 
+    /// A POST of a file (`content_type` names its format), JSON back.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        file: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Answer, CtlError> {
+        let url = format!("{}{path}", self.base);
+        let mut req =
+            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, content_type).body(file);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(Answer { status, version: None, body });
+        }
+        Err(api_error(status, body))
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
         self.call(Method::POST, path, Some(body)).await
     }

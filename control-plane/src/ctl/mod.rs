@@ -79,8 +79,32 @@ enum Command {
         #[arg(long, value_enum, default_value = "yaml")]
         format: FileFormat,
     },
+    /// What applying FILE would change, alias by alias (a dry run).
+    Diff(ApplyArgs),
+    /// Make the registry what FILE says: shows the plan, asks, then applies
+    /// exactly that plan (refused if the registry moved meanwhile).
+    Apply {
+        #[command(flatten)]
+        args: ApplyArgs,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Shell completions, to source or install.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// The declarative file (YAML or JSON), e.g. from `nexusctl export`.
+    file: std::path::PathBuf,
+    /// Deactivate active aliases the file lacks, in the contexts it names.
+    #[arg(long)]
+    prune: bool,
+    /// More contexts to treat as named (with --prune: emptied if the file
+    /// has none of their aliases).
+    #[arg(long, value_delimiter = ',')]
+    context: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -303,8 +327,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
                 print(&a.body, ALIAS);
             }
             AliasCmd::Rm { context, alias } => {
-                let a = client.delete(&alias_path(&context, &alias)).await?;
-                print(&a.body, ALIAS);
+                client.delete(&alias_path(&context, &alias)).await?;
+                if !json_out {
+                    println!("deactivated {context}/{alias}");
+                }
             }
             AliasCmd::History { context, alias, limit } => {
                 let path = format!("{}/history?limit={limit}", alias_path(&context, &alias));
@@ -439,7 +465,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
             }
             KeyCmd::Revoke { id } => {
                 let a = client.delete(&format!("/api/admin/api-keys/{id}")).await?;
-                print(&a.body, &[("id", "id"), ("revoked", "revoked")]);
+                if json_out || !a.body.is_null() {
+                    print(&a.body, &[("id", "id"), ("revoked", "revoked")]);
+                } else {
+                    println!("revoked key {id}");
+                }
             }
         },
         Command::Export { context, format } => {
@@ -454,11 +484,130 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
             let text = client.get_text(&path, accept).await?;
             print!("{text}");
         }
+        Command::Diff(args) => {
+            let plan = plan(&client, &args).await?;
+            if json_out {
+                print(&plan, &[]);
+            } else {
+                print!("{}", show_plan(&plan));
+            }
+        }
+        Command::Apply { args, yes } => {
+            let plan = plan(&client, &args).await?;
+            let version = plan.get("from_version").and_then(Value::as_i64).unwrap_or(0);
+            let changes =
+                plan.get("to_version").and_then(Value::as_i64).unwrap_or(version) - version;
+            if !json_out {
+                print!("{}", show_plan(&plan));
+            }
+            if changes == 0 {
+                if json_out {
+                    print(&plan, &[]);
+                } else {
+                    println!("nothing to apply");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !yes && !confirm(changes)? {
+                eprintln!("not applied");
+                return Ok(ExitCode::from(client::exit::FAILED));
+            }
+            let done = send_plan(&client, &args, false, Some(version)).await?;
+            if json_out {
+                print(&done, &[]);
+            } else {
+                let to = table::cell(done.get("to_version"));
+                println!("{}: registry version {version} → {to}", paint("applied", Tone::Good));
+            }
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "nexusctl", &mut std::io::stdout());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dry run of applying `args`.
+async fn plan(client: &Client, args: &ApplyArgs) -> Result<Value, CtlError> {
+    send_plan(client, args, true, None).await
+}
+
+async fn send_plan(
+    client: &Client,
+    args: &ApplyArgs,
+    dry_run: bool,
+    expected: Option<i64>,
+) -> Result<Value, CtlError> {
+    let file = std::fs::read(&args.file)
+        .map_err(|e| CtlError::Usage(format!("reading {}: {e}", args.file.display())))?;
+    let json = file.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut q = vec![format!("dry_run={dry_run}"), format!("prune={}", args.prune)];
+    if !args.context.is_empty() {
+        q.push(format!("context={}", seg(&args.context.join(","))));
+    }
+    if let Some(v) = expected {
+        q.push(format!("expected_version={v}"));
+    }
+    let content_type = if json { "application/json" } else { "application/yaml" };
+    let a =
+        client.post_file(&format!("/api/admin/apply?{}", q.join("&")), file, content_type).await?;
+    Ok(a.body)
+}
+
+/// A plan for people: one line per change, unchanged ones counted.
+fn show_plan(plan: &Value) -> String {
+    let mut out = String::new();
+    let canonical = |v: Option<&Value>| table::cell(v.and_then(|r| r.get("canonical")));
+    for item in plan.get("items").and_then(Value::as_array).into_iter().flatten() {
+        let name =
+            format!("{}/{}", table::cell(item.get("context")), table::cell(item.get("alias")));
+        let line = match item.get("action").and_then(Value::as_str) {
+            Some("create") => {
+                paint(&format!("+ {name}  {}", canonical(item.get("after"))), Tone::Good)
+            }
+            Some("deactivate") => {
+                paint(&format!("- {name}  {}", canonical(item.get("before"))), Tone::Bad)
+            }
+            Some("update") => {
+                let (before, after) = (item.get("before"), item.get("after"));
+                let mut what = Vec::new();
+                for field in ["canonical", "description", "expires_at"] {
+                    let (b, a) =
+                        (before.and_then(|r| r.get(field)), after.and_then(|r| r.get(field)));
+                    if b != a {
+                        what.push(format!("{field}: {} → {}", table::cell(b), table::cell(a)));
+                    }
+                }
+                format!("~ {name}  {}", what.join(", "))
+            }
+            _ => continue,
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let c = |k: &str| table::cell(plan.pointer(&format!("/counts/{k}")));
+    out.push_str(&format!(
+        "against registry version {}: {} to create, {} to update, {} to deactivate, {} unchanged\n",
+        table::cell(plan.get("from_version")),
+        c("create"),
+        c("update"),
+        c("deactivate"),
+        c("unchanged"),
+    ));
+    out
+}
+
+/// Asks on the terminal; refuses without one (scripts pass --yes).
+fn confirm(changes: i64) -> Result<bool, CtlError> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return Err(CtlError::Usage("not a terminal: pass --yes to apply without asking".into()));
+    }
+    print!("apply these {changes} changes? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CtlError::Other(e.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 fn alias_path(context: &str, alias: &str) -> String {

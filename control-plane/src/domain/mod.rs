@@ -6,9 +6,12 @@
 //! - [`governance`]: the rules document and the decisions it makes.
 //! - [`conflict`]: what a create meets, and how a conflict is settled.
 //! - [`import`]: what a batch of entries does under an import policy.
+//! - [`apply`]: what a desired state does: the per-alias plan (the file
+//!   wins; `prune` deactivates what it lacks).
 //! - [`rbac`]: who may do what, where — a decision table.
 
 pub mod alias;
+pub mod apply;
 pub mod conflict;
 pub mod governance;
 pub mod import;

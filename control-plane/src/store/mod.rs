@@ -15,6 +15,7 @@
 
 pub mod alias_rows;
 pub mod aliases;
+pub mod apply;
 pub mod audit;
 pub mod changes;
 pub mod conflicts;

@@ -136,3 +136,77 @@ async fn nexusctl_manages_aliases_with_meaningful_exit_codes() {
     let out = ctl(&app, &admin, &["completions", "bash"]).await;
     assert!(text(&out.stdout).contains("nexusctl"));
 }
+
+#[tokio::test]
+async fn export_edit_diff_apply_round_trip() {
+    let app = spawn_app().await;
+    let admin = app.admin.clone();
+    for (alias, canonical) in [
+        ("keep", "https://api.nexus.com/k"),
+        ("edit", "https://api.nexus.com/e1"),
+        ("drop", "https://api.nexus.com/d"),
+    ] {
+        assert_eq!(app.create("frontend", alias, canonical).await.0, 201);
+    }
+    assert_eq!(app.create("backend", "other", "https://api.nexus.com/o").await.0, 201);
+
+    // Export frontend, edit it as a person would, diff, apply with prune.
+    let out = ctl(&app, &admin, &["export", "--context", "frontend"]).await;
+    let exported = text(&out.stdout);
+    let edited = exported.replace("https://api.nexus.com/e1", "https://api.nexus.com/e2");
+    let mut file = nexus_protocol::AliasFile::parse(&edited).unwrap();
+    file.aliases.retain(|e| e.alias.as_str() != "drop");
+    let mut new = file.aliases[0].clone();
+    new.alias = nexus_protocol::AliasName::parse("added").unwrap();
+    new.canonical = nexus_protocol::Canonical::parse("https://api.nexus.com/a").unwrap();
+    file.aliases.push(new);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontend.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+
+    let out = ctl(&app, &admin, &["diff", path, "--prune"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let diff = text(&out.stdout);
+    assert!(diff.contains("+ frontend/added  https://api.nexus.com/a"), "{diff}");
+    assert!(
+        diff.contains(
+            "~ frontend/edit  canonical: https://api.nexus.com/e1 → https://api.nexus.com/e2"
+        ),
+        "{diff}"
+    );
+    assert!(diff.contains("- frontend/drop"), "{diff}");
+    assert!(diff.contains("1 to create, 1 to update, 1 to deactivate, 1 unchanged"), "{diff}");
+    // A dry run wrote nothing; without a terminal, apply wants --yes.
+    let out = ctl(&app, &admin, &["apply", path, "--prune"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let out = ctl(&app, &admin, &["apply", path, "--prune", "--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("applied: registry version"), "{}", text(&out.stdout));
+    let (status, a) = app.get("/api/admin/aliases/frontend/edit").await;
+    assert_eq!((status.as_u16(), a["canonical"].as_str()), (200, Some("https://api.nexus.com/e2")));
+    let (_, d) = app.get("/api/admin/aliases/frontend/drop").await;
+    assert_eq!(d["is_active"], false);
+    // Another context is never pruned.
+    let (_, o) = app.get("/api/admin/aliases/backend/other").await;
+    assert_eq!(o["is_active"], true);
+    // Applying again changes nothing.
+    let out = ctl(&app, &admin, &["apply", path, "--prune", "--yes"]).await;
+    assert!(text(&out.stdout).contains("nothing to apply"), "{}", text(&out.stdout));
+
+    // A plan reviewed at one version is refused once the registry moved.
+    let (_, plan) =
+        app.post("/api/admin/apply?dry_run=true", &serde_json::to_value(&file).unwrap()).await;
+    let reviewed = plan["from_version"].as_i64().unwrap();
+    assert_eq!(app.create("frontend", "meanwhile", "https://api.nexus.com/m").await.0, 201);
+    let (status, body) = app
+        .post(
+            &format!("/api/admin/apply?prune=true&expected_version={reviewed}"),
+            &serde_json::to_value(&file).unwrap(),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["error"].as_str()), (409, Some("registry_moved")), "{body}");
+    let (_, m) = app.get("/api/admin/aliases/frontend/meanwhile").await;
+    assert_eq!(m["is_active"], true, "nothing was written");
+}

@@ -1,0 +1,97 @@
+//! Applying a desired state in one transaction: the registry row locked
+//! (so the version the plan names is the one it is carried out on), the
+//! active aliases of the named contexts read once, the domain's plan, and
+//! every row through the ledger's one statement.
+
+use std::collections::{HashMap, HashSet};
+
+use nexus_protocol::{AliasEntry, Context};
+use serde::Serialize;
+
+use super::alias_rows::{COLS, from_row};
+use super::ledger::{AuditEntry, Ledger};
+use super::{Actor, Store, StoreError};
+use crate::domain::apply::{Counts, PlanItem, plan_apply};
+
+/// What an apply did, or would do (`dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    pub prune: bool,
+    /// The registry version the plan was computed against.
+    pub from_version: i64,
+    /// The version after it (equal to `from_version` when nothing changes).
+    pub to_version: i64,
+    pub counts: Counts,
+    pub items: Vec<PlanItem>,
+}
+
+/// The outcome of [`Store::apply`].
+#[derive(Debug)]
+pub enum Applied {
+    Done(ApplyReport),
+    /// The registry is no longer at the version the caller planned on.
+    Moved {
+        expected: i64,
+        found: i64,
+    },
+}
+
+impl Store {
+    /// Applies `entries` (checked by the caller: names, governance, no
+    /// duplicate keys) as the desired state of `contexts`; with
+    /// `expected_version`, only if the registry is still there.
+    pub async fn apply(
+        &self,
+        entries: &[AliasEntry],
+        contexts: &HashSet<Context>,
+        prune: bool,
+        expected_version: Option<i64>,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<Applied, StoreError> {
+        let mut client = self.client().await?;
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let base = ledger.base();
+        if let Some(expected) = expected_version.filter(|v| *v != base) {
+            return Ok(Applied::Moved { expected, found: base });
+        }
+        let names: Vec<&str> = contexts.iter().map(Context::as_str).collect();
+        let sql = format!("SELECT {COLS} FROM aliases WHERE is_active AND context = ANY($1)");
+        let rows = ledger.tx().query(&sql, &[&names]).await?;
+        let mut active = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let a = from_row(r)?;
+            active.insert(a.key(), a);
+        }
+        let plan = plan_apply(entries, &active, contexts, prune);
+        let mut report = ApplyReport {
+            dry_run,
+            prune,
+            from_version: base,
+            to_version: base + plan.versions(),
+            counts: plan.counts,
+            items: plan.items.clone(),
+        };
+        if dry_run || plan.versions() == 0 {
+            return Ok(Applied::Done(report));
+        }
+        ledger.bulk(plan.creates.iter().copied(), plan.rewrites.iter().map(|(id, e)| (*id, e)));
+        let c = plan.counts;
+        ledger.note(AuditEntry {
+            action: "alias.apply",
+            details: Some(format!(
+                "created {}, updated {}, deactivated {}, unchanged {}",
+                c.create, c.update, c.deactivate, c.unchanged
+            )),
+            after: Some(serde_json::json!({
+                "counts": c, "prune": prune, "contexts": names,
+                "from_version": base, "to_version": report.to_version,
+            })),
+            ..Default::default()
+        });
+        let done = ledger.commit().await?;
+        report.to_version = done.to;
+        Ok(Applied::Done(report))
+    }
+}
