@@ -243,6 +243,20 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// Every API key: name, role, contexts, created, revoked — never the key.
+#[utoipa::path(
+    get,
+    path = "/api/admin/api-keys",
+    tag = "admin",
+    responses((status = 200, description = "`{\"items\": [{id, name, role, contexts, created_at, \
+        created_by, revoked_at}]}`, newest first", body = Object))
+)]
+pub async fn list_keys(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::ManageApiKeys, Scope::Global)?;
+    let items = st.store.list_api_keys().await?;
+    Ok(axum::Json(json!({ "items": items })).into_response())
+}
+
 /// Revokes an API key at once.
 #[utoipa::path(
     delete,

@@ -61,7 +61,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(admin::audit))
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::governance, admin::put_governance))
-        .routes(routes!(admin::create_key))
+        .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(edges::list))
         .routes(routes!(openapi::openapi_json))

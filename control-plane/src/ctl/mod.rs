@@ -218,6 +218,8 @@ enum KeyCmd {
         #[arg(long, default_value = "*")]
         contexts: String,
     },
+    /// Every key (never the secret), newest first.
+    List,
     Revoke {
         id: i64,
     },
@@ -462,6 +464,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
                 if !json_out {
                     eprintln!("the key is shown once: store it now");
                 }
+            }
+            KeyCmd::List => {
+                let a = client.get("/api/admin/api-keys").await?;
+                print(
+                    &a.body,
+                    &[
+                        ("id", "id"),
+                        ("name", "name"),
+                        ("role", "role"),
+                        ("contexts", "contexts"),
+                        ("created", "created_at"),
+                        ("by", "created_by"),
+                        ("revoked", "revoked_at"),
+                    ],
+                );
             }
             KeyCmd::Revoke { id } => {
                 let a = client.delete(&format!("/api/admin/api-keys/{id}")).await?;

@@ -17,6 +17,18 @@ pub struct KeyGrant {
     pub digest: Vec<u8>,
 }
 
+/// A key as listed: never its digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub id: i32,
+    pub name: String,
+    pub role: String,
+    pub contexts: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_by: String,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyCreated {
     pub id: i32,
@@ -54,6 +66,32 @@ impl Store {
         });
         ledger.commit().await?;
         Ok(created)
+    }
+
+    /// Every key, newest first, without its digest (the secret was never
+    /// kept): what `GET /api/admin/api-keys` shows.
+    pub async fn list_api_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, role, contexts, created_at, created_by, revoked_at \
+                 FROM api_keys ORDER BY id DESC",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyInfo {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    role: r.try_get(2)?,
+                    contexts: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    created_by: r.try_get(5)?,
+                    revoked_at: r.try_get(6)?,
+                })
+            })
+            .collect()
     }
 
     /// Revokes key `id`; false when there is no such unrevoked key.

@@ -132,6 +132,28 @@ async fn nexusctl_manages_aliases_with_meaningful_exit_codes() {
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("chain intact"), "{}", text(&out.stdout));
 
+    // Keys: created (shown once), listed without the secret, revoked.
+    let out = ctl(
+        &app,
+        &admin,
+        &["-o", "json", "keys", "create", "ci", "--role", "resolver", "--contexts", "frontend"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let out = ctl(&app, &admin, &["keys", "list"]).await;
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("ci") && listed.contains("resolver") && !listed.contains(&secret),
+        "{listed}"
+    );
+    let id = key["id"].to_string();
+    let out = ctl(&app, &admin, &["keys", "revoke", &id]).await;
+    assert!(text(&out.stdout).contains(&format!("revoked key {id}")), "{}", text(&out.stdout));
+    let out = ctl(&app, &secret, &["resolve", "frontend", "cart"]).await;
+    assert_eq!(out.status.code(), Some(7), "a revoked key is refused");
+
     // Completions are generated, not hand-kept.
     let out = ctl(&app, &admin, &["completions", "bash"]).await;
     assert!(text(&out.stdout).contains("nexusctl"));
