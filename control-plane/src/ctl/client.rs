@@ -103,15 +103,8 @@ impl Client {
 
     /// A GET whose answer is a file, not JSON (`accept` picks its format).
     pub async fn get_text(&self, path: &str, accept: &str) -> Result<String, CtlError> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
+        let req = self.http.get(self.url(path)).header(reqwest::header::ACCEPT, accept);
+        let resp = self.send(req).await?;
         if resp.status().is_success() {
             return resp
                 .text()
@@ -119,8 +112,7 @@ impl Client {
                 .map_err(|e| CtlError::Other(format!("reading the answer: {e}")));
         }
         let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        Err(api_error(status, body))
+        Err(api_error(status, resp.json().await.unwrap_or(Value::Null)))
     }
 
     /// A POST of a file (`content_type` names its format), JSON back.
@@ -130,22 +122,9 @@ impl Client {
         file: Vec<u8>,
         content_type: &str,
     ) -> Result<Answer, CtlError> {
-        let url = format!("{}{path}", self.base);
-        let mut req =
-            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, content_type).body(file);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(Answer { status, version: None, body });
-        }
-        Err(api_error(status, body))
+        let req =
+            self.http.post(self.url(path)).header(reqwest::header::CONTENT_TYPE, content_type);
+        self.answer(self.send(req.body(file)).await?).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
@@ -160,26 +139,38 @@ impl Client {
         self.call(Method::DELETE, path, None).await
     }
 
-    /// Sends one request; a non-2xx answer becomes [`CtlError::Api`] with
-    /// the API's own error code, message and governance rule.
+    /// Sends one JSON request; see [`Client::answer`].
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, CtlError> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.http.request(method, self.url(path));
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
+        self.answer(self.send(req).await?).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends `req` with the credential; only a transport failure is an
+    /// error here.
+    async fn send(&self, mut req: reqwest::RequestBuilder) -> Result<reqwest::Response, CtlError> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
             .await
-            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })?;
+            .map_err(|e| CtlError::Unreachable { url: self.base.clone(), cause: report(&e) })
+    }
+
+    /// A JSON answer; a non-2xx one becomes [`CtlError::Api`] with the
+    /// API's own error code, message and governance rule.
+    async fn answer(&self, resp: reqwest::Response) -> Result<Answer, CtlError> {
         let status = resp.status();
         let version = resp
             .headers()
