@@ -133,7 +133,43 @@ impl Postgres {
         if self.remove_on_exit {
             cmd.arg("--no-sync");
         }
-        expect_success("initdb", run(&mut cmd, "initdb")?)
+        expect_success("initdb", run(&mut cmd, "initdb")?)?;
+        self.write_certificate()
+    }
+
+    /// A private CA and a `localhost` certificate it signed, so the cluster
+    /// speaks TLS like a production server (`ssl=on`) and the TLS tests
+    /// (`sslmode=verify-ca` against `ssl_cert_file`, `verify-full` by
+    /// name) behave as they do against a packaged server.
+    fn write_certificate(&self) -> Result<(), LocalError> {
+        let tls =
+            |e: rcgen::Error| LocalError::io("make the TLS certificate", std::io::Error::other(e));
+        let ca_key = rcgen::KeyPair::generate().map_err(tls)?;
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "nexus-local CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(tls)?;
+        let key = rcgen::KeyPair::generate().map_err(tls)?;
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .map_err(tls)?
+            .signed_by(&key, &ca)
+            .map_err(tls)?;
+        // The chain the server sends: its certificate, then the CA.
+        let chain = format!("{}{}", cert.pem(), ca.pem());
+        for (name, text, mode) in
+            [("server.crt", chain, 0o644), ("server.key", key.serialize_pem(), 0o600)]
+        {
+            let path = self.data_dir.join(name);
+            std::fs::write(&path, text)
+                .and_then(|()| {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                })
+                .map_err(|e| LocalError::io(format!("write {}", path.display()), e))?;
+            if let Some(user) = self.run_as {
+                user.chown(&path)?;
+            }
+        }
+        Ok(())
     }
 
     fn start_on_free_port(&mut self) -> Result<(), LocalError> {
@@ -170,10 +206,17 @@ impl Postgres {
     /// `pg_ctl -o` is pasted into a shell command line, hence the quoting.
     fn server_options(&self, port: u16) -> String {
         let mut opts = format!("-p {port} -c listen_addresses=127.0.0.1");
+        // TLS with the certificate made at initdb (absolute paths, so
+        // `SHOW ssl_cert_file` names a file a client can read).
+        let dir = self.data_dir.to_string_lossy();
+        if self.data_dir.join("server.key").is_file() && !dir.contains('\'') {
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file='{dir}/server.crt' -c ssl_key_file='{dir}/server.key'"
+            ));
+        }
         // A socket path must fit sun_path (104 bytes on macOS, 108 on Linux);
         // a long or odd data-dir path gets no socket at all rather than one
         // in a shared directory. Clients here connect over TCP.
-        let dir = self.data_dir.to_string_lossy();
         let socket_len = dir.len() + "/.s.PGSQL.65535".len();
         if socket_len < 100 && !dir.contains('\'') && self.data_dir.to_str().is_some() {
             opts.push_str(&format!(" -k '{dir}'"));
