@@ -1,9 +1,10 @@
 //! Export: the active aliases as declarative entries (what import takes),
 //! read in one snapshot together with the registry version they are at.
 
-use nexus_protocol::{AliasEntry, AliasName, Canonical, Context};
+use nexus_protocol::AliasEntry;
 use tokio_postgres::IsolationLevel;
 
+use super::alias_rows::{COLS, from_row};
 use super::{Store, StoreError};
 
 /// The active aliases of some contexts at one registry version.
@@ -40,11 +41,11 @@ impl Store {
         // Bytewise order ("C"): the same file whatever the database's
         // collation, so two exports diff cleanly.
         let st = tx
-            .prepare(
-                "SELECT id, context, alias, canonical, description, expires_at FROM aliases \
+            .prepare(&format!(
+                "SELECT {COLS} FROM aliases \
                  WHERE is_active AND ($1::TEXT[] IS NULL OR context = ANY($1)) \
-                 ORDER BY context COLLATE \"C\", alias COLLATE \"C\"",
-            )
+                 ORDER BY context COLLATE \"C\", alias COLLATE \"C\""
+            ))
             .await?;
         let portal = tx.bind(&st, &[&contexts]).await?;
         let mut entries = Vec::new();
@@ -55,19 +56,8 @@ impl Store {
             }
             entries.reserve(rows.len());
             for r in &rows {
-                let id: i32 = r.try_get(0)?;
-                let bad = |what: &str| format!("alias {id}: {what}");
-                entries.push(AliasEntry {
-                    context: Context::try_from(r.try_get::<_, String>(1)?)
-                        .map_err(|e| StoreError::corrupt(bad("context"), e))?,
-                    alias: AliasName::try_from(r.try_get::<_, String>(2)?)
-                        .map_err(|e| StoreError::corrupt(bad("alias"), e))?,
-                    canonical: Canonical::try_from(r.try_get::<_, String>(3)?)
-                        .map_err(|e| StoreError::corrupt(bad("canonical"), e))?,
-                    description: r.try_get(4)?,
-                    expires_at: r.try_get(5)?,
-                    is_active: true,
-                });
+                // The one row decoder (names re-checked as on every read).
+                entries.push(from_row(r)?.entry());
             }
         }
         tx.commit().await?;
