@@ -42,6 +42,11 @@ pub enum BusError {
     Unavailable { transport: &'static str, source: Cause },
     #[error("{key} holds {value:?}, not \"epoch:version\"")]
     BadHead { key: String, value: String },
+    /// The server answers, but what it holds may be old: a replica whose
+    /// link to its primary is down. Its head is not a confirmation, so the
+    /// edge keeps serving its state and turns `degraded` in time.
+    #[error("{transport}: {reason}")]
+    Stale { transport: &'static str, reason: String },
 }
 
 /// One event of a [`Feed`].

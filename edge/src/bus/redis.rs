@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::SubscriberClient;
+use fred::cmd;
 use fred::prelude::*;
 use fred::types::Message;
 use fred::types::config::{ServerConfig, TlsConnector};
@@ -156,6 +157,22 @@ impl From<fred::error::Error> for BusError {
     }
 }
 
+/// Why a server's data cannot confirm a state, from its `INFO replication`:
+/// a replica whose link to its primary is down (Redis notices after its
+/// `repl-timeout`). A primary, or a replica in sync, is `None`.
+fn replica_cut_off(info: &str) -> Option<String> {
+    let field = |name: &str| {
+        info.lines().find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
+    };
+    if field("role") != Some("slave") || field("master_link_status") == Some("up") {
+        return None;
+    }
+    Some(match field("master_link_down_since_seconds") {
+        Some(s) => format!("replica has lost its primary for {s} s; its head may be old"),
+        None => "replica is not (yet) in sync with its primary; its head may be old".into(),
+    })
+}
+
 /// The server a TLS check probes: the only one, or the first listed.
 fn first_server(server: &ServerConfig) -> Option<fred::types::config::Server> {
     match server {
@@ -281,7 +298,17 @@ impl RedisBus {
 #[async_trait]
 impl Transport for RedisBus {
     async fn head(&self) -> Result<Option<Head>, BusError> {
-        let raw: Option<String> = self.client.get(self.keys.head()).await?;
+        // One round trip: the head, and whether this server's copy is live.
+        // A regional replica cut off from its primary still answers with
+        // the last head it had; taken as a confirmation, that would keep
+        // the edge `healthy` through a partition of any length.
+        let pipe = self.client.pipeline();
+        let () = pipe.get(self.keys.head()).await?;
+        let () = pipe.custom(cmd!("INFO"), vec!["replication"]).await?;
+        let (raw, info): (Option<String>, String) = pipe.all().await?;
+        if let Some(reason) = replica_cut_off(&info) {
+            return Err(BusError::Stale { transport: "redis", reason });
+        }
         raw.map(|v| {
             Head::parse(v.as_bytes())
                 .map_err(|_| BusError::BadHead { key: self.keys.head(), value: v })
@@ -466,5 +493,21 @@ impl Feed for RedisFeed {
 
     fn name(&self) -> Option<String> {
         Some(self.subscriber.id().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replica_cut_off;
+
+    #[test]
+    fn replica_link() {
+        assert_eq!(replica_cut_off("# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"), None);
+        let up = "role:slave\r\nmaster_host:10.0.0.1\r\nmaster_link_status:up\r\n";
+        assert_eq!(replica_cut_off(up), None);
+        let down = "role:slave\r\nmaster_link_status:down\r\nmaster_link_down_since_seconds:12\r\n";
+        assert!(replica_cut_off(down).unwrap().contains("12 s"));
+        // Never synced yet: no down-since field, still not a confirmation.
+        assert!(replica_cut_off("role:slave\r\nmaster_link_status:down\r\n").is_some());
     }
 }
