@@ -73,7 +73,9 @@ async fn edge_on_a_replica_follows_the_primary_and_turns_degraded_when_cut_off()
 
     // The region is on its own now (the replica promoted): its head is a
     // confirmation again.
-    let _: Value =
-        to_replica.custom(cmd!("REPLICAOF"), vec!["NO".to_owned(), "ONE".to_owned()]).await.unwrap();
+    let _: Value = to_replica
+        .custom(cmd!("REPLICAOF"), vec!["NO".to_owned(), "ONE".to_owned()])
+        .await
+        .unwrap();
     wait_until("the edge healthy again", || async { health().await == "healthy" }).await;
 }

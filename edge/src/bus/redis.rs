@@ -161,9 +161,8 @@ impl From<fred::error::Error> for BusError {
 /// a replica whose link to its primary is down (Redis notices after its
 /// `repl-timeout`). A primary, or a replica in sync, is `None`.
 fn replica_cut_off(info: &str) -> Option<String> {
-    let field = |name: &str| {
-        info.lines().find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
-    };
+    let field =
+        |name: &str| info.lines().find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'));
     if field("role") != Some("slave") || field("master_link_status") == Some("up") {
         return None;
     }
