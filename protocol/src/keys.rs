@@ -1,6 +1,12 @@
 //! Redis key and channel names. Everything lives under one prefix
 //! (`NEXUS_REDIS_PREFIX`), so several registries — and parallel tests — can
 //! share one Redis.
+//!
+//! The prefix is a Redis Cluster hash tag: `{P}:head`, `{P}:snapshot`, ...
+//! All of one registry's keys hash to one slot, so the publisher's scripts,
+//! which touch several at once, run on a cluster (across slots it would
+//! refuse them with CROSSSLOT). Whatever the prefix holds, every key starts
+//! with the same `{P`, so they share the tag even if `P` has braces.
 
 /// The names of one registry's Redis keys and channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,30 +23,34 @@ impl RedisKeys {
         &self.prefix
     }
 
+    fn key(&self, name: &str) -> String {
+        format!("{{{}}}:{name}", self.prefix)
+    }
+
     /// The full signed snapshot envelope.
     pub fn snapshot(&self) -> String {
-        format!("{}:snapshot", self.prefix)
+        self.key("snapshot")
     }
 
     /// `epoch:version` of the newest published state, for cheap checks.
     pub fn head(&self) -> String {
-        format!("{}:head", self.prefix)
+        self.key("head")
     }
 
     /// Ring of recent signed delta envelopes (a sorted set scored by
     /// `to_version`).
     pub fn deltas(&self) -> String {
-        format!("{}:deltas", self.prefix)
+        self.key("deltas")
     }
 
     /// Pub/sub channel carrying each new delta envelope.
     pub fn channel(&self) -> String {
-        format!("{}:changes", self.prefix)
+        self.key("changes")
     }
 
     /// Hash of edge id → last report (JSON).
     pub fn edges(&self) -> String {
-        format!("{}:edges", self.prefix)
+        self.key("edges")
     }
 }
 
@@ -51,7 +61,8 @@ mod tests {
     #[test]
     fn names_share_the_prefix() {
         let k = RedisKeys::new("nexus:");
-        assert_eq!(k.snapshot(), "nexus:snapshot");
-        assert_eq!(k.channel(), "nexus:changes");
+        assert_eq!(k.snapshot(), "{nexus}:snapshot");
+        assert_eq!(k.channel(), "{nexus}:changes");
+        assert_eq!(k.head(), "{nexus}:head");
     }
 }
