@@ -95,6 +95,7 @@ impl Iterator for DeltaChain {
             upserts,
             removals,
             contexts: None,
+            credentials: Default::default(),
         };
         self.version = to_version;
         Some(delta)

@@ -60,6 +60,7 @@ pub fn snapshot(n: usize) -> Snapshot {
         intended_shrink: false,
         records: records(n),
         contexts: nexus_protocol::KnownContexts::Any,
+        credentials: Default::default(),
     }
 }
 

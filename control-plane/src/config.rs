@@ -4,11 +4,13 @@
 //! Nearly a leaf: it imports nothing from this crate but the pure
 //! governance rules (for [`governance`], the rules' source), so every other
 //! module may import it. [`propagation`] holds the publisher's part,
-//! [`database`] the TLS settings of `DATABASE_URL`.
+//! [`database`] the TLS settings of `DATABASE_URL`, [`tokens`] the token
+//! keys.
 
 pub mod database;
 pub mod governance;
 pub mod propagation;
+pub mod tokens;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +22,7 @@ pub use database::{DbConnection, DbTls, DbUrlError, SslMode};
 pub use governance::GovernanceSource;
 pub use nexus_edge::logging::LogFormat;
 pub use propagation::PropagationConfig;
+pub use tokens::TokenConfig;
 
 use crate::domain::governance::Governance;
 
@@ -30,8 +33,17 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub enum ConfigError {
     #[error("{name}: {message}")]
     Invalid { name: &'static str, message: String },
-    #[error("SECRET_KEY is not set; set it to at least {MIN_SECRET_LEN} random bytes")]
+    #[error(
+        "no token keys: set NEXUS_TOKEN_SIGNING_KEY (or NEXUS_TOKEN_SIGNING_KEY_FILE, an Ed25519 \
+         PKCS#8 PEM), or NEXUS_TOKEN_VERIFY_KEYS for an instance that only verifies; \
+         SECRET_KEY (HS256, at least {MIN_SECRET_LEN} random bytes) is for development"
+    )]
     MissingSecret,
+    #[error(
+        "this instance holds only verify keys and cannot mint tokens; set \
+         NEXUS_TOKEN_SIGNING_KEY (or mint on the instance that holds it)"
+    )]
+    NoSigningKey,
 }
 
 fn invalid(name: &'static str, message: impl fmt::Display) -> ConfigError {
@@ -104,6 +116,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub secret_key: Option<Secret>,
     pub token_expiration_secs: i64,
+    /// Signing and verification keys, `TOKEN_MAX_TTL` (see [`tokens`]).
+    pub tokens: TokenConfig,
     /// `LOG_LEVEL`: a tracing filter directive.
     pub log_level: String,
     /// `LOG_FORMAT`: `text` (default) or `json` (see `nexus_edge::logging`).
@@ -145,6 +159,11 @@ impl Config {
         if token_expiration_secs <= 0 {
             return Err(invalid("TOKEN_EXPIRATION", "must be positive"));
         }
+        let tokens = TokenConfig::from_lookup(
+            &get,
+            secret_key.as_ref().map(Secret::as_bytes),
+            token_expiration_secs,
+        )?;
         let archive: u32 = parse_or(&get, "AUDIT_ARCHIVE_AFTER_DAYS", 90)?;
         let purge: u32 = parse_or(&get, "AUDIT_PURGE_AFTER_DAYS", 365)?;
         if purge <= archive {
@@ -158,6 +177,7 @@ impl Config {
             listen: SocketAddr::new(host, port),
             secret_key,
             token_expiration_secs,
+            tokens,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
             log_format: parse_or(&get, nexus_edge::logging::LOG_FORMAT, LogFormat::Text)?,
             governance: GovernanceSource::from_value(get(governance::VARIABLE)),
@@ -169,7 +189,8 @@ impl Config {
         })
     }
 
-    /// The signing key, required by `serve` and `token`.
+    /// `SECRET_KEY`, the HS256 secret, when set. Tokens go through
+    /// [`Config::tokens`]; this is for what still shares the secret.
     pub fn secret(&self) -> Result<&Secret, ConfigError> {
         self.secret_key.as_ref().ok_or(ConfigError::MissingSecret)
     }

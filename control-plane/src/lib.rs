@@ -11,6 +11,8 @@
 //! - [`audit`]: the hash chain (pure) and the retention job.
 //! - [`auth`]: tokens (via `nexus_protocol::jwt`) and API keys.
 //! - [`api`]: axum routes and handlers; errors mapped to statuses once.
+//! - [`console`]: the admin's web pages under `/console`, server-rendered,
+//!   on the same RBAC and write path as the API.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`publisher`]: signed deltas and snapshots to the bus (Redis, or
 //!   in-process), one leader.
@@ -23,6 +25,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod ctl;
 pub mod dev;
 pub mod domain;

@@ -11,7 +11,7 @@ use nexus_control_plane::domain::import::ImportPolicy;
 use nexus_control_plane::registry::{self, WriteError};
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
-use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner};
+use nexus_protocol::{AliasFile, ContextScope, Role};
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus-control-plane", version, about = "NEXUS SSOT control plane")]
@@ -30,7 +30,8 @@ enum Command {
     Dev(nexus_control_plane::dev::DevArgs),
     /// Apply missing database migrations (safe to run twice).
     Migrate,
-    /// Print a JWT signed with SECRET_KEY. Needs no database.
+    /// Print a JWT signed with the configured key (NEXUS_TOKEN_SIGNING_KEY,
+    /// or SECRET_KEY in development). Needs no database.
     Token {
         #[arg(long)]
         sub: String,
@@ -39,7 +40,8 @@ enum Command {
         /// Comma-separated contexts, or `*` for all.
         #[arg(long, default_value = "*")]
         contexts: String,
-        /// Lifetime in seconds (default TOKEN_EXPIRATION).
+        /// Lifetime in seconds (default TOKEN_EXPIRATION; at most
+        /// TOKEN_MAX_TTL).
         #[arg(long)]
         ttl: Option<i64>,
     },
@@ -100,16 +102,15 @@ fn token(
     contexts: &str,
     ttl: Option<i64>,
 ) -> anyhow::Result<()> {
-    let secret = config.secret()?;
+    let signer = config.tokens.signer()?;
     let list: Vec<String> =
         contexts.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
     let scope = ContextScope::try_from(list).context("--contexts")?;
     let ttl = ttl.unwrap_or(config.token_expiration_secs);
-    if ttl <= 0 {
-        bail!("--ttl must be positive");
-    }
-    let signer = TokenSigner::hs256(secret.expose().as_bytes());
-    println!("{}", signer.mint(sub, role, scope, Utc::now().timestamp(), ttl));
+    let token = signer
+        .issue(sub, role, scope, Utc::now().timestamp(), ttl)
+        .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    println!("{token}");
     Ok(())
 }
 

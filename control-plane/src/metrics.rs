@@ -33,6 +33,13 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// `key` of `nexus_cp_rate_limited_total`: the bucket that refused,
+/// "principal" (a credential) or "address" (no valid credential).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub key: &'static str,
+}
+
 /// The publisher's metrics: clones of handles registered in [`Metrics`].
 #[derive(Debug, Clone, Default)]
 pub struct PublishMetrics {
@@ -57,6 +64,8 @@ pub struct Metrics {
     pub audit_rows: Gauge,
     pub db_up: Gauge,
     pub publish: PublishMetrics,
+    /// Requests refused with 429 by the admin API's rate limit.
+    pub rate_limited: Family<LimitLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,6 +120,12 @@ impl Metrics {
             "1 while this instance holds the publisher lock",
             publish.is_leader.clone(),
         );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "nexus_cp_rate_limited",
+            "Admin API requests refused by the rate limit (429)",
+            rate_limited.clone(),
+        );
         Self {
             registry,
             requests,
@@ -121,6 +136,7 @@ impl Metrics {
             audit_rows,
             db_up,
             publish,
+            rate_limited,
         }
     }
 

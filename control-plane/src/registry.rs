@@ -1,7 +1,9 @@
 //! The registry's use cases, shared by the admin API and the command line:
 //! each checks what the governance rules say about a request, then has the
 //! store carry out the domain's plan. Parsing the request and authorising
-//! the caller stay with the caller; status codes and exit codes too.
+//! the caller (role and context) stay with the caller; status codes and
+//! exit codes too. Ownership is decided by the plans, under the registry
+//! lock, on the rows as they are: the caller passes its [`Writer`].
 
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -11,8 +13,9 @@ use nexus_protocol::{AliasEntry, AliasKey, Context};
 use crate::domain::alias::{AliasPatch, NewAlias};
 use crate::domain::governance::{Candidate, Governance, Violation};
 use crate::domain::import::{ImportPolicy, ImportReport};
+use crate::domain::rbac::Writer;
 use crate::store::aliases::{Created, Updated};
-use crate::store::apply::Applied;
+use crate::store::apply::{Applied, ApplyBy};
 use crate::store::{Actor, Store, StoreError};
 
 /// Why a write was not done.
@@ -27,6 +30,10 @@ pub enum WriteError {
     /// Under `reject`, the import met conflicts and wrote nothing.
     #[error("{} conflicts; nothing was written", .0.conflicts.len())]
     Refused(ImportReport),
+    /// The import would replace aliases others own (`{context, alias,
+    /// owner}` each); nothing was written.
+    #[error("{} entries would replace aliases owned by others; nothing was written", .0.len())]
+    NotOwner(Vec<serde_json::Value>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,20 +49,43 @@ pub async fn create(
     Ok(store.create_alias(new, rules.shadowing(&new.key.context), actor).await?)
 }
 
-/// Applies `patch` to the alias at `key`; the result must satisfy the rules
-/// unless it is inactive.
+/// Applies `patch` to the alias at `key` if `writer` may change it; the
+/// result must satisfy the rules unless it is inactive.
 pub async fn update(
     store: &Store,
     rules: &Governance,
     key: &AliasKey,
     patch: &AliasPatch,
     actor: &Actor,
+    writer: &Writer,
 ) -> Result<Updated, StoreError> {
-    store.update_alias(key, patch, rules, Utc::now(), actor).await
+    store.update_alias(key, patch, rules, Utc::now(), actor, writer).await
 }
 
-/// Imports `entries` (distinct keys, checked by whoever parsed them) in one
-/// transaction, once every entry satisfies the rules.
+/// Deactivates the active alias at `key` if `writer` may change it.
+pub async fn deactivate(
+    store: &Store,
+    rules: &Governance,
+    key: &AliasKey,
+    actor: &Actor,
+    writer: &Writer,
+) -> Result<Updated, StoreError> {
+    store.deactivate_alias(key, rules, actor, writer).await
+}
+
+/// Gives the alias at `key` the owner `to` (already parsed with
+/// `domain::alias::parse_owner`; the caller checked `TransferOwnership`).
+pub async fn transfer(
+    store: &Store,
+    key: &AliasKey,
+    to: &str,
+    actor: &Actor,
+) -> Result<Updated, StoreError> {
+    store.transfer_alias(key, to, actor).await
+}
+
+/// Imports `entries` as the control plane itself (the command line, dev
+/// mode): [`import_by`] with a writer that ownership does not narrow.
 pub async fn import(
     store: &Store,
     rules: &Governance,
@@ -64,8 +94,27 @@ pub async fn import(
     dry_run: bool,
     actor: &Actor,
 ) -> Result<ImportReport, WriteError> {
+    let writer = Writer::system(&actor.name);
+    import_by(store, rules, entries, policy, dry_run, actor, &writer).await
+}
+
+/// Imports `entries` (distinct keys, checked by whoever parsed them) in one
+/// transaction, once every entry satisfies the rules; `writer` may replace
+/// only aliases it may change.
+pub async fn import_by(
+    store: &Store,
+    rules: &Governance,
+    entries: &[AliasEntry],
+    policy: ImportPolicy,
+    dry_run: bool,
+    actor: &Actor,
+    writer: &Writer,
+) -> Result<ImportReport, WriteError> {
     check_entries(rules, entries, Utc::now())?;
-    let report = store.import(entries, policy, dry_run, actor).await?;
+    let report = store.import(entries, policy, dry_run, actor, writer, rules).await?;
+    if !report.not_owned.is_empty() {
+        return Err(WriteError::NotOwner(report.not_owned));
+    }
     if report.refused(policy) {
         return Err(WriteError::Refused(report));
     }
@@ -82,6 +131,7 @@ pub async fn apply(
     contexts: &HashSet<Context>,
     options: ApplyOptions,
     actor: &Actor,
+    writer: &Writer,
 ) -> Result<Applied, WriteError> {
     let now = Utc::now();
     for (index, e) in entries.iter().enumerate().filter(|(_, e)| e.is_active) {
@@ -93,7 +143,8 @@ pub async fn apply(
         })?;
     }
     let ApplyOptions { prune, expected_version, dry_run } = options;
-    Ok(store.apply(entries, contexts, prune, expected_version, dry_run, actor).await?)
+    let by = ApplyBy { actor, writer, rules };
+    Ok(store.apply(entries, contexts, prune, expected_version, dry_run, by).await?)
 }
 
 /// How to apply: see [`apply`].

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use nexus_protocol::TokenVerifier;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -88,12 +89,16 @@ pub async fn serve_on(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
+    // The peer address reaches the handlers (`ConnectInfo`): requests
+    // without a valid credential are rate-limited by it (`api::ratelimit`).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
         Some(tls) => {
-            axum::serve(TlsListener::new(listener, tls)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await?
+            // `tap_io` only so axum knows how to name the peer of a TLS
+            // stream (the listener's own address type).
+            let listener = TlsListener::new(listener, tls)?.tap_io(|_| {});
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?
         }
     }
     Ok(())
@@ -219,12 +224,11 @@ pub async fn start(
     config: &crate::config::Config,
     bus: Option<crate::publisher::bus::Bus>,
 ) -> anyhow::Result<Service> {
-    let secret = config.secret()?;
+    let verifier = config.tokens.announced_verifier()?;
     let tls = match &config.api_tls {
         Some(files) => Some(files.server_config()?),
         None => None,
     };
-    let verifier = TokenVerifier::hs256(secret.expose().as_bytes());
     let governance = crate::config::load_governance(config)?;
     let store = Store::new(&config.db)?;
     let state = prepare(store, verifier, governance).await?;

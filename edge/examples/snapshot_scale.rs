@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         intended_shrink: false,
         contexts: nexus_protocol::KnownContexts::of_records(&records),
         records,
+        credentials: Default::default(),
     };
     let bytes = encode_snapshot(&snapshot, Some(&dev_signing_key()));
     drop(snapshot);

@@ -3,12 +3,14 @@
 //! bound. The environment is injected so tests need not set variables.
 
 pub mod env;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nexus_protocol::TokenVerifier;
 use nexus_protocol::signing::{self, VerifyingKey};
 
 use crate::bus::redis::RedisConfig;
@@ -29,8 +31,9 @@ pub struct Args {
 /// Who may resolve.
 #[derive(Debug, Clone)]
 pub enum AuthMode {
-    /// A valid bearer token for the context (the default).
-    Required(Secret),
+    /// A valid bearer credential for the context (the default), checked
+    /// with these keys (see [`tokens`]).
+    Required(Box<TokenVerifier>),
     /// Anyone (`EDGE_AUTH=off`, for local demos).
     Off,
 }
@@ -123,10 +126,7 @@ impl Config {
             _ => return Err(ConfigError::HalfTls),
         };
         let auth = match env("EDGE_AUTH").as_deref().unwrap_or("required") {
-            "required" => match env("SECRET_KEY").filter(|s| !s.is_empty()) {
-                Some(s) => AuthMode::Required(Secret::new(s)),
-                None => return Err(ConfigError::MissingSecret),
-            },
+            "required" => AuthMode::Required(Box::new(tokens::edge_verifier(&env)?)),
             "off" => AuthMode::Off,
             other => {
                 return Err(ConfigError::Invalid {
@@ -224,7 +224,7 @@ mod tests {
         assert!(config(&[("EDGE_AUTH", "off"), ("PROMETHEUS_ENABLED", "maybe")]).is_err());
         assert!(!format!("{c:?}").contains("s3cret"));
         let e = config(&[]).unwrap_err();
-        assert!(e.to_string().contains("SECRET_KEY"), "{e}");
+        assert!(e.to_string().contains("NEXUS_TOKEN_VERIFY_KEYS"), "{e}");
         assert!(matches!(config(&[("EDGE_AUTH", "off")]).unwrap().auth, AuthMode::Off));
         assert!(config(&[("EDGE_AUTH", "off"), ("EDGE_WORKERS", "0")]).is_err());
         assert!(config(&[("EDGE_AUTH", "off"), ("EDGE_HTTP_ADDR", "nope")]).is_err());
@@ -267,7 +267,10 @@ mod tests {
         let c = redis_config(&vars).unwrap();
         let SourceConfig::Redis(redis) = &c.source else { panic!() };
         let (redis, sync) = &**redis;
-        assert_eq!((redis.keys.snapshot().as_str(), sync.edge_id.as_str()), ("t1:snapshot", "e1"));
+        assert_eq!(
+            (redis.keys.snapshot().as_str(), sync.edge_id.as_str()),
+            ("{t1}:snapshot", "e1")
+        );
         assert_eq!(sync.degraded_after(), Duration::from_millis(750));
 
         let mut bad = base.to_vec();

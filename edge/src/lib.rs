@@ -21,7 +21,8 @@
 //! - [`persist`]: the last-known-good copy on disk.
 //! - [`resolve`]: the resolve decision as a plain function and the one
 //!   table of refusals (status, code, message), shared by HTTP and QUIC.
-//! - [`auth`]: bearer tokens, verified once and cached.
+//! - [`auth`]: bearer tokens and API keys, verified once and cached.
+//! - [`credentials`]: revocations and API-key grants from the signed stream.
 //! - [`service`]: HTTP routes and answers.
 //! - [`server`]: the hardened hyper server on an already-bound listener.
 //! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
@@ -42,6 +43,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod deadline;
 pub mod logging;
 pub mod metrics;

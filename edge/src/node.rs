@@ -113,8 +113,10 @@ pub fn launch(
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Node> {
     let auth = match &config.auth {
-        AuthMode::Required(secret) => {
-            Some(Authenticator::new(TokenVerifier::hs256(secret.as_bytes())))
+        AuthMode::Required(verifier) => {
+            crate::config::tokens::log_mode(verifier);
+            let verifier = TokenVerifier::clone(verifier);
+            Some(Authenticator::new(verifier).with_credentials(state.credentials().clone()))
         }
         AuthMode::Off => {
             tracing::warn!("EDGE_AUTH=off: resolve answers anyone, without a token");

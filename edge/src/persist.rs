@@ -233,6 +233,7 @@ mod tests {
             intended_shrink: false,
             records: vec![],
             contexts: nexus_protocol::KnownContexts::Any,
+            credentials: Default::default(),
         };
         encode_snapshot(&s, None)
     }
@@ -246,6 +247,7 @@ mod tests {
             upserts: vec![],
             removals: vec![],
             contexts: None,
+            credentials: Default::default(),
         };
         encode_delta(&d, None)
     }

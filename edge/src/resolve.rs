@@ -204,6 +204,7 @@ mod tests {
                 contexts: nexus_protocol::KnownContexts::only(
                     [Context::parse("frontend").unwrap()],
                 ),
+                credentials: Default::default(),
             },
             0,
         );

@@ -146,7 +146,10 @@ impl App {
                 "total_aliases": total,
                 "active_aliases": active,
                 "contexts": contexts,
-                "auth": if self.auth.is_some() { "required" } else { "off" },
+                "auth": self.auth.as_ref().map_or_else(
+                    || serde_json::json!({"mode": "off"}),
+                    crate::auth::Authenticator::describe,
+                ),
             }}),
         )
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwapOption, Guard};
 use nexus_protocol::{Delta, DeltaFit, Snapshot};
 
+use crate::credentials::CredentialStore;
 use crate::table::Table;
 
 /// Where the state comes from, as `/api/aliases/status` reports it.
@@ -80,6 +81,8 @@ pub struct State {
     confirmed_at_ms: AtomicI64,
     source: AtomicU8,
     degraded_after_ms: AtomicI64,
+    /// Revocations and API-key grants of the state, for the authenticator.
+    credentials: Arc<CredentialStore>,
 }
 
 impl State {
@@ -92,7 +95,14 @@ impl State {
             confirmed_at_ms: AtomicI64::new(0),
             source: AtomicU8::new(source as u8),
             degraded_after_ms: AtomicI64::new(DEGRADED_AFTER_MS),
+            credentials: Arc::new(CredentialStore::new()),
         }
+    }
+
+    /// The credential set that arrives with the state (see
+    /// [`crate::credentials`]).
+    pub fn credentials(&self) -> &Arc<CredentialStore> {
+        &self.credentials
     }
 
     /// The current table, if a state is loaded. Cheap; hold it for one
@@ -160,6 +170,7 @@ impl State {
         table.set_contexts(&snapshot.contexts);
         let table = Arc::new(table);
         let aliases = table.len();
+        self.credentials.install(&snapshot.credentials, now_ms.div_euclid(1000));
         if let Some(old) = self.table.swap(Some(table)) {
             retire(old);
         }
@@ -196,6 +207,7 @@ impl State {
         if let Some(contexts) = &delta.contexts {
             table.set_contexts(contexts);
         }
+        self.credentials.apply(&delta.credentials, now_ms.div_euclid(1000));
         self.version.store(delta.to_version, Ordering::Release);
         self.confirm(now_ms);
         Ok(Applied::Changed { version: delta.to_version, aliases: table.len() })
@@ -251,6 +263,7 @@ mod tests {
             upserts,
             removals: vec![],
             contexts: None,
+            credentials: Default::default(),
         }
     }
 
@@ -266,6 +279,7 @@ mod tests {
             intended_shrink: false,
             records: vec![rec("a", 5)],
             contexts: nexus_protocol::KnownContexts::Any,
+            credentials: Default::default(),
         };
         s.install_snapshot(&snap, 10);
         assert_eq!((s.version(), s.confirmed_at_ms()), (5, 10));
@@ -288,6 +302,7 @@ mod tests {
             intended_shrink: false,
             records: vec![rec("a", version)],
             contexts: nexus_protocol::KnownContexts::Any,
+            credentials: Default::default(),
         };
         s.install_snapshot(&snap(1), 0);
         // A request that began before the swap.

@@ -68,6 +68,53 @@ fn refuses_to_start_without_secret_key() {
 }
 
 #[test]
+fn refuses_to_start_with_a_token_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.yaml");
+    std::fs::write(&file, "aliases: []\n").unwrap();
+    let key = nexus_protocol::signing::SigningKey::from_bytes(&[8; 32]);
+    let pem = nexus_protocol::jwk::signing_key_pem(&key);
+    let public = nexus_protocol::jwk::public_key_pem(&key.verifying_key());
+    let out = edge(&file)
+        .env("NEXUS_TOKEN_SIGNING_KEY", &pem)
+        .env("NEXUS_TOKEN_VERIFY_KEYS", &public)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NEXUS_TOKEN_SIGNING_KEY") && stderr.contains("never"), "{stderr}");
+    assert!(!stderr.contains(pem.lines().nth(1).unwrap()), "the key was printed: {stderr}");
+}
+
+#[test]
+fn the_start_up_log_and_status_say_which_verification_is_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.yaml");
+    std::fs::write(&file, "aliases: []\n").unwrap();
+    let key = nexus_protocol::signing::SigningKey::from_bytes(&[9; 32]);
+    let public = nexus_protocol::jwk::PublicKey::new(key.verifying_key());
+    let jwks = nexus_protocol::jwk::jwks(std::slice::from_ref(&public)).to_string();
+    let mut cmd = edge(&file);
+    cmd.env("NEXUS_TOKEN_VERIFY_KEYS", &jwks).env("EDGE_HTTP_ADDR", "127.0.0.1:0");
+    let mut running = Edge::start(&mut cmd);
+    let (mode, seen) = running.wait_for("token verification", "mode");
+    assert_eq!(mode, "eddsa");
+    let (addr, more) = running.wait_for("listening", "addr");
+    let logged = [seen, more].concat().join("\n");
+    assert!(!logged.contains("SECRET_KEY is set"), "{logged}");
+    let addr: SocketAddr = addr.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status: serde_json::Value = rt.block_on(async {
+        let url = format!("http://{addr}/api/aliases/status");
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    });
+    assert_eq!(status["status"]["auth"]["mode"], "eddsa");
+    assert_eq!(status["status"]["auth"]["keys"][0], public.kid.as_str());
+    running.signal("-TERM");
+    running.exits_cleanly();
+}
+
+#[test]
 fn sighup_reloads_and_sigterm_stops() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("aliases.yaml");

@@ -72,6 +72,7 @@ async fn bad_tokens_are_refused() {
         iat: now,
         exp,
         nbf: None,
+        jti: None,
     };
     let other_key =
         TokenSigner::hs256(b"another-secret").mint("t", Role::Admin, ContextScope::All, now, 300);

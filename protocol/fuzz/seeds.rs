@@ -12,7 +12,30 @@ use nexus_protocol::envelope::{HEADER_LEN, encode_delta, encode_snapshot};
 use nexus_protocol::quic::{Answer, Reply, Request, Status};
 use nexus_protocol::signing::dev_signing_key;
 use nexus_protocol::snapshot::KnownContexts;
-use nexus_protocol::{AliasFile, AliasKey, AliasName, AliasRecord, Context, Delta, Snapshot};
+use nexus_protocol::credentials::{KeyGrant, RevokedSubject, RevokedToken};
+use nexus_protocol::{
+    AliasFile, AliasKey, AliasName, AliasRecord, Context, ContextScope, CredentialChange,
+    Credentials, Delta, Role, Snapshot,
+};
+
+/// One entry of each kind: format 3's credentials part.
+fn credentials() -> Credentials {
+    Credentials {
+        revoked_tokens: vec![RevokedToken { jti: "Zm9vYmFyYmF6cXV4".into(), until: 1_800_086_400 }],
+        revoked_subjects: vec![RevokedSubject {
+            sub: "ci-deployer".into(),
+            before: 1_800_000_000,
+            until: 1_800_086_400,
+        }],
+        api_keys: vec![KeyGrant {
+            digest: [0x5a; 32],
+            name: "api_key:1:svc".into(),
+            role: Role::Resolver,
+            contexts: ContextScope::Only(vec![ctx("frontend")]),
+            expires_at: Some(1_900_000_000),
+        }],
+    }
+}
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -40,6 +63,7 @@ fn main() {
             intended_shrink: n == 0,
             records: records[..n].to_vec(),
             contexts,
+            credentials: if n == records.len() { credentials() } else { Credentials::default() },
         };
         envelopes.push(encode_snapshot(&s, None));
         envelopes.push(encode_snapshot(&s, Some(&dev_signing_key())));
@@ -58,6 +82,17 @@ fn main() {
             from_version: 3,
             to_version: 4,
             committed_at_ms: 1_800_000_000_000,
+            credentials: if contexts.is_some() {
+                let c = credentials();
+                vec![
+                    CredentialChange::RevokeToken(c.revoked_tokens[0].clone()),
+                    CredentialChange::RevokeSubject(c.revoked_subjects[0].clone()),
+                    CredentialChange::GrantKey(c.api_keys[0].clone()),
+                    CredentialChange::RevokeKey([0x5a; 32]),
+                ]
+            } else {
+                vec![]
+            },
             upserts,
             removals,
             contexts,

@@ -14,6 +14,10 @@
 //!    124    n  payload: bincode 2 (standard config) of Snapshot or Delta
 //! ```
 //!
+//! Formats: 1 records only; 2 adds the configured contexts; 3 (written
+//! now) adds the credentials (revocations and API-key grants). Each adds
+//! its field last, and older formats still decode (to an empty value).
+//!
 //! The signature covers epoch, version and content hash, and the hash
 //! covers the payload, so an edge checks length, hash and signature before
 //! it decodes a single byte of bincode. Decoding itself runs under a byte
@@ -27,13 +31,13 @@ use serde::de::DeserializeOwned;
 use crate::snapshot::{Delta, KnownContexts, Snapshot};
 
 pub const MAGIC: [u8; 4] = *b"NXUS";
-/// 2: snapshots and deltas carry the configured contexts (their last
-/// field). What this build writes.
-pub const FORMAT_VERSION: u16 = 2;
-/// The oldest format this build still reads: format 1 is format 2 without
-/// the contexts, so an upgraded edge can still start from a last-known-good
-/// copy written before the upgrade, and read a control plane not yet
-/// upgraded (edges first, then the control plane).
+/// 3: snapshots and deltas carry the credentials (their last field; 2
+/// added the configured contexts). What this build writes.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest format this build still reads: each format is the next one
+/// without its last field, so an upgraded edge can still start from a
+/// last-known-good copy written before the upgrade, and read a control
+/// plane not yet upgraded (edges first, then the control plane).
 pub const OLDEST_FORMAT: u16 = 1;
 pub const HEADER_LEN: usize = 124;
 const SIGNED_LEN: usize = 60;
@@ -53,15 +57,25 @@ pub struct Limits {
     pub max_records: usize,
     /// Entries of the configured-contexts list.
     pub max_contexts: usize,
+    /// Credential entries (snapshot) or changes (delta).
+    pub max_credentials: usize,
 }
 
 impl Limits {
     /// Room for a few million aliases.
-    pub const SNAPSHOT: Limits =
-        Limits { max_payload: 1 << 30, max_records: 5_000_000, max_contexts: 100_000 };
+    pub const SNAPSHOT: Limits = Limits {
+        max_payload: 1 << 30,
+        max_records: 5_000_000,
+        max_contexts: 100_000,
+        max_credentials: 1_000_000,
+    };
     /// Deltas travel over pub/sub and must stay small.
-    pub const DELTA: Limits =
-        Limits { max_payload: 16 << 20, max_records: 100_000, max_contexts: 100_000 };
+    pub const DELTA: Limits = Limits {
+        max_payload: 16 << 20,
+        max_records: 100_000,
+        max_contexts: 100_000,
+        max_credentials: 100_000,
+    };
 }
 
 /// The checked header of an envelope.
@@ -107,6 +121,8 @@ pub enum DecodeError {
     TooManyRecords { count: usize, max: usize },
     #[error("{count} configured contexts exceed the limit of {max}")]
     TooManyContexts { count: usize, max: usize },
+    #[error("{count} credential entries exceed the limit of {max}")]
+    TooManyCredentials { count: usize, max: usize },
 }
 
 /// Wraps `payload` in an envelope, signed when a key is given.
@@ -254,12 +270,21 @@ fn check_contexts(contexts: Option<&KnownContexts>, limits: &Limits) -> Result<(
     Ok(())
 }
 
+fn check_credentials(count: usize, limits: &Limits) -> Result<(), DecodeError> {
+    if count > limits.max_credentials {
+        return Err(DecodeError::TooManyCredentials { count, max: limits.max_credentials });
+    }
+    Ok(())
+}
+
 /// What an envelope carries: its kind, the name it must agree with the
 /// header on, and the limits on what it holds. One decoding path for both.
 trait Payload: DeserializeOwned {
     const KIND: Kind;
     /// The same value as format 1 wrote it.
     type V1: DeserializeOwned + Into<Self>;
+    /// The same value as format 2 wrote it.
+    type V2: DeserializeOwned + Into<Self>;
     /// `(epoch, version)` as the payload names itself.
     fn name(&self) -> (u64, u64);
     fn check(&self, limits: &Limits) -> Result<(), DecodeError>;
@@ -268,24 +293,28 @@ trait Payload: DeserializeOwned {
 impl Payload for Snapshot {
     const KIND: Kind = Kind::Snapshot;
     type V1 = v1::Snapshot;
+    type V2 = v2::Snapshot;
     fn name(&self) -> (u64, u64) {
         (self.epoch, self.version)
     }
     fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
         check_records(self.records.len(), limits)?;
-        check_contexts(Some(&self.contexts), limits)
+        check_contexts(Some(&self.contexts), limits)?;
+        check_credentials(self.credentials.len(), limits)
     }
 }
 
 impl Payload for Delta {
     const KIND: Kind = Kind::Delta;
     type V1 = v1::Delta;
+    type V2 = v2::Delta;
     fn name(&self) -> (u64, u64) {
         (self.epoch, self.to_version)
     }
     fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
         check_records(self.upserts.len() + self.removals.len(), limits)?;
-        check_contexts(self.contexts.as_ref(), limits)
+        check_contexts(self.contexts.as_ref(), limits)?;
+        check_credentials(self.credentials.len(), limits)
     }
 }
 
@@ -298,6 +327,7 @@ fn decode<T: Payload>(
     expect_kind(&header, T::KIND)?;
     let value: T = match format {
         1 => decode_body::<T::V1>(payload)?.into(),
+        2 => decode_body::<T::V2>(payload)?.into(),
         _ => decode_body(payload)?,
     };
     if value.name() != (header.epoch, header.version) {
@@ -329,6 +359,7 @@ pub fn decode_delta(
 mod v1 {
     use serde::Deserialize;
 
+    use crate::credentials::Credentials;
     use crate::record::{AliasKey, AliasRecord};
     use crate::snapshot::KnownContexts;
 
@@ -353,6 +384,7 @@ mod v1 {
                 intended_shrink: s.intended_shrink,
                 records: s.records,
                 contexts,
+                credentials: Credentials::default(),
             }
         }
     }
@@ -377,6 +409,65 @@ mod v1 {
                 upserts: d.upserts,
                 removals: d.removals,
                 contexts: None,
+                credentials: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Format 2: records and configured contexts, no credentials.
+mod v2 {
+    use serde::Deserialize;
+
+    use crate::record::{AliasKey, AliasRecord};
+    use crate::snapshot::KnownContexts;
+
+    #[derive(Debug, Deserialize)]
+    pub struct Snapshot {
+        epoch: u64,
+        version: u64,
+        created_at_ms: i64,
+        intended_shrink: bool,
+        records: Vec<AliasRecord>,
+        contexts: KnownContexts,
+    }
+
+    impl From<Snapshot> for crate::snapshot::Snapshot {
+        fn from(s: Snapshot) -> Self {
+            Self {
+                epoch: s.epoch,
+                version: s.version,
+                created_at_ms: s.created_at_ms,
+                intended_shrink: s.intended_shrink,
+                records: s.records,
+                contexts: s.contexts,
+                credentials: Default::default(),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Delta {
+        epoch: u64,
+        from_version: u64,
+        to_version: u64,
+        committed_at_ms: i64,
+        upserts: Vec<AliasRecord>,
+        removals: Vec<AliasKey>,
+        contexts: Option<KnownContexts>,
+    }
+
+    impl From<Delta> for crate::snapshot::Delta {
+        fn from(d: Delta) -> Self {
+            Self {
+                epoch: d.epoch,
+                from_version: d.from_version,
+                to_version: d.to_version,
+                committed_at_ms: d.committed_at_ms,
+                upserts: d.upserts,
+                removals: d.removals,
+                contexts: d.contexts,
+                credentials: Vec::new(),
             }
         }
     }
@@ -470,6 +561,7 @@ mod tests {
             intended_shrink: false,
             records: (0..n).map(record).collect(),
             contexts: KnownContexts::only([Context::parse("frontend").unwrap()]),
+            credentials: Default::default(),
         }
     }
 
@@ -535,6 +627,7 @@ mod tests {
             upserts: vec![],
             removals: vec![],
             contexts: None,
+            credentials: vec![],
         };
         let d = encode_delta(&delta, None);
         assert!(matches!(
@@ -565,6 +658,7 @@ mod tests {
                     upserts: vec![],
                     removals: vec![],
                     contexts: change.clone(),
+                    credentials: vec![],
                 };
                 let bytes = encode_delta(&d, Some(&key()));
                 let (_, back) =
@@ -596,6 +690,7 @@ mod tests {
             upserts: vec![],
             removals: vec![],
             contexts: Some(contexts(3)),
+            credentials: vec![],
         };
         assert!(matches!(
             decode_delta(
@@ -605,6 +700,72 @@ mod tests {
             ),
             Err(DecodeError::TooManyContexts { count: 3, max: 2 })
         ));
+    }
+
+    #[test]
+    fn credentials_round_trip_and_format_2_still_decodes() {
+        use crate::credentials::{CredentialChange, Credentials, KeyGrant, RevokedToken};
+        use crate::token::{ContextScope, Role};
+        let grant = KeyGrant {
+            digest: [5; 32],
+            name: "api_key:1:ci".into(),
+            role: Role::Resolver,
+            contexts: ContextScope::All,
+            expires_at: Some(9),
+        };
+        let creds = Credentials {
+            revoked_tokens: vec![RevokedToken { jti: "j".into(), until: 1 }],
+            revoked_subjects: vec![],
+            api_keys: vec![grant.clone()],
+        };
+        let s = Snapshot { credentials: creds.clone(), ..snapshot(2) };
+        let bytes = encode_snapshot(&s, Some(&key()));
+        let (_, back) =
+            decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key().verifying_key())).unwrap();
+        assert_eq!(back.credentials, creds);
+        let few = Limits { max_credentials: 1, ..Limits::SNAPSHOT };
+        assert!(matches!(
+            decode_snapshot(&bytes, &few, None),
+            Err(DecodeError::TooManyCredentials { count: 2, max: 1 })
+        ));
+        let d = Delta {
+            epoch: 7,
+            from_version: 1,
+            to_version: 2,
+            committed_at_ms: 0,
+            upserts: vec![],
+            removals: vec![],
+            contexts: None,
+            credentials: vec![
+                CredentialChange::GrantKey(grant),
+                CredentialChange::RevokeKey([5; 32]),
+            ],
+        };
+        let (_, back) = decode_delta(&encode_delta(&d, None), &Limits::DELTA, None).unwrap();
+        assert_eq!(back, d);
+
+        // Format 2 is format 3 without the credentials.
+        #[derive(Serialize)]
+        struct SnapshotV2 {
+            epoch: u64,
+            version: u64,
+            created_at_ms: i64,
+            intended_shrink: bool,
+            records: Vec<AliasRecord>,
+            contexts: KnownContexts,
+        }
+        let old = SnapshotV2 {
+            epoch: 7,
+            version: 3,
+            created_at_ms: 1,
+            intended_shrink: false,
+            records: (0..3).map(record).collect(),
+            contexts: KnownContexts::Any,
+        };
+        let mut bytes = seal(Kind::Snapshot, 7, 3, &encode_body(&old), None);
+        bytes[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let (_, s) = decode_snapshot(&bytes, &Limits::SNAPSHOT, None).unwrap();
+        assert_eq!((s.records, s.credentials), (old.records, Credentials::default()));
     }
 
     #[test]

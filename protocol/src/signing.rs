@@ -134,6 +134,7 @@ mod tests {
             intended_shrink: false,
             records: vec![],
             contexts: crate::KnownContexts::Any,
+            credentials: Default::default(),
         };
         let bytes = encode_snapshot(&snapshot, Some(&dev_signing_key()));
         assert!(decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&dev_verify_key())).is_ok());

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::{CredentialChange, Credentials};
 use crate::names::Context;
 use crate::record::{AliasKey, AliasRecord};
 
@@ -98,6 +99,8 @@ pub struct Snapshot {
     pub records: Vec<AliasRecord>,
     /// The contexts configured at this version.
     pub contexts: KnownContexts,
+    /// Revocations and API-key grants in force at this version (format 3).
+    pub credentials: Credentials,
 }
 
 /// The changes that take a registry from `from_version` to `to_version`.
@@ -117,6 +120,9 @@ pub struct Delta {
     /// The contexts configured at `to_version`, when they changed within
     /// the delta (a replacement, not a patch); `None`: unchanged.
     pub contexts: Option<KnownContexts>,
+    /// Credential changes committed within the delta, in version order
+    /// (format 3).
+    pub credentials: Vec<CredentialChange>,
 }
 
 /// Where a delta stands relative to an edge at `(epoch, version)`.
@@ -174,6 +180,7 @@ mod tests {
             upserts: vec![],
             removals: vec![],
             contexts: None,
+            credentials: vec![],
         }
     }
 

@@ -3,7 +3,12 @@
 //!
 //! `{"sub": "...", "role": "admin|editor|viewer|resolver",
 //!   "contexts": ["frontend", ...] or ["*"], "aud": "nexus-ssot",
-//!   "iat": ..., "exp": ..., "nbf"?: ...}`
+//!   "iat": ..., "exp": ..., "nbf"?: ..., "jti": "..."}`
+//!
+//! `aud` may also be an array that contains `nexus-ssot` (RFC 7519
+//! §4.1.3). `jti` is optional on the way in (tokens minted before it
+//! existed still verify; only a revocation by subject reaches them) and
+//! always written by [`crate::jwt::TokenSigner`].
 
 use serde::{Deserialize, Serialize};
 
@@ -88,17 +93,60 @@ impl From<ContextScope> for Vec<String> {
     }
 }
 
+/// Longest `jti` accepted, in bytes: revoked ids travel to every edge.
+pub const MAX_JTI_LEN: usize = 128;
+
+/// The `aud` claim: one string or an array of them (RFC 7519 §4.1.3). The
+/// token is for NEXUS when [`Audience::contains`] [`AUDIENCE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(a) => a == audience,
+            Audience::Many(list) => list.iter().any(|a| a == audience),
+        }
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(a: &str) -> Self {
+        Audience::One(a.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(a: String) -> Self {
+        Audience::One(a)
+    }
+}
+
+/// `claims.aud == AUDIENCE`: a single audience equal to it.
+impl PartialEq<&str> for Audience {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, Audience::One(a) if a == other)
+    }
+}
+
 /// The claims of a NEXUS token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub role: Role,
     pub contexts: ContextScope,
-    pub aud: String,
+    pub aud: Audience,
     pub iat: i64,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// The token's id, what `POST /api/admin/tokens/revoke` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 #[cfg(test)]
@@ -115,5 +163,11 @@ mod tests {
         let all: ContextScope = serde_json::from_str(r#"["*"]"#).unwrap();
         assert!(all.allows("anything"));
         assert!(serde_json::from_str::<Claims>(&json.replace("resolver", "root")).is_err());
+        assert_eq!(c.aud, AUDIENCE);
+        let many: Claims =
+            serde_json::from_str(&json.replace(r#""nexus-ssot""#, r#"["other","nexus-ssot"]"#))
+                .unwrap();
+        assert!(many.aud.contains(AUDIENCE) && !many.aud.contains("x"));
+        assert_eq!(many.jti, None);
     }
 }

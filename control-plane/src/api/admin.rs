@@ -70,7 +70,8 @@ pub struct AuditQuery {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "ci", "role": "editor", "contexts": ["frontend"]}))]
+#[schema(example = json!({"name": "ci", "role": "resolver", "contexts": ["frontend"],
+    "expires_at": "2027-01-01T00:00:00Z"}))]
 pub struct KeyBody {
     /// 1 to 200 printable bytes.
     name: String,
@@ -79,6 +80,10 @@ pub struct KeyBody {
     /// Context names, or `["*"]` for all.
     #[schema(value_type = Vec<String>)]
     contexts: ContextScope,
+    /// RFC 3339, in the future: refused everywhere (every edge included)
+    /// from then on. Absent: until revoked.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// Recorded conflicts in the caller's contexts, newest first.
@@ -125,10 +130,15 @@ pub async fn resolve_conflict(
         return Err(ApiError::NotFound(format!("no conflict {id}")));
     };
     caller.may(Action::ResolveConflict, Scope::Context(&c.context))?;
-    match st.store.resolve_conflict(id, b.resolution, &caller.actor()).await? {
+    let resolved = st
+        .store
+        .resolve_conflict(id, b.resolution, &caller.actor(), &caller.writer(), &st.governance())
+        .await?;
+    match resolved {
         Resolved::Done(c) => Ok(axum::Json(c).into_response()),
         Resolved::NotFound => Err(ApiError::NotFound(format!("no conflict {id}"))),
         Resolved::AlreadyResolved(_) => Err(ApiError::AlreadyResolved(id)),
+        Resolved::NotOwner { alias, owner } => Err(ApiError::NotOwner { alias, owner }),
     }
 }
 
@@ -230,15 +240,25 @@ pub async fn create_key(
     if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError::BadRequest("name must be 1 to 200 printable bytes".into()));
     }
+    // Whole seconds: edges compare against their clock in seconds (as
+    // token `exp`), so both planes refuse the key from the same instant.
+    let expires_at = b.expires_at.and_then(|t| DateTime::from_timestamp(t.timestamp(), 0));
+    if expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::BadRequest("expires_at must be in the future".into()));
+    }
     let (key, digest) = api_key::generate();
-    let created =
-        st.store.create_api_key(name, b.role, &b.contexts, &digest, &caller.actor()).await?;
+    let actor = caller.actor();
+    let created = st
+        .store
+        .create_expiring_api_key(name, b.role, &b.contexts, &digest, expires_at, &actor)
+        .await?;
     let body = json!({
         "id": created.id,
         "key": key,
         "name": created.name,
         "role": created.role,
         "contexts": created.contexts,
+        "expires_at": created.expires_at,
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -249,7 +269,7 @@ pub async fn create_key(
     path = "/api/admin/api-keys",
     tag = "admin",
     responses((status = 200, description = "`{\"items\": [{id, name, role, contexts, created_at, \
-        created_by, revoked_at}]}`, newest first", body = Object))
+        created_by, revoked_at, expires_at}]}`, newest first", body = Object))
 )]
 pub async fn list_keys(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::ManageApiKeys, Scope::Global)?;

@@ -22,7 +22,7 @@ use super::schema::{
     ImportReportSchema,
 };
 use super::state::Shared;
-use crate::domain::alias::{AliasPatch, NewAlias, StoredAlias, parse_description};
+use crate::domain::alias::{AliasPatch, NewAlias, OwnedAlias, parse_description, parse_owner};
 use crate::domain::governance::Violation;
 use crate::domain::import::ImportPolicy;
 use crate::domain::rbac::{Action, Scope};
@@ -68,6 +68,15 @@ pub struct UpdateBody {
     #[schema(value_type = Option<DateTime<Utc>>)]
     expires_at: Option<Option<DateTime<Utc>>>,
     is_active: Option<bool>,
+}
+
+/// The alias's new owner: a principal name (token subject, or
+/// `api_key:<id>:<name>`), at most 255 bytes, no control characters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"owner": "bob"}))]
+pub struct TransferBody {
+    owner: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -150,6 +159,7 @@ impl From<WriteError> for ApiError {
                 })
             }
             WriteError::Refused(report) => ApiError::ImportConflicts(report),
+            WriteError::NotOwner(items) => ApiError::NotOwnerMany(items),
             WriteError::Store(e) => e.into(),
         }
     }
@@ -263,6 +273,8 @@ pub async fn get(
     request_body = UpdateBody,
     responses(
         (status = 200, description = "The alias as changed", body = AliasSchema),
+        (status = 403, description = "Another owns it and the context does not share \
+                                      (`not_owner`, with `owner`); or role/context", body = ErrorBody),
         (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
         (status = 409, description = "Reactivating it would take a key another active alias \
                                       holds (`conflict`, with `existing`)", body = ErrorBody),
@@ -289,17 +301,28 @@ pub async fn update(
         expires_at: b.expires_at,
         is_active: b.is_active,
     };
-    let done = registry::update(&st.store, &st.governance(), &key, &patch, &caller.actor()).await?;
+    let done = registry::update(
+        &st.store,
+        &st.governance(),
+        &key,
+        &patch,
+        &caller.actor(),
+        &caller.writer(),
+    )
+    .await?;
     updated(done, &key).map(|a| axum::Json(a).into_response())
 }
 
-fn updated(u: Updated, key: &AliasKey) -> Result<StoredAlias, ApiError> {
+fn updated(u: Updated, key: &AliasKey) -> Result<OwnedAlias, ApiError> {
     match u {
         Updated::Done(a) => Ok(a),
         Updated::NotFound => {
             Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias)))
         }
         Updated::Violation(v) => Err(ApiError::Governance(v)),
+        Updated::NotOwner(owner) => {
+            Err(ApiError::NotOwner { alias: format!("{}/{}", key.context, key.alias), owner })
+        }
     }
 }
 
@@ -313,6 +336,8 @@ fn updated(u: Updated, key: &AliasKey) -> Result<StoredAlias, ApiError> {
            ("alias" = String, Path, example = "user-profile")),
     responses(
         (status = 204, description = "Deactivated"),
+        (status = 403, description = "Another owns it and the context does not share \
+                                      (`not_owner`, with `owner`); or role/context", body = ErrorBody),
         (status = 404, description = "No active alias there (`not_found`)", body = ErrorBody),
     )
 )]
@@ -323,8 +348,41 @@ pub async fn deactivate(
 ) -> Result<Response, ApiError> {
     let key = parse_key(&context, &alias)?;
     caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
-    updated(st.store.deactivate_alias(&key, &caller.actor()).await?, &key)?;
+    let done =
+        registry::deactivate(&st.store, &st.governance(), &key, &caller.actor(), &caller.writer())
+            .await?;
+    updated(done, &key)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Gives an alias (the active one at the key, else the newest inactive one)
+/// another owner. Admin only; audited as `alias.transfer` and a new version
+/// in the alias's history (edges see the same content again).
+#[utoipa::path(
+    post,
+    path = "/api/admin/aliases/{context}/{alias}/owner",
+    operation_id = "transfer_alias",
+    tag = "aliases",
+    params(("context" = String, Path, example = "frontend"),
+           ("alias" = String, Path, example = "user-profile")),
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "The alias with its new owner (unchanged, and nothing \
+                                      written, when it already had that owner)", body = AliasSchema),
+        (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
+    )
+)]
+pub async fn transfer(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path((context, alias)): Path<(String, String)>,
+    Json(b): Json<TransferBody>,
+) -> Result<Response, ApiError> {
+    let key = parse_key(&context, &alias)?;
+    caller.may(Action::TransferOwnership, Scope::Context(key.context.as_str()))?;
+    let owner = parse_owner(&b.owner).map_err(bad)?;
+    let done = registry::transfer(&st.store, &key, &owner, &caller.actor()).await?;
+    updated(done, &key).map(|a| axum::Json(a).into_response())
 }
 
 /// JSON body `{"aliases":[...],"on_conflict":...,"dry_run":...}`, or the
@@ -346,6 +404,9 @@ pub async fn deactivate(
         (status = 409, description = "Under `reject`, entries conflict; nothing was written \
                                       (`conflict`, with `conflicts`)", body = ErrorBody),
         (status = 413, description = "Body too large (`payload_too_large`, 64 MiB)",
+         body = ErrorBody),
+        (status = 403, description = "Under `replace`, entries over aliases others own \
+                                      (`not_owner`, with `refused`); nothing was written",
          body = ErrorBody),
         (status = 422, description = "An entry breaks a governance rule; nothing was written",
          body = ErrorBody),
@@ -386,13 +447,14 @@ pub async fn import(
     for c in contexts {
         caller.may(Action::WriteAliases, Scope::Context(c))?;
     }
-    let report = registry::import(
+    let report = registry::import_by(
         &st.store,
         &st.governance(),
         &parsed.aliases,
         parsed.on_conflict,
         parsed.dry_run,
         &caller.actor(),
+        &caller.writer(),
     )
     .await?;
     Ok(axum::Json(report).into_response())

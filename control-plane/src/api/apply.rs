@@ -53,6 +53,9 @@ pub struct ApplyQuery {
     )),
     responses(
         (status = 200, description = "The plan, carried out unless dry_run", body = ApplyReportSchema),
+        (status = 403, description = "The plan changes aliases others own (`not_owner`, with \
+                                      `refused`: the plan's refused items); nothing was written",
+         body = ErrorBody),
         (status = 409, description = "The registry moved past `expected_version` \
                                       (`registry_moved`); nothing was written", body = ErrorBody),
         (status = 413, description = "Body too large (`payload_too_large`, 64 MiB)", body = ErrorBody),
@@ -97,10 +100,14 @@ pub async fn apply(
         &contexts,
         options,
         &caller.actor(),
+        &caller.writer(),
     )
     .await?
     {
         Applied::Done(report) => Ok(axum::Json(report).into_response()),
         Applied::Moved { expected, found } => Err(ApiError::Moved { expected, found }),
+        Applied::NotOwner(items) => Err(ApiError::NotOwnerMany(
+            items.iter().map(|i| serde_json::to_value(i).unwrap_or_default()).collect(),
+        )),
     }
 }

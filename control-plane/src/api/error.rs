@@ -7,8 +7,10 @@
 //! chain and never put into a body: the body names only the kind of
 //! failure, so no database text, file path or host name reaches a client.
 
+use std::time::Duration;
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -56,6 +58,18 @@ pub enum ApiError {
     ImportConflicts(ImportReport),
     Governance(Violation),
     TooLarge(String),
+    /// The alias (named) is owned by another, and the caller may not
+    /// change it.
+    NotOwner {
+        alias: String,
+        owner: String,
+    },
+    /// An apply or import would change aliases others own: each
+    /// `{context, alias, owner, ...}`; nothing was written.
+    NotOwnerMany(Vec<Value>),
+    /// The credential (or, unauthenticated, the client address) spent its
+    /// budget; it may try again after this long.
+    RateLimited(Duration),
     // Unexpected failures: the cause is logged, never sent.
     /// The store failed: 503 when retrying may work
     /// ([`StoreError::is_unavailable`]), else 500.
@@ -88,6 +102,10 @@ impl ApiError {
             ApiError::Moved { .. } => (StatusCode::CONFLICT, "registry_moved"),
             ApiError::Governance(_) => (StatusCode::UNPROCESSABLE_ENTITY, "governance_violation"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::NotOwner { .. } | ApiError::NotOwnerMany(_) => {
+                (StatusCode::FORBIDDEN, "not_owner")
+            }
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Store(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
@@ -106,10 +124,10 @@ impl ApiError {
 #[schema(example = json!({"error": "not_found", "message": "no alias frontend/user-profile"}))]
 pub struct ErrorBody {
     /// `bad_request`, `unknown_context`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `already_resolved`,
-    /// `registry_moved`,
-    /// `gone`, `payload_too_large`, `governance_violation`,
-    /// `store_unavailable` or `internal`.
+    /// `not_owner`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `already_resolved`, `registry_moved`, `gone`, `payload_too_large`,
+    /// `governance_violation`, `rate_limited`, `store_unavailable` or
+    /// `internal`.
     #[schema(example = "not_found")]
     pub error: &'static str,
     pub message: String,
@@ -131,6 +149,19 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub conflicts: Option<Vec<Value>>,
+    /// `not_owner` on one alias: who owns it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "alice")]
+    pub owner: Option<String>,
+    /// `not_owner` on an apply or import: every alias refused, with its
+    /// owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub refused: Option<Vec<Value>>,
+    /// `rate_limited`: seconds until a request may succeed (also the
+    /// `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ErrorBody {
@@ -143,13 +174,23 @@ impl ErrorBody {
             conflict_type: None,
             existing: None,
             conflicts: None,
+            owner: None,
+            refused: None,
+            retry_after: None,
         }
     }
+}
+
+/// Whole seconds for `Retry-After`: rounded up, at least 1 (0 would invite
+/// an immediate retry that is refused again).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
+        let mut retry = None;
         let body = match self {
             ApiError::BadRequest(m)
             | ApiError::UnknownContext(m)
@@ -195,6 +236,34 @@ impl IntoResponse for ApiError {
             ApiError::Governance(v) => {
                 ErrorBody { rule: Some(v.rule), ..ErrorBody::new(code, v.message) }
             }
+            ApiError::NotOwner { alias, owner } => ErrorBody {
+                message: format!(
+                    "{alias} is owned by {owner}; only its owner or an admin may change it \
+                     (an admin can transfer it)"
+                ),
+                owner: Some(owner),
+                ..ErrorBody::new(code, "")
+            },
+            ApiError::NotOwnerMany(items) => ErrorBody {
+                message: format!(
+                    "{} aliases are owned by others and may not be changed by this credential; \
+                     nothing was written",
+                    items.len()
+                ),
+                refused: Some(items),
+                ..ErrorBody::new(code, "")
+            },
+            ApiError::RateLimited(wait) => {
+                let secs = retry_after_secs(wait);
+                retry = Some(secs);
+                ErrorBody {
+                    retry_after: Some(secs),
+                    ..ErrorBody::new(
+                        code,
+                        format!("too many requests for this credential; retry in {secs} s"),
+                    )
+                }
+            }
             ApiError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %Chain(&e), "store unavailable");
                 ErrorBody::new(code, STORE_UNAVAILABLE)
@@ -212,7 +281,11 @@ impl IntoResponse for ApiError {
                 ErrorBody::new(code, INTERNAL)
             }
         };
-        (status, axum::Json(body)).into_response()
+        let mut res = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
     }
 }
 
@@ -272,6 +345,27 @@ mod tests {
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
         (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+    }
+
+    #[tokio::test]
+    async fn rate_limited_has_the_header_and_the_body() {
+        let res = ApiError::RateLimited(Duration::from_millis(1500)).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[RETRY_AFTER], "2");
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (v["error"].as_str(), v["retry_after"].as_u64()),
+            (Some("rate_limited"), Some(2))
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::state::Shared;
 use crate::auth::{Principal, authenticate};
-use crate::domain::rbac::{Action, Decision, Scope, decide};
+use crate::domain::rbac::{Action, Decision, Scope, Writer, decide};
 use crate::store::Actor;
 
 /// `axum::Json`, refusing with a JSON 400/413.
@@ -81,20 +81,41 @@ impl Caller {
     pub fn actor(&self) -> Actor {
         Actor { name: self.principal.name.clone(), request_id: self.request_id.clone() }
     }
+
+    /// The caller as ownership sees it: it owns what it creates, under its
+    /// principal's name.
+    pub fn writer(&self) -> Writer {
+        Writer::new(self.principal.role, &self.principal.name)
+    }
+}
+
+/// The rate limiter's authentication of this request (`api::ratelimit`),
+/// kept so the credential is checked once: the principal, or the message
+/// of the 401 it earned.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Result<Principal, String>);
+
+/// Authenticates the request's `Authorization` header: the one place the
+/// API turns a credential into a principal.
+pub async fn principal_of(parts: &Parts, state: &Shared) -> Result<Principal, ApiError> {
+    let header = match parts.headers.get(AUTHORIZATION) {
+        Some(v) => Some(
+            v.to_str().map_err(|_| ApiError::Unauthorized("bad Authorization header".into()))?,
+        ),
+        None => None,
+    };
+    Ok(authenticate(header, &state.verifier, &state.store).await?)
 }
 
 impl FromRequestParts<Shared> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let header = match parts.headers.get(AUTHORIZATION) {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| ApiError::Unauthorized("bad Authorization header".into()))?,
-            ),
-            None => None,
+        let principal = match parts.extensions.get::<Authenticated>().cloned() {
+            Some(Authenticated(Ok(p))) => p,
+            Some(Authenticated(Err(why))) => return Err(ApiError::Unauthorized(why)),
+            None => principal_of(parts, state).await?,
         };
-        let principal = authenticate(header, &state.verifier, &state.store).await?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
         Ok(Caller { principal, request_id })
     }

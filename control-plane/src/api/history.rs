@@ -42,7 +42,7 @@ pub struct HistoryQuery {
 #[schema(example = json!({
     "version": 42, "canonical": "https://api.nexus.com/v2/users/profile", "active": true,
     "expires_at": null, "description": "Profile of the signed-in user",
-    "who": "alice", "action": "alias.update", "request_id": "5f0c...",
+    "who": "alice", "action": "alias.update", "request_id": "5f0c...", "owner": "alice",
     "when": "2026-01-05T14:03:00.123Z", "removed": false
 }))]
 pub struct HistoryItem {
@@ -57,9 +57,12 @@ pub struct HistoryItem {
     /// row is purged.
     pub who: Option<String>,
     /// The audit action (`alias.create`, `alias.update`, `alias.deactivate`,
-    /// `alias.import`, `conflict.resolve`, ...).
+    /// `alias.transfer`, `alias.import`, `conflict.resolve`, ...).
     pub action: Option<String>,
     pub request_id: Option<String>,
+    /// Who owned the alias at this version (`null` for versions written
+    /// before ownership was recorded, and for a removal).
+    pub owner: Option<String>,
     /// When the change was committed.
     pub when: DateTime<Utc>,
     /// Gone from the registry altogether (not a deactivation).
@@ -87,6 +90,7 @@ impl From<AliasVersion> for HistoryItem {
             who: v.who,
             action: v.action,
             request_id: v.request_id,
+            owner: v.owner,
             when: v.committed_at,
             removed: v.record.is_none(),
         }

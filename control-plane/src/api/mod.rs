@@ -12,9 +12,11 @@ pub mod export;
 pub mod extract;
 pub mod history;
 pub mod openapi;
+pub mod ratelimit;
 pub mod schema;
 pub mod service;
 pub mod state;
+pub mod tokens;
 
 use std::time::Instant;
 
@@ -54,6 +56,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(import)
         .routes(apply)
         .routes(routes!(aliases::get, aliases::update, aliases::deactivate))
+        .routes(routes!(aliases::transfer))
         .routes(routes!(history::history))
         .routes(routes!(export::export))
         .routes(routes!(admin::conflicts))
@@ -70,14 +73,19 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(service::metrics_json))
         .routes(routes!(service::status))
         .routes(routes!(service::prometheus))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(tokens::revoke))
 }
 
 pub fn router(state: Shared) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        .merge(crate::console::router(state.clone()))
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside `observe`: a 429 is counted, timed and has a request id.
+        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

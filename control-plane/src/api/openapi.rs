@@ -117,7 +117,14 @@ impl Modify for Errors {
                     add(
                         op,
                         "403",
-                        "The credential's role or contexts do not allow this (`forbidden`)",
+                        "The credential's role or contexts do not allow this (`forbidden`; \
+                         `not_owner` for an editor writing another owner's alias)",
+                    );
+                    add(
+                        op,
+                        "429",
+                        "Over this credential's rate limit; retry after the `Retry-After` \
+                         seconds (`rate_limited`)",
                     );
                     add(
                         op,

@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// An alias as stored (`domain::alias::StoredAlias`).
+/// An alias as stored, with its owner (`domain::alias::OwnedAlias`).
 #[derive(Debug, ToSchema)]
 #[schema(as = Alias, example = json!({
     "id": 7, "context": "frontend", "alias": "user-profile",
     "canonical": "https://api.nexus.com/v1/users/profile",
     "description": "Profile of the signed-in user", "expires_at": null, "is_active": true,
     "created_at": "2026-01-05T14:03:00.123Z", "updated_at": "2026-01-05T14:03:00.123Z",
-    "created_by": "alice", "version": 42
+    "created_by": "alice", "version": 42, "owner": "alice"
 }))]
 pub struct AliasSchema {
     pub id: i32,
@@ -30,6 +30,9 @@ pub struct AliasSchema {
     pub created_by: Option<String>,
     /// Registry version of the last change to this alias.
     pub version: i64,
+    /// Who may change it besides admins (unless its context's governance
+    /// sets `shared_ownership`): its creator, or whom an admin gave it to.
+    pub owner: String,
 }
 
 /// A page of aliases.
@@ -91,6 +94,11 @@ pub struct ImportReportSchema {
     pub unchanged: u64,
     #[schema(value_type = Vec<Object>)]
     pub conflicts: Vec<Value>,
+    /// Under `replace`, entries over aliases others own (`{context, alias,
+    /// owner}`); present only when there are some, and then the import is
+    /// refused (403 `not_owner`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub not_owned: Option<Vec<Value>>,
     pub dry_run: bool,
     /// Registry versions the import took (`from_version` exclusive).
     pub from_version: i64,
@@ -200,6 +208,8 @@ pub struct CreatedKeySchema {
     pub role: RoleSchema,
     /// Context names, or `["*"]` for all.
     pub contexts: Vec<String>,
+    /// RFC 3339, or null: never expires.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A resolve answer.
@@ -266,11 +276,13 @@ pub struct ApplyReportSchema {
     /// `expected_version` to apply exactly this plan.
     pub from_version: i64,
     pub to_version: i64,
-    #[schema(value_type = Object, example = json!({"create": 1, "update": 1, "deactivate": 0, "unchanged": 7}))]
+    #[schema(value_type = Object, example = json!({"create": 1, "update": 1, "deactivate": 0, "unchanged": 7, "refused": 0}))]
     pub counts: Value,
     /// Every alias looked at, by context then alias: `action` is `create`,
-    /// `update`, `deactivate` or `unchanged`, with `before` and `after`
-    /// records (`canonical`, `description`, `expires_at`).
+    /// `update`, `deactivate`, `unchanged` or `refused` (an alias another
+    /// owns: an apply with any is refused, 403 `not_owner`), with the
+    /// existing alias's `owner` and `before` and `after` records
+    /// (`canonical`, `description`, `expires_at`).
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use nexus_protocol::TokenVerifier;
 
+use super::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::domain::governance::Governance;
 use crate::metrics::Metrics;
 use crate::publisher::Propagation;
@@ -25,12 +26,21 @@ pub struct AppState {
     /// `PROMETHEUS_ENABLED`: whether `/metrics` is served. Set once at start
     /// (`serve` stores the configured value); true until then.
     pub prometheus_enabled: AtomicBool,
+    /// The admin API's per-credential limit; swapped whole by
+    /// [`AppState::set_rate_limit`].
+    rate_limiter: RwLock<Arc<RateLimiter>>,
 }
 
 pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(store: Store, verifier: TokenVerifier, governance: Governance) -> Shared {
+        // Until config.rs reads API_RATE_LIMIT (checked before the port is
+        // bound), a bad value is logged and the default limit applies.
+        let limit = RateLimitConfig::from_env().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "rate limit setting refused; using the default limit");
+            RateLimitConfig::default()
+        });
         Arc::new(Self {
             store,
             verifier,
@@ -39,7 +49,24 @@ impl AppState {
             started: Instant::now(),
             propagation: Propagation::default(),
             prometheus_enabled: AtomicBool::new(true),
+            rate_limiter: RwLock::new(Arc::new(RateLimiter::new(limit))),
         })
+    }
+
+    pub fn rate_limiter(&self) -> Arc<RateLimiter> {
+        match self.rate_limiter.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the limit (and forgets every bucket).
+    pub fn set_rate_limit(&self, config: RateLimitConfig) {
+        let next = Arc::new(RateLimiter::new(config));
+        match self.rate_limiter.write() {
+            Ok(mut w) => *w = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
     }
 
     pub fn governance(&self) -> Arc<Governance> {

@@ -1,30 +1,30 @@
 //! API keys: `nxk_` + base64url (no padding) of 32 random bytes. The key is
-//! shown once; only its SHA-256 digest is stored.
+//! shown once; only its SHA-256 digest is stored, and edges receive only
+//! that. The format and the digest are the protocol's
+//! (`nexus_protocol::credentials`), so both planes agree on them.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nexus_protocol::KeyDigest;
+use nexus_protocol::credentials::{API_KEY_BYTES, api_key_digest};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub const PREFIX: &str = "nxk_";
-const KEY_BYTES: usize = 32;
+pub use nexus_protocol::credentials::API_KEY_PREFIX as PREFIX;
 
 /// A fresh key and its digest.
-pub fn generate() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; KEY_BYTES];
+pub fn generate() -> (String, KeyDigest) {
+    let mut bytes = [0u8; API_KEY_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     let key = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let digest = Sha256::digest(key.as_bytes()).to_vec();
+    let digest = api_key_digest(&key).expect("a generated key is well formed");
     (key, digest)
 }
 
 /// The digest of a well-formed key; `None` for anything that is not one
 /// (so garbage never reaches the database).
-pub fn digest(key: &str) -> Option<Vec<u8>> {
-    let body = key.strip_prefix(PREFIX)?;
-    let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
-    (bytes.len() == KEY_BYTES).then(|| Sha256::digest(key.as_bytes()).to_vec())
+pub fn digest(key: &str) -> Option<KeyDigest> {
+    api_key_digest(key)
 }
 
 pub fn digests_match(a: &[u8], b: &[u8]) -> bool {
@@ -41,7 +41,7 @@ mod tests {
         let (k2, _) = generate();
         assert_ne!(k1, k2);
         assert!(k1.starts_with("nxk_") && k1.len() == 4 + 43);
-        assert_eq!(digest(&k1), Some(d1.clone()));
+        assert_eq!(digest(&k1), Some(d1));
         assert!(digests_match(&d1, &d1));
         assert!(!digests_match(&d1, &digest(&k2).unwrap()));
     }

@@ -1,7 +1,8 @@
-//! Who is calling: a JWT (verified by `nexus_protocol::jwt`) or an API key
-//! (`nxk_...`, looked up by digest on every request so revocation is
-//! immediate). Both end as a [`Principal`]; what it may do is
-//! `domain::rbac`'s decision.
+//! Who is calling: a JWT (verified by `nexus_protocol::jwt`, then checked
+//! against the revoked ids and subjects) or an API key (`nxk_...`, looked up
+//! by digest on every request so revocation and expiry are immediate). Both
+//! end as a [`Principal`]; what it may do is `domain::rbac`'s decision.
+//! Edges check the same credentials from the signed stream.
 
 pub mod api_key;
 
@@ -28,8 +29,10 @@ pub enum AuthError {
     Token(#[from] TokenError),
     #[error("token subject is not printable")]
     BadSubject,
-    #[error("invalid or revoked API key")]
+    #[error("invalid, revoked or expired API key")]
     BadKey,
+    #[error("token has been revoked")]
+    Revoked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,7 +50,7 @@ pub async fn authenticate(
         .ok_or(AuthError::NotBearer)?
         .trim();
     if credential.starts_with(api_key::PREFIX) {
-        let digest = api_key::digest(credential).ok_or(AuthError::BadKey)?;
+        let digest = api_key::digest(credential).ok_or(AuthError::BadKey)?.to_vec();
         let grant = store.api_key_by_digest(&digest).await?.ok_or(AuthError::BadKey)?;
         // The lookup was by digest already; comparing again in constant time
         // keeps the check independent of how the index compares bytes.
@@ -61,6 +64,9 @@ pub async fn authenticate(
         });
     }
     let claims = verifier.verify(credential)?;
+    if store.token_revoked(&claims).await? {
+        return Err(AuthError::Revoked);
+    }
     // The subject lands in audit rows and logs: keep it printable.
     if claims.sub.is_empty() || claims.sub.len() > 255 || claims.sub.chars().any(char::is_control) {
         return Err(AuthError::BadSubject);

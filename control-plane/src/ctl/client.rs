@@ -51,6 +51,8 @@ pub mod exit {
     pub const GOVERNANCE: u8 = 6;
     /// No credential, a bad one, or not allowed.
     pub const DENIED: u8 = 7;
+    /// Over the credential's rate limit (429): retry after `Retry-After`.
+    pub const RATE_LIMITED: u8 = 8;
 }
 
 impl CtlError {
@@ -65,6 +67,7 @@ impl CtlError {
                 StatusCode::UNPROCESSABLE_ENTITY => exit::GOVERNANCE,
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => exit::DENIED,
                 StatusCode::BAD_REQUEST => exit::USAGE,
+                StatusCode::TOO_MANY_REQUESTS => exit::RATE_LIMITED,
                 _ => exit::FAILED,
             },
         })

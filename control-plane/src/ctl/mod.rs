@@ -25,7 +25,7 @@ use table::{Tone, paint, render};
     about = "Manage a NEXUS registry through its admin API",
     after_help = "Exit codes: 0 ok, 1 failed (server error), 2 usage or bad request, \
                   3 API unreachable, 4 not found, 5 conflict, 6 governance violation, \
-                  7 unauthorized or forbidden."
+                  7 unauthorized or forbidden, 8 rate-limited (retry later)."
 )]
 pub struct Cli {
     /// The control plane's admin API.
@@ -597,6 +597,10 @@ fn show_plan(plan: &Value) -> String {
                 }
                 format!("~ {name}  {}", what.join(", "))
             }
+            // Another owner's alias: the apply as a whole will be refused.
+            Some("refused") => {
+                paint(&format!("! {name}  owned by {}", table::cell(item.get("owner"))), Tone::Bad)
+            }
             _ => continue,
         };
         out.push_str(&line);
@@ -611,6 +615,12 @@ fn show_plan(plan: &Value) -> String {
         c("deactivate"),
         c("unchanged"),
     ));
+    if plan.pointer("/counts/refused").and_then(Value::as_u64).is_some_and(|n| n > 0) {
+        out.push_str(&format!(
+            "{} refused: owned by someone else; applying this plan will be refused whole\n",
+            c("refused")
+        ));
+    }
     out
 }
 

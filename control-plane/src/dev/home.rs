@@ -23,10 +23,16 @@ pub struct Home {
 /// What is generated once per directory and kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Secrets {
-    /// `SECRET_KEY` (HS256) for the API, the edge and the printed tokens.
+    /// `SECRET_KEY` (HS256): kept for directories made before token keys,
+    /// no longer given to anything (dev signs tokens with EdDSA).
     pub secret_key: String,
     /// `NEXUS_SIGNING_KEY`: the seed that signs snapshots and deltas.
     pub signing_key: String,
+    /// `NEXUS_TOKEN_SIGNING_KEY`: the Ed25519 key (PKCS#8 PEM) that signs
+    /// tokens; the edge holds only its public half. Added to an older
+    /// directory's file on first use.
+    #[serde(default)]
+    pub token_signing_key: Option<String>,
 }
 
 impl Home {
@@ -93,22 +99,52 @@ impl Home {
     pub fn secrets(&self) -> anyhow::Result<Secrets> {
         let path = self.dir.join("secrets.json");
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .with_context(|| format!("{} is damaged; start with --reset", path.display())),
+            Ok(text) => {
+                let mut secrets: Secrets = serde_json::from_str(&text).with_context(|| {
+                    format!("{} is damaged; start with --reset", path.display())
+                })?;
+                if secrets.token_signing_key.is_none() {
+                    secrets.token_signing_key = Some(token_key());
+                    let tmp = self.dir.join("secrets.json.tmp");
+                    write_private(&tmp, &secrets, false)?;
+                    std::fs::rename(&tmp, &path)
+                        .with_context(|| format!("replacing {}", path.display()))?;
+                }
+                Ok(secrets)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secrets = Secrets { secret_key: random_hex(), signing_key: random_hex() };
-                let mut f = OpenOptions::new()
-                    .create_new(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                f.write_all(serde_json::to_string_pretty(&secrets)?.as_bytes())?;
+                let secrets = Secrets {
+                    secret_key: random_hex(),
+                    signing_key: random_hex(),
+                    token_signing_key: Some(token_key()),
+                };
+                write_private(&path, &secrets, true)?;
                 Ok(secrets)
             }
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
+}
+
+/// Writes `secrets` readable by the owner only.
+fn write_private(path: &Path, secrets: &Secrets, new: bool) -> anyhow::Result<()> {
+    let mut f = OpenOptions::new()
+        .create_new(new)
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(serde_json::to_string_pretty(secrets)?.as_bytes())?;
+    Ok(())
+}
+
+/// A fresh Ed25519 token signing key, as PKCS#8 PEM.
+fn token_key() -> String {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    nexus_protocol::jwk::signing_key_pem(&nexus_protocol::signing::SigningKey::from_bytes(&seed))
 }
 
 /// 32 random bytes as 64 hex digits.
@@ -134,6 +170,14 @@ mod tests {
         let first = home.secrets().unwrap();
         assert_eq!(first.secret_key.len(), 64);
         assert_eq!(home.secrets().unwrap().signing_key, first.signing_key);
+        let token_key = first.token_signing_key.clone().unwrap();
+        assert!(nexus_protocol::jwk::parse_signing_key(&token_key).is_ok());
+        assert_eq!(home.secrets().unwrap().token_signing_key, Some(token_key));
+        // A directory from before token keys gets one, kept from then on.
+        let old = serde_json::json!({"secret_key": "a", "signing_key": "b"});
+        std::fs::write(tmp.path().join("secrets.json"), old.to_string()).unwrap();
+        let added = home.secrets().unwrap().token_signing_key.unwrap();
+        assert_eq!(home.secrets().unwrap().token_signing_key, Some(added));
         drop(home);
         // --reset keeps nothing but the lock.
         let home = Home::open(tmp.path(), true).unwrap();

@@ -23,7 +23,7 @@ use nexus_edge::state::SourceKind;
 use nexus_edge::sync::{MESSAGE_BUFFER, SyncConfig};
 use nexus_local::postgres::Postgres;
 use nexus_protocol::signing::verify_key_hex;
-use nexus_protocol::{AliasFile, ContextScope, Role, TokenSigner};
+use nexus_protocol::{AliasFile, ContextScope, Role};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -96,7 +96,12 @@ async fn serve(
     let mut config = Config::from_lookup(|k| {
         let dev = match k {
             "DATABASE_URL" => Some(database_url.to_owned()),
-            "SECRET_KEY" => env(k).or_else(|| Some(secrets.secret_key.clone())),
+            // Dev signs tokens with EdDSA, as production does: the edge
+            // gets the public key only. (A SECRET_KEY set by the user still
+            // applies, with its warning.)
+            "NEXUS_TOKEN_SIGNING_KEY" if env("NEXUS_TOKEN_SIGNING_KEY_FILE").is_none() => {
+                env(k).or_else(|| secrets.token_signing_key.clone())
+            }
             "NEXUS_SIGNING_KEY" if env("NEXUS_SIGNING_KEY_FILE").is_none() => {
                 env(k).or_else(|| Some(secrets.signing_key.clone()))
             }
@@ -120,8 +125,11 @@ async fn serve(
     let service = server::start(&config, Some(Bus::new(transport.clone()))).await?;
     let seeded = seed(&store, &service).await?;
 
-    // The edge: the library, fed by the same bus.
-    let secret = config.secret()?.clone();
+    // The edge: the library, fed by the same bus, holding only the public
+    // keys the API verifies with.
+    let signer = config.tokens.signer()?.clone();
+    let verify_keys =
+        nexus_protocol::jwk::jwks(&config.tokens.verifier()?.public_keys()).to_string();
     // The default port when free, else any: the banner says which.
     let edge_port = args.edge_port.unwrap_or_else(|| {
         let free = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 8080)).is_ok();
@@ -131,7 +139,10 @@ async fn serve(
         "EDGE_HTTP_ADDR" => Some(format!("127.0.0.1:{edge_port}")),
         "EDGE_WORKERS" => Some("1".into()),
         "EDGE_QUIC" => Some("off".into()),
-        "SECRET_KEY" => Some(secret.expose().to_owned()),
+        "NEXUS_TOKEN_VERIFY_KEYS" => Some(verify_keys.clone()),
+        "NEXUS_TOKEN_VERIFY_KEYS_FILE"
+        | "NEXUS_TOKEN_SIGNING_KEY"
+        | "NEXUS_TOKEN_SIGNING_KEY_FILE" => None,
         _ => env(k),
     })?;
     let sync = SyncConfig {
@@ -167,14 +178,15 @@ async fn serve(
         home,
         api: api_addr,
         edge: edge_addr,
-        secret: secret.expose(),
+        signer: &signer,
+        verify_keys: &verify_keys,
         postgres,
         redis: args.redis.as_deref(),
         prefix: &config.propagation.prefix,
         verify_key: &verify_key_hex(&config.propagation.signing_key.verifying_key()).to_string(),
         seeded,
         ready: started.elapsed(),
-    });
+    })?;
     server::terminated().await;
     eprintln!("stopping: admin API, publisher, edge, then PostgreSQL");
     let _ = stop.send(true);
@@ -235,7 +247,8 @@ struct Banner<'a> {
     home: &'a Home,
     api: SocketAddr,
     edge: SocketAddr,
-    secret: &'a str,
+    signer: &'a nexus_protocol::TokenSigner,
+    verify_keys: &'a str,
     postgres: Option<&'a Postgres>,
     redis: Option<&'a str>,
     prefix: &'a str,
@@ -245,12 +258,12 @@ struct Banner<'a> {
 }
 
 /// What a newcomer needs, on stdout (logs go to stderr).
-fn banner(b: &Banner<'_>) {
-    let signer = TokenSigner::hs256(b.secret.as_bytes());
+fn banner(b: &Banner<'_>) -> anyhow::Result<()> {
     let now = Utc::now().timestamp();
-    let ttl = TOKEN_TTL.as_secs() as i64;
-    let admin = signer.mint("dev-admin", Role::Admin, ContextScope::All, now, ttl);
-    let resolver = signer.mint("dev-resolver", Role::Resolver, ContextScope::All, now, ttl);
+    // A day, or less when TOKEN_MAX_TTL says so.
+    let ttl = (TOKEN_TTL.as_secs() as i64).min(b.signer.max_ttl().unwrap_or(i64::MAX));
+    let admin = b.signer.issue("dev-admin", Role::Admin, ContextScope::All, now, ttl)?;
+    let resolver = b.signer.issue("dev-resolver", Role::Resolver, ContextScope::All, now, ttl)?;
     let database = match b.postgres {
         Some(pg) => format!("private PostgreSQL on 127.0.0.1:{}", pg.port()),
         None => "PostgreSQL from DATABASE_URL".to_owned(),
@@ -271,7 +284,7 @@ fn banner(b: &Banner<'_>) {
     println!("  edge:            http://{}", b.edge);
     println!("  admin token:     {admin}");
     println!("  resolver token:  {resolver}");
-    println!("  (tokens valid for {} h)", TOKEN_TTL.as_secs() / 3600);
+    println!("  (tokens valid for {} h, {} signed)", ttl / 3600, b.signer.algorithm());
     println!();
     println!("Try:");
     println!(
@@ -289,11 +302,12 @@ fn banner(b: &Banner<'_>) {
         println!();
         println!("More edges can join:");
         println!(
-            "  REDIS_URL={url} NEXUS_REDIS_PREFIX={} NEXUS_VERIFY_KEY={} SECRET_KEY={} \
-             EDGE_HTTP_ADDR=127.0.0.1:0 nexus-edge",
-            b.prefix, b.verify_key, b.secret
+            "  REDIS_URL={url} NEXUS_REDIS_PREFIX={} NEXUS_VERIFY_KEY={} \
+             NEXUS_TOKEN_VERIFY_KEYS='{}' EDGE_HTTP_ADDR=127.0.0.1:0 nexus-edge",
+            b.prefix, b.verify_key, b.verify_keys
         );
     }
     println!();
     println!("Ctrl-C stops everything.");
+    Ok(())
 }

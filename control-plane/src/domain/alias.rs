@@ -1,5 +1,5 @@
 //! Aliases as the control plane handles them: a validated create request,
-//! a patch, and the stored row.
+//! a patch, the stored row and its owner.
 
 use chrono::{DateTime, Utc};
 use nexus_protocol::record::MAX_DESCRIPTION_LEN;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::governance::{Candidate, Governance, Violation};
+use super::rbac::{Writer, may_change};
 
 /// Why a request's field was refused before any rule was consulted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +23,29 @@ pub enum FieldError {
     DescriptionTooLong(usize),
     #[error("description contains a NUL character")]
     DescriptionNul,
+}
+
+/// Why an owner name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("owner {0}")]
+pub struct OwnerError(&'static str);
+
+/// Longest owner name: the column's width, and the longest token subject.
+pub const MAX_OWNER_LEN: usize = 255;
+
+/// Checks an owner name as a transfer gives it: what a principal's name can
+/// be (non-empty, at most 255 bytes, no control characters).
+pub fn parse_owner(owner: &str) -> Result<String, OwnerError> {
+    if owner.is_empty() {
+        return Err(OwnerError("is empty"));
+    }
+    if owner.len() > MAX_OWNER_LEN {
+        return Err(OwnerError("is longer than 255 bytes"));
+    }
+    if owner.chars().any(char::is_control) {
+        return Err(OwnerError("contains a control character"));
+    }
+    Ok(owner.to_owned())
 }
 
 /// A create request, parsed. Keeps the alias as typed, so a name that only
@@ -183,6 +207,38 @@ impl StoredAlias {
     }
 }
 
+/// An alias row with its owner (column `owner`, migration 0006): what the
+/// admin API shows and what ownership decides on. The ledger stages
+/// [`StoredAlias`] rows and never writes the owner (a new row takes its
+/// creator in SQL; a change keeps it), so the owner sits beside the row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnedAlias {
+    #[serde(flatten)]
+    pub row: StoredAlias,
+    pub owner: String,
+}
+
+/// An owned alias reads as its row (`a.context`, `&a` where a
+/// `&StoredAlias` is wanted): the owner is the only thing it adds.
+impl std::ops::Deref for OwnedAlias {
+    type Target = StoredAlias;
+
+    fn deref(&self) -> &StoredAlias {
+        &self.row
+    }
+}
+
+impl OwnedAlias {
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Whether `writer` may change this alias under `rules`.
+    pub fn changeable_by(&self, writer: &Writer, rules: &Governance) -> bool {
+        may_change(writer, &self.owner, rules.shared_ownership(&self.row.context))
+    }
+}
+
 #[cfg(test)]
 impl StoredAlias {
     /// An active row, version 1, for the domain's unit tests.
@@ -201,6 +257,11 @@ impl StoredAlias {
             created_by: None,
             version: 1,
         }
+    }
+
+    /// This row owned by `owner`.
+    pub(crate) fn owned(self, owner: &str) -> OwnedAlias {
+        OwnedAlias { row: self, owner: owner.to_owned() }
     }
 }
 
@@ -223,44 +284,82 @@ pub enum UpdatePlan {
     Write(AliasWrite),
     NotFound,
     Violation(Violation),
+    /// The writer may not change an alias this owner owns.
+    NotOwner(String),
 }
 
 /// Plans `patch` over `current`, the row at its key (the active one, else
-/// the newest inactive one). A deactivation is never blocked by rules;
-/// anything that stays or becomes active must satisfy them. Reactivating
-/// cannot meet another active alias: `current` would be that one.
+/// the newest inactive one), for `writer`: only an owner (or an admin, or
+/// anyone in a shared context) changes an alias. A deactivation is never
+/// blocked by rules; anything that stays or becomes active must satisfy
+/// them. Reactivating cannot meet another active alias: `current` would be
+/// that one.
 pub fn plan_update(
-    current: Option<&StoredAlias>,
+    current: Option<&OwnedAlias>,
     patch: &AliasPatch,
     rules: &Governance,
     now: DateTime<Utc>,
+    writer: &Writer,
 ) -> UpdatePlan {
     let Some(current) = current else {
         return UpdatePlan::NotFound;
     };
-    let next = current.patched(patch);
+    if !current.changeable_by(writer, rules) {
+        return UpdatePlan::NotOwner(current.owner.clone());
+    }
+    let next = current.row.patched(patch);
     if next.is_active
         && let Err(v) = rules.check(&next.candidate(), now)
     {
         return UpdatePlan::Violation(v);
     }
     UpdatePlan::Write(AliasWrite::Change {
-        current: Box::new(current.clone()),
+        current: Box::new(current.row.clone()),
         next: Box::new(next),
     })
 }
 
-/// Plans the deactivation of `active`, the active row at its key.
-pub fn plan_deactivate(active: Option<&StoredAlias>) -> UpdatePlan {
+/// Plans the deactivation of `active`, the active row at its key, for
+/// `writer` (ownership as for [`plan_update`]).
+pub fn plan_deactivate(
+    active: Option<&OwnedAlias>,
+    rules: &Governance,
+    writer: &Writer,
+) -> UpdatePlan {
     match active {
         None => UpdatePlan::NotFound,
+        Some(a) if !a.changeable_by(writer, rules) => UpdatePlan::NotOwner(a.owner.clone()),
         Some(a) => {
-            let next = a.patched(&AliasPatch { is_active: Some(false), ..Default::default() });
+            let next = a.row.patched(&AliasPatch { is_active: Some(false), ..Default::default() });
             UpdatePlan::Write(AliasWrite::Change {
-                current: Box::new(a.clone()),
+                current: Box::new(a.row.clone()),
                 next: Box::new(next),
             })
         }
+    }
+}
+
+/// What giving an alias another owner does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferPlan {
+    NotFound,
+    /// It is already owned by that name: nothing to write.
+    Unchanged(OwnedAlias),
+    /// Rewrite `current` (same content, so a new version edges ignore) with
+    /// owner `to`.
+    Write {
+        current: OwnedAlias,
+        to: String,
+    },
+}
+
+/// Plans moving `current` (the row at its key, active or the newest
+/// inactive one) to owner `to`. Who may is RBAC's `TransferOwnership`.
+pub fn plan_transfer(current: Option<&OwnedAlias>, to: &str) -> TransferPlan {
+    match current {
+        None => TransferPlan::NotFound,
+        Some(c) if c.owner == to => TransferPlan::Unchanged(c.clone()),
+        Some(c) => TransferPlan::Write { current: c.clone(), to: to.to_owned() },
     }
 }
 
@@ -286,6 +385,10 @@ mod tests {
         StoredAlias { description: Some("d".into()), version: 3, ..row }
     }
 
+    fn alice() -> Writer {
+        Writer::new(nexus_protocol::Role::Editor, "alice")
+    }
+
     #[test]
     fn patch_changes_only_what_it_names() {
         let row = row();
@@ -306,14 +409,14 @@ mod tests {
 
     #[test]
     fn update_plans() {
-        let (g, now, row) = (rules(), Utc::now(), row());
+        let (g, now, row, w) = (rules(), Utc::now(), row().owned("alice"), alice());
         let to = |c: &str| AliasPatch {
             canonical: Some(Canonical::parse(c).unwrap()),
             ..Default::default()
         };
-        assert_eq!(plan_update(None, &to("https://new"), &g, now), UpdatePlan::NotFound);
+        assert_eq!(plan_update(None, &to("https://new"), &g, now, &w), UpdatePlan::NotFound);
         let UpdatePlan::Write(AliasWrite::Change { current, next }) =
-            plan_update(Some(&row), &to("https://new"), &g, now)
+            plan_update(Some(&row), &to("https://new"), &g, now, &w)
         else {
             panic!("an allowed update is written");
         };
@@ -321,20 +424,60 @@ mod tests {
             (current.canonical.as_str(), next.canonical.as_str()),
             ("https://old", "https://new")
         );
-        let refused = plan_update(Some(&row), &to("http://plain"), &g, now);
+        let refused = plan_update(Some(&row), &to("http://plain"), &g, now, &w);
         assert!(matches!(refused, UpdatePlan::Violation(v) if v.rule == "allowed_schemes"));
         // Deactivating is never blocked by the rules.
         let off = AliasPatch { is_active: Some(false), ..to("http://plain") };
-        assert!(matches!(plan_update(Some(&row), &off, &g, now), UpdatePlan::Write(_)));
+        assert!(matches!(plan_update(Some(&row), &off, &g, now, &w), UpdatePlan::Write(_)));
     }
 
     #[test]
     fn deactivate_plans() {
-        assert_eq!(plan_deactivate(None), UpdatePlan::NotFound);
-        let UpdatePlan::Write(AliasWrite::Change { next, .. }) = plan_deactivate(Some(&row()))
+        let (g, w) = (rules(), alice());
+        assert_eq!(plan_deactivate(None, &g, &w), UpdatePlan::NotFound);
+        let UpdatePlan::Write(AliasWrite::Change { next, .. }) =
+            plan_deactivate(Some(&row().owned("alice")), &g, &w)
         else {
             panic!("an active alias is deactivated");
         };
         assert!(!next.is_active);
+    }
+
+    #[test]
+    fn only_the_owner_changes_an_alias_unless_the_context_shares() {
+        let (g, now) = (rules(), Utc::now());
+        let bobs = row().owned("bob");
+        let patch = AliasPatch { description: Some(None), ..Default::default() };
+        let refused = UpdatePlan::NotOwner("bob".into());
+        // Ownership is checked before the rules: a refusal tells nothing
+        // about the alias's content.
+        let bad =
+            AliasPatch { canonical: Some(Canonical::parse("http://x").unwrap()), ..patch.clone() };
+        assert_eq!(plan_update(Some(&bobs), &bad, &g, now, &alice()), refused);
+        assert_eq!(plan_update(Some(&bobs), &patch, &g, now, &alice()), refused);
+        assert_eq!(plan_deactivate(Some(&bobs), &g, &alice()), refused);
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        assert!(matches!(plan_update(Some(&bobs), &patch, &g, now, &admin), UpdatePlan::Write(_)));
+        let shared = Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n  shared_ownership: true\n",
+        )
+        .unwrap();
+        assert!(matches!(plan_deactivate(Some(&bobs), &shared, &alice()), UpdatePlan::Write(_)));
+    }
+
+    #[test]
+    fn transfer_plans() {
+        let bobs = row().owned("bob");
+        assert_eq!(plan_transfer(None, "alice"), TransferPlan::NotFound);
+        assert_eq!(plan_transfer(Some(&bobs), "bob"), TransferPlan::Unchanged(bobs.clone()));
+        assert_eq!(
+            plan_transfer(Some(&bobs), "alice"),
+            TransferPlan::Write { current: bobs, to: "alice".into() }
+        );
+        assert!(parse_owner("").is_err());
+        assert!(parse_owner(&"x".repeat(256)).is_err());
+        assert!(parse_owner("a\nb").is_err());
+        assert_eq!(parse_owner("team:payments").unwrap(), "team:payments");
     }
 }

@@ -3,7 +3,9 @@
 //! difference is a change — no conflicts, the file wins — and with
 //! `prune` an active alias the file lacks, in a context it names, is
 //! deactivated. The plan lists every alias it looked at with its action,
-//! so a dry run is the diff a person reviews.
+//! so a dry run is the diff a person reviews. A change the writer may not
+//! make (an alias another owns, see `rbac::may_change`) is in the plan as
+//! `refused`, with its owner; a plan with any refusal is not carried out.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,7 +13,9 @@ use nexus_protocol::{AliasEntry, AliasKey, Context};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::alias::StoredAlias;
+use super::alias::{OwnedAlias, StoredAlias};
+use super::governance::Governance;
+use super::rbac::Writer;
 
 /// What applying does to one alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,6 +25,8 @@ pub enum Action {
     Update,
     Deactivate,
     Unchanged,
+    /// An update or deactivation of an alias the writer does not own.
+    Refused,
 }
 
 /// One line of the plan: the alias, its action, and its record before
@@ -30,6 +36,9 @@ pub struct PlanItem {
     pub context: String,
     pub alias: String,
     pub action: Action,
+    /// The owner of the alias as it is (absent for a create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,6 +52,7 @@ pub struct Counts {
     pub update: u64,
     pub deactivate: u64,
     pub unchanged: u64,
+    pub refused: u64,
 }
 
 /// The plan and the writes that carry it out.
@@ -58,6 +68,16 @@ pub struct ApplyPlan<'e> {
 }
 
 impl ApplyPlan<'_> {
+    /// Whether it may be carried out: nothing in it is refused.
+    pub fn allowed(&self) -> bool {
+        self.counts.refused == 0
+    }
+
+    /// The refused items.
+    pub fn refused(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.action == Action::Refused)
+    }
+
     /// How many versions carrying it out takes.
     pub fn versions(&self) -> i64 {
         (self.creates.len() + self.rewrites.len()) as i64
@@ -66,12 +86,15 @@ impl ApplyPlan<'_> {
 
 /// Plans `entries` (names, governance and distinct keys already checked)
 /// against `active`, the active aliases in every context the apply names
-/// (`contexts`: those of the entries, and any named besides).
+/// (`contexts`: those of the entries, and any named besides), for `writer`
+/// under `rules` (whose aliases it may change).
 pub fn plan_apply<'e>(
     entries: &'e [AliasEntry],
-    active: &HashMap<AliasKey, StoredAlias>,
+    active: &HashMap<AliasKey, OwnedAlias>,
     contexts: &HashSet<Context>,
     prune: bool,
+    writer: &Writer,
+    rules: &Governance,
 ) -> ApplyPlan<'e> {
     let mut plan = ApplyPlan::default();
     // Sorted, so the plan reads the same every time.
@@ -83,13 +106,16 @@ pub fn plan_apply<'e>(
         let action = match (current, e.is_active) {
             (None, true) => Action::Create,
             (None, false) => Action::Unchanged,
+            (Some(x), true) if same(e, &x.row) => Action::Unchanged,
+            (Some(x), _) if !x.changeable_by(writer, rules) => Action::Refused,
             (Some(_), false) => Action::Deactivate,
-            (Some(x), true) if same(e, x) => Action::Unchanged,
             (Some(_), true) => Action::Update,
         };
         match (action, current) {
             (Action::Create, _) => plan.creates.push(e),
-            (Action::Update | Action::Deactivate, Some(x)) => plan.rewrites.push((x.id, e.clone())),
+            (Action::Update | Action::Deactivate, Some(x)) => {
+                plan.rewrites.push((x.row.id, e.clone()))
+            }
             _ => {}
         }
         count(&mut plan.counts, action);
@@ -100,7 +126,8 @@ pub fn plan_apply<'e>(
                 context: e.context.to_string(),
                 alias: e.alias.to_string(),
                 action,
-                before: current.map(|x| record(&entry_of(x, true))),
+                owner: current.map(|x| x.owner.clone()),
+                before: current.map(|x| record(&entry_of(&x.row, true))),
                 after,
             },
         );
@@ -111,15 +138,21 @@ pub fn plan_apply<'e>(
             if wanted.contains(key) || !contexts.contains(&key.context) {
                 continue;
             }
-            plan.rewrites.push((x.id, entry_of(x, false)));
-            count(&mut plan.counts, Action::Deactivate);
+            let action = if x.changeable_by(writer, rules) {
+                plan.rewrites.push((x.row.id, entry_of(&x.row, false)));
+                Action::Deactivate
+            } else {
+                Action::Refused
+            };
+            count(&mut plan.counts, action);
             items.insert(
                 (key.context.to_string(), key.alias.to_string()),
                 PlanItem {
                     context: key.context.to_string(),
                     alias: key.alias.to_string(),
-                    action: Action::Deactivate,
-                    before: Some(record(&entry_of(x, true))),
+                    action,
+                    owner: Some(x.owner.clone()),
+                    before: Some(record(&entry_of(&x.row, true))),
                     after: None,
                 },
             );
@@ -137,6 +170,7 @@ fn count(c: &mut Counts, a: Action) {
         Action::Update => c.update += 1,
         Action::Deactivate => c.deactivate += 1,
         Action::Unchanged => c.unchanged += 1,
+        Action::Refused => c.refused += 1,
     }
 }
 
@@ -175,9 +209,31 @@ mod tests {
         }
     }
 
-    fn active(id: i32, context: &str, alias: &str, canonical: &str) -> (AliasKey, StoredAlias) {
+    fn active(id: i32, context: &str, alias: &str, canonical: &str) -> (AliasKey, OwnedAlias) {
+        owned(id, context, alias, canonical, "alice")
+    }
+
+    fn owned(
+        id: i32,
+        context: &str,
+        alias: &str,
+        canonical: &str,
+        owner: &str,
+    ) -> (AliasKey, OwnedAlias) {
         let row = StoredAlias::fixture(id, context, alias, canonical);
-        (row.key(), row)
+        (row.key(), row.owned(owner))
+    }
+
+    fn rules() -> Governance {
+        Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n",
+        )
+        .unwrap()
+    }
+
+    fn alice() -> Writer {
+        Writer::new(nexus_protocol::Role::Editor, "alice")
     }
 
     #[test]
@@ -200,12 +256,13 @@ mod tests {
         .into();
         let named: HashSet<Context> = [Context::parse("frontend").unwrap()].into();
 
-        let keep = plan_apply(&entries, &existing, &named, false);
+        let (w, g) = (alice(), rules());
+        let keep = plan_apply(&entries, &existing, &named, false, &w, &g);
         let c = keep.counts;
         assert_eq!((c.create, c.update, c.deactivate, c.unchanged), (1, 1, 1, 1));
         assert_eq!(keep.versions(), 3);
 
-        let pruned = plan_apply(&entries, &existing, &named, true);
+        let pruned = plan_apply(&entries, &existing, &named, true, &w, &g);
         assert_eq!(pruned.counts.deactivate, 2);
         let actions: Vec<(&str, Action)> =
             pruned.items.iter().map(|i| (i.alias.as_str(), i.action)).collect();
@@ -224,5 +281,33 @@ mod tests {
         let moved = &pruned.items[2];
         assert_eq!(moved.before.as_ref().unwrap()["canonical"], "https://old");
         assert_eq!(moved.after.as_ref().unwrap()["canonical"], "https://new");
+    }
+
+    #[test]
+    fn another_owners_aliases_are_refused_in_the_plan() {
+        let entries =
+            [entry("frontend", "bobs", "https://new"), entry("frontend", "mine", "https://m")];
+        let existing: HashMap<_, _> = [
+            owned(1, "frontend", "bobs", "https://old", "bob"),
+            owned(2, "frontend", "mine", "https://old", "alice"),
+            owned(3, "frontend", "bobsother", "https://b", "bob"),
+        ]
+        .into();
+        let named: HashSet<Context> = [Context::parse("frontend").unwrap()].into();
+        let g = rules();
+        let plan = plan_apply(&entries, &existing, &named, true, &alice(), &g);
+        assert!(!plan.allowed());
+        let refused: Vec<(&str, Option<&str>)> =
+            plan.refused().map(|i| (i.alias.as_str(), i.owner.as_deref())).collect();
+        assert_eq!(refused, [("bobs", Some("bob")), ("bobsother", Some("bob"))]);
+        assert_eq!((plan.counts.update, plan.counts.refused), (1, 2));
+        // Refused rows are never among the writes.
+        assert!(plan.rewrites.iter().all(|(id, _)| *id == 2));
+        // An admin's plan over the same state refuses nothing.
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        assert!(plan_apply(&entries, &existing, &named, true, &admin, &g).allowed());
+        // Unchanged entries are not refused: nothing would be written.
+        let same = [entry("frontend", "bobs", "https://old")];
+        assert!(plan_apply(&same, &existing, &named, false, &alice(), &g).allowed());
     }
 }

@@ -64,6 +64,10 @@ pub struct RuleSet {
     pub max_ttl_days: Option<u32>,
     #[serde(default)]
     pub shadowing: ShadowPolicy,
+    /// true: any editor of the context may change or deactivate any alias in
+    /// it; false (the default): only the alias's owner (and admins) may.
+    #[serde(default)]
+    pub shared_ownership: bool,
 }
 
 /// What a context changes from the defaults; absent keys inherit.
@@ -79,6 +83,7 @@ pub struct RuleOverride {
     pub require_description: Option<bool>,
     pub max_ttl_days: Option<u32>,
     pub shadowing: Option<ShadowPolicy>,
+    pub shared_ownership: Option<bool>,
 }
 
 /// Why a rules document was refused.
@@ -194,6 +199,7 @@ impl Governance {
                 require_description: o.require_description.unwrap_or(d.require_description),
                 max_ttl_days: o.max_ttl_days.or(d.max_ttl_days),
                 shadowing: o.shadowing.unwrap_or(d.shadowing),
+                shared_ownership: o.shared_ownership.unwrap_or(d.shared_ownership),
             };
             contexts.insert(ctx.clone(), Compiled::new(ctx.as_str(), rules)?);
         }
@@ -221,6 +227,12 @@ impl Governance {
 
     pub fn shadowing(&self, context: &Context) -> ShadowPolicy {
         self.rules_for(context).rules.shadowing
+    }
+
+    /// Whether any editor of `context` may change any alias in it, whoever
+    /// owns it (see `domain::rbac::may_change`).
+    pub fn shared_ownership(&self, context: &Context) -> bool {
+        self.rules_for(context).rules.shared_ownership
     }
 
     /// Checks every rule, in the order a user would fix them.
@@ -439,5 +451,22 @@ contexts:
         let text = include_str!("../../../deploy/config/alias_governance.yaml");
         let g = Governance::from_yaml(text).unwrap();
         assert!(g.knows(&Context::parse("frontend").unwrap()));
+        assert!(!g.shared_ownership(&Context::parse("frontend").unwrap()));
+    }
+
+    #[test]
+    fn shared_ownership_defaults_off_and_a_context_may_turn_it_on() {
+        // A document written before the rule existed still compiles: owned.
+        let g = Governance::from_yaml(DOC).unwrap();
+        assert!(!g.shared_ownership(&Context::parse("backend").unwrap()));
+        let doc = DOC.replace("backend: {}", "backend: {shared_ownership: true}");
+        let g = Governance::from_yaml(&doc).unwrap();
+        assert!(g.shared_ownership(&Context::parse("backend").unwrap()));
+        assert!(!g.shared_ownership(&Context::parse("frontend").unwrap()));
+        // Other contexts take the defaults.
+        let all =
+            DOC.replace("  max_ttl_days: 30\n", "  max_ttl_days: 30\n  shared_ownership: true\n");
+        let g = Governance::from_yaml(&all).unwrap();
+        assert!(g.shared_ownership(&Context::parse("frontend").unwrap()));
     }
 }

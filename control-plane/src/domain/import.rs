@@ -1,5 +1,8 @@
 //! Imports: what a batch of declarative entries does against the active
-//! aliases at their keys, under the import's conflict policy.
+//! aliases at their keys, under the import's conflict policy. Replacing an
+//! alias the writer may not change (another owns it, see
+//! `rbac::may_change`) refuses the whole import; skipping or rejecting it
+//! changes nothing, so ownership does not enter there.
 
 use std::collections::HashMap;
 
@@ -7,8 +10,10 @@ use nexus_protocol::{AliasEntry, AliasKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::alias::StoredAlias;
+use super::alias::{OwnedAlias, StoredAlias};
 use super::conflict::{ConflictRecord, ConflictType};
+use super::governance::Governance;
+use super::rbac::Writer;
 
 /// An import's policy for entries that meet an active alias with other content.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +36,10 @@ pub struct ImportReport {
     pub skipped: u64,
     pub unchanged: u64,
     pub conflicts: Vec<Value>,
+    /// Under `replace`: entries over aliases the writer does not own
+    /// (`{context, alias, owner}`); any refuses the whole import.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_owned: Vec<Value>,
     pub dry_run: bool,
     /// Registry versions the import took (`from_version` exclusive).
     pub from_version: i64,
@@ -38,9 +47,10 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    /// An import under `reject` that met conflicts wrote nothing.
+    /// An import under `reject` that met conflicts, or one that would
+    /// replace another owner's alias, wrote nothing.
     pub fn refused(&self, policy: ImportPolicy) -> bool {
-        policy == ImportPolicy::Reject && !self.conflicts.is_empty()
+        (policy == ImportPolicy::Reject && !self.conflicts.is_empty()) || !self.not_owned.is_empty()
     }
 }
 
@@ -75,21 +85,25 @@ impl ImportPlan<'_> {
 }
 
 /// Plans `entries` (names, governance and distinct keys already checked)
-/// against `existing`, the active aliases at their keys.
+/// against `existing`, the active aliases at their keys, for `writer` under
+/// `rules` (whose aliases it may replace).
 pub fn plan_import<'e>(
     entries: &'e [AliasEntry],
-    existing: &HashMap<AliasKey, StoredAlias>,
+    existing: &HashMap<AliasKey, OwnedAlias>,
     policy: ImportPolicy,
+    writer: &Writer,
+    rules: &Governance,
 ) -> ImportPlan<'e> {
     let mut plan = ImportPlan { policy, ..Default::default() };
     let r = &mut plan.report;
     for e in entries {
         let key = AliasKey { context: e.context.clone(), alias: e.alias.clone() };
-        let Some(x) = existing.get(&key) else {
+        let Some(owned) = existing.get(&key) else {
             r.created += 1;
             plan.creates.push(e);
             continue;
         };
+        let x = &owned.row;
         if same(e, x) {
             r.unchanged += 1;
             continue;
@@ -111,6 +125,11 @@ pub fn plan_import<'e>(
                     existing_id: Some(x.id),
                     incoming: serde_json::to_value(e).unwrap_or(Value::Null),
                 });
+            }
+            ImportPolicy::Replace if !owned.changeable_by(writer, rules) => {
+                r.not_owned.push(serde_json::json!({
+                    "context": e.context, "alias": e.alias, "owner": owned.owner,
+                }));
             }
             ImportPolicy::Replace => {
                 r.updated += 1;
@@ -145,14 +164,32 @@ mod tests {
         }
     }
 
-    fn active(id: i32, e: &AliasEntry) -> (AliasKey, StoredAlias) {
+    fn active(id: i32, e: &AliasEntry) -> (AliasKey, OwnedAlias) {
+        owned(id, e, "alice")
+    }
+
+    fn owned(id: i32, e: &AliasEntry, owner: &str) -> (AliasKey, OwnedAlias) {
         let row =
             StoredAlias::fixture(id, e.context.as_str(), e.alias.as_str(), e.canonical.as_str());
-        (row.key(), row)
+        (row.key(), row.owned(owner))
+    }
+
+    fn rules() -> Governance {
+        Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n",
+        )
+        .unwrap()
+    }
+
+    fn alice() -> Writer {
+        Writer::new(nexus_protocol::Role::Editor, "alice")
     }
 
     #[test]
     fn each_policy_on_new_same_and_other_entries() {
+        let (w, g) = (alice(), rules());
+        let plan_import = |e, x, p| plan_import(e, x, p, &w, &g);
         let entries =
             [entry("new", "https://n"), entry("same", "https://s"), entry("other", "https://new")];
         let existing: HashMap<_, _> =
@@ -179,5 +216,22 @@ mod tests {
 
         let nothing = plan_import(&entries[1..2], &existing, ImportPolicy::Reject);
         assert!(!nothing.writes());
+    }
+
+    #[test]
+    fn replacing_another_owners_alias_refuses_the_import() {
+        let (w, g) = (alice(), rules());
+        let entries = [entry("new", "https://n"), entry("bobs", "https://new")];
+        let existing: HashMap<_, _> = [owned(1, &entry("bobs", "https://old"), "bob")].into();
+        let replace = plan_import(&entries, &existing, ImportPolicy::Replace, &w, &g);
+        assert!(replace.refused() && !replace.writes());
+        assert_eq!(replace.report.not_owned[0]["owner"], "bob");
+        assert_eq!(replace.report.updated, 0);
+        // Skipping it changes nothing of bob's: allowed.
+        let skip = plan_import(&entries, &existing, ImportPolicy::Skip, &w, &g);
+        assert!(!skip.refused() && skip.report.not_owned.is_empty());
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        let by_admin = plan_import(&entries, &existing, ImportPolicy::Replace, &admin, &g);
+        assert_eq!((by_admin.refused(), by_admin.report.updated), (false, 1));
     }
 }

@@ -1,6 +1,8 @@
 //! Who may do what, where. Deny by default: a pair (role, action) not in
 //! the table is refused, and context-bound actions also need the context in
-//! the principal's scope.
+//! the principal's scope. Changing an existing alias also needs ownership
+//! ([`may_change`]): an editor changes its own aliases, unless the context
+//! shares them; admins change any, and transfer them.
 
 use nexus_protocol::{ContextScope, Role};
 
@@ -20,10 +22,12 @@ pub enum Action {
     ReadGovernance,
     WriteGovernance,
     ManageApiKeys,
+    /// Give an alias another owner.
+    TransferOwnership,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Resolve,
         Action::ReadAliases,
         Action::WriteAliases,
@@ -32,6 +36,7 @@ impl Action {
         Action::ReadGovernance,
         Action::WriteGovernance,
         Action::ManageApiKeys,
+        Action::TransferOwnership,
     ];
 }
 
@@ -82,6 +87,37 @@ pub fn decide(role: Role, contexts: &ContextScope, action: Action, scope: Scope<
     if in_scope { Decision::Allow } else { Decision::DenyContext }
 }
 
+/// A writer as ownership sees it: the owner name of the aliases it
+/// creates, and whether it may change aliases whatever their owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    /// The principal's name (token subject, or `api_key:<id>:<name>`).
+    /// A team or group claim would go here once tokens carry one.
+    pub owner: String,
+    pub any_owner: bool,
+}
+
+impl Writer {
+    /// Admins change any alias; every other role only its own.
+    pub fn new(role: Role, name: &str) -> Self {
+        Writer { owner: name.to_owned(), any_owner: role == Role::Admin }
+    }
+
+    /// The control plane itself (`nexus-control-plane import`, dev mode's
+    /// samples): whoever can run it holds the database, so it is not
+    /// narrowed.
+    pub fn system(name: &str) -> Self {
+        Writer { owner: name.to_owned(), any_owner: true }
+    }
+}
+
+/// Whether `writer` may change or deactivate an alias owned by `owner` in a
+/// context whose governance sets `shared_ownership` to `shared`. The role
+/// and context checks ([`decide`], `WriteAliases`) come first.
+pub fn may_change(writer: &Writer, owner: &str, shared: bool) -> bool {
+    writer.any_owner || shared || writer.owner == owner
+}
+
 #[cfg(test)]
 mod tests {
     use nexus_protocol::Context;
@@ -127,5 +163,31 @@ mod tests {
             d(Role::Resolver, Action::Resolve, Scope::Context("backend")),
             Decision::DenyContext
         );
+    }
+
+    #[test]
+    fn ownership_table() {
+        // (role, writer name, owner, shared context) -> may change
+        let cases = [
+            (Role::Editor, "alice", "alice", false, true),
+            (Role::Editor, "alice", "bob", false, false),
+            (Role::Editor, "alice", "bob", true, true),
+            (Role::Editor, "api_key:3:ci", "api_key:3:ci", false, true),
+            (Role::Editor, "api_key:4:ci", "api_key:3:ci", false, false),
+            (Role::Editor, "alice", "system:unknown", false, false),
+            (Role::Admin, "root", "bob", false, true),
+            (Role::Admin, "root", "system:unknown", false, true),
+        ];
+        for (role, name, owner, shared, want) in cases {
+            let w = Writer::new(role, name);
+            assert_eq!(may_change(&w, owner, shared), want, "{role:?} {name} on {owner}'s");
+        }
+        assert!(may_change(&Writer::system("system:cli-import"), "bob", false));
+        // Transferring is an admin's alone, whatever the contexts.
+        for role in [Role::Editor, Role::Viewer, Role::Resolver] {
+            let d =
+                decide(role, &ContextScope::All, Action::TransferOwnership, Scope::Context("f"));
+            assert_eq!(d, Decision::DenyRole);
+        }
     }
 }

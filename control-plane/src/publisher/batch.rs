@@ -8,7 +8,7 @@
 
 use nexus_protocol::envelope::{HEADER_LEN, encode_delta};
 use nexus_protocol::signing::SigningKey;
-use nexus_protocol::{AliasRecord, Delta, KnownContexts};
+use nexus_protocol::{AliasRecord, ContextScope, CredentialChange, Delta, KnownContexts};
 
 use crate::store::changes::{ChangeOp, ChangeRow};
 
@@ -63,6 +63,18 @@ fn estimate(op: &ChangeOp) -> usize {
             KnownContexts::Any => 16,
             KnownContexts::Only(v) => 16 + v.iter().map(|c| 8 + c.as_str().len()).sum::<usize>(),
         },
+        ChangeOp::Credentials(c) => match c {
+            CredentialChange::RevokeToken(t) => 32 + t.jti.len(),
+            CredentialChange::RevokeSubject(s) => 40 + s.sub.len(),
+            CredentialChange::GrantKey(k) => {
+                96 + k.name.len()
+                    + match &k.contexts {
+                        ContextScope::All => 8,
+                        ContextScope::Only(v) => v.iter().map(|c| 8 + c.as_str().len()).sum(),
+                    }
+            }
+            CredentialChange::RevokeKey(_) => 48,
+        },
     }
 }
 
@@ -115,11 +127,15 @@ fn seal(epoch: u64, rows: &[ChangeRow], key: &SigningKey) -> Option<SealedDelta>
     // `to_version`. Context changes do not touch records, so applying it
     // after the group's records is the same state.
     let mut contexts = None;
+    // Credential changes are applied in order, after the group's records
+    // (they touch no record, so the state is the same).
+    let mut credentials = Vec::new();
     for r in rows {
         match &r.op {
             ChangeOp::Upsert(rec) => upserts.push(rec.clone()),
             ChangeOp::Remove(k) => removals.push(k.clone()),
             ChangeOp::Contexts(known) => contexts = Some(known.clone()),
+            ChangeOp::Credentials(c) => credentials.push(c.clone()),
         }
     }
     let delta = Delta {
@@ -130,6 +146,7 @@ fn seal(epoch: u64, rows: &[ChangeRow], key: &SigningKey) -> Option<SealedDelta>
         upserts,
         removals,
         contexts,
+        credentials,
     };
     Some(SealedDelta {
         from_version: delta.from_version,
@@ -240,6 +257,27 @@ mod tests {
         let (_, d) = decode_delta(&plain[0].bytes, &nexus_protocol::Limits::DELTA, Some(&key))
             .expect("verifies");
         assert_eq!(d.contexts, None);
+    }
+
+    #[test]
+    fn a_credential_change_travels_in_its_delta() {
+        use nexus_protocol::credentials::RevokedToken;
+        let revoke = CredentialChange::RevokeToken(RevokedToken { jti: "j".into(), until: 9 });
+        let rows = vec![
+            row(11, 1),
+            ChangeRow {
+                version: 12,
+                epoch: 7,
+                committed_at_ms: 0,
+                op: ChangeOp::Credentials(revoke.clone()),
+            },
+        ];
+        let out = deltas(plan(7, 10, &rows, &dev_signing_key(), &Limits::default()));
+        let key = dev_signing_key().verifying_key();
+        let (_, d) = decode_delta(&out[0].bytes, &nexus_protocol::Limits::DELTA, Some(&key))
+            .expect("verifies");
+        assert_eq!((d.from_version, d.to_version, d.upserts.len()), (10, 12, 1));
+        assert_eq!(d.credentials, [revoke]);
     }
 
     #[test]

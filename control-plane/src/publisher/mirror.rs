@@ -7,7 +7,7 @@
 //! sort (the map's order, `(context, alias)` bytes, is the snapshot's).
 
 use imbl::OrdMap;
-use nexus_protocol::{AliasKey, AliasRecord, Head, KnownContexts};
+use nexus_protocol::{AliasKey, AliasRecord, Credentials, Head, KnownContexts};
 
 use crate::store::changes::{ChangeOp, ChangeRow};
 
@@ -27,6 +27,8 @@ pub struct Mirror {
     head: Head,
     records: OrdMap<AliasKey, AliasRecord>,
     contexts: KnownContexts,
+    /// Small (revocations live a day at most): cloned whole with the rest.
+    credentials: Credentials,
 }
 
 impl Mirror {
@@ -35,12 +37,22 @@ impl Mirror {
     /// Every context is known until [`Mirror::with_contexts`] says otherwise.
     pub fn new(head: Head, records: impl IntoIterator<Item = AliasRecord>) -> Self {
         let records = records.into_iter().map(|r| (r.key(), r)).collect();
-        Self { head, records, contexts: KnownContexts::Any }
+        Self { head, records, contexts: KnownContexts::Any, credentials: Credentials::default() }
     }
 
     /// The same state with `contexts` configured.
     pub fn with_contexts(self, contexts: KnownContexts) -> Self {
         Self { contexts, ..self }
+    }
+
+    /// The same state with these credentials.
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        Self { credentials, ..self }
+    }
+
+    /// The credentials at the head.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The contexts configured at the head.
@@ -82,6 +94,7 @@ impl Mirror {
                     self.records.remove(key);
                 }
                 ChangeOp::Contexts(known) => self.contexts = known.clone(),
+                ChangeOp::Credentials(change) => self.credentials.apply(change),
             }
         }
         self.head = head;

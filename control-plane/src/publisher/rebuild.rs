@@ -6,7 +6,7 @@
 
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::SigningKey;
-use nexus_protocol::{AliasRecord, Head, KnownContexts, Snapshot};
+use nexus_protocol::{AliasRecord, Credentials, Head, KnownContexts, Snapshot};
 use tokio::task::JoinHandle;
 
 use super::PublishError;
@@ -44,12 +44,13 @@ pub async fn seal(
         records.sort_unstable_by(|a, b| {
             (a.context.as_str(), a.alias.as_str()).cmp(&(b.context.as_str(), b.alias.as_str()))
         });
-        let snapshot = snapshot_at(head, intended_shrink, records, read.contexts);
+        let snapshot = snapshot_at(head, intended_shrink, records, read.contexts, read.credentials);
         let (envelope, mirror) = std::thread::scope(|s| {
             let built = mirror.then(|| {
                 s.spawn(|| {
                     Mirror::new(head, snapshot.records.iter().cloned())
                         .with_contexts(snapshot.contexts.clone())
+                        .with_credentials(snapshot.credentials.clone())
                 })
             });
             let envelope = encode_snapshot(&snapshot, Some(&key));
@@ -72,8 +73,13 @@ pub async fn seal_mirror(
     let key = key.clone();
     let sealed = tokio::task::spawn_blocking(move || {
         let head = mirror.head();
-        let snapshot =
-            snapshot_at(head, intended_shrink, mirror.records(), mirror.contexts().clone());
+        let snapshot = snapshot_at(
+            head,
+            intended_shrink,
+            mirror.records(),
+            mirror.contexts().clone(),
+            mirror.credentials().clone(),
+        );
         // The clone's nodes are shared with the live mirror; let go of
         // them before the (large) encoding rather than after.
         drop(mirror);
@@ -89,14 +95,19 @@ fn snapshot_at(
     intended_shrink: bool,
     records: Vec<AliasRecord>,
     contexts: KnownContexts,
+    mut credentials: Credentials,
 ) -> Snapshot {
+    let now = chrono::Utc::now();
+    // Revocations whose tokens have all expired refuse nothing any more.
+    credentials.prune(now.timestamp());
     Snapshot {
         epoch: head.epoch,
         version: head.version,
-        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        created_at_ms: now.timestamp_millis(),
         intended_shrink,
         records,
         contexts,
+        credentials,
     }
 }
 

@@ -9,10 +9,11 @@ use nexus_protocol::{AliasEntry, AliasKey, AliasName, Canonical, Context};
 use tokio_postgres::Row;
 
 use super::StoreError;
-use crate::domain::alias::StoredAlias;
+use crate::domain::alias::{OwnedAlias, StoredAlias};
 
+/// The columns [`from_row`] decodes, then the owner ([`owned_from_row`]).
 pub(crate) const COLS: &str = "id, context, alias, canonical, description, expires_at, is_active, \
-                               created_at, updated_at, created_by, version";
+                               created_at, updated_at, created_by, version, owner";
 
 /// At most this many shadows are read (and kept in a shadowing conflict).
 const SHADOWS: i64 = 20;
@@ -39,20 +40,54 @@ pub(crate) fn from_row(row: &Row) -> Result<StoredAlias, StoreError> {
     })
 }
 
+/// A row of [`COLS`] with its owner.
+pub(crate) fn owned_from_row(row: &Row) -> Result<OwnedAlias, StoreError> {
+    Ok(OwnedAlias { row: from_row(row)?, owner: row.try_get(11)? })
+}
+
+/// The active row at `key`, with its owner.
+pub(crate) async fn active_owned_at(
+    client: &impl GenericClient,
+    key: &AliasKey,
+) -> Result<Option<OwnedAlias>, StoreError> {
+    owned_at(client, key, "AND is_active").await
+}
+
+/// The active row at `key`, else the newest inactive one, with its owner.
+pub(crate) async fn current_owned_at(
+    client: &impl GenericClient,
+    key: &AliasKey,
+) -> Result<Option<OwnedAlias>, StoreError> {
+    owned_at(client, key, "ORDER BY is_active DESC, id DESC LIMIT 1").await
+}
+
+async fn owned_at(
+    client: &impl GenericClient,
+    key: &AliasKey,
+    then: &str,
+) -> Result<Option<OwnedAlias>, StoreError> {
+    let sql = format!("SELECT {COLS} FROM aliases WHERE context = $1 AND alias = $2 {then}");
+    let st = client.prepare_cached(&sql).await?;
+    let row = client.query_opt(&st, &[&key.context.as_str(), &key.alias.as_str()]).await?;
+    row.as_ref().map(owned_from_row).transpose()
+}
+
+/// The owner of row `id`.
+pub(crate) async fn owner_of(client: &impl GenericClient, id: i32) -> Result<String, StoreError> {
+    let st = client.prepare_cached("SELECT owner FROM aliases WHERE id = $1").await?;
+    let row = client
+        .query_opt(&st, &[&id])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("alias {id} vanished under the lock")))?;
+    Ok(row.try_get(0)?)
+}
+
 /// The active row at `key`.
 pub(crate) async fn active_at(
     client: &impl GenericClient,
     key: &AliasKey,
 ) -> Result<Option<StoredAlias>, StoreError> {
     one_at(client, key, "AND is_active").await
-}
-
-/// The active row at `key`, else the newest inactive one.
-pub(crate) async fn current_at(
-    client: &impl GenericClient,
-    key: &AliasKey,
-) -> Result<Option<StoredAlias>, StoreError> {
-    one_at(client, key, "ORDER BY is_active DESC, id DESC LIMIT 1").await
 }
 
 async fn one_at(
@@ -88,11 +123,11 @@ pub(crate) async fn active_named(
     Ok((existing, found))
 }
 
-/// The active rows at the keys of `entries`.
+/// The active rows at the keys of `entries`, with their owners.
 pub(crate) async fn active_for(
     client: &impl GenericClient,
     entries: &[AliasEntry],
-) -> Result<HashMap<AliasKey, StoredAlias>, StoreError> {
+) -> Result<HashMap<AliasKey, OwnedAlias>, StoreError> {
     let (contexts, names): (Vec<&str>, Vec<&str>) =
         entries.iter().map(|e| (e.context.as_str(), e.alias.as_str())).unzip();
     let sql = format!(
@@ -103,8 +138,8 @@ pub(crate) async fn active_for(
     let rows = client.query(&sql, &[&contexts, &names]).await?;
     let mut existing = HashMap::with_capacity(rows.len());
     for r in &rows {
-        let a = from_row(r)?;
-        existing.insert(a.key(), a);
+        let a = owned_from_row(r)?;
+        existing.insert(a.row.key(), a);
     }
     Ok(existing)
 }

@@ -1,38 +1,44 @@
-//! The `aliases` table: create, read, list, update, deactivate. Each write
-//! reads what its plan needs under the registry lock, lets the domain plan
-//! it, and hands the plan to the ledger.
+//! The `aliases` table: create, read, list, update, deactivate, transfer.
+//! Each write reads what its plan needs under the registry lock, lets the
+//! domain plan it, and hands the plan to the ledger.
 
 use chrono::{DateTime, Utc};
 use nexus_protocol::AliasKey;
 use serde_json::Value;
 
-use super::alias_rows::{COLS, active_at, active_named, current_at, from_row};
+use super::alias_rows::{
+    COLS, active_named, active_owned_at, current_owned_at, owned_from_row, owner_of,
+};
 use super::conflicts::{Audited, record};
-use super::ledger::Ledger;
+use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::alias::{
-    AliasPatch, AliasWrite, NewAlias, StoredAlias, UpdatePlan, plan_deactivate, plan_update,
+    AliasPatch, AliasWrite, NewAlias, OwnedAlias, TransferPlan, UpdatePlan, plan_deactivate,
+    plan_transfer, plan_update,
 };
 use crate::domain::conflict::{ConflictType, CreatePlan, ShadowPolicy, plan_create};
 use crate::domain::governance::{Governance, Violation};
+use crate::domain::rbac::Writer;
 
 /// The result of a create.
 #[derive(Debug)]
 pub enum Created {
     /// Written; `shadowing` is the conflict recorded alongside, if any.
-    New { alias: StoredAlias, shadowing: Option<i32> },
+    New { alias: OwnedAlias, shadowing: Option<i32> },
     /// The same alias was already there (idempotent retry).
-    Existing(StoredAlias),
+    Existing(OwnedAlias),
     /// Refused and recorded as conflict `id`.
     Conflict { id: i32, kind: ConflictType, existing: Value },
 }
 
-/// The result of an update or a deactivation.
+/// The result of an update, a deactivation or a transfer.
 #[derive(Debug)]
 pub enum Updated {
-    Done(StoredAlias),
+    Done(OwnedAlias),
     NotFound,
     Violation(Violation),
+    /// The writer does not own it; this name does.
+    NotOwner(String),
 }
 
 /// Filters of the list endpoint.
@@ -60,7 +66,10 @@ impl Store {
         let mut ledger = Ledger::open(&mut client, actor, 1).await?;
         let (existing, shadows) = active_named(ledger.tx(), &new.key).await?;
         match plan_create(new, existing.as_ref(), &shadows, shadow) {
-            CreatePlan::Existing(alias) => Ok(Created::Existing(alias)),
+            CreatePlan::Existing(alias) => {
+                let owner = owner_of(ledger.tx(), alias.id).await?;
+                Ok(Created::Existing(OwnedAlias { row: alias, owner }))
+            }
             CreatePlan::Refuse(c) => {
                 let id = record(&mut ledger, std::slice::from_ref(&c), Audited::Each).await?[0];
                 ledger.commit().await?;
@@ -73,17 +82,23 @@ impl Store {
                     None => None,
                 };
                 ledger.commit().await?;
-                Ok(Created::New { alias, shadowing })
+                // A new row is owned by its creator (migration 0006 sets it
+                // from created_by, which the ledger writes from the actor).
+                Ok(Created::New {
+                    alias: OwnedAlias { row: alias, owner: actor.name.clone() },
+                    shadowing,
+                })
             }
         }
     }
 
-    pub async fn alias(&self, key: &AliasKey) -> Result<Option<StoredAlias>, StoreError> {
+    /// The alias at `key`: the active one, else the newest inactive one.
+    pub async fn alias(&self, key: &AliasKey) -> Result<Option<OwnedAlias>, StoreError> {
         let client = self.client().await?;
-        current_at(&client, key).await
+        current_owned_at(&client, key).await
     }
 
-    pub async fn list_aliases(&self, f: &AliasFilter) -> Result<Vec<StoredAlias>, StoreError> {
+    pub async fn list_aliases(&self, f: &AliasFilter) -> Result<Vec<OwnedAlias>, StoreError> {
         let client = self.client().await?;
         let pattern = f.q.as_ref().map(|q| {
             let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -103,10 +118,11 @@ impl Store {
         let rows = client
             .query(&st, &[&f.context, &f.visible, &f.active, &pattern, &f.after_id, &f.limit])
             .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter().map(owned_from_row).collect()
     }
 
-    /// Applies `patch` to the alias at `key`, if the rules accept the result.
+    /// Applies `patch` to the alias at `key`, if `writer` may change it and
+    /// the rules accept the result.
     pub async fn update_alias(
         &self,
         key: &AliasKey,
@@ -114,34 +130,90 @@ impl Store {
         rules: &Governance,
         now: DateTime<Utc>,
         actor: &Actor,
+        writer: &Writer,
     ) -> Result<Updated, StoreError> {
         let mut client = self.client().await?;
         let ledger = Ledger::open(&mut client, actor, 0).await?;
-        let current = current_at(ledger.tx(), key).await?;
-        carry_out(ledger, plan_update(current.as_ref(), patch, rules, now)).await
+        let current = current_owned_at(ledger.tx(), key).await?;
+        let owner = current.as_ref().map(|c| c.owner.clone()).unwrap_or_default();
+        carry_out(ledger, plan_update(current.as_ref(), patch, rules, now, writer), owner).await
     }
 
-    /// Deactivates the active alias at `key`; edges stop resolving it.
+    /// Deactivates the active alias at `key`, if `writer` may; edges stop
+    /// resolving it.
     pub async fn deactivate_alias(
         &self,
         key: &AliasKey,
+        rules: &Governance,
         actor: &Actor,
+        writer: &Writer,
     ) -> Result<Updated, StoreError> {
         let mut client = self.client().await?;
         let ledger = Ledger::open(&mut client, actor, 0).await?;
-        let active = active_at(ledger.tx(), key).await?;
-        carry_out(ledger, plan_deactivate(active.as_ref())).await
+        let active = active_owned_at(ledger.tx(), key).await?;
+        let owner = active.as_ref().map(|c| c.owner.clone()).unwrap_or_default();
+        carry_out(ledger, plan_deactivate(active.as_ref(), rules, writer), owner).await
+    }
+
+    /// Gives the alias at `key` (active, else the newest inactive one) the
+    /// owner `to`. The row is rewritten unchanged, so the transfer takes a
+    /// version (and shows in the alias's history) and its audit row
+    /// (`alias.transfer`, before and after) is chained like any write's.
+    pub async fn transfer_alias(
+        &self,
+        key: &AliasKey,
+        to: &str,
+        actor: &Actor,
+    ) -> Result<Updated, StoreError> {
+        let mut client = self.client().await?;
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let current = current_owned_at(ledger.tx(), key).await?;
+        let (current, to) = match plan_transfer(current.as_ref(), to) {
+            TransferPlan::NotFound => return Ok(Updated::NotFound),
+            TransferPlan::Unchanged(c) => return Ok(Updated::Done(c)),
+            TransferPlan::Write { current, to } => (current, to),
+        };
+        let id = current.row.id;
+        // The ledger's statement never sets the owner, so setting it here,
+        // in its transaction, is what the staged rewrite commits with.
+        let st = ledger.tx().prepare_cached("UPDATE aliases SET owner = $1 WHERE id = $2").await?;
+        ledger.tx().execute(&st, &[&to, &id]).await?;
+        let entry = current.row.entry();
+        ledger.bulk([], [(id, &entry)]);
+        let mut after = current.clone();
+        after.owner = to.clone();
+        after.row.version = ledger.base() + 1;
+        ledger.note(AuditEntry {
+            action: "alias.transfer",
+            target: Some(format!("{}/{}", key.context, key.alias)),
+            details: Some(format!("owner {} -> {to}", current.owner)),
+            before: Some(current.to_json()),
+            after: Some(after.to_json()),
+        });
+        ledger.commit().await?;
+        // Read back as committed (version and time stamped by the ledger).
+        match current_owned_at(&client, key).await? {
+            Some(done) => Ok(Updated::Done(done)),
+            None => Err(StoreError::Corrupt(format!("alias {id} vanished after a transfer"))),
+        }
     }
 }
 
-async fn carry_out(mut ledger: Ledger<'_>, plan: UpdatePlan) -> Result<Updated, StoreError> {
+/// Carries out an update or deactivation plan; `owner` is the row's (a
+/// change keeps it).
+async fn carry_out(
+    mut ledger: Ledger<'_>,
+    plan: UpdatePlan,
+    owner: String,
+) -> Result<Updated, StoreError> {
     match plan {
         UpdatePlan::NotFound => Ok(Updated::NotFound),
         UpdatePlan::Violation(v) => Ok(Updated::Violation(v)),
+        UpdatePlan::NotOwner(o) => Ok(Updated::NotOwner(o)),
         UpdatePlan::Write(w) => {
-            let done = ledger.stage(&w)?;
+            let alias = ledger.stage(&w)?;
             ledger.commit().await?;
-            Ok(Updated::Done(done))
+            Ok(Updated::Done(OwnedAlias { row: alias, owner }))
         }
     }
 }

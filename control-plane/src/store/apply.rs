@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 use nexus_protocol::{AliasEntry, Context};
 use serde::Serialize;
 
-use super::alias_rows::{COLS, from_row};
+use super::alias_rows::{COLS, owned_from_row};
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::apply::{Counts, PlanItem, plan_apply};
+use crate::domain::governance::Governance;
+use crate::domain::rbac::Writer;
 
 /// What an apply did, or would do (`dry_run`).
 #[derive(Debug, Clone, Serialize)]
@@ -35,12 +37,24 @@ pub enum Applied {
         expected: i64,
         found: i64,
     },
+    /// The plan changes aliases the writer does not own (its `refused`
+    /// items); nothing was written.
+    NotOwner(Vec<PlanItem>),
+}
+
+/// Who applies, and the rules that say whose aliases it may change.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyBy<'a> {
+    pub actor: &'a Actor,
+    pub writer: &'a Writer,
+    pub rules: &'a Governance,
 }
 
 impl Store {
     /// Applies `entries` (checked by the caller: names, governance, no
     /// duplicate keys) as the desired state of `contexts`; with
-    /// `expected_version`, only if the registry is still there.
+    /// `expected_version`, only if the registry is still there; only if
+    /// the plan refuses nothing (a dry run shows the refusals).
     pub async fn apply(
         &self,
         entries: &[AliasEntry],
@@ -48,10 +62,10 @@ impl Store {
         prune: bool,
         expected_version: Option<i64>,
         dry_run: bool,
-        actor: &Actor,
+        by: ApplyBy<'_>,
     ) -> Result<Applied, StoreError> {
         let mut client = self.client().await?;
-        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let mut ledger = Ledger::open(&mut client, by.actor, 0).await?;
         let base = ledger.base();
         if let Some(expected) = expected_version.filter(|v| *v != base) {
             return Ok(Applied::Moved { expected, found: base });
@@ -61,10 +75,10 @@ impl Store {
         let rows = ledger.tx().query(&sql, &[&names]).await?;
         let mut active = HashMap::with_capacity(rows.len());
         for r in &rows {
-            let a = from_row(r)?;
-            active.insert(a.key(), a);
+            let a = owned_from_row(r)?;
+            active.insert(a.row.key(), a);
         }
-        let plan = plan_apply(entries, &active, contexts, prune);
+        let plan = plan_apply(entries, &active, contexts, prune, by.writer, by.rules);
         let mut report = ApplyReport {
             dry_run,
             prune,
@@ -73,6 +87,9 @@ impl Store {
             counts: plan.counts,
             items: plan.items.clone(),
         };
+        if !dry_run && !plan.allowed() {
+            return Ok(Applied::NotOwner(plan.refused().cloned().collect()));
+        }
         if dry_run || plan.versions() == 0 {
             return Ok(Applied::Done(report));
         }

@@ -1,7 +1,10 @@
 //! What the publisher reads: the registry head, the outbox (`changes`) in
 //! version order, and a consistent snapshot of every alias.
 
-use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context, KnownContexts};
+use nexus_protocol::{
+    AliasKey, AliasName, AliasRecord, Canonical, Context, CredentialChange, Credentials,
+    KnownContexts,
+};
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::{Store, StoreError};
@@ -34,6 +37,9 @@ pub enum ChangeOp {
     /// The rules in force now configure these contexts (`op = 'contexts'`,
     /// written by a governance change that changed the set).
     Contexts(KnownContexts),
+    /// A revocation, or an API key granted or revoked (`op =
+    /// 'credentials'`, migration 0008).
+    Credentials(CredentialChange),
 }
 
 /// Every alias at one version, read in one transaction.
@@ -45,6 +51,8 @@ pub struct SnapshotRead {
     pub records: Vec<AliasRecord>,
     /// The contexts of the governance in force at `head`.
     pub contexts: KnownContexts,
+    /// Revocations and API keys in force at `head`.
+    pub credentials: Credentials,
 }
 
 /// Rows fetched per round trip while reading a snapshot, so a million
@@ -84,6 +92,12 @@ fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
         "contexts" => {
             let record: serde_json::Value = row.try_get(6)?;
             ChangeOp::Contexts(
+                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
+            )
+        }
+        "credentials" => {
+            let record: serde_json::Value = row.try_get(6)?;
+            ChangeOp::Credentials(
                 serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
             )
         }
@@ -204,7 +218,8 @@ impl Store {
                 records.push(record_from(r)?);
             }
         }
+        let credentials = super::keys::credentials_in(&tx).await?;
         tx.commit().await?;
-        Ok(SnapshotRead { head, records, contexts })
+        Ok(SnapshotRead { head, records, contexts, credentials })
     }
 }

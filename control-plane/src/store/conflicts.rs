@@ -3,12 +3,15 @@
 
 use tokio_postgres::Row;
 
-use super::alias_rows::active_at;
+use super::alias_rows::active_owned_at;
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
+use crate::domain::alias::AliasWrite;
 use crate::domain::conflict::{
     BadConflict, Conflict, ConflictRecord, Resolution, ResolutionPlan, plan_resolution,
 };
+use crate::domain::governance::Governance;
+use crate::domain::rbac::Writer;
 
 /// The name the admin API has always used for a stored conflict.
 pub type ConflictRow = Conflict;
@@ -98,6 +101,12 @@ pub enum Resolved {
     Done(Conflict),
     NotFound,
     AlreadyResolved(Conflict),
+    /// `use_incoming` would change an alias another owns, and the writer
+    /// may not (ownership as for any update); nothing was written.
+    NotOwner {
+        alias: String,
+        owner: String,
+    },
 }
 
 impl Store {
@@ -127,11 +136,16 @@ impl Store {
     }
 
     /// Settles conflict `id` as [`plan_resolution`] decides.
+    /// Settles conflict `id`. `use_incoming` on an existing alias is a
+    /// change of it, so it needs what any change needs: `writer` owns the
+    /// alias, or is an admin, or `rules` share the context.
     pub async fn resolve_conflict(
         &self,
         id: i32,
         resolution: Resolution,
         actor: &Actor,
+        writer: &Writer,
+        rules: &Governance,
     ) -> Result<Resolved, StoreError> {
         let mut client = self.client().await?;
         // One id reserved: `use_incoming` may create the alias.
@@ -141,11 +155,20 @@ impl Store {
             return Ok(Resolved::NotFound);
         };
         let c = conflict_from_row(&row)?;
-        let active = active_at(ledger.tx(), &c.key().map_err(corrupt)?).await?;
-        let write = match plan_resolution(&c, resolution, active.as_ref()).map_err(corrupt)? {
+        let key = c.key().map_err(corrupt)?;
+        let active = active_owned_at(ledger.tx(), &key).await?;
+        let write = match plan_resolution(&c, resolution, active.as_ref().map(|a| &a.row))
+            .map_err(corrupt)?
+        {
             ResolutionPlan::AlreadyResolved => return Ok(Resolved::AlreadyResolved(c)),
             ResolutionPlan::Settle(write) => write,
         };
+        if let (Some(AliasWrite::Change { .. }), Some(current)) = (&write, &active)
+            && !current.changeable_by(writer, rules)
+        {
+            let alias = format!("{}/{}", key.context, key.alias);
+            return Ok(Resolved::NotOwner { alias, owner: current.owner.clone() });
+        }
         if let Some(w) = &write {
             ledger.stage(w)?;
         }

@@ -23,6 +23,9 @@ pub struct AliasVersion {
     pub committed_at: DateTime<Utc>,
     /// `None` for a removal (`op = 'remove'`: gone from the registry).
     pub record: Option<AliasRecord>,
+    /// The owner the record names (outbox rows written before migration
+    /// 0006 name none).
+    pub owner: Option<String>,
     /// The audit row's user; `None` when no audit row is left (purged).
     pub who: Option<String>,
     pub action: Option<String>,
@@ -53,7 +56,8 @@ pub struct PastState {
 /// The audit row of a change (see the module comment). `alias.import`
 /// writes one summary row whose `after_state` names the versions it took.
 const HISTORY: &str = r#"
-SELECT c.version, c.committed_at, c.op, c.record, a."user", a.action, a.request_id
+SELECT c.version, c.committed_at, c.op, c.record, a."user", a.action, a.request_id,
+       c.record->>'owner'
 FROM changes c
 LEFT JOIN LATERAL (
     SELECT l."user", l.action, l.request_id FROM audit_logs l
@@ -101,6 +105,7 @@ fn version_from(row: &Row) -> Result<AliasVersion, StoreError> {
         who: row.try_get(4)?,
         action: row.try_get(5)?,
         request_id: row.try_get(6)?,
+        owner: row.try_get(7)?,
     })
 }
 

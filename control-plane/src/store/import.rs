@@ -9,24 +9,30 @@ use super::alias_rows::active_for;
 use super::conflicts::{Audited, record};
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
+use crate::domain::governance::Governance;
 use crate::domain::import::{ImportPolicy, plan_import};
+use crate::domain::rbac::Writer;
 
 pub use crate::domain::import::ImportReport;
 
 impl Store {
     /// Imports `entries` (checked by the caller: names, governance, no
-    /// duplicate keys). Under `reject`, any conflict writes nothing.
+    /// duplicate keys) for `writer`. Under `reject`, any conflict writes
+    /// nothing; replacing an alias `writer` may not change (`rules`'
+    /// ownership) writes nothing either.
     pub async fn import(
         &self,
         entries: &[AliasEntry],
         policy: ImportPolicy,
         dry_run: bool,
         actor: &Actor,
+        writer: &Writer,
+        rules: &Governance,
     ) -> Result<ImportReport, StoreError> {
         let mut client = self.client().await?;
         let mut ledger = Ledger::open(&mut client, actor, 0).await?;
         let existing = active_for(ledger.tx(), entries).await?;
-        let plan = plan_import(entries, &existing, policy);
+        let plan = plan_import(entries, &existing, policy, writer, rules);
         let base = ledger.base();
         let top = if plan.refused() { base } else { base + plan.versions() };
         let writes = plan.writes();

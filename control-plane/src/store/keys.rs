@@ -1,11 +1,28 @@
-//! The `api_keys` table. Only digests are stored; the key itself is never
-//! written anywhere.
+//! Credentials: the `api_keys` table (only digests are stored; the key
+//! itself is never written anywhere) and the revocations
+//! (`revoked_tokens`, `revoked_subjects`, migration 0008).
+//!
+//! Every change of either is also staged as a credential change in the
+//! ledger ([`Ledger::credentials`]): it takes a registry version and
+//! reaches every edge in the signed stream, as an alias change does.
 
-use nexus_protocol::{ContextScope, Role};
+use chrono::{DateTime, Utc};
+use nexus_protocol::credentials::{RevokedSubject, RevokedToken};
+use nexus_protocol::{
+    Claims, ContextScope, CredentialChange, Credentials, KeyGrant as Grant, Role,
+};
 use serde::Serialize;
 
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
+
+fn digest_of(raw: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    raw.try_into().map_err(|_| StoreError::Corrupt("api key digest is not 32 bytes".into()))
+}
+
+fn key_name(id: i32, name: &str) -> String {
+    format!("api_key:{id}:{name}")
+}
 
 /// A key's grant, as found by its digest.
 #[derive(Debug, Clone)]
@@ -27,6 +44,7 @@ pub struct KeyInfo {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_by: String,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,29 +53,60 @@ pub struct KeyCreated {
     pub name: String,
     pub role: Role,
     pub contexts: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A revocation as committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Revocation {
+    Token { jti: String, until: DateTime<Utc> },
+    Subject { sub: String, before: DateTime<Utc>, until: DateTime<Utc> },
 }
 
 impl Store {
+    /// Stores a key's digest and grants it to every edge (one version).
     pub async fn create_api_key(
         &self,
         name: &str,
         role: Role,
-        contexts: &ContextScope,
-        digest: &[u8],
+        scope: &ContextScope,
+        digest: &[u8; 32],
         actor: &Actor,
     ) -> Result<KeyCreated, StoreError> {
-        let contexts: Vec<String> = contexts.clone().into();
+        self.create_expiring_api_key(name, role, scope, digest, None, actor).await
+    }
+
+    /// [`Store::create_api_key`], refused everywhere from `expires_at` on.
+    pub async fn create_expiring_api_key(
+        &self,
+        name: &str,
+        role: Role,
+        scope: &ContextScope,
+        digest: &[u8; 32],
+        expires_at: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<KeyCreated, StoreError> {
+        let contexts: Vec<String> = scope.clone().into();
         let mut client = self.client().await?;
         let mut ledger = Ledger::open(&mut client, actor, 0).await?;
         let row = ledger
             .tx()
             .query_one(
-                "INSERT INTO api_keys (name, role, contexts, key_digest, created_by) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[&name, &role.as_str(), &contexts, &digest, &actor.name],
+                "INSERT INTO api_keys (name, role, contexts, key_digest, created_by, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&name, &role.as_str(), &contexts, &digest.as_slice(), &actor.name, &expires_at],
             )
             .await?;
-        let created = KeyCreated { id: row.get(0), name: name.to_owned(), role, contexts };
+        let created =
+            KeyCreated { id: row.get(0), name: name.to_owned(), role, contexts, expires_at };
+        ledger.credentials(&CredentialChange::GrantKey(Grant {
+            digest: *digest,
+            name: key_name(created.id, name),
+            role,
+            contexts: scope.clone(),
+            expires_at: expires_at.map(|t| t.timestamp()),
+        }))?;
         ledger.note(AuditEntry {
             action: "api_key.create",
             target: Some(format!("api_key/{}", created.id)),
@@ -74,7 +123,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, name, role, contexts, created_at, created_by, revoked_at \
+                "SELECT id, name, role, contexts, created_at, created_by, revoked_at, expires_at \
                  FROM api_keys ORDER BY id DESC",
                 &[],
             )
@@ -89,6 +138,7 @@ impl Store {
                     created_at: r.try_get(4)?,
                     created_by: r.try_get(5)?,
                     revoked_at: r.try_get(6)?,
+                    expires_at: r.try_get(7)?,
                 })
             })
             .collect()
@@ -98,16 +148,18 @@ impl Store {
     pub async fn revoke_api_key(&self, id: i32, actor: &Actor) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let mut ledger = Ledger::open(&mut client, actor, 0).await?;
-        let n = ledger
+        let row = ledger
             .tx()
-            .execute(
-                "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            .query_opt(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL \
+                 RETURNING key_digest",
                 &[&id],
             )
             .await?;
-        if n == 0 {
+        let Some(row) = row else {
             return Ok(false);
-        }
+        };
+        ledger.credentials(&CredentialChange::RevokeKey(digest_of(row.try_get(0)?)?))?;
         ledger.note(AuditEntry {
             action: "api_key.revoke",
             target: Some(format!("api_key/{id}")),
@@ -117,14 +169,15 @@ impl Store {
         Ok(true)
     }
 
-    /// The unrevoked key with this digest, if any. Read on every request, so
-    /// a revocation takes effect at once.
+    /// The unrevoked, unexpired key with this digest, if any. Read on
+    /// every request, so a revocation takes effect at once.
     pub async fn api_key_by_digest(&self, digest: &[u8]) -> Result<Option<KeyGrant>, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
                 "SELECT id, name, role, contexts, key_digest FROM api_keys \
-                 WHERE key_digest = $1 AND revoked_at IS NULL",
+                 WHERE key_digest = $1 AND revoked_at IS NULL \
+                   AND (expires_at IS NULL OR expires_at > now())",
             )
             .await?;
         let Some(row) = client.query_opt(&st, &[&digest]).await? else {
@@ -143,4 +196,148 @@ impl Store {
             digest: row.try_get(4)?,
         }))
     }
+}
+
+impl Store {
+    /// Revokes token `jti` until `until`, audited, on every edge.
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        until: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<(Revocation, u64), StoreError> {
+        let mut client = self.client().await?;
+        let ledger = Ledger::open(&mut client, actor, 0).await?;
+        let row = ledger
+            .tx()
+            .query_one(
+                "INSERT INTO revoked_tokens (jti, until, revoked_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT (jti) DO UPDATE SET until = GREATEST(revoked_tokens.until, \
+                   EXCLUDED.until), revoked_by = EXCLUDED.revoked_by RETURNING until",
+                &[&jti, &until, &actor.name],
+            )
+            .await?;
+        let until: DateTime<Utc> = row.try_get(0)?;
+        let change = CredentialChange::RevokeToken(RevokedToken {
+            jti: jti.to_owned(),
+            until: until.timestamp(),
+        });
+        let revocation = Revocation::Token { jti: jti.to_owned(), until };
+        commit_revocation(ledger, change, revocation, format!("token/{jti}")).await
+    }
+
+    /// Revokes every token of `sub` issued before `before`, until `until`.
+    pub async fn revoke_subject(
+        &self,
+        sub: &str,
+        before: DateTime<Utc>,
+        until: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<(Revocation, u64), StoreError> {
+        let mut client = self.client().await?;
+        let ledger = Ledger::open(&mut client, actor, 0).await?;
+        let row = ledger
+            .tx()
+            .query_one(
+                "INSERT INTO revoked_subjects (sub, before, until, revoked_by) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (sub) DO UPDATE SET \
+                   before = GREATEST(revoked_subjects.before, EXCLUDED.before), \
+                   until = GREATEST(revoked_subjects.until, EXCLUDED.until), \
+                   revoked_by = EXCLUDED.revoked_by \
+                 RETURNING before, until",
+                &[&sub, &before, &until, &actor.name],
+            )
+            .await?;
+        let (before, until): (DateTime<Utc>, DateTime<Utc>) = (row.try_get(0)?, row.try_get(1)?);
+        let change = CredentialChange::RevokeSubject(RevokedSubject {
+            sub: sub.to_owned(),
+            before: before.timestamp(),
+            until: until.timestamp(),
+        });
+        let revocation = Revocation::Subject { sub: sub.to_owned(), before, until };
+        commit_revocation(ledger, change, revocation, format!("subject/{sub}")).await
+    }
+
+    /// Whether verified `claims` are revoked (the control plane's own
+    /// check; edges have the same set from the stream).
+    pub async fn token_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) \
+                     OR EXISTS (SELECT 1 FROM revoked_subjects \
+                                WHERE sub = $2 AND before > to_timestamp($3))",
+            )
+            .await?;
+        let row = client.query_one(&st, &[&claims.jti, &claims.sub, &(claims.iat as f64)]).await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+async fn commit_revocation(
+    mut ledger: Ledger<'_>,
+    change: CredentialChange,
+    revocation: Revocation,
+    target: String,
+) -> Result<(Revocation, u64), StoreError> {
+    let version = ledger.credentials(&change)?;
+    ledger.note(AuditEntry {
+        action: "token.revoke",
+        target: Some(target),
+        after: serde_json::to_value(&revocation).ok(),
+        ..Default::default()
+    });
+    ledger.commit().await?;
+    Ok((revocation, u64::try_from(version).unwrap_or_default()))
+}
+
+/// The credential set in force, read in the snapshot's transaction: what
+/// can still refuse or grant something now.
+pub(crate) async fn credentials_in(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<Credentials, StoreError> {
+    let mut set = Credentials::default();
+    for r in tx
+        .query("SELECT jti, extract(epoch FROM until)::BIGINT FROM revoked_tokens WHERE until > now() ORDER BY jti", &[])
+        .await?
+    {
+        set.revoked_tokens.push(RevokedToken { jti: r.try_get(0)?, until: r.try_get(1)? });
+    }
+    for r in tx
+        .query(
+            "SELECT sub, extract(epoch FROM before)::BIGINT, extract(epoch FROM until)::BIGINT \
+             FROM revoked_subjects WHERE until > now() ORDER BY sub",
+            &[],
+        )
+        .await?
+    {
+        set.revoked_subjects.push(RevokedSubject {
+            sub: r.try_get(0)?,
+            before: r.try_get(1)?,
+            until: r.try_get(2)?,
+        });
+    }
+    for r in tx
+        .query(
+            "SELECT id, name, role, contexts, key_digest, extract(epoch FROM expires_at)::BIGINT \
+             FROM api_keys WHERE revoked_at IS NULL \
+               AND (expires_at IS NULL OR expires_at > now()) ORDER BY id",
+            &[],
+        )
+        .await?
+    {
+        let id: i32 = r.try_get(0)?;
+        let name: String = r.try_get(1)?;
+        let role: String = r.try_get(2)?;
+        let contexts: Vec<String> = r.try_get(3)?;
+        set.api_keys.push(Grant {
+            digest: digest_of(r.try_get(4)?)?,
+            name: key_name(id, &name),
+            role: role.parse().map_err(StoreError::Corrupt)?,
+            contexts: ContextScope::try_from(contexts)
+                .map_err(|e| StoreError::corrupt("api key contexts", e))?,
+            expires_at: r.try_get(5)?,
+        });
+    }
+    Ok(set)
 }

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use nexus_protocol::{AliasEntry, KnownContexts};
+use nexus_protocol::{AliasEntry, CredentialChange, KnownContexts};
 use serde_json::Value;
 
 use super::{Actor, StoreError};
@@ -47,8 +47,8 @@ ch AS (
            alias_record(w.x)
     FROM w
     UNION ALL
-    SELECT t.v, $11::BIGINT, $9::TIMESTAMPTZ, 'contexts', '', '', t.r
-    FROM UNNEST($22::BIGINT[], $23::JSONB[]) AS t(v, r)),
+    SELECT t.v, $11::BIGINT, $9::TIMESTAMPTZ, t.o, '', '', t.r
+    FROM UNNEST($22::BIGINT[], $23::JSONB[], $24::TEXT[]) AS t(v, r, o)),
 au AS (
     INSERT INTO audit_logs (action, "user", target, details, before_state, after_state,
                             request_id, created_at, prev_hash, row_hash)
@@ -120,8 +120,9 @@ pub(crate) struct Ledger<'c> {
     now: DateTime<Utc>,
     reserved: Vec<i32>,
     rows: Rows,
-    /// Staged `op = 'contexts'` outbox rows: (version, the set as JSON).
-    contexts: (Vec<i64>, Vec<Value>),
+    /// Staged outbox rows that are not alias rows (`op = 'contexts'` or
+    /// `'credentials'`): (version, the record as JSON, op).
+    contexts: (Vec<i64>, Vec<Value>, Vec<&'static str>),
     audit: Audit,
 }
 
@@ -157,7 +158,7 @@ impl<'c> Ledger<'c> {
             now: now_ms(),
             reserved: row.get(3),
             rows: Rows::default(),
-            contexts: (Vec::new(), Vec::new()),
+            contexts: (Vec::new(), Vec::new(), Vec::new()),
             audit: Audit::default(),
         })
     }
@@ -267,10 +268,25 @@ impl<'c> Ledger<'c> {
     /// order, between the alias changes committed before and after it.
     pub fn contexts(&mut self, known: &KnownContexts) -> Result<i64, StoreError> {
         let json = serde_json::to_value(known).map_err(|e| StoreError::corrupt("contexts", e))?;
+        Ok(self.outbox("contexts", json))
+    }
+
+    /// Stages a change of the credential set (a revocation, a key granted
+    /// or revoked): the next version, like any change, so it reaches every
+    /// edge in the same delta/snapshot stream as aliases (`op =
+    /// 'credentials'`, migration 0008).
+    pub fn credentials(&mut self, change: &CredentialChange) -> Result<i64, StoreError> {
+        let json =
+            serde_json::to_value(change).map_err(|e| StoreError::corrupt("credentials", e))?;
+        Ok(self.outbox("credentials", json))
+    }
+
+    fn outbox(&mut self, op: &'static str, record: Value) -> i64 {
         self.version += 1;
         self.contexts.0.push(self.version);
-        self.contexts.1.push(json);
-        Ok(self.version)
+        self.contexts.1.push(record);
+        self.contexts.2.push(op);
+        self.version
     }
 
     /// Stages an audit row, chained to the one before.
@@ -328,6 +344,7 @@ impl<'c> Ledger<'c> {
                     &self.head_hash,
                     &self.contexts.0,
                     &self.contexts.1,
+                    &self.contexts.2,
                 ],
             )
             .await?;

@@ -49,6 +49,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_changes_key",
         sql: include_str!("../../../migrations/0005_changes_key.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_ownership",
+        sql: include_str!("../../../migrations/0006_ownership.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_console",
+        sql: include_str!("../../../migrations/0007_console.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_credentials",
+        sql: include_str!("../../../migrations/0008_credentials.sql"),
+    },
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.

@@ -19,6 +19,7 @@ pub mod apply;
 pub mod audit;
 pub mod changes;
 pub mod conflicts;
+pub mod console;
 pub mod export;
 pub mod governance;
 pub mod history;

@@ -7,7 +7,9 @@ use nexus_protocol::Role;
 const CANON: &str = "https://api.nexus.com/x";
 
 /// Every admin route × role, with a token scoped to `frontend`. The answer
-/// is either "allowed" (anything but 401/403) or 403.
+/// is either "allowed" (anything but 401/403) or 403: `forbidden` for role
+/// or context, `not_owner` for an editor on an alias another owns (root
+/// created `fe`; the editor owns `new`, which it creates).
 #[tokio::test]
 async fn rbac_table_over_every_route() {
     let app = spawn_app().await;
@@ -23,12 +25,19 @@ async fn rbac_table_over_every_route() {
         body: Option<Value>,
         // admin, editor, viewer, resolver
         allowed: [bool; 4],
+        // A role the table allows to write is refused here by ownership.
+        owned_by_another: bool,
     }
     let r = |method: Method, path: &str, body: Option<Value>, allowed: [bool; 4]| Route {
         method,
         path: path.to_owned(),
         body,
         allowed,
+        owned_by_another: false,
+    };
+    let roots = |method: Method, path: &str, body: Option<Value>| Route {
+        owned_by_another: true,
+        ..r(method, path, body, [true, false, false, false])
     };
     let routes = vec![
         r(Method::GET, "/api/aliases/resolve/frontend/fe", None, [true, true, true, true]),
@@ -50,11 +59,18 @@ async fn rbac_table_over_every_route() {
             Some(json!({"context":"backend","alias":"new","canonical":CANON})),
             [true, false, false, false],
         ),
+        roots(Method::PUT, "/api/admin/aliases/frontend/fe", Some(json!({"description":"d"}))),
         r(
             Method::PUT,
-            "/api/admin/aliases/frontend/fe",
+            "/api/admin/aliases/frontend/new",
             Some(json!({"description":"d"})),
             [true, true, false, false],
+        ),
+        r(
+            Method::POST,
+            "/api/admin/aliases/frontend/fe/owner",
+            Some(json!({"owner":"root"})),
+            [true, false, false, false],
         ),
         r(
             Method::POST,
@@ -83,7 +99,8 @@ async fn rbac_table_over_every_route() {
         ),
         r(Method::DELETE, "/api/admin/api-keys/424242", None, [true, false, false, false]),
         r(Method::GET, "/api/admin/edges", None, [true, false, false, false]),
-        r(Method::DELETE, "/api/admin/aliases/frontend/fe", None, [true, true, false, false]),
+        roots(Method::DELETE, "/api/admin/aliases/frontend/fe", None),
+        r(Method::DELETE, "/api/admin/aliases/frontend/new", None, [true, true, false, false]),
     ];
     let roles = [Role::Admin, Role::Editor, Role::Viewer, Role::Resolver];
     // Writes go last for each role so earlier checks see the same data; the
@@ -109,7 +126,12 @@ async fn rbac_table_over_every_route() {
                     route.method,
                     route.path
                 );
-                assert_eq!(body["error"], "forbidden");
+                let code = if route.owned_by_another && *role == Role::Editor {
+                    "not_owner"
+                } else {
+                    "forbidden"
+                };
+                assert_eq!(body["error"], code, "{role:?} {} {}", route.method, route.path);
             }
         }
     }
@@ -209,4 +231,184 @@ async fn api_key_lifecycle() {
     let forged = format!("nxk_{}", "A".repeat(43));
     let (s, _) = app.call(Method::GET, "/api/admin/aliases", Some(&forged), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// A control plane that verifies with `verifier` (EdDSA keys, say), on its
+/// own fresh database; the database is dropped with the guard.
+struct KeyedApp {
+    addr: std::net::SocketAddr,
+    http: reqwest::Client,
+    db: String,
+    state: nexus_control_plane::api::Shared,
+}
+
+impl Drop for KeyedApp {
+    fn drop(&mut self) {
+        crate::helpers::drop_database(self.db.clone());
+    }
+}
+
+impl KeyedApp {
+    async fn start(verifier: nexus_protocol::TokenVerifier) -> Self {
+        use nexus_control_plane::config::DbConfig;
+        use nexus_control_plane::domain::governance::Governance;
+        use nexus_control_plane::{server, store::Store};
+        let db = crate::helpers::fresh_database().await;
+        let store = Store::new(&DbConfig::new(&crate::helpers::url_for(&db))).unwrap();
+        store.migrate().await.unwrap();
+        let gov = Governance::from_yaml(crate::helpers::GOVERNANCE).unwrap();
+        let state = server::prepare(store, verifier, gov).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(server::serve(listener, state.clone(), None, std::future::pending()));
+        Self { addr, http: reqwest::Client::new(), db, state }
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.http.get(format!("http://{}{path}", self.addr));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+mod keys {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::Signer as _;
+    use nexus_protocol::jwk::PublicKey;
+    use nexus_protocol::signing::SigningKey;
+    use nexus_protocol::{AUDIENCE, ContextScope, Role, TokenSigner};
+    use serde_json::{Value, json};
+
+    pub fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    pub fn public(k: &SigningKey) -> PublicKey {
+        PublicKey::new(k.verifying_key())
+    }
+
+    pub fn mint(signer: &TokenSigner, role: Role) -> String {
+        signer.mint("kid-test", role, ContextScope::All, chrono::Utc::now().timestamp(), 300)
+    }
+
+    /// An EdDSA token from raw JSON, as PyJWT would build it.
+    pub fn by_hand(header: &Value, claims: &Value, key: &SigningKey) -> String {
+        let seg = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let msg = format!("{}.{}", seg(header), seg(claims));
+        format!("{msg}.{}", URL_SAFE_NO_PAD.encode(key.sign(msg.as_bytes()).to_bytes()))
+    }
+
+    pub fn header(key: &SigningKey) -> Value {
+        json!({"alg": "EdDSA", "typ": "JWT", "kid": public(key).kid})
+    }
+
+    pub fn claims(iat: i64) -> Value {
+        json!({"sub": "py", "role": "admin", "contexts": ["*"], "aud": AUDIENCE,
+               "iat": iat, "exp": iat + 600})
+    }
+}
+
+#[tokio::test]
+async fn eddsa_tokens_rotation_and_rfc_8725_cases_on_the_control_plane() {
+    use keys::*;
+    use nexus_protocol::{TokenSigner, TokenVerifier};
+    let (old, new, stranger) = (key(11), key(12), key(13));
+    let app = KeyedApp::start(TokenVerifier::eddsa([public(&old), public(&new)])).await;
+    let path = "/api/admin/aliases";
+    for k in [&old, &new] {
+        let (s, body) = app.get(path, Some(&mint(&TokenSigner::eddsa(k), Role::Admin))).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let refused = |what: &'static str| {
+        move |(s, body): (StatusCode, Value)| {
+            assert_eq!(
+                (s, body["error"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+                "{what}: {body}"
+            );
+            body["message"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let m = refused("unknown kid")(
+        app.get(path, Some(&mint(&TokenSigner::eddsa(&stranger), Role::Admin))).await,
+    );
+    assert!(m.contains("key id"), "{m}");
+    for secret in [&b"test-secret-test-secret-test-secret-0123"[..], b"anything"] {
+        refused("hs256")(
+            app.get(path, Some(&mint(&TokenSigner::hs256(secret), Role::Admin))).await,
+        );
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut crit = header(&new);
+    crit["crit"] = json!(["exp"]);
+    let m = refused("crit")(app.get(path, Some(&by_hand(&crit, &claims(now), &new))).await);
+    assert!(m.contains("crit"), "{m}");
+    let m = refused("future iat")(
+        app.get(path, Some(&by_hand(&header(&new), &claims(now + 3600), &new))).await,
+    );
+    assert!(m.contains("future"), "{m}");
+    let mut many = claims(now);
+    many["aud"] = json!(["other", nexus_protocol::AUDIENCE]);
+    let (s, body) = app.get(path, Some(&by_hand(&header(&new), &many, &new))).await;
+    assert_eq!(s, StatusCode::OK, "aud array: {body}");
+    many["aud"] = json!(["other"]);
+    refused("aud array without us")(
+        app.get(path, Some(&by_hand(&header(&new), &many, &new))).await,
+    );
+    let _ = &app.state;
+}
+
+#[tokio::test]
+async fn jwks_serves_the_public_keys_verifiers_need() {
+    use keys::*;
+    use nexus_protocol::{TokenSigner, TokenVerifier, jwk};
+    let (k1, k2) = (key(21), key(22));
+    let app = KeyedApp::start(TokenVerifier::eddsa([public(&k1), public(&k2)])).await;
+    let res = app.http.get(format!("http://{}/.well-known/jwks.json", app.addr)).send().await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "max-age=300");
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["keys"][0]["kid"], public(&k1).kid);
+    assert_eq!(doc["keys"][1]["crv"], "Ed25519");
+    assert!(doc.to_string().find("\"d\"").is_none());
+    // What an edge does with it: parse it, verify a token of the signer.
+    let keys = jwk::parse_verify_keys(&doc.to_string()).unwrap();
+    let token = mint(&TokenSigner::eddsa(&k2), Role::Resolver);
+    assert!(TokenVerifier::eddsa(keys).verify(&token).is_ok());
+}
+
+#[test]
+fn the_token_command_signs_eddsa_and_caps_the_ttl() {
+    use nexus_protocol::{TokenVerifier, jwk};
+    let key = keys::key(31);
+    let run = |ttl: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nexus-control-plane"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LOG_LEVEL", "warn")
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("NEXUS_TOKEN_SIGNING_KEY", jwk::signing_key_pem(&key))
+            .env("TOKEN_MAX_TTL", "3600")
+            .args(["token", "--sub", "ci", "--role", "resolver", "--ttl", ttl])
+            .output()
+            .unwrap()
+    };
+    let out = run("3600");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = TokenVerifier::eddsa([keys::public(&key)]).verify(token.trim()).unwrap();
+    assert_eq!((claims.exp - claims.iat, claims.role), (3600, Role::Resolver));
+    assert!(claims.jti.is_some());
+
+    let out = run("3601");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TOKEN_MAX_TTL") && stderr.contains("3601"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{GOVERNANCE, TestApp, spawn_app, spawn_app_with};
 use nexus_protocol::Role;
 
 const A: &str = "https://api.nexus.com/v1/checkout";
@@ -39,7 +39,14 @@ async fn after(t: DateTime<Utc>) {
 
 #[tokio::test]
 async fn history_lists_every_version_with_who_and_as_of_answers_each() {
-    let app = spawn_app().await;
+    // frontend shared, so the editor may change root's alias (ownership has
+    // its own tests, tests/api/ownership.rs).
+    let shared = GOVERNANCE.replace(
+        "  frontend:\n    require_description: false\n",
+        "  frontend:\n    require_description: false\n    shared_ownership: true\n",
+    );
+    assert_ne!(shared, GOVERNANCE);
+    let app = spawn_app_with(&shared).await;
     let (s, created) = app.create("frontend", "checkout", A).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let v1 = created["version"].as_i64().unwrap();
@@ -74,6 +81,8 @@ async fn history_lists_every_version_with_who_and_as_of_answers_each() {
         [json!("alias.deactivate"), json!("alias.update"), json!("alias.create")]
     );
     assert_eq!(col("description"), [json!("v2"), json!("v2"), Value::Null]);
+    // A change keeps the owner: root created it.
+    assert_eq!(col("owner"), [json!("root"), json!("root"), json!("root")]);
     assert_eq!(page["next_before_version"], Value::Null);
 
     // Pages: two, then the rest.

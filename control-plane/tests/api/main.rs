@@ -15,5 +15,7 @@ mod export;
 mod history;
 mod import;
 mod openapi;
+mod ownership;
+mod ratelimit;
 mod resolve;
 mod schema;

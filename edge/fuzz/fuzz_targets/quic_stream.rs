@@ -45,6 +45,7 @@ fn fixture() -> &'static Fixture {
             intended_shrink: false,
             records: records.clone(),
             contexts: KnownContexts::Any,
+            credentials: Default::default(),
         };
         state.install_snapshot(&snapshot, 0);
         let metrics = Arc::new(Metrics::new());

@@ -13,8 +13,17 @@ use std::path::PathBuf;
 pub enum ConfigError {
     #[error("{name}={value:?} is not valid: {reason}")]
     Invalid { name: &'static str, value: String, reason: String },
-    #[error("SECRET_KEY is not set; it is required to check tokens (or set EDGE_AUTH=off)")]
+    #[error(
+        "no token keys: set NEXUS_TOKEN_VERIFY_KEYS (or NEXUS_TOKEN_VERIFY_KEYS_FILE) to the \
+         control plane's public keys (its /.well-known/jwks.json); SECRET_KEY (HS256) is for \
+         development only; or EDGE_AUTH=off for a demo"
+    )]
     MissingSecret,
+    #[error(
+        "{0} is set: an edge never holds a token signing key (it could mint admin tokens); \
+         give it NEXUS_TOKEN_VERIFY_KEYS, the public keys, instead"
+    )]
+    SigningKeyOnEdge(&'static str),
     #[error("EDGE_TLS_CERT and EDGE_TLS_KEY must be set together")]
     HalfTls,
     #[error("nothing to serve: pass --aliases-file PATH (or EDGE_ALIASES_FILE), or set REDIS_URL")]

@@ -147,8 +147,15 @@ fn read(path: &Path, epoch: u64, version: u64) -> Result<(Snapshot, Stamp), Load
     // No governance in file mode: a context is known when the file has an
     // alias in it.
     let contexts = nexus_protocol::KnownContexts::of_records(&records);
-    let snapshot =
-        Snapshot { epoch, version, created_at_ms: now, intended_shrink: true, records, contexts };
+    let snapshot = Snapshot {
+        epoch,
+        version,
+        created_at_ms: now,
+        intended_shrink: true,
+        records,
+        contexts,
+        credentials: Default::default(),
+    };
     Ok((snapshot, stamp))
 }
 

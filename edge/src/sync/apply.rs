@@ -368,6 +368,7 @@ mod tests {
             intended_shrink: false,
             records,
             contexts,
+            credentials: Default::default(),
         };
         encode_snapshot(&s, Some(&dev_signing_key()))
     }
@@ -381,6 +382,7 @@ mod tests {
             upserts,
             removals: vec![],
             contexts: None,
+            credentials: Default::default(),
         };
         encode_delta(&d, Some(&dev_signing_key()))
     }
@@ -458,6 +460,7 @@ mod tests {
             intended_shrink: true,
             records: vec![rec("a", true, 1)],
             contexts: nexus_protocol::KnownContexts::Any,
+            credentials: Default::default(),
         };
         assert!(matches!(a.apply(Update::Snapshot(s)), Step::Applied { version: 1 }));
         assert!(matches!(a.apply(Update::Unchanged), Step::Unchanged));

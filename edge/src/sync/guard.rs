@@ -110,6 +110,7 @@ mod tests {
             intended_shrink: intended,
             records,
             contexts,
+            credentials: Default::default(),
         }
     }
 

@@ -94,6 +94,7 @@ impl FakePublisher {
             // bring aliases in any context.
             contexts: nexus_protocol::KnownContexts::Any,
             records,
+            credentials: Default::default(),
         }
     }
 
@@ -106,6 +107,7 @@ impl FakePublisher {
             upserts,
             removals,
             contexts: None,
+            credentials: Default::default(),
         }
     }
 
@@ -244,6 +246,15 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
 
 impl SyncEdge {
     pub async fn start(config: EdgeConfig) -> Self {
+        Self::start_with_auth(config, None).await
+    }
+
+    /// An edge that checks credentials with `verifier` (and the credential
+    /// set its stream delivers), as `nexus-edge` does with auth required.
+    pub async fn start_with_auth(
+        config: EdgeConfig,
+        verifier: Option<nexus_protocol::TokenVerifier>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(State::new(SourceKind::Redis));
         let id = config.sync.edge_id.clone();
@@ -258,9 +269,12 @@ impl SyncEdge {
         .unwrap();
         let subscriber = sync.subscriber_name().expect("a redis feed is named");
         let progress = sync.progress();
+        let auth = verifier.map(|v| {
+            nexus_edge::auth::Authenticator::new(v).with_credentials(state.credentials().clone())
+        });
         let app = Arc::new(App {
             state: state.clone(),
-            auth: None,
+            auth,
             connections: ConnectionCap::new(100, metrics.clone()),
             prometheus: true,
             metrics: metrics.clone(),

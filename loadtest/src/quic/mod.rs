@@ -257,6 +257,7 @@ mod tests {
                 intended_shrink: false,
                 records: vec![record("a"), record("b")],
                 contexts: nexus_protocol::KnownContexts::Any,
+                credentials: Default::default(),
             },
             0,
         );

@@ -1,0 +1,378 @@
+//! Rate limits on the admin API, per credential: a GCRA bucket (`governor`)
+//! per principal, and per client address for requests that carry no valid
+//! credential, so bad credentials cannot flood the API (or the API-key
+//! lookups behind it) under fresh names. Over the limit: 429 `rate_limited`
+//! with `Retry-After`, counted in `nexus_cp_rate_limited_total{key}`.
+//!
+//! Health, status, metrics, the OpenAPI document and the JWKS are exempt
+//! (monitors and verifiers poll them, and they hold no registry data); so is
+//! everything outside `/api/` (the console has its own sessions).
+//!
+//! Memory is bounded: each map holds at most `max_keys` buckets. A map
+//! that reaches it first drops the buckets that are full again (as good as
+//! new, so dropping them changes no decision; at most once a second); if it
+//! is still full, requests share one overflow bucket until it shrinks, so a
+//! flood of addresses degrades to one shared limit instead of growing
+//! memory. IPv6 clients are keyed by their /64, which one host usually
+//! holds whole.
+//!
+//! Settings (read once, at start): `API_RATE_LIMIT` (`off`, or `N/s`,
+//! `N/m`, `N/h`; default `100/s`), `API_RATE_LIMIT_BURST` (default twice
+//! N), `API_RATE_LIMIT_KEYS` (default 100000).
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::error::ApiError;
+use super::extract::{Authenticated, principal_of};
+use super::state::Shared;
+use crate::metrics::LimitLabels;
+
+/// Routes no limit applies to (matched paths).
+const EXEMPT: &[&str] = &[
+    "/api/aliases/health",
+    "/api/aliases/status",
+    "/api/aliases/metrics",
+    "/api/admin/openapi.json",
+    "/metrics",
+    "/.well-known/jwks.json",
+];
+
+const DEFAULT_RATE: &str = "100/s";
+const DEFAULT_KEYS: usize = 100_000;
+
+/// Why a rate-limit setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("API_RATE_LIMIT={0:?}: want off, or N/s, N/m or N/h with N at least 1")]
+    Rate(String),
+    #[error("{0}={1:?}: want a whole number at least 1")]
+    Number(&'static str, String),
+}
+
+/// The configured limit: `None` rate is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Requests per `per`, sustained; `None`: no limit.
+    pub rate: Option<(NonZeroU32, Duration)>,
+    /// Requests a fresh key may make at once.
+    pub burst: NonZeroU32,
+    /// Largest number of buckets per map (principals, addresses).
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self::from_lookup(|_| None).unwrap_or(RateLimitConfig {
+            rate: None,
+            burst: NonZeroU32::MIN,
+            max_keys: DEFAULT_KEYS,
+        })
+    }
+}
+
+impl RateLimitConfig {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, RateLimitError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From any lookup of the variables (tests, `config.rs` once it owns them).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, RateLimitError> {
+        let text = get("API_RATE_LIMIT").unwrap_or_else(|| DEFAULT_RATE.to_owned());
+        let rate = parse_rate(text.trim())?;
+        let number = |name: &'static str| -> Result<Option<u64>, RateLimitError> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or(RateLimitError::Number(name, v))
+                })
+                .transpose()
+        };
+        let twice = rate.map_or(1, |(n, _)| u64::from(n.get()) * 2);
+        let burst = number("API_RATE_LIMIT_BURST")?.unwrap_or(twice);
+        let burst =
+            NonZeroU32::new(u32::try_from(burst).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        let max_keys = number("API_RATE_LIMIT_KEYS")?
+            .map_or(DEFAULT_KEYS, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(RateLimitConfig { rate, burst, max_keys })
+    }
+
+    fn quota(&self) -> Option<Quota> {
+        let (n, per) = self.rate?;
+        // One request back every per/n: n per `per`, sustained.
+        Quota::with_period(per / n.get()).map(|q| q.allow_burst(self.burst))
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Option<(NonZeroU32, Duration)>, RateLimitError> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || RateLimitError::Rate(text.to_owned());
+    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
+    let n: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    Ok(Some((n, per)))
+}
+
+/// What a bucket is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key<T> {
+    One(T),
+    /// Shared by every new key while the map is full.
+    Overflow,
+}
+
+/// One bounded map of buckets.
+#[derive(Debug)]
+struct Buckets<T: std::hash::Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<Key<T>>,
+    max_keys: usize,
+    /// When the map was last swept (ms since `born`), so a full map is swept
+    /// at most once a second.
+    swept_ms: AtomicU64,
+    born: Instant,
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Buckets<T> {
+    fn new(quota: Quota, max_keys: usize) -> Self {
+        Buckets {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            max_keys: max_keys.max(1),
+            swept_ms: AtomicU64::new(0),
+            born: Instant::now(),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket; `Err` is how long to wait.
+    fn check(&self, key: T) -> Result<(), Duration> {
+        let key = if self.limiter.len() < self.max_keys || self.sweep() {
+            Key::One(key)
+        } else {
+            Key::Overflow
+        };
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// Drops buckets that are full again; whether there is room now.
+    fn sweep(&self) -> bool {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.swept_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .swept_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.len() < self.max_keys
+    }
+
+    fn len(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// The limiter the API runs with.
+#[derive(Debug)]
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    /// `None` when off.
+    maps: Option<(Buckets<String>, Buckets<IpAddr>)>,
+}
+
+/// Which bucket refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Principal(Duration),
+    Address(Duration),
+}
+
+impl RateLimiter {
+    pub fn new(config: RateLimitConfig) -> Self {
+        let maps = config
+            .quota()
+            .map(|q| (Buckets::new(q, config.max_keys), Buckets::new(q, config.max_keys)));
+        RateLimiter { config, maps }
+    }
+
+    pub fn config(&self) -> RateLimitConfig {
+        self.config
+    }
+
+    /// Takes one request from the principal's bucket.
+    pub fn check_principal(&self, name: &str) -> Result<(), Refused> {
+        match &self.maps {
+            None => Ok(()),
+            Some((p, _)) => p.check(name.to_owned()).map_err(Refused::Principal),
+        }
+    }
+
+    /// Takes one request from the client address's bucket (`None`: the
+    /// address is not known, and all such requests share one).
+    pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), Refused> {
+        match &self.maps {
+            None => Ok(()),
+            Some((_, a)) => a
+                .check(addr.map_or(IpAddr::from([0, 0, 0, 0]), client_key))
+                .map_err(Refused::Address),
+        }
+    }
+
+    /// Buckets held (principals, addresses).
+    pub fn keys(&self) -> (usize, usize) {
+        self.maps.as_ref().map_or((0, 0), |(p, a)| (p.len(), a.len()))
+    }
+}
+
+/// The part of an address one client holds: IPv4 whole, IPv6 its /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
+    }
+}
+
+/// The middleware: authenticates once (the handler's [`super::extract::Caller`]
+/// reuses it), then charges the principal's bucket, or the address's when
+/// the request has no valid credential.
+pub async fn limit(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
+    let limited = req.uri().path().starts_with("/api/")
+        && !req.extensions().get::<MatchedPath>().is_some_and(|p| EXEMPT.contains(&p.as_str()));
+    let limiter = st.rate_limiter();
+    if !limited || limiter.config().rate.is_none() {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let outcome = principal_of(&parts, &st).await;
+    let charged = match &outcome {
+        Ok(p) => limiter.check_principal(&p.name),
+        Err(_) => {
+            let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            limiter.check_address(addr)
+        }
+    };
+    if let Err(refused) = charged {
+        let (key, wait) = match refused {
+            Refused::Principal(w) => ("principal", w),
+            Refused::Address(w) => ("address", w),
+        };
+        st.metrics.rate_limited.get_or_create(&LimitLabels { key }).inc();
+        return ApiError::RateLimited(wait).into_response();
+    }
+    // Kept for the handler, so the credential is checked once; a store
+    // failure is not kept (the handler tries again, and answers 503).
+    match outcome {
+        Ok(p) => {
+            parts.extensions.insert(Authenticated(Ok(p)));
+        }
+        Err(ApiError::Unauthorized(why)) => {
+            parts.extensions.insert(Authenticated(Err(why)));
+        }
+        Err(_) => {}
+    }
+    req = Request::from_parts(parts, body);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<RateLimitConfig, RateLimitError> {
+        RateLimitConfig::from_lookup(|k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn settings_parse_with_generous_defaults() {
+        let d = cfg(&[]).unwrap();
+        assert_eq!(d.rate, Some((NonZeroU32::new(100).unwrap(), Duration::from_secs(1))));
+        assert_eq!((d.burst.get(), d.max_keys), (200, 100_000));
+        assert_eq!(RateLimitConfig::default(), d);
+        assert_eq!(cfg(&[("API_RATE_LIMIT", "off")]).unwrap().rate, None);
+        let m = cfg(&[("API_RATE_LIMIT", "600/m"), ("API_RATE_LIMIT_BURST", "5")]).unwrap();
+        assert_eq!(m.rate, Some((NonZeroU32::new(600).unwrap(), Duration::from_secs(60))));
+        assert_eq!(m.burst.get(), 5);
+        for bad in ["0/s", "10", "10/d", "x/s", "-1/s", ""] {
+            assert!(cfg(&[("API_RATE_LIMIT", bad)]).is_err(), "{bad:?}");
+        }
+        assert!(cfg(&[("API_RATE_LIMIT_BURST", "0")]).is_err());
+        assert!(cfg(&[("API_RATE_LIMIT_KEYS", "many")]).is_err());
+    }
+
+    #[test]
+    fn a_bucket_refuses_past_its_burst_and_says_how_long_to_wait() {
+        let l = RateLimiter::new(
+            cfg(&[("API_RATE_LIMIT", "1/h"), ("API_RATE_LIMIT_BURST", "2")]).unwrap(),
+        );
+        assert!(l.check_principal("alice").is_ok());
+        assert!(l.check_principal("alice").is_ok());
+        let Err(Refused::Principal(wait)) = l.check_principal("alice") else {
+            panic!("the third request within the hour is refused");
+        };
+        assert!(wait > Duration::from_secs(3000) && wait <= Duration::from_secs(3600), "{wait:?}");
+        // Another principal, and addresses, have buckets of their own.
+        assert!(l.check_principal("bob").is_ok());
+        assert!(l.check_address(Some([10, 0, 0, 1].into())).is_ok());
+        let off = RateLimiter::new(cfg(&[("API_RATE_LIMIT", "off")]).unwrap());
+        assert!((0..1000).all(|_| off.check_principal("alice").is_ok()));
+    }
+
+    #[test]
+    fn the_maps_stay_bounded_and_overflow_into_one_shared_bucket() {
+        let l = RateLimiter::new(
+            cfg(&[
+                ("API_RATE_LIMIT", "1/h"),
+                ("API_RATE_LIMIT_BURST", "1"),
+                ("API_RATE_LIMIT_KEYS", "3"),
+            ])
+            .unwrap(),
+        );
+        for i in 0..3u8 {
+            assert!(l.check_address(Some([10, 0, 0, i].into())).is_ok());
+        }
+        // Full, and nothing to sweep (every bucket is spent): new addresses
+        // share the overflow bucket, which allows one request, then refuses.
+        assert!(l.check_address(Some([10, 0, 1, 0].into())).is_ok());
+        assert!(l.check_address(Some([10, 0, 1, 1].into())).is_err());
+        assert!(l.keys().1 <= 4, "{:?}", l.keys());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+}

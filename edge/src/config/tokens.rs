@@ -1,0 +1,153 @@
+//! The token-key variables, read the same way by both planes (the control
+//! plane calls [`verify_keys`] too): `NEXUS_TOKEN_VERIFY_KEYS` (the text
+//! itself) or `NEXUS_TOKEN_VERIFY_KEYS_FILE` (a path), holding a JWKS
+//! document or PEM `PUBLIC KEY` blocks; parsed by `nexus_protocol::jwk`.
+//!
+//! What an edge accepts ([`edge_verifier`]):
+//!
+//! | set                          | mode          |
+//! | ---------------------------- | ------------- |
+//! | verify keys                  | `eddsa`       |
+//! | verify keys and `SECRET_KEY` | `eddsa+hs256` (a migration; warned) |
+//! | `SECRET_KEY` only            | `hs256` (development; warned) |
+//! | neither                      | refused at start |
+//!
+//! `TOKEN_MAX_TTL` (default a day, as on the control plane) caps the
+//! lifetime of the tokens accepted, so a revocation the stream delivered can
+//! be dropped once every token it names has expired.
+//!
+//! A signing key (`NEXUS_TOKEN_SIGNING_KEY[_FILE]`) on an edge, or a
+//! private key among its verify keys, refuses the start: an edge that can
+//! mint tokens is what the asymmetric keys exist to prevent.
+
+use std::path::PathBuf;
+
+use nexus_protocol::jwk::{self, PublicKey};
+use nexus_protocol::{KeyTextError, TokenVerifier};
+
+use super::env::ConfigError;
+
+pub const VERIFY_KEYS: &str = "NEXUS_TOKEN_VERIFY_KEYS";
+pub const VERIFY_KEYS_FILE: &str = "NEXUS_TOKEN_VERIFY_KEYS_FILE";
+pub const SIGNING_KEY: &str = "NEXUS_TOKEN_SIGNING_KEY";
+pub const SIGNING_KEY_FILE: &str = "NEXUS_TOKEN_SIGNING_KEY_FILE";
+/// `TOKEN_MAX_TTL` when unset: a day, on both planes.
+pub const DEFAULT_MAX_TTL: i64 = 24 * 3600;
+
+/// The text of `name` or of the file `name_file` names; `None` when
+/// neither is set (or both are empty).
+pub fn text_of(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    name_file: &'static str,
+) -> Result<Option<(&'static str, String)>, ConfigError> {
+    let set = |n: &str| env(n).filter(|v| !v.trim().is_empty());
+    match (set(name), set(name_file)) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            name: name_file,
+            value: String::new(),
+            reason: format!("set {name} or {name_file}, not both"),
+        }),
+        (Some(text), None) => Ok(Some((name, text))),
+        (None, Some(path)) => {
+            let path = PathBuf::from(path.trim());
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::KeyFile {
+                name: name_file,
+                path,
+                source,
+            })?;
+            Ok(Some((name_file, text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn refused(name: &'static str, e: KeyTextError) -> ConfigError {
+    // Never the value: it may be a private key pasted by mistake.
+    ConfigError::Invalid { name, value: "<key text>".into(), reason: e.to_string() }
+}
+
+/// `NEXUS_TOKEN_VERIFY_KEYS[_FILE]`, parsed; `None` when unset.
+pub fn verify_keys(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<PublicKey>>, ConfigError> {
+    let Some((name, text)) = text_of(env, VERIFY_KEYS, VERIFY_KEYS_FILE)? else {
+        return Ok(None);
+    };
+    jwk::parse_verify_keys(&text).map(Some).map_err(|e| refused(name, e))
+}
+
+/// What an edge verifies tokens with (see the module's table).
+pub fn edge_verifier(env: &impl Fn(&str) -> Option<String>) -> Result<TokenVerifier, ConfigError> {
+    if let Some((name, _)) = text_of(env, SIGNING_KEY, SIGNING_KEY_FILE)? {
+        return Err(ConfigError::SigningKeyOnEdge(name));
+    }
+    let max_ttl = match super::env::parsed::<i64>(env, "TOKEN_MAX_TTL")? {
+        None => DEFAULT_MAX_TTL,
+        Some(v) if v > 0 => v,
+        Some(v) => {
+            return Err(ConfigError::Invalid {
+                name: "TOKEN_MAX_TTL",
+                value: v.to_string(),
+                reason: "must be positive".into(),
+            });
+        }
+    };
+    let secret = env("SECRET_KEY").filter(|s| !s.is_empty());
+    let verifier = match (verify_keys(env)?, secret) {
+        (Some(keys), None) => TokenVerifier::eddsa(keys),
+        (Some(keys), Some(s)) => TokenVerifier::eddsa(keys).with_hs256(s.as_bytes()),
+        (None, Some(s)) => TokenVerifier::hs256(s.as_bytes()),
+        (None, None) => return Err(ConfigError::MissingSecret),
+    };
+    Ok(verifier.with_max_ttl(max_ttl))
+}
+
+/// Says at start what the verifier accepts, and loudly what HS256 means on
+/// an edge. Never a key, only key ids.
+pub fn log_mode(verifier: &TokenVerifier) {
+    let kids: Vec<&str> = verifier.kids().collect();
+    tracing::info!(mode = verifier.mode(), keys = ?kids, "token verification");
+    if verifier.accepts_hs256() {
+        tracing::warn!(
+            "SECRET_KEY is set: this edge accepts HS256 tokens, and whoever reads SECRET_KEY \
+             from this machine can mint ADMIN tokens for the whole registry. Give edges only \
+             the control plane's public keys (NEXUS_TOKEN_VERIFY_KEYS) and unset SECRET_KEY \
+             outside development."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_protocol::signing::SigningKey;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn modes_and_refusals() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let public = jwk::public_key_pem(&key.verifying_key());
+        let v = edge_verifier(&env(&[(VERIFY_KEYS, public.clone())])).unwrap();
+        assert_eq!(v.mode(), "eddsa");
+        let both = [(VERIFY_KEYS, public.clone()), ("SECRET_KEY", "s".into())];
+        assert_eq!(edge_verifier(&env(&both)).unwrap().mode(), "eddsa+hs256");
+        assert_eq!(edge_verifier(&env(&[("SECRET_KEY", "s".into())])).unwrap().mode(), "hs256");
+        assert!(matches!(edge_verifier(&env(&[])), Err(ConfigError::MissingSecret)));
+
+        let private = jwk::signing_key_pem(&key);
+        let e = edge_verifier(&env(&[(SIGNING_KEY, private.clone()), (VERIFY_KEYS, public)]))
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::SigningKeyOnEdge(SIGNING_KEY)), "{e}");
+        let e = edge_verifier(&env(&[(VERIFY_KEYS, private.clone())])).unwrap_err().to_string();
+        assert!(e.contains("PRIVATE") && !e.contains(private.lines().nth(1).unwrap()), "{e}");
+        let e = edge_verifier(&env(&[(VERIFY_KEYS_FILE, "/nonexistent/jwks.json".into())]));
+        assert!(matches!(e, Err(ConfigError::KeyFile { .. })));
+    }
+}

@@ -1,0 +1,206 @@
+//! Tokens on an edge that holds only public keys: the edge booted as the
+//! binary boots it (its configuration from the environment, `node::open`
+//! and `node::launch`), tokens minted by the control plane's signer or
+//! built by hand the way a foreign library (PyJWT) would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::Signer as _;
+use nexus_edge::config::{Args, Config, ConfigError};
+use nexus_edge::metrics::Metrics;
+use nexus_edge::node::{self, Node};
+use nexus_protocol::jwk::{self, PublicKey};
+use nexus_protocol::signing::SigningKey;
+use nexus_protocol::{AUDIENCE, ContextScope, Role, TokenSigner};
+use serde_json::{Value, json};
+
+const YAML: &str = "aliases:
+  - context: frontend
+    alias: user-profile
+    canonical: https://api.nexus.com/v1/users/profile
+";
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+struct Edge {
+    node: Option<Node>,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Edge {
+    async fn stop(mut self) {
+        if let Some(n) = self.node.take() {
+            n.stop().await;
+        }
+    }
+}
+
+fn config(vars: &[(&str, String)]) -> Result<(Config, tempfile::TempDir), ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aliases.yaml");
+    std::fs::write(&file, YAML).unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        ("EDGE_HTTP_ADDR".into(), "127.0.0.1:0".into()),
+        ("EDGE_WORKERS".into(), "1".into()),
+        ("EDGE_QUIC".into(), "off".into()),
+    ];
+    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    Config::from_parts(Args { aliases_file: Some(file) }, lookup).map(|c| (c, dir))
+}
+
+/// An edge given `NEXUS_TOKEN_VERIFY_KEYS` = a JWKS of `keys`, nothing else.
+async fn edge_with(keys: &[&SigningKey]) -> Edge {
+    let public: Vec<PublicKey> = keys.iter().map(|k| PublicKey::new(k.verifying_key())).collect();
+    let (config, dir) =
+        config(&[("NEXUS_TOKEN_VERIFY_KEYS", jwk::jwks(&public).to_string())]).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (state, feed) = node::open(&config, &metrics).await.unwrap();
+    let node = node::launch(&config, state, feed, metrics).unwrap();
+    let addr = node.http_addr().unwrap();
+    Edge { node: Some(node), addr, _dir: dir }
+}
+
+async fn resolve(edge: &Edge, token: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .get(format!("http://{}/api/aliases/resolve/frontend/user-profile", edge.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn mint(signer: &TokenSigner) -> String {
+    signer.mint("svc", Role::Resolver, ContextScope::All, now(), 300)
+}
+
+fn segment(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// An EdDSA token assembled from raw JSON, signed with `key`.
+fn by_hand(header: Value, claims: Value, key: &SigningKey) -> String {
+    let msg = format!("{}.{}", segment(&header), segment(&claims));
+    format!("{msg}.{}", URL_SAFE_NO_PAD.encode(key.sign(msg.as_bytes()).to_bytes()))
+}
+
+fn claims(iat: i64) -> Value {
+    json!({"sub": "py", "role": "resolver", "contexts": ["frontend"], "aud": AUDIENCE,
+           "iat": iat, "exp": iat + 600, "jti": "hand-1"})
+}
+
+#[tokio::test]
+async fn a_control_plane_token_resolves_on_an_edge_holding_only_public_keys() {
+    let cp = key(1);
+    let edge = edge_with(&[&cp]).await;
+    let signer = TokenSigner::eddsa(&cp).with_max_ttl(3600);
+    let (s, body) = resolve(&edge, &mint(&signer)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["canonical_name"], "https://api.nexus.com/v1/users/profile");
+
+    // The status says what is in force, by key id only.
+    let status: Value = reqwest::get(format!("http://{}/api/aliases/status", edge.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = signer.public_key().unwrap().kid.clone();
+    let auth = &status["status"]["auth"];
+    assert_eq!((&auth["mode"], &auth["keys"]), (&json!("eddsa"), &json!([kid])), "{auth}");
+    assert_eq!(auth["api_keys"], 0);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_hs256_token_is_refused_whatever_the_secret() {
+    let cp = key(2);
+    let edge = edge_with(&[&cp]).await;
+    let public = cp.verifying_key();
+    let secrets: [&[u8]; 4] =
+        [b"", b"test-secret-of-reasonable-length", b"SECRET_KEY", public.as_bytes()];
+    for secret in secrets {
+        let (s, body) = resolve(&edge, &mint(&TokenSigner::hs256(secret))).await;
+        assert_eq!((s, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+    }
+    // HS256 naming the edge's key, its public key as the HMAC secret: the
+    // algorithm confusion RFC 8725 §2.1 warns of.
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": PublicKey::new(public).kid});
+    let msg = format!("{}.{}", segment(&header), segment(&claims(now())));
+    let mac = jsonwebtoken::crypto::sign(
+        msg.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    let (s, body) = resolve(&edge, &format!("{msg}.{mac}")).await;
+    assert_eq!(s, 401, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("algorithm"), "{body}");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_refused_and_two_keys_live_rotate() {
+    let (old, new, stranger) = (key(3), key(4), key(5));
+    let edge = edge_with(&[&old, &new]).await;
+    for k in [&old, &new] {
+        assert_eq!(resolve(&edge, &mint(&TokenSigner::eddsa(k))).await.0, 200);
+    }
+    let (s, body) = resolve(&edge, &mint(&TokenSigner::eddsa(&stranger))).await;
+    assert_eq!(s, 401);
+    assert!(body["message"].as_str().unwrap().contains("key id"), "{body}");
+    edge.stop().await;
+
+    // The rotation done: the old key is gone from the edge's keys.
+    let edge = edge_with(&[&new]).await;
+    assert_eq!(resolve(&edge, &mint(&TokenSigner::eddsa(&old))).await.0, 401);
+    assert_eq!(resolve(&edge, &mint(&TokenSigner::eddsa(&new))).await.0, 200);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn rfc_8725_cases_on_tokens_built_by_hand() {
+    let cp = key(6);
+    let edge = edge_with(&[&cp]).await;
+    let header =
+        json!({"alg": "EdDSA", "typ": "JWT", "kid": PublicKey::new(cp.verifying_key()).kid});
+    assert_eq!(resolve(&edge, &by_hand(header.clone(), claims(now()), &cp)).await.0, 200);
+
+    let mut crit = header.clone();
+    crit["crit"] = json!(["exp"]);
+    let (s, body) = resolve(&edge, &by_hand(crit, claims(now()), &cp)).await;
+    assert_eq!(s, 401, "crit: {body}");
+    assert!(body["message"].as_str().unwrap().contains("crit"), "{body}");
+
+    let (s, body) = resolve(&edge, &by_hand(header.clone(), claims(now() + 3600), &cp)).await;
+    assert_eq!(s, 401, "iat an hour ahead: {body}");
+
+    let mut many = claims(now());
+    many["aud"] = json!(["billing", AUDIENCE]);
+    assert_eq!(resolve(&edge, &by_hand(header.clone(), many.clone(), &cp)).await.0, 200);
+    many["aud"] = json!(["billing", "nexus"]);
+    assert_eq!(resolve(&edge, &by_hand(header, many, &cp)).await.0, 401);
+    edge.stop().await;
+}
+
+#[test]
+fn an_edge_given_a_signing_key_refuses_to_start() {
+    let pem = jwk::signing_key_pem(&key(7));
+    let e = config(&[("NEXUS_TOKEN_SIGNING_KEY", pem.clone())]).err().unwrap();
+    assert!(matches!(e, ConfigError::SigningKeyOnEdge(_)), "{e}");
+    // Nor a private key passed as a "verify key".
+    let e = config(&[("NEXUS_TOKEN_VERIFY_KEYS", pem.clone())]).err().unwrap().to_string();
+    assert!(e.contains("PRIVATE") && !e.contains(pem.lines().nth(1).unwrap()), "{e}");
+}
