@@ -4,7 +4,9 @@
 # and stops every process in PIDS on exit; builds the release binaries
 # unless BUILD=0 and sets BIN; generates COUNT aliases with their nginx map
 # and wrk script into WORK/data and a resolver token for a fresh SECRET
-# into TOKEN. Expects ROOT, KEEP, BUILD and COUNT to be set.
+# into TOKEN (HS256; with AUTH=eddsa, signed by a fresh Ed25519 key whose
+# public half is all the edge gets, EDGE_AUTH_ENV). Expects ROOT, KEEP,
+# BUILD and COUNT to be set.
 #
 # wrk_ms FILE PERCENT: the PERCENT% latency of `wrk --latency` output in
 # FILE (written like 812.00us, 1.23ms or 2.01s), in milliseconds.
@@ -40,7 +42,9 @@ nexus_prepare() {
 
     if [[ $BUILD == 1 ]]; then
         echo "building release binaries..." >&2
-        (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest)
+        local extra=()
+        [[ ${AUTH:-hs256} == eddsa ]] && extra=(-p nexus-control-plane)
+        (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest "${extra[@]}")
     fi
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
     for b in nexus-edge nexus-loadtest; do
@@ -51,6 +55,20 @@ nexus_prepare() {
     "$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
         >"$WORK/token" 2>"$WORK/gen.log"
     TOKEN="$(cat "$WORK/token")"
+    EDGE_AUTH_ENV=(SECRET_KEY="$SECRET")
+    if [[ ${AUTH:-hs256} == eddsa ]]; then
+        # As production runs it: the control plane's Ed25519 key signs, the
+        # edge holds only the public key.
+        [[ -x "$BIN/nexus-control-plane" ]] || {
+            echo "$BIN/nexus-control-plane not built (needed for --auth eddsa)" >&2
+            exit 1
+        }
+        openssl genpkey -algorithm ed25519 -out "$WORK/token-key.pem" 2>/dev/null
+        openssl pkey -in "$WORK/token-key.pem" -pubout -out "$WORK/token-pub.pem" 2>/dev/null
+        TOKEN="$(env -u SECRET_KEY NEXUS_TOKEN_SIGNING_KEY_FILE="$WORK/token-key.pem" \
+            "$BIN/nexus-control-plane" token --sub loadtest --role resolver --ttl 3600)"
+        EDGE_AUTH_ENV=(NEXUS_TOKEN_VERIFY_KEYS_FILE="$WORK/token-pub.pem")
+    fi
 }
 
 nexus_start_edge() {
@@ -59,7 +77,7 @@ nexus_start_edge() {
     # The bound address is read from the "listening" log line (LOG_LEVEL=info
     # logs no per-request lines). `env` execs, so $! is the edge itself.
     declare -p SERVER_CPU &>/dev/null || SERVER_CPU=(taskset -c 0)
-    env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 SECRET_KEY="$SECRET" LOG_LEVEL=info \
+    env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 "${EDGE_AUTH_ENV[@]}" LOG_LEVEL=info \
         NO_COLOR=1 "$@" "${SERVER_CPU[@]}" "$BIN/nexus-edge" \
         --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
     EDGE_PID=$!

@@ -5,7 +5,7 @@
 #
 #   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64] [--warmup 3s]
 #                             [--count 99999] [--with-hyper] [--with-loadtest] [--pin]
-#                             [--no-build] [--keep]
+#                             [--auth hs256|eddsa] [--no-build] [--keep]
 #
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
@@ -26,7 +26,9 @@
 # With --with-loadtest, nexus-loadtest (1 thread, same connections) also
 # measures both, to compare its req/s with wrk's. With --pin, servers run on
 # CPU 0 and the load generators on CPU 1 (taskset), so they do not trade
-# cores mid-run.
+# cores mid-run. --auth eddsa: the edge verifies EdDSA tokens with only a
+# public key (NEXUS_TOKEN_VERIFY_KEYS_FILE), the token minted by
+# `nexus-control-plane token` (also built); default hs256 (SECRET_KEY).
 #
 # Needs: cargo, wrk, nginx (/usr/sbin/nginx or on PATH), curl, ss; jq for
 # --with-loadtest. Everything it starts is stopped on exit, and its files
@@ -43,8 +45,9 @@ WITH_HYPER=0
 BUILD=1
 KEEP=0
 PIN=0
+AUTH=hs256
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -58,12 +61,14 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
         --pin) PIN=1; shift ;;
+        --auth) AUTH="$2"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; exit 2; }
 [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || { echo "--connections must be a positive integer" >&2; exit 2; }
+[[ $AUTH == hs256 || $AUTH == eddsa ]] || { echo "--auth is hs256 or eddsa" >&2; exit 2; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"

@@ -82,25 +82,6 @@ pub(crate) async fn owner_of(client: &impl GenericClient, id: i32) -> Result<Str
     Ok(row.try_get(0)?)
 }
 
-/// The active row at `key`.
-pub(crate) async fn active_at(
-    client: &impl GenericClient,
-    key: &AliasKey,
-) -> Result<Option<StoredAlias>, StoreError> {
-    one_at(client, key, "AND is_active").await
-}
-
-async fn one_at(
-    client: &impl GenericClient,
-    key: &AliasKey,
-    then: &str,
-) -> Result<Option<StoredAlias>, StoreError> {
-    let sql = format!("SELECT {COLS} FROM aliases WHERE context = $1 AND alias = $2 {then}");
-    let st = client.prepare_cached(&sql).await?;
-    let row = client.query_opt(&st, &[&key.context.as_str(), &key.alias.as_str()]).await?;
-    row.as_ref().map(from_row).transpose()
-}
-
 /// What a create at `key` meets, in one query: the active row at the key,
 /// and the same name active in other contexts (in context order).
 pub(crate) async fn active_named(

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# A hundred edges on one machine: what a fleet costs the control plane and
+# Redis, and what a stampede (every edge needing a snapshot at once) looks
+# like.
+#
+#   loadtest/fleet.sh [--edges 100] [--aliases 100] [--writes 100]
+#                     [--write-rate 10] [--report FILE] [--no-build] [--keep]
+#
+# Starts a private PostgreSQL and redis-server on free ports, the control
+# plane (`serve`, with its publisher), and --edges `nexus-edge` processes
+# (one worker each, QUIC off), all syncing from the one Redis. Then:
+#
+#   1. commit→visible on every edge: `nexus-loadtest propagation` writes
+#      --writes aliases at --write-rate/s and watches all the edges; the
+#      control plane's and Redis's CPU time and Redis's bytes sent are read
+#      before and after (/proc and INFO);
+#   2. the stampede: FLUSHALL wipes Redis; the publisher refills it and
+#      every edge takes the snapshot. Every 50 ms each edge's status and a
+#      resolve are sampled (an edge is ready while it answers the resolve),
+#      and the control plane's `GET /api/admin/aliases?limit=1` is timed.
+#      Reported: the time until every edge serves the head again, Redis's
+#      bytes sent meanwhile, failed resolves, and the API's slowest answer.
+#
+# Writes a JSON report (--report, default fleet-report.json). Exits 0 when
+# the targets are met (commit→visible p99 over all edges < 50 ms, no edge
+# unready during the stampede), 2 when not, 1 when it could not run.
+#
+# Needs PostgreSQL's server binaries, redis-server, curl, jq, python3 with
+# `cryptography`; cargo unless --no-build. Runs as root (PostgreSQL then
+# runs as `postgres`) or as a user who can run initdb.
+set -euo pipefail
+
+EDGES=100
+ALIASES=100
+WRITES=100
+WRITE_RATE=10
+REPORT=fleet-report.json
+BUILD=1
+KEEP=0
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --edges) EDGES="$2"; shift 2 ;;
+        --aliases) ALIASES="$2"; shift 2 ;;
+        --writes) WRITES="$2"; shift 2 ;;
+        --write-rate) WRITE_RATE="$2"; shift 2 ;;
+        --report) REPORT="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 1 ;;
+    esac
+done
+
+die() { echo "fleet.sh: $*" >&2; exit 1; }
+for tool in redis-server redis-cli curl jq python3; do
+    command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+[[ -x "$PG_BIN/initdb" ]] || PG_BIN="$(pg_config --bindir 2>/dev/null || true)"
+[[ -x "$PG_BIN/initdb" ]] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+REPORT="$(realpath -m "$REPORT")"
+if [[ $BUILD == 1 ]]; then
+    echo "building release binaries..." >&2
+    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest -p nexus-control-plane)
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+for b in nexus-edge nexus-loadtest nexus-control-plane; do
+    [[ -x "$BIN/$b" ]] || die "$BIN/$b not built (drop --no-build)"
+done
+# Each edge holds a few descriptors; the probe one connection per edge.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK="$(mktemp -d -t nexus-fleet.XXXXXX)"
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ -f "$WORK/pg/postmaster.pid" ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    if [[ $KEEP == 1 ]]; then echo "files kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_ports() { # N: N distinct free loopback ports, one per line
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+wait_for() { # SECONDS WHAT COMMAND...
+    local limit=$(($(date +%s) + $1)) what="$2"
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        (($(date +%s) < limit)) || die "$what did not happen in time (logs in $WORK)"
+        sleep 0.1
+    done
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+mapfile -t PORTS < <(free_ports $((EDGES + 3)))
+PG_PORT=${PORTS[0]} REDIS_PORT=${PORTS[1]} API_PORT=${PORTS[2]}
+EDGE_PORTS=("${PORTS[@]:3}")
+
+echo "starting PostgreSQL :$PG_PORT and Redis :$REDIS_PORT" >&2
+mkdir -p "$WORK/pg" "$WORK/pgrun"
+[[ $(id -u) == 0 ]] && chown postgres "$WORK/pg" "$WORK/pgrun"
+as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust >"$WORK/initdb.log" 2>&1
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pgrun/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK/pgrun -c fsync=off" start >/dev/null
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+redis_out() { rcli info stats | tr -d '\r' | sed -n 's/^total_net_output_bytes://p'; }
+
+SECRET="fleet-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
+SEED="$(python3 -c 'import os; print(os.urandom(32).hex())')"
+VERIFY="$(python3 - "$SEED" <<'EOF'
+import sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+k = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[1]))
+print(k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex())
+EOF
+)" || die "python3's cryptography module is needed to derive the verify key"
+CP="http://127.0.0.1:$API_PORT"
+CP_ENV=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT" SECRET_KEY="$SECRET" NEXUS_SIGNING_KEY="$SEED"
+    API_HOST=127.0.0.1 API_PORT="$API_PORT" API_RATE_LIMIT=off LOG_LEVEL=info NO_COLOR=1)
+env "${CP_ENV[@]}" "$BIN/nexus-control-plane" migrate >"$WORK/migrate.log" 2>&1
+env "${CP_ENV[@]}" "$BIN/nexus-control-plane" serve >"$WORK/cp.log" 2>&1 &
+CP_PID=$!
+PIDS+=("$CP_PID")
+wait_for 30 "the control plane" curl -fsS "$CP/api/aliases/health"
+ADMIN="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub fleet --role admin --ttl 7200)"
+RESOLVER="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub fleet-probe --role resolver --ttl 7200)"
+
+python3 - "$ALIASES" >"$WORK/aliases.yaml" <<'EOF'
+import sys
+print("aliases:")
+for i in range(int(sys.argv[1])):
+    print(f"  - context: frontend\n    alias: fleet-{i}\n    canonical: https://api.nexus.com/v1/fleet/{i}")
+EOF
+curl -fsS -X POST -H "Authorization: Bearer $ADMIN" -H 'content-type: application/yaml' \
+    --data-binary @"$WORK/aliases.yaml" "$CP/api/admin/aliases/import" >"$WORK/import.json" ||
+    die "import failed: $(cat "$WORK/import.json")"
+
+echo "starting $EDGES edges" >&2
+EDGE_URLS=()
+for i in $(seq 0 $((EDGES - 1))); do
+    port=${EDGE_PORTS[$i]}
+    env REDIS_URL="redis://127.0.0.1:$REDIS_PORT" NEXUS_VERIFY_KEY="$VERIFY" SECRET_KEY="$SECRET" \
+        EDGE_ID="fleet-$i" EDGE_REGION="r$((i % 4))" EDGE_HTTP_ADDR="127.0.0.1:$port" \
+        EDGE_WORKERS=1 EDGE_QUIC=off LOG_LEVEL=warn NO_COLOR=1 \
+        "$BIN/nexus-edge" >"$WORK/edge-$i.log" 2>&1 &
+    PIDS+=($!)
+    EDGE_URLS+=("http://127.0.0.1:$port")
+done
+printf '%s\n' "${EDGE_URLS[@]}" >"$WORK/edges.txt"
+last="fleet-$((ALIASES - 1))"
+for e in "${EDGE_URLS[@]}"; do
+    wait_for 120 "edge $e to serve $last" curl -fsS -H "Authorization: Bearer $RESOLVER" \
+        "$e/api/aliases/resolve/frontend/$last"
+done
+wait_for 30 "every edge in the fleet view" sh -c "curl -fsS -H 'Authorization: Bearer $ADMIN' \
+    '$CP/api/admin/edges' | jq -e '(.edges // .items // []) | length >= $EDGES'"
+RSS_KB=$(for p in "${PIDS[@]:2}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done |
+    sort -n | awk '{a[NR]=$1} END {print a[1], a[int(NR/2)+1], a[NR]}')
+
+# ---------------------------------------------------------------- phase 1
+echo "phase 1: $WRITES writes at $WRITE_RATE/s watched on $EDGES edges" >&2
+EDGE_ARGS=()
+for e in "${EDGE_URLS[@]}"; do EDGE_ARGS+=(--edge "$e"); done
+HZ=$(getconf CLK_TCK)
+cp0=$(cpu_ticks "$CP_PID") r0=$(cpu_ticks "$REDIS_PID") out0=$(redis_out) t0=$(date +%s%3N)
+set +e
+"$BIN/nexus-loadtest" propagation --control-plane "$CP" --token "$ADMIN" "${EDGE_ARGS[@]}" \
+    --edge-token "$RESOLVER" --writes "$WRITES" --rate "$WRITE_RATE" --context frontend \
+    --poll-interval 2ms --report "$WORK/propagation.json" >"$WORK/propagation.out" 2>&1
+PROP_STATUS=$?
+set -e
+cp1=$(cpu_ticks "$CP_PID") r1=$(cpu_ticks "$REDIS_PID") out1=$(redis_out) t1=$(date +%s%3N)
+tail -n 5 "$WORK/propagation.out" >&2
+[[ -s "$WORK/propagation.json" ]] || die "the propagation probe wrote no report"
+
+# ---------------------------------------------------------------- phase 2
+echo "phase 2: FLUSHALL, every edge takes a snapshot" >&2
+HEAD=$(curl -fsS "$CP/api/aliases/status" | jq -r '.status.registry_version')
+out2=$(redis_out)
+python3 - "$WORK" "$CP" "$ADMIN" "$RESOLVER" "$HEAD" "$REDIS_PORT" "$last" <<'EOF' >"$WORK/stampede.json"
+import json, subprocess, sys, time, http.client
+from concurrent.futures import ThreadPoolExecutor
+work, cp, admin, resolver, head, redis_port, probe = sys.argv[1:]
+head = int(head)
+edges = open(f"{work}/edges.txt").read().split()
+
+def get(url, token, timeout=2.0):
+    host = url.split("//")[1].split("/")[0]
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    c = http.client.HTTPConnection(host, timeout=timeout)
+    try:
+        c.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        r = c.getresponse()
+        return r.status, r.read()
+    except OSError:
+        return None, b""
+    finally:
+        c.close()
+
+def sample(e):
+    s, body = get(f"{e}/api/aliases/status", resolver)
+    version = json.loads(body)["status"]["registry_version"] if s == 200 else None
+    rs, _ = get(f"{e}/api/aliases/resolve/frontend/{probe}", resolver)
+    return version, rs
+
+pool = ThreadPoolExecutor(32)
+t0 = time.monotonic()
+subprocess.run(["redis-cli", "-p", redis_port, "flushall"], check=True, capture_output=True)
+current_at, failed, samples, api = {}, 0, 0, []
+while len(current_at) < len(edges) and time.monotonic() - t0 < 60:
+    a0 = time.monotonic()
+    s, _ = get(f"{cp}/api/admin/aliases?limit=1", admin)
+    api.append(((time.monotonic() - a0) * 1000, s))
+    for e, (version, rs) in zip(edges, pool.map(sample, edges)):
+        samples += 1
+        if rs != 200:
+            failed += 1
+        if e not in current_at and version is not None and version >= head:
+            current_at[e] = (time.monotonic() - t0) * 1000
+    time.sleep(0.05)
+times = sorted(current_at.values())
+json.dump({
+    "edges": len(edges), "current": len(current_at),
+    "all_current_after_ms": times[-1] if len(times) == len(edges) else None,
+    "median_current_after_ms": times[len(times) // 2] if times else None,
+    "resolve_samples": samples, "failed_resolves": failed,
+    "api_ms_max": max(a for a, _ in api), "api_ms_median": sorted(a for a, _ in api)[len(api) // 2],
+    "api_failures": sum(1 for _, s in api if s != 200),
+}, sys.stdout)
+EOF
+out3=$(redis_out)
+
+python3 - "$WORK" "$REPORT" "$EDGES" "$WRITES" "$PROP_STATUS" "$HZ" "$cp0" "$cp1" "$r0" "$r1" \
+    "$out0" "$out1" "$out2" "$out3" "$t0" "$t1" "$RSS_KB" <<'EOF'
+import json, sys
+(work, report, edges, writes, prop_status, hz, cp0, cp1, r0, r1, out0, out1, out2, out3, t0, t1,
+ rss) = sys.argv[1:]
+hz, secs = int(hz), (int(t1) - int(t0)) / 1000
+prop = json.load(open(f"{work}/propagation.json"))
+stampede = json.load(open(f"{work}/stampede.json"))
+lat = prop.get("latency_ms", {})
+all_edges = prop.get("all_edges_latency_ms", {})
+per_edge_p99 = sorted((v.get("latency_ms", {}).get("p99") or 0) for v in prop.get("per_edge", {}).values())
+rss_min, rss_median, rss_max = (int(x) for x in rss.split())
+result = {
+    "edges": int(edges),
+    "edge_rss_kib": {"min": rss_min, "median": rss_median, "max": rss_max},
+    "commit_to_visible": {
+        "writes": int(writes), "visible": prop.get("visible"), "timeouts": prop.get("timeouts"),
+        "every_edge_ms": {k: lat.get(k) for k in ("p50", "p99", "max")},
+        "slowest_edge_per_write_ms": {k: all_edges.get(k) for k in ("p50", "p99", "max")},
+        "worst_edge_p99_ms": per_edge_p99[-1] if per_edge_p99 else None,
+        "probe_exit_status": int(prop_status),
+    },
+    "cost_during_writes": {
+        "seconds": secs,
+        "control_plane_cpu_percent": 100 * (int(cp1) - int(cp0)) / hz / secs,
+        "redis_cpu_percent": 100 * (int(r1) - int(r0)) / hz / secs,
+        "redis_bytes_sent": int(out1) - int(out0),
+        "redis_bytes_sent_per_write": (int(out1) - int(out0)) / max(1, int(writes)),
+    },
+    "stampede": stampede | {"redis_bytes_sent": int(out3) - int(out2)},
+}
+targets = {
+    "commit_to_visible_p99_under_50ms": (lat.get("p99") or 1e9) < 50,
+    "no_edge_unready_in_stampede": stampede["failed_resolves"] == 0,
+    "every_edge_current_after_stampede": stampede["current"] == stampede["edges"],
+}
+result["targets"] = targets
+json.dump(result, open(report, "w"), indent=2)
+print(json.dumps(result, indent=2))
+sys.exit(0 if all(targets.values()) else 2)
+EOF
