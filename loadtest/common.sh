@@ -16,7 +16,17 @@
 # plus the given variables) and waits until it resolves PROBE over SCHEME
 # (http or https) with TOKEN. It runs under the SERVER_CPU command prefix:
 # `taskset -c 0` unless the caller set SERVER_CPU (an empty array: not
-# pinned). Sets EDGE_PID, PORT and PROBE; the edge's log is WORK/edge.log.
+# pinned). Sets EDGE_PID, PORT and PROBE; the edge's log is WORK/edge.log
+# (WORK/$EDGE_LOG when set).
+# After nexus_start_plane it syncs from that plane's Redis instead.
+#
+# nexus_start_plane: a private PostgreSQL and redis-server on free loopback
+# ports and the control plane (`serve`, publishing there, rate limit off)
+# with the generated aliases imported through its API. Sets CP (its URL),
+# CP_PID, REDIS_PID, REDIS_PORT, ADMIN (an HS256 admin token for SECRET)
+# and makes nexus_start_edge sync from that Redis. Needs
+# nexus-control-plane in BIN, PostgreSQL's server binaries and python3;
+# PostgreSQL is stopped on exit like everything else.
 
 nexus_cleanup() {
     local pid
@@ -26,6 +36,9 @@ nexus_cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n ${PG_DATA:-} && -f $PG_DATA/postmaster.pid ]]; then
+        nexus_as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    fi
     if [[ $KEEP == 1 ]]; then
         echo "files kept in $WORK" >&2
     else
@@ -43,7 +56,7 @@ nexus_prepare() {
     if [[ $BUILD == 1 ]]; then
         echo "building release binaries..." >&2
         local extra=()
-        [[ ${AUTH:-hs256} == eddsa ]] && extra=(-p nexus-control-plane)
+        [[ ${AUTH:-hs256} != hs256 || ${PLANE:-0} == 1 ]] && extra=(-p nexus-control-plane)
         (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest "${extra[@]}")
     fi
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
@@ -51,10 +64,12 @@ nexus_prepare() {
         [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
     done
 
-    SECRET="$name-$RANDOM$RANDOM$RANDOM"
+    # At least 32 bytes: the control plane (nexus_start_plane) refuses less.
+    SECRET="$name-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
     "$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
         >"$WORK/token" 2>"$WORK/gen.log"
     TOKEN="$(cat "$WORK/token")"
+    EDGE_SOURCE=(--aliases-file "$WORK/data/aliases.yaml")
     EDGE_AUTH_ENV=(SECRET_KEY="$SECRET")
     if [[ ${AUTH:-hs256} == eddsa ]]; then
         # As production runs it: the control plane's Ed25519 key signs, the
@@ -79,7 +94,7 @@ nexus_start_edge() {
     declare -p SERVER_CPU &>/dev/null || SERVER_CPU=(taskset -c 0)
     env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 "${EDGE_AUTH_ENV[@]}" LOG_LEVEL=info \
         NO_COLOR=1 "$@" "${SERVER_CPU[@]}" "$BIN/nexus-edge" \
-        --aliases-file "$WORK/data/aliases.yaml" >"$WORK/edge.log" 2>&1 &
+        "${EDGE_SOURCE[@]}" >"$WORK/${EDGE_LOG:-edge.log}" 2>&1 &
     EDGE_PID=$!
     PIDS+=("$EDGE_PID")
 
@@ -90,10 +105,11 @@ nexus_start_edge() {
         "$scheme://127.0.0.1:$PORT$PROBE" 2>/dev/null; do
         if ! kill -0 "$EDGE_PID" 2>/dev/null || ((SECONDS > deadline)); then
             echo "nexus-edge did not become ready (port '$PORT'); its log:" >&2
-            cat "$WORK/edge.log" >&2
+            cat "$WORK/${EDGE_LOG:-edge.log}" >&2
             exit 1
         fi
-        PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
+        PORT="$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
+            "$WORK/${EDGE_LOG:-edge.log}" | head -n1)"
         sleep 0.2
     done
 }
@@ -104,4 +120,79 @@ wrk_ms() {
         if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
         printf "%.3f", n
     }' "$1"
+}
+
+nexus_as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# N distinct free loopback ports, one per line.
+nexus_free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# SECONDS WHAT COMMAND...: runs COMMAND until it succeeds, or exits 1.
+nexus_wait_for() {
+    local limit=$(($(date +%s) + $1)) what="$2"
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        if (($(date +%s) >= limit)); then
+            echo "$what did not happen in time (logs in $WORK)" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+nexus_start_plane() {
+    local ports seed verify
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+    [[ -x "$PG_BIN/initdb" ]] || PG_BIN="$(pg_config --bindir 2>/dev/null || true)"
+    [[ -x "$PG_BIN/initdb" ]] || { echo "PostgreSQL server binaries not found" >&2; exit 1; }
+    [[ -x "$BIN/nexus-control-plane" ]] || { echo "$BIN/nexus-control-plane not built" >&2; exit 1; }
+    mapfile -t ports < <(nexus_free_ports 3)
+    REDIS_PORT=${ports[1]}
+    PG_DATA="$WORK/pg"
+    chmod 755 "$WORK"
+    mkdir -p "$PG_DATA" "$WORK/pgrun"
+    [[ $(id -u) == 0 ]] && chown postgres "$PG_DATA" "$WORK/pgrun"
+    nexus_as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >"$WORK/initdb.log" 2>&1
+    nexus_as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pgrun/pg.log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p ${ports[0]} -k $WORK/pgrun -c fsync=off" start >/dev/null
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    nexus_wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
+    # The snapshots' signing seed, and its public key for the edges.
+    seed="$(python3 -c 'import os; print(os.urandom(32).hex())')"
+    verify="$(python3 - "$seed" <<'EOF'
+import sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+k = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[1]))
+print(k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex())
+EOF
+)" || { echo "python3's cryptography module is needed" >&2; exit 1; }
+    CP="http://127.0.0.1:${ports[2]}"
+    local env=(DATABASE_URL="postgres://postgres@127.0.0.1:${ports[0]}/postgres?sslmode=disable"
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT" SECRET_KEY="$SECRET" NEXUS_SIGNING_KEY="$seed"
+        API_HOST=127.0.0.1 API_PORT="${ports[2]}" API_RATE_LIMIT=off LOG_LEVEL=info NO_COLOR=1)
+    env "${env[@]}" "$BIN/nexus-control-plane" migrate >"$WORK/migrate.log" 2>&1 ||
+        { echo "migrate failed:" >&2; cat "$WORK/migrate.log" >&2; exit 1; }
+    env "${env[@]}" "$BIN/nexus-control-plane" serve >"$WORK/cp.log" 2>&1 &
+    CP_PID=$!
+    PIDS+=("$CP_PID")
+    nexus_wait_for 30 "the control plane" curl -fsS "$CP/api/aliases/health"
+    ADMIN="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub loadtest-admin \
+        --role admin --ttl 7200)"
+    curl -fsS -X POST -H "Authorization: Bearer $ADMIN" -H 'content-type: application/yaml' \
+        --data-binary @"$WORK/data/aliases.yaml" "$CP/api/admin/aliases/import" \
+        >"$WORK/import.json" || { echo "import failed: $(cat "$WORK/import.json")" >&2; exit 1; }
+    EDGE_SOURCE=()
+    EDGE_AUTH_ENV+=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT" NEXUS_VERIFY_KEY="$verify")
 }

@@ -5,7 +5,7 @@
 #
 #   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64] [--warmup 3s]
 #                             [--count 99999] [--with-hyper] [--with-loadtest] [--pin]
-#                             [--auth hs256|eddsa] [--no-build] [--keep]
+#                             [--auth hs256|eddsa|api-key] [--no-build] [--keep]
 #
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
@@ -28,7 +28,11 @@
 # CPU 0 and the load generators on CPU 1 (taskset), so they do not trade
 # cores mid-run. --auth eddsa: the edge verifies EdDSA tokens with only a
 # public key (NEXUS_TOKEN_VERIFY_KEYS_FILE), the token minted by
-# `nexus-control-plane token` (also built); default hs256 (SECRET_KEY).
+# `nexus-control-plane token` (also built); --auth api-key: a resolver API
+# key, which edges learn only through the signed stream, so the edge syncs
+# from a control plane (private PostgreSQL and Redis, started here, the
+# same aliases imported) instead of serving the file; default hs256
+# (SECRET_KEY).
 #
 # Needs: cargo, wrk, nginx (/usr/sbin/nginx or on PATH), curl, ss; jq for
 # --with-loadtest. Everything it starts is stopped on exit, and its files
@@ -47,7 +51,7 @@ KEEP=0
 PIN=0
 AUTH=hs256
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -68,13 +72,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; exit 2; }
 [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || { echo "--connections must be a positive integer" >&2; exit 2; }
-[[ $AUTH == hs256 || $AUTH == eddsa ]] || { echo "--auth is hs256 or eddsa" >&2; exit 2; }
+[[ $AUTH =~ ^(hs256|eddsa|api-key)$ ]] || { echo "--auth is hs256, eddsa or api-key" >&2; exit 2; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 need=(wrk curl ss "$NGINX")
 [[ $BUILD == 1 ]] && need+=(cargo)
-[[ $WITH_LOADTEST == 1 ]] && need+=(jq)
+[[ $WITH_LOADTEST == 1 || $AUTH == api-key ]] && need+=(jq)
 [[ $PIN == 1 ]] && need+=(taskset)
 for tool in "${need[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [[ -x "$tool" ]] || {
@@ -94,6 +98,12 @@ fi
 # shellcheck source=loadtest/common.sh
 source "$ROOT/loadtest/common.sh"
 nexus_prepare compare
+if [[ $AUTH == api-key ]]; then
+    nexus_start_plane
+    TOKEN="$(curl -fsS -X POST -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
+        -d '{"name": "compare-nginx", "role": "resolver", "contexts": ["*"]}' \
+        "$CP/api/admin/api-keys" | jq -r .key)"
+fi
 
 # 3. Servers. The edge picks its own port; nginx cannot say which it got,
 # so it gets a free one: random candidates, checked against every

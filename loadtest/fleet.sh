@@ -4,7 +4,8 @@
 # like.
 #
 #   loadtest/fleet.sh [--edges 100] [--aliases 100] [--writes 100]
-#                     [--write-rate 10] [--report FILE] [--no-build] [--keep]
+#                     [--write-rate 10] [--poll-interval 2ms] [--report FILE]
+#                     [--no-build] [--keep]
 #
 # Starts a private PostgreSQL and redis-server on free ports, the control
 # plane (`serve`, with its publisher), and --edges `nexus-edge` processes
@@ -14,8 +15,9 @@
 #      --writes aliases at --write-rate/s and watches all the edges; the
 #      control plane's and Redis's CPU time and Redis's bytes sent are read
 #      before and after (/proc and INFO);
-#   2. the stampede: FLUSHALL wipes Redis; the publisher refills it and
-#      every edge takes the snapshot. Every 50 ms each edge's status and a
+#   2. the stampede: FLUSHALL wipes Redis and a write follows at once; the
+#      publisher refills Redis with a snapshot holding it (and an empty
+#      delta ring), so every edge must take the snapshot. Every 50 ms each edge's status and a
 #      resolve are sampled (an edge is ready while it answers the resolve),
 #      and the control plane's `GET /api/admin/aliases?limit=1` is timed.
 #      Reported: the time until every edge serves the head again, Redis's
@@ -27,18 +29,20 @@
 #
 # Needs PostgreSQL's server binaries, redis-server, curl, jq, python3 with
 # `cryptography`; cargo unless --no-build. Runs as root (PostgreSQL then
-# runs as `postgres`) or as a user who can run initdb.
+# runs as `postgres`) or as a user who can run initdb. The aliases are
+# `nexus-loadtest gen`'s (a-1.. over frontend, backend, system).
 set -euo pipefail
 
 EDGES=100
 ALIASES=100
 WRITES=100
 WRITE_RATE=10
+POLL=2ms
 REPORT=fleet-report.json
 BUILD=1
 KEEP=0
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -46,6 +50,7 @@ while [[ $# -gt 0 ]]; do
         --aliases) ALIASES="$2"; shift 2 ;;
         --writes) WRITES="$2"; shift 2 ;;
         --write-rate) WRITE_RATE="$2"; shift 2 ;;
+        --poll-interval) POLL="$2"; shift 2 ;;
         --report) REPORT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
@@ -58,129 +63,39 @@ die() { echo "fleet.sh: $*" >&2; exit 1; }
 for tool in redis-server redis-cli curl jq python3; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
-[[ -x "$PG_BIN/initdb" ]] || PG_BIN="$(pg_config --bindir 2>/dev/null || true)"
-[[ -x "$PG_BIN/initdb" ]] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
-
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 REPORT="$(realpath -m "$REPORT")"
-if [[ $BUILD == 1 ]]; then
-    echo "building release binaries..." >&2
-    (cd "$ROOT" && cargo build --release -p nexus-edge -p nexus-loadtest -p nexus-control-plane)
-fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-for b in nexus-edge nexus-loadtest nexus-control-plane; do
-    [[ -x "$BIN/$b" ]] || die "$BIN/$b not built (drop --no-build)"
-done
 # Each edge holds a few descriptors; the probe one connection per edge.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-WORK="$(mktemp -d -t nexus-fleet.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ -f "$WORK/pg/postmaster.pid" ]]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
-    fi
-    if [[ $KEEP == 1 ]]; then echo "files kept in $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_ports() { # N: N distinct free loopback ports, one per line
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-wait_for() { # SECONDS WHAT COMMAND...
-    local limit=$(($(date +%s) + $1)) what="$2"
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        (($(date +%s) < limit)) || die "$what did not happen in time (logs in $WORK)"
-        sleep 0.1
-    done
-}
+# Temp dir, cleanup, binaries (with the control plane), --aliases aliases,
+# then PostgreSQL, Redis and the control plane with them imported.
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
+COUNT=$ALIASES PLANE=1
+nexus_prepare fleet
+nexus_start_plane
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-mapfile -t PORTS < <(free_ports $((EDGES + 3)))
-PG_PORT=${PORTS[0]} REDIS_PORT=${PORTS[1]} API_PORT=${PORTS[2]}
-EDGE_PORTS=("${PORTS[@]:3}")
-
-echo "starting PostgreSQL :$PG_PORT and Redis :$REDIS_PORT" >&2
-mkdir -p "$WORK/pg" "$WORK/pgrun"
-[[ $(id -u) == 0 ]] && chown postgres "$WORK/pg" "$WORK/pgrun"
-as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust >"$WORK/initdb.log" 2>&1
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pgrun/pg.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK/pgrun -c fsync=off" start >/dev/null
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-    >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
-rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
-redis_out() { rcli info stats | tr -d '\r' | sed -n 's/^total_net_output_bytes://p'; }
-
-SECRET="fleet-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
-SEED="$(python3 -c 'import os; print(os.urandom(32).hex())')"
-VERIFY="$(python3 - "$SEED" <<'EOF'
-import sys
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-k = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[1]))
-print(k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex())
-EOF
-)" || die "python3's cryptography module is needed to derive the verify key"
-CP="http://127.0.0.1:$API_PORT"
-CP_ENV=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT" SECRET_KEY="$SECRET" NEXUS_SIGNING_KEY="$SEED"
-    API_HOST=127.0.0.1 API_PORT="$API_PORT" API_RATE_LIMIT=off LOG_LEVEL=info NO_COLOR=1)
-env "${CP_ENV[@]}" "$BIN/nexus-control-plane" migrate >"$WORK/migrate.log" 2>&1
-env "${CP_ENV[@]}" "$BIN/nexus-control-plane" serve >"$WORK/cp.log" 2>&1 &
-CP_PID=$!
-PIDS+=("$CP_PID")
-wait_for 30 "the control plane" curl -fsS "$CP/api/aliases/health"
-ADMIN="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub fleet --role admin --ttl 7200)"
-RESOLVER="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub fleet-probe --role resolver --ttl 7200)"
-
-python3 - "$ALIASES" >"$WORK/aliases.yaml" <<'EOF'
-import sys
-print("aliases:")
-for i in range(int(sys.argv[1])):
-    print(f"  - context: frontend\n    alias: fleet-{i}\n    canonical: https://api.nexus.com/v1/fleet/{i}")
-EOF
-curl -fsS -X POST -H "Authorization: Bearer $ADMIN" -H 'content-type: application/yaml' \
-    --data-binary @"$WORK/aliases.yaml" "$CP/api/admin/aliases/import" >"$WORK/import.json" ||
-    die "import failed: $(cat "$WORK/import.json")"
+redis_out() { redis-cli -p "$REDIS_PORT" info stats | tr -d '\r' | sed -n 's/^total_net_output_bytes://p'; }
+RESOLVER="$TOKEN"
 
 echo "starting $EDGES edges" >&2
+# Not pinned: a hundred edges share both cores, as they would share a host.
+SERVER_CPU=()
 EDGE_URLS=()
+EDGE_PIDS=()
 for i in $(seq 0 $((EDGES - 1))); do
-    port=${EDGE_PORTS[$i]}
-    env REDIS_URL="redis://127.0.0.1:$REDIS_PORT" NEXUS_VERIFY_KEY="$VERIFY" SECRET_KEY="$SECRET" \
-        EDGE_ID="fleet-$i" EDGE_REGION="r$((i % 4))" EDGE_HTTP_ADDR="127.0.0.1:$port" \
-        EDGE_WORKERS=1 EDGE_QUIC=off LOG_LEVEL=warn NO_COLOR=1 \
-        "$BIN/nexus-edge" >"$WORK/edge-$i.log" 2>&1 &
-    PIDS+=($!)
-    EDGE_URLS+=("http://127.0.0.1:$port")
+    EDGE_LOG="edge-$i.log" nexus_start_edge http EDGE_ID="fleet-$i" EDGE_REGION="r$((i % 4))" \
+        EDGE_QUIC=off
+    EDGE_URLS+=("http://127.0.0.1:$PORT")
+    EDGE_PIDS+=("$EDGE_PID")
 done
 printf '%s\n' "${EDGE_URLS[@]}" >"$WORK/edges.txt"
-last="fleet-$((ALIASES - 1))"
-for e in "${EDGE_URLS[@]}"; do
-    wait_for 120 "edge $e to serve $last" curl -fsS -H "Authorization: Bearer $RESOLVER" \
-        "$e/api/aliases/resolve/frontend/$last"
-done
-wait_for 30 "every edge in the fleet view" sh -c "curl -fsS -H 'Authorization: Bearer $ADMIN' \
+nexus_wait_for 30 "every edge in the fleet view" sh -c "curl -fsS -H 'Authorization: Bearer $ADMIN' \
     '$CP/api/admin/edges' | jq -e '(.edges // .items // []) | length >= $EDGES'"
-RSS_KB=$(for p in "${PIDS[@]:2}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done |
+RSS_KB=$(for p in "${EDGE_PIDS[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done |
     sort -n | awk '{a[NR]=$1} END {print a[1], a[int(NR/2)+1], a[NR]}')
+last="a-1"
 
 # ---------------------------------------------------------------- phase 1
 echo "phase 1: $WRITES writes at $WRITE_RATE/s watched on $EDGES edges" >&2
@@ -191,7 +106,7 @@ cp0=$(cpu_ticks "$CP_PID") r0=$(cpu_ticks "$REDIS_PID") out0=$(redis_out) t0=$(d
 set +e
 "$BIN/nexus-loadtest" propagation --control-plane "$CP" --token "$ADMIN" "${EDGE_ARGS[@]}" \
     --edge-token "$RESOLVER" --writes "$WRITES" --rate "$WRITE_RATE" --context frontend \
-    --poll-interval 2ms --report "$WORK/propagation.json" >"$WORK/propagation.out" 2>&1
+    --poll-interval "$POLL" --report "$WORK/propagation.json" >"$WORK/propagation.out" 2>&1
 PROP_STATUS=$?
 set -e
 cp1=$(cpu_ticks "$CP_PID") r1=$(cpu_ticks "$REDIS_PID") out1=$(redis_out) t1=$(date +%s%3N)
@@ -228,9 +143,25 @@ def sample(e):
     rs, _ = get(f"{e}/api/aliases/resolve/frontend/{probe}", resolver)
     return version, rs
 
+def post(url, token, body):
+    host = url.split("//")[1].split("/")[0]
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    c = http.client.HTTPConnection(host, timeout=5)
+    c.request("POST", path, body=json.dumps(body),
+              headers={"Authorization": f"Bearer {token}", "content-type": "application/json"})
+    r = c.getresponse()
+    return r.status, json.loads(r.read() or b"{}")
+
 pool = ThreadPoolExecutor(32)
 t0 = time.monotonic()
 subprocess.run(["redis-cli", "-p", redis_port, "flushall"], check=True, capture_output=True)
+# A write while Redis is empty: the publisher refills it with a snapshot
+# that holds the write and an empty delta ring, so no edge can catch up
+# with a delta: every one of them needs the snapshot, at once.
+status, created = post(f"{cp}/api/admin/aliases", admin, {"context": "frontend",
+    "alias": f"stampede-{int(time.time())}", "canonical": "https://api.nexus.com/v1/stampede"})
+assert status == 201, (status, created)
+head = created["version"]
 current_at, failed, samples, api = {}, 0, 0, []
 while len(current_at) < len(edges) and time.monotonic() - t0 < 60:
     a0 = time.monotonic()

@@ -44,10 +44,25 @@ pub enum SourceConfig {
     /// `--aliases-file PATH`: no database, no Redis.
     File(PathBuf),
     /// `REDIS_URL` and no file: sync from the control plane.
-    Redis(Box<(RedisConfig, SyncConfig)>),
+    Redis(Box<RedisSource>),
     /// Never read from the environment: the program that embeds the edge
     /// feeds it (`nexus-control-plane dev`, see [`Config::embedded`]).
     Embedded,
+}
+
+/// Sync from Redis: where from, where the report goes, and sync's settings.
+#[derive(Debug, Clone)]
+pub struct RedisSource {
+    /// `REDIS_URL`: the Redis synced from (the primary, or a regional
+    /// replica of it).
+    pub redis: RedisConfig,
+    /// `EDGE_REPORT_REDIS_URL`: where the edge report is written when not
+    /// to `redis`. The control plane reads the fleet hash from its own
+    /// Redis (the primary), so an edge on a read-only replica points this
+    /// at the primary (or anything that writes through to it). `None`
+    /// (unset, empty, or the same URL): the report goes to `redis`.
+    pub report: Option<RedisConfig>,
+    pub sync: SyncConfig,
 }
 
 /// The edge's configuration.
@@ -86,6 +101,39 @@ fn redis_ca_file(
     Ok(ca_file)
 }
 
+/// `EDGE_REPORT_REDIS_URL`, under the same prefix. `REDIS_CA_FILE` is
+/// trusted for it too when it is `rediss://` (one CA for the deployment's
+/// Redis servers); a plaintext report URL leaves the CA to `REDIS_URL`.
+fn report_redis(
+    url: &str,
+    prefix: &str,
+    ca_file: Option<&PathBuf>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<RedisConfig>, ConfigError> {
+    const NAME: &str = "EDGE_REPORT_REDIS_URL";
+    let Some(report) = env(NAME).map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if report == url {
+        return Ok(None);
+    }
+    // The URL may hold a password: never echoed back.
+    let invalid =
+        |reason: String| ConfigError::Invalid { name: NAME, value: "<redacted>".into(), reason };
+    // Any scheme fred reads (redis, rediss, redis-sentinel, ...: a
+    // sentinel URL follows the primary through a failover); the rest of
+    // the URL is fred's to check when it connects.
+    let scheme = report.split_once("://").map_or(String::new(), |(s, _)| s.to_ascii_lowercase());
+    if !(scheme.starts_with("redis") || scheme.starts_with("valkey")) {
+        return Err(invalid("expected a redis://, rediss:// or redis-sentinel:// URL".into()));
+    }
+    let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    let ca_file = ca_file.filter(|_| tls).cloned();
+    crate::bus::redis::tls_config(&report, ca_file.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(Some(RedisConfig::new(&report, prefix).with_ca_file(ca_file)))
+}
+
 impl Config {
     /// Builds the configuration from `args` and an environment lookup.
     pub fn from_parts(
@@ -97,8 +145,13 @@ impl Config {
             (None, Some(url)) => {
                 let prefix = env("NEXUS_REDIS_PREFIX").unwrap_or_else(|| "nexus".into());
                 let ca_file = redis_ca_file(&url, &env)?;
+                let report = report_redis(&url, &prefix, ca_file.as_ref(), &env)?;
                 let redis = RedisConfig::new(&url, &prefix).with_ca_file(ca_file);
-                SourceConfig::Redis(Box::new((redis, sync_config(&env)?)))
+                SourceConfig::Redis(Box::new(RedisSource {
+                    redis,
+                    report,
+                    sync: sync_config(&env)?,
+                }))
             }
             (None, None) => return Err(ConfigError::NoSource),
         };
@@ -247,7 +300,8 @@ mod tests {
         let base = [("EDGE_AUTH", "off"), ("REDIS_URL", "redis://:pw-s3cret@host:6379")];
         let c = redis_config(&base).unwrap();
         let SourceConfig::Redis(redis) = &c.source else { panic!("not redis mode: {c:?}") };
-        let (redis, sync) = &**redis;
+        let RedisSource { redis, report, sync } = &**redis;
+        assert!(report.is_none(), "the report goes to REDIS_URL by default");
         assert_eq!(redis.keys.prefix(), "nexus");
         assert!(signing::is_dev_verify_key(&sync.verify_key));
         assert_eq!(sync.check_interval, Duration::from_secs(2));
@@ -266,7 +320,7 @@ mod tests {
         ]);
         let c = redis_config(&vars).unwrap();
         let SourceConfig::Redis(redis) = &c.source else { panic!() };
-        let (redis, sync) = &**redis;
+        let RedisSource { redis, sync, .. } = &**redis;
         assert_eq!(
             (redis.keys.snapshot().as_str(), sync.edge_id.as_str()),
             ("{t1}:snapshot", "e1")
@@ -283,6 +337,30 @@ mod tests {
         let args = Args { aliases_file: Some("a.yaml".into()) };
         let c = Config::from_parts(args, |k| (k == "EDGE_AUTH").then(|| "off".into())).unwrap();
         assert!(matches!(c.source, SourceConfig::File(_)));
+    }
+
+    #[test]
+    fn the_report_url_is_read_checked_and_hidden() {
+        let report = |url: &str| {
+            let vars = [
+                ("EDGE_AUTH", "off"),
+                ("REDIS_URL", "redis://replica:6379"),
+                ("NEXUS_REDIS_PREFIX", "p1"),
+                ("EDGE_REPORT_REDIS_URL", url),
+            ];
+            redis_config(&vars).map(|c| match c.source {
+                SourceConfig::Redis(r) => r.report,
+                other => panic!("not redis mode: {other:?}"),
+            })
+        };
+        let primary = report("redis://:pw-s3cret@primary:6379").unwrap().unwrap();
+        assert_eq!(primary.url.expose(), "redis://:pw-s3cret@primary:6379");
+        assert_eq!(primary.keys.edges(), "{p1}:edges", "the same prefix as REDIS_URL");
+        assert!(!format!("{primary:?}").contains("pw-s3cret"));
+        assert!(report("").unwrap().is_none());
+        assert!(report("redis://replica:6379").unwrap().is_none(), "same URL: one connection");
+        let e = report("http://:pw-s3cret@primary").unwrap_err().to_string();
+        assert!(e.starts_with("EDGE_REPORT_REDIS_URL") && !e.contains("pw-s3cret"), "{e}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::auth::Authenticator;
 use crate::bus::Transport;
 use crate::bus::redis::TLS_CHECK_TIMEOUT;
 use crate::clock::Clock;
-use crate::config::{AuthMode, Config, SourceConfig};
+use crate::config::{AuthMode, Config, RedisSource, SourceConfig};
 use crate::connections::ConnectionCap;
 use crate::metrics::Metrics;
 use crate::source::bus::{self, BusSync};
@@ -53,12 +53,20 @@ pub async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<(Ar
             }
             Ok((state, Feed::File(file, applier)))
         }
-        SourceConfig::Redis(redis) => {
-            let (redis, sync) = &**redis;
-            tracing::info!(config = ?sync, redis = ?redis, "syncing from Redis");
+        SourceConfig::Redis(source) => {
+            let RedisSource { redis, report, sync } = &**source;
+            tracing::info!(config = ?sync, redis = ?redis, report = ?report, "syncing from Redis");
             let transport = Arc::new(redis.connect().context("REDIS_URL")?);
             transport.check_tls(TLS_CHECK_TIMEOUT).await.context("REDIS_URL")?;
-            open_bus(sync, transport, SourceKind::Redis, metrics)
+            let report: Option<Arc<dyn Transport>> = match report {
+                Some(r) => {
+                    let bus = Arc::new(r.connect().context("EDGE_REPORT_REDIS_URL")?);
+                    bus.check_tls(TLS_CHECK_TIMEOUT).await.context("EDGE_REPORT_REDIS_URL")?;
+                    Some(bus)
+                }
+                None => None,
+            };
+            open_bus_reporting(sync, transport, report, SourceKind::Redis, metrics)
         }
         SourceConfig::Embedded => {
             anyhow::bail!("an embedded edge is fed by its host: use node::open_bus")
@@ -66,17 +74,34 @@ pub async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<(Ar
     }
 }
 
-/// The state synced from `transport` (reported as `kind`) and its feed.
+/// The state synced from `transport` (reported as `kind`) and its feed;
+/// the edge report goes to `transport` too.
 pub fn open_bus(
     sync: &SyncConfig,
     transport: Arc<dyn Transport>,
     kind: SourceKind,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<State>, Feed)> {
+    open_bus_reporting(sync, transport, None, kind, metrics)
+}
+
+/// [`open_bus`], with the edge report written through `report` when given
+/// (`EDGE_REPORT_REDIS_URL`: the primary, for an edge on a read-only
+/// replica).
+pub fn open_bus_reporting(
+    sync: &SyncConfig,
+    transport: Arc<dyn Transport>,
+    report: Option<Arc<dyn Transport>>,
+    kind: SourceKind,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(Arc<State>, Feed)> {
     warn_if_dev_key(&sync.verify_key);
     let state = Arc::new(State::new(kind));
-    let sync =
+    let mut sync =
         bus::start(sync.clone(), transport, state.clone(), metrics.clone(), Clock::system())?;
+    if let Some(report) = report {
+        sync = sync.with_report(report);
+    }
     Ok((state, Feed::Bus(sync)))
 }
 

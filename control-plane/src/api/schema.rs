@@ -253,6 +253,9 @@ pub struct StatusSchema {
 #[schema(as = Fleet)]
 pub struct FleetSchema {
     pub items: Vec<super::edges::EdgeView>,
+    /// Per region (by name): edges, stale, behind, and the slowest edge by
+    /// versions behind and by lag p99.
+    pub regions: Vec<super::edges::RegionSummary>,
     /// `{"epoch": N, "version": N}`: the registry head.
     #[schema(value_type = Object)]
     pub registry: Value,

@@ -12,6 +12,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use super::aliases::parse_key;
+use super::edges::{self, Fleet};
 use super::error::ErrorBody;
 use super::error::{ApiError, INTERNAL, STORE_UNAVAILABLE};
 use super::extract::{Caller, Path, Query};
@@ -204,7 +205,29 @@ pub async fn prometheus(State(st): State<Shared>) -> Response {
         .map_err(|e| tracing::debug!(error = %Chain(&e), "metrics: reading the registry failed"))
         .ok();
     st.metrics.observe(stats.as_ref());
-    let mut res = st.metrics.encode().into_response();
+    // The fleet gauges, from the edges' reports against the head just read;
+    // without the head or the bus, none (rather than figures judged
+    // against nothing). A bus known to be down is not asked: the scrape
+    // would wait for the command timeout.
+    let fleet = match (&stats, st.propagation.bus()) {
+        (Some(s), Some(bus)) if bus.transport().is_connected() => {
+            let (epoch, version) =
+                (u64::try_from(s.epoch).unwrap_or(0), u64::try_from(s.version).unwrap_or(0));
+            Fleet::read(bus, epoch, version)
+                .await
+                .map_err(
+                    |e| tracing::debug!(error = %Chain(&e), "metrics: reading the fleet failed"),
+                )
+                .ok()
+        }
+        _ => None,
+    };
+    let body = st.metrics.encode_with_fleet(|gauges| {
+        if let Some(fleet) = &fleet {
+            edges::export(gauges, fleet);
+        }
+    });
+    let mut res = body.into_response();
     res.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

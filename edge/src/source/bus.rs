@@ -9,10 +9,16 @@
 //! What to fetch during a catch-up is decided by the pure core in
 //! [`super::catchup`]; this file only performs its [`Action`]s and passes
 //! every [`Step`] back to it in [`Source::outcome`].
+//!
+//! Every check also writes the edge report (in the background), through the
+//! same transport or, for an edge reading a read-only replica, through a
+//! second one that reaches the control plane's Redis
+//! ([`BusSync::with_report`], `EDGE_REPORT_REDIS_URL`).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexus_protocol::Head;
 use nexus_protocol::envelope::HEADER_LEN;
@@ -89,6 +95,14 @@ pub fn start(
 }
 
 impl BusSync {
+    /// Writes the edge report through `report` instead of the transport
+    /// synced from: a writable Redis the control plane reads, for an edge
+    /// whose own Redis is a read-only replica (`EDGE_REPORT_REDIS_URL`).
+    pub fn with_report(mut self, report: Arc<dyn Transport>) -> Self {
+        self.source.reporter = Reporter::new(report, true);
+        self
+    }
+
     /// The name of the subscriber connection (`CLIENT LIST` on Redis).
     pub fn subscriber_name(&self) -> Option<String> {
         self.source.feed.name()
@@ -142,6 +156,71 @@ pub struct BusSource {
     /// Updates decided at a check, handed out before anything else.
     queued: VecDeque<Update>,
     handed: Handed,
+    reporter: Reporter,
+}
+
+/// Writes the edge report off the sync loop: a report sent across a WAN
+/// costs a round trip that deltas arriving meanwhile must not wait for. At
+/// most one write is in flight; a heartbeat that finds the last one still
+/// running skips its turn.
+#[derive(Debug)]
+struct Reporter {
+    transport: Arc<dyn Transport>,
+    /// Whether `transport` is a report path of its own
+    /// (`EDGE_REPORT_REDIS_URL`) rather than the transport synced from.
+    separate: bool,
+    in_flight: Option<tokio::task::JoinHandle<()>>,
+    /// Set once the read-only refusal was logged, cleared by a write that
+    /// lands: one warning per episode, not one per heartbeat.
+    read_only_warned: Arc<AtomicBool>,
+}
+
+impl Reporter {
+    fn new(transport: Arc<dyn Transport>, separate: bool) -> Self {
+        Self { transport, separate, in_flight: None, read_only_warned: Arc::default() }
+    }
+
+    fn send(&mut self, edge: &str, report: String) {
+        if self.in_flight.as_ref().is_some_and(|t| !t.is_finished()) {
+            tracing::debug!("previous edge report still in flight; skipping this one");
+            return;
+        }
+        if !self.transport.is_connected() {
+            // It would only wait for its timeout.
+            return;
+        }
+        let (transport, edge) = (self.transport.clone(), edge.to_owned());
+        let (warned, separate) = (self.read_only_warned.clone(), self.separate);
+        self.in_flight = Some(tokio::spawn(async move {
+            match transport.report(&edge, report).await {
+                Ok(()) => warned.store(false, Ordering::Relaxed),
+                Err(e) if is_read_only(&e) => {
+                    if !warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "{}", read_only_advice(separate));
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "edge report not written"),
+            }
+        }));
+    }
+}
+
+/// Whether Redis refused a write because it is a read-only replica.
+fn is_read_only(e: &BusError) -> bool {
+    // fred keeps the server's error text: "READONLY You can't write against
+    // a read only replica."
+    e.to_string().contains("READONLY")
+}
+
+fn read_only_advice(separate: bool) -> &'static str {
+    if separate {
+        "the edge report cannot be written: EDGE_REPORT_REDIS_URL points at a read-only \
+         replica; point it at the Redis primary the control plane reads"
+    } else {
+        "the edge report cannot be written: REDIS_URL is a read-only replica, so this edge is \
+         missing from the control plane's fleet view; set EDGE_REPORT_REDIS_URL to the Redis \
+         primary the control plane reads"
+    }
 }
 
 impl BusSource {
@@ -153,6 +232,7 @@ impl BusSource {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Self {
             config,
+            reporter: Reporter::new(bus.clone(), false),
             bus,
             feed,
             tick,
@@ -260,13 +340,11 @@ impl BusSource {
         self.bus.snapshot().await.ok().flatten().map(Update::DiskBase)
     }
 
-    /// Writes this edge's report to the fleet hash.
-    async fn heartbeat(&self, at: &Applier) {
+    /// Writes this edge's report to the fleet hash (in the background).
+    fn heartbeat(&mut self, at: &Applier) {
         let now = at.clock().now_ms();
         let report = EdgeReport::of(&self.config.edge_id, &self.config.region, at, now);
-        if let Err(e) = self.bus.report(&self.config.edge_id, report.to_json()).await {
-            tracing::debug!(error = %e, "edge report not written");
-        }
+        self.reporter.send(&self.config.edge_id, report.to_json());
     }
 
     /// One check interval: compare with the head, report, keep the disk
@@ -276,8 +354,14 @@ impl BusSource {
         if !self.bus.is_connected() {
             // Every command would only wait for its timeout and hold up the
             // loop: skip the check and wait for the reconnect (the failed
-            // connection itself is counted as it is reported).
+            // connection itself is counted as it is reported). A report
+            // path of its own may still reach the control plane: an edge
+            // cut off from its Redis is exactly what the fleet view must
+            // show.
             self.behind = true;
+            if self.reporter.separate {
+                self.heartbeat(at);
+            }
             at.note_check();
             return;
         }
@@ -292,7 +376,7 @@ impl BusSource {
                 }
             }
         }
-        self.heartbeat(at).await;
+        self.heartbeat(at);
         if !self.behind
             && let Some(base) = self.compact_disk(at).await
         {
@@ -385,5 +469,24 @@ impl Source for BusSource {
             }
             Handed::Other => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_replica_is_told_from_other_failures() {
+        let refused = |text: &str| BusError::Unavailable {
+            transport: "redis",
+            source: text.to_owned().into(),
+        };
+        assert!(is_read_only(&refused(
+            "Unknown Error: READONLY You can't write against a read only replica."
+        )));
+        assert!(!is_read_only(&refused("IO Error: connection refused")));
+        assert!(read_only_advice(false).contains("EDGE_REPORT_REDIS_URL"));
+        assert!(read_only_advice(true).contains("EDGE_REPORT_REDIS_URL"));
     }
 }

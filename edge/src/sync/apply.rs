@@ -15,6 +15,7 @@ use nexus_protocol::{Delta, Snapshot};
 use tokio::sync::watch;
 
 use super::guard::{self, Census};
+use super::lag::{LagSummary, LagWindow};
 use super::update::{Progress, Refusal, Step, Update};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -47,6 +48,12 @@ pub struct Applier {
     content_hash: [u8; 32],
     applied_at_ms: i64,
     last_rejection: Option<Rejection>,
+    /// Commit→applied lag of recent updates, for the report.
+    lag: LagWindow,
+    /// While the disk copy is restored: its updates were applied long after
+    /// their commit because the edge was not running, which is no
+    /// propagation lag.
+    restoring: bool,
     /// Version of the snapshot on disk, and deltas logged after it.
     disk_snapshot: u64,
     disk_log: u64,
@@ -73,6 +80,8 @@ impl Applier {
             content_hash: [0; 32],
             applied_at_ms: 0,
             last_rejection: None,
+            lag: LagWindow::new(),
+            restoring: false,
             disk_snapshot: 0,
             disk_log: 0,
             progress: watch::Sender::new(Progress::default()),
@@ -109,6 +118,12 @@ impl Applier {
 
     pub fn last_rejection(&self) -> Option<&Rejection> {
         self.last_rejection.as_ref()
+    }
+
+    /// Commit→applied lag of the updates applied recently (see
+    /// [`super::lag`]); `None` when none was.
+    pub fn lag(&self, now_ms: i64) -> Option<LagSummary> {
+        self.lag.summary(now_ms)
     }
 
     /// Sync's progress, updated after every step.
@@ -174,7 +189,20 @@ impl Applier {
                 Ok(decoded) => decoded,
                 Err(e) => return self.refused(e.into()),
             };
+        // A snapshot that replaces a state the edge was following (a
+        // catch-up past the ring, a change published as a snapshot) counts
+        // as lag from when it was built: its newest change was committed no
+        // later. The first state of an edge that just started (or one
+        // restored from disk) is no propagation lag, however old.
+        let s = &self.state;
+        let following = s.is_loaded() && s.source() != SourceKind::Disk && !self.restoring;
         let step = self.snapshot(&snapshot, header.content_hash, force);
+        if let Step::Applied { .. } = step
+            && following
+            && snapshot.created_at_ms > 0
+        {
+            self.lag.record(snapshot.created_at_ms, self.applied_at_ms);
+        }
         if let (Step::Applied { .. }, Some(w)) = (&step, &self.writer) {
             w.snapshot(bytes, snapshot.epoch, snapshot.version);
             (self.disk_snapshot, self.disk_log) = (snapshot.version, 0);
@@ -246,8 +274,11 @@ impl Applier {
                 }
                 self.content_hash = hash;
                 self.applied_at_ms = now;
-                let lag_ms = (now - delta.committed_at_ms).max(0);
-                self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
+                if !self.restoring {
+                    let lag_ms = (now - delta.committed_at_ms).max(0);
+                    self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
+                    self.lag.record(delta.committed_at_ms, now);
+                }
                 Step::Applied { version }
             }
             Ok(Applied::Stale) => Step::Unchanged,
@@ -302,8 +333,9 @@ impl Applier {
     pub fn restore(&mut self, saved: Saved) -> Result<u64, Refusal> {
         // What is on disk is not written back to it.
         let writer = self.writer.take();
+        self.restoring = true;
         let result = self.restore_inner(saved);
-        self.writer = writer;
+        (self.writer, self.restoring) = (writer, false);
         result
     }
 
@@ -482,6 +514,60 @@ mod tests {
         // Confirmed by the source: back to what it is.
         a.apply(Update::Unchanged);
         assert_eq!(a.state().source(), SourceKind::Redis);
+    }
+
+    #[test]
+    fn lag_is_recorded_for_deltas_and_followed_snapshots_not_for_a_restore_or_a_first_state() {
+        let clock = Clock::manual(10_000);
+        let state = Arc::new(State::new(SourceKind::Redis));
+        let mut a =
+            Applier::new(state, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
+        let saved = Saved {
+            snapshot: snapshot(1, vec![rec("a", true, 1)]),
+            // Committed at 0, restored at 10 s: the edge was down, not slow.
+            deltas: vec![delta(1, vec![rec("b", true, 2)])],
+            saved_at_ms: 5,
+        };
+        assert_eq!(a.restore(saved).unwrap(), 2);
+        assert_eq!(a.lag(clock.now_ms()), None);
+        let mut d = Delta {
+            epoch: 1,
+            from_version: 2,
+            to_version: 3,
+            committed_at_ms: 9_990,
+            upserts: vec![rec("c", true, 3)],
+            removals: vec![],
+            contexts: None,
+            credentials: Default::default(),
+        };
+        assert!(matches!(a.apply(Update::Delta(d.clone())), Step::Applied { version: 3 }));
+        let lag = a.lag(clock.now_ms()).unwrap();
+        assert_eq!((lag.p50_ms, lag.samples), (10, 1));
+        (d.from_version, d.to_version, d.committed_at_ms) = (3, 4, 9_960);
+        a.apply(Update::Delta(d));
+        assert_eq!(a.lag(clock.now_ms()).map(|l| (l.p50_ms, l.p99_ms)), Some((10, 40)));
+
+        // A fresh edge's first snapshot, built long ago, is not lag.
+        let fresh = Arc::new(State::new(SourceKind::Redis));
+        let mut b =
+            Applier::new(fresh, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
+        let old = |version: u64, created_at_ms: i64| {
+            let s = Snapshot {
+                epoch: 1,
+                version,
+                created_at_ms,
+                intended_shrink: false,
+                records: vec![rec("a", true, 1)],
+                contexts: nexus_protocol::KnownContexts::Any,
+                credentials: Default::default(),
+            };
+            encode_snapshot(&s, Some(&dev_signing_key()))
+        };
+        assert!(matches!(snap(&mut b, old(5, 1)), Step::Applied { version: 5 }));
+        assert_eq!(b.lag(clock.now_ms()), None);
+        // The next one replaces a state it followed: it counts.
+        assert!(matches!(snap(&mut b, old(9, 9_000)), Step::Applied { version: 9 }));
+        assert_eq!(b.lag(clock.now_ms()).map(|l| l.max_ms), Some(1_000));
     }
 
     #[tokio::test]

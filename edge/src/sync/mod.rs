@@ -1,7 +1,8 @@
 //! The rules of keeping the state current, whatever the source: the one
 //! apply path ([`apply::Applier`], fed [`update::Update`]s and answering
 //! one [`update::Step`]), the shrink guard ([`guard`]), the edge report
-//! ([`report`]) and the sync settings ([`SyncConfig`]).
+//! ([`report`]) with the commit→applied lag it carries ([`lag`]) and the
+//! sync settings ([`SyncConfig`]).
 //!
 //! No I/O and no sources here: [`crate::source`] holds the sources (the
 //! file, Redis) and drives them into an applier; this module imports
@@ -9,6 +10,7 @@
 
 pub mod apply;
 pub mod guard;
+pub mod lag;
 pub mod report;
 pub mod update;
 

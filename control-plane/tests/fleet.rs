@@ -1,0 +1,307 @@
+//! The fleet view across regions, against real servers: a Redis primary
+//! (the control plane's) and a read-only replica of it (a remote region's),
+//! the control plane as `serve` starts it, an edge on the primary and an
+//! edge on the replica whose report goes to the primary
+//! (`EDGE_REPORT_REDIS_URL`). Both appear in `GET /api/admin/edges` with
+//! their region and lag; each region names its slowest edge; `/metrics`
+//! carries the same figures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::cmd;
+use fred::prelude::*;
+use nexus_control_plane::auth::api_key;
+use nexus_control_plane::config::Config;
+use nexus_control_plane::server;
+use nexus_control_plane::store::{Actor, Store};
+use nexus_edge::bus::Transport;
+use nexus_edge::bus::redis::RedisConfig;
+use nexus_edge::metrics::Metrics;
+use nexus_edge::node::{self, Node};
+use nexus_edge::state::SourceKind;
+use nexus_edge::sync::SyncConfig;
+use nexus_local::redis::Redis;
+use nexus_protocol::keys::RedisKeys;
+use nexus_protocol::{ContextScope, Role};
+use rand::RngCore;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const SECRET: &str = "fleet-test-secret-fleet-test-secret-0123456";
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn url_for(db: &str) -> String {
+    let base = nexus_local::test::database_url();
+    let (head, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+    format!("{head}/{db}")
+}
+
+async fn admin_sql() -> tokio_postgres::Client {
+    let url = nexus_local::test::database_url();
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {url}: {e}"));
+    tokio::spawn(conn);
+    c
+}
+
+/// The test's database, dropped when the test ends, failed or not.
+struct Database(String);
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                let _ = admin_sql()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+async fn client(url: &str) -> Client {
+    let c = Builder::from_config(fred::prelude::Config::from_url(url).unwrap()).build().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), c.init()).await.unwrap().unwrap();
+    c
+}
+
+async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An edge synced from `transport`, reporting through `report` if given.
+fn edge(
+    config: &Config,
+    id: &str,
+    region: &str,
+    transport: Arc<dyn Transport>,
+    report: Option<Arc<dyn Transport>>,
+) -> Node {
+    let edge_config = nexus_edge::config::Config::embedded(|k| match k {
+        "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
+        "EDGE_WORKERS" => Some("1".into()),
+        "EDGE_QUIC" => Some("off".into()),
+        "EDGE_AUTH" => Some("off".into()),
+        "PROMETHEUS_ENABLED" => Some("false".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sync = SyncConfig {
+        verify_key: config.propagation.signing_key.verifying_key(),
+        edge_id: id.into(),
+        region: region.into(),
+        state_dir: None,
+        check_interval: Duration::from_millis(200),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let (state, feed) =
+        node::open_bus_reporting(&sync, transport, report, SourceKind::Redis, &metrics).unwrap();
+    node::launch(&edge_config, state, feed, metrics).unwrap()
+}
+
+fn item<'a>(fleet: &'a Value, id: &str) -> Option<&'a Value> {
+    fleet["items"].as_array()?.iter().find(|e| e["id"] == id)
+}
+
+fn region<'a>(fleet: &'a Value, name: &str) -> Option<&'a Value> {
+    fleet["regions"].as_array()?.iter().find(|r| r["region"] == name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Redis::start(&dir.path().join("primary")).unwrap();
+    let replica = Redis::start(&dir.path().join("replica")).unwrap();
+    let to_replica = client(&replica.url()).await;
+    let args = vec!["127.0.0.1".to_owned(), primary.port().to_string()];
+    let _: fred::prelude::Value = to_replica.custom(cmd!("REPLICAOF"), args).await.unwrap();
+    wait_until("the replica in sync", || async {
+        let info: String = to_replica.custom(cmd!("INFO"), vec!["replication"]).await.unwrap();
+        info.contains("master_link_status:up")
+    })
+    .await;
+
+    let db = Database(format!("nexus_fleet_{}", random_hex()));
+    admin_sql().await.batch_execute(&format!("CREATE DATABASE {}", db.0)).await.unwrap();
+    let (db_url, prefix, redis_url) =
+        (url_for(&db.0), format!("fleet-{}", random_hex()), primary.url());
+    let config = Config::from_lookup(|k: &str| match k {
+        "DATABASE_URL" => Some(db_url.clone()),
+        "SECRET_KEY" => Some(SECRET.into()),
+        "REDIS_URL" => Some(redis_url.clone()),
+        "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
+        "LOG_LEVEL" => Some("warn".into()),
+        _ => None,
+    })
+    .unwrap();
+    let store = Store::new(&config.db).unwrap();
+    store.migrate().await.unwrap();
+    let service = server::start(&config, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let (stop, mut stopped) = watch::channel(false);
+    let served = tokio::spawn(async move {
+        let _ = service
+            .serve(listener, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    let scope = ContextScope::try_from(vec!["*".to_owned()]).unwrap();
+    let (key, digest) = api_key::generate();
+    store
+        .create_api_key("fleet-admin", Role::Admin, &scope, &digest, &Actor::system("fleet-test"))
+        .await
+        .unwrap();
+
+    let connect = |url: &str| -> Arc<dyn Transport> {
+        Arc::new(RedisConfig::new(url, &prefix).connect().unwrap())
+    };
+    let home = edge(&config, "edge-home", "home", connect(&primary.url()), None);
+    // The replica refuses writes: without a report path of its own this
+    // edge would be missing from the fleet view.
+    let refused = connect(&replica.url()).report("probe", "{}".into()).await.unwrap_err();
+    assert!(refused.to_string().contains("READONLY"), "{refused}");
+    let far =
+        edge(&config, "edge-far", "far", connect(&replica.url()), Some(connect(&primary.url())));
+
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            let r = http.get(format!("http://{api}{path}")).bearer_auth(key).send().await.unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.text().await.unwrap()
+        }
+    };
+    let fleet = || async { serde_json::from_str::<Value>(&get("/api/admin/edges").await).unwrap() };
+    let current = |f: &Value, id: &str| item(f, id).is_some_and(|e| e["versions_behind"] == 0);
+    wait_until("both edges current in the fleet view", || async {
+        let f = fleet().await;
+        current(&f, "edge-home") && current(&f, "edge-far")
+    })
+    .await;
+
+    // Changes after both hold a state: each edge measures their lag.
+    for i in 0..3 {
+        let body = json!({"context": "frontend", "alias": format!("fleet-{i}"),
+                          "canonical": format!("https://api.nexus.com/fleet/{i}")});
+        let r = http
+            .post(format!("http://{api}/api/admin/aliases"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let head = store.registry_head().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let seen = loop {
+        let f = fleet().await;
+        let done = ["edge-home", "edge-far"].iter().all(|id| {
+            item(&f, id)
+                .is_some_and(|e| e["version"] == head.version && e["lag_ms_p99"].is_number())
+        });
+        if done {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "both edges at the head with a lag figure: {f}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let far_view = item(&seen, "edge-far").unwrap();
+    assert_eq!(far_view["region"], "far");
+    assert_eq!(
+        (far_view["epoch"].as_u64(), far_view["versions_behind"].as_u64()),
+        (Some(head.epoch), Some(0))
+    );
+    assert!(far_view["lag_ms_p50"].as_f64().unwrap() <= far_view["lag_ms_p99"].as_f64().unwrap());
+    assert!(far_view["lag_samples"].as_u64().unwrap() >= 1, "{far_view}");
+    assert!(far_view["state_age_ms"].is_number() && far_view["last_seen_ms"].is_number());
+    assert!(far_view["last_rejection"].is_null());
+    assert_eq!(far_view["behind_seconds"], 0.0);
+
+    // A third edge of the far region, stuck two versions back with a slow
+    // p99 (written as an edge would, straight to the fleet hash): the
+    // region names it, by versions and by lag.
+    let keys = RedisKeys::new(&prefix);
+    let now = chrono::Utc::now().timestamp_millis();
+    let stuck = json!({
+        "id": "edge-stuck", "region": "far", "epoch": head.epoch, "version": head.version - 2,
+        "content_hash": "00", "applied_at_ms": now - 60_000, "heartbeat_ms": now,
+        "last_rejection": {"at_ms": now - 1_000, "reason": "envelope refused: bad hash"},
+        "source": "redis", "lag_ms_p50": 900, "lag_ms_p99": 45_000, "lag_samples": 10,
+        "state_age_ms": 60_000,
+    });
+    let primary_client = client(&primary.url()).await;
+    let _: i64 =
+        primary_client.hset(keys.edges(), ("edge-stuck", stuck.to_string())).await.unwrap();
+    let f = fleet().await;
+    let far_region = region(&f, "far").unwrap_or_else(|| panic!("no far region in {f}"));
+    assert_eq!((far_region["edges"].as_u64(), far_region["behind"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(far_region["slowest_by_versions"], "edge-stuck");
+    assert_eq!(far_region["max_versions_behind"], 2);
+    assert_eq!(far_region["slowest_by_lag"], "edge-stuck");
+    assert!(far_region["max_behind_seconds"].as_f64().unwrap() >= 60.0, "{far_region}");
+    assert_eq!(
+        item(&f, "edge-stuck").unwrap()["last_rejection"]["reason"],
+        "envelope refused: bad hash"
+    );
+    let home_region = region(&f, "home").unwrap();
+    assert_eq!(
+        (home_region["edges"].as_u64(), home_region["slowest_by_versions"].as_str()),
+        (Some(1), Some("edge-home"))
+    );
+
+    // The same figures for Prometheus.
+    let text = get("/metrics").await;
+    for line in [
+        r#"nexus_fleet_edge_versions_behind{edge="edge-stuck",region="far"} 2"#,
+        r#"nexus_fleet_edge_versions_behind{edge="edge-far",region="far"} 0"#,
+        r#"nexus_fleet_edge_lag_p99_ms{edge="edge-stuck",region="far"} 45000"#,
+        r#"nexus_fleet_region_max_versions_behind{region="far"} 2"#,
+        r#"nexus_fleet_region_max_lag_p99_ms{region="far"} 45000"#,
+        r#"nexus_fleet_region_edges{region="home"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    for series in [
+        r#"nexus_fleet_edge_lag_p99_ms{edge="edge-far",region="far"} "#,
+        r#"nexus_fleet_edge_seen_seconds_ago{edge="edge-far",region="far"} "#,
+        r#"nexus_fleet_edge_state_age_seconds{edge="edge-home",region="home"} "#,
+        r#"nexus_fleet_region_max_behind_seconds{region="far"} "#,
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(series)), "{series} not in:\n{text}");
+    }
+    // Gone from the fleet, gone from the metrics.
+    let _: i64 = primary_client.hdel(keys.edges(), "edge-stuck").await.unwrap();
+    let text = get("/metrics").await;
+    assert!(!text.contains("edge-stuck"), "{text}");
+
+    home.stop().await;
+    far.stop().await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+}
