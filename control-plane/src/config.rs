@@ -10,6 +10,7 @@
 pub mod database;
 pub mod governance;
 pub mod propagation;
+pub mod rate_limit;
 pub mod tokens;
 
 use std::fmt;
@@ -132,6 +133,8 @@ pub struct Config {
     pub propagation: PropagationConfig,
     /// `API_TLS_CERT` and `API_TLS_KEY`: serve the API over TLS.
     pub api_tls: Option<ApiTls>,
+    /// `API_RATE_LIMIT*`: the admin API's per-credential limit.
+    pub rate_limit: rate_limit::RateLimitConfig,
 }
 
 impl Config {
@@ -186,6 +189,13 @@ impl Config {
             prometheus_enabled: parse_or(&get, "PROMETHEUS_ENABLED", true)?,
             propagation: PropagationConfig::from_lookup(&get)?,
             api_tls: ApiTls::from_lookup(&get)?,
+            rate_limit: rate_limit::RateLimitConfig::from_lookup(&get).map_err(|e| {
+                let name = match &e {
+                    rate_limit::RateLimitError::Rate(_) => "API_RATE_LIMIT",
+                    rate_limit::RateLimitError::Number(name, _) => name,
+                };
+                invalid(name, e)
+            })?,
         })
     }
 
@@ -258,6 +268,8 @@ mod tests {
             "DATABASE",
         );
         bad(&[("API_TLS_CERT", "/no/cert.pem")], "API_TLS_KEY");
+        bad(&[("API_RATE_LIMIT", "fast")], "API_RATE_LIMIT");
+        bad(&[("API_RATE_LIMIT_BURST", "0")], "API_RATE_LIMIT_BURST");
         bad(&[("API_TLS_CERT", "/no/cert.pem"), ("API_TLS_KEY", "/no/key.pem")], "API_TLS_CERT");
         assert!(matches!(from(&[]).unwrap().secret(), Err(ConfigError::MissingSecret)));
     }

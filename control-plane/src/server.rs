@@ -232,6 +232,7 @@ pub async fn start(
     let governance = crate::config::load_governance(config)?;
     let store = Store::new(&config.db)?;
     let state = prepare(store, verifier, governance).await?;
+    state.set_rate_limit(config.rate_limit);
     state.prometheus_enabled.store(config.prometheus_enabled, std::sync::atomic::Ordering::Relaxed);
     // Propagation: the bus for the fleet view, and the publisher (one leader).
     let (stop_publisher, mut stopped) = tokio::sync::watch::channel(false);

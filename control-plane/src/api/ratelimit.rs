@@ -34,6 +34,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use super::error::ApiError;
 use super::extract::{Authenticated, principal_of};
 use super::state::Shared;
+pub use crate::config::rate_limit::{RateLimitConfig, RateLimitError};
 use crate::metrics::LimitLabels;
 
 /// Routes no limit applies to (matched paths).
@@ -46,90 +47,11 @@ const EXEMPT: &[&str] = &[
     "/.well-known/jwks.json",
 ];
 
-const DEFAULT_RATE: &str = "100/s";
-const DEFAULT_KEYS: usize = 100_000;
-
-/// Why a rate-limit setting was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RateLimitError {
-    #[error("API_RATE_LIMIT={0:?}: want off, or N/s, N/m or N/h with N at least 1")]
-    Rate(String),
-    #[error("{0}={1:?}: want a whole number at least 1")]
-    Number(&'static str, String),
-}
-
-/// The configured limit: `None` rate is off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitConfig {
-    /// Requests per `per`, sustained; `None`: no limit.
-    pub rate: Option<(NonZeroU32, Duration)>,
-    /// Requests a fresh key may make at once.
-    pub burst: NonZeroU32,
-    /// Largest number of buckets per map (principals, addresses).
-    pub max_keys: usize,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self::from_lookup(|_| None).unwrap_or(RateLimitConfig {
-            rate: None,
-            burst: NonZeroU32::MIN,
-            max_keys: DEFAULT_KEYS,
-        })
-    }
-}
-
-impl RateLimitConfig {
-    /// From the process environment.
-    pub fn from_env() -> Result<Self, RateLimitError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// From any lookup of the variables (tests, `config.rs` once it owns them).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, RateLimitError> {
-        let text = get("API_RATE_LIMIT").unwrap_or_else(|| DEFAULT_RATE.to_owned());
-        let rate = parse_rate(text.trim())?;
-        let number = |name: &'static str| -> Result<Option<u64>, RateLimitError> {
-            get(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or(RateLimitError::Number(name, v))
-                })
-                .transpose()
-        };
-        let twice = rate.map_or(1, |(n, _)| u64::from(n.get()) * 2);
-        let burst = number("API_RATE_LIMIT_BURST")?.unwrap_or(twice);
-        let burst =
-            NonZeroU32::new(u32::try_from(burst).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
-        let max_keys = number("API_RATE_LIMIT_KEYS")?
-            .map_or(DEFAULT_KEYS, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        Ok(RateLimitConfig { rate, burst, max_keys })
-    }
-
-    fn quota(&self) -> Option<Quota> {
-        let (n, per) = self.rate?;
-        // One request back every per/n: n per `per`, sustained.
-        Quota::with_period(per / n.get()).map(|q| q.allow_burst(self.burst))
-    }
-}
-
-fn parse_rate(text: &str) -> Result<Option<(NonZeroU32, Duration)>, RateLimitError> {
-    if text.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let bad = || RateLimitError::Rate(text.to_owned());
-    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
-    let n: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
-    let per = match unit.trim() {
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        _ => return Err(bad()),
-    };
-    Ok(Some((n, per)))
+/// The limit as governor's quota; `None` when the limit is off.
+fn quota(config: &RateLimitConfig) -> Option<Quota> {
+    let (n, per) = config.rate?;
+    // One request back every per/n: n per `per`, sustained.
+    Quota::with_period(per / n.get()).map(|q| q.allow_burst(config.burst))
 }
 
 /// What a bucket is keyed on.
@@ -211,8 +133,7 @@ pub enum Refused {
 
 impl RateLimiter {
     pub fn new(config: RateLimitConfig) -> Self {
-        let maps = config
-            .quota()
+        let maps = quota(&config)
             .map(|q| (Buckets::new(q, config.max_keys), Buckets::new(q, config.max_keys)));
         RateLimiter { config, maps }
     }

@@ -35,12 +35,8 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(store: Store, verifier: TokenVerifier, governance: Governance) -> Shared {
-        // Until config.rs reads API_RATE_LIMIT (checked before the port is
-        // bound), a bad value is logged and the default limit applies.
-        let limit = RateLimitConfig::from_env().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "rate limit setting refused; using the default limit");
-            RateLimitConfig::default()
-        });
+        // The default limit until `server::start` sets the configured one.
+        let limit = RateLimitConfig::default();
         Arc::new(Self {
             store,
             verifier,

@@ -282,6 +282,7 @@ fn banner(b: &Banner<'_>) -> anyhow::Result<()> {
     println!();
     println!("  admin API:       http://{}", b.api);
     println!("  edge:            http://{}", b.edge);
+    println!("  console:         http://{}/console  (sign in with the admin token)", b.api);
     println!("  admin token:     {admin}");
     println!("  resolver token:  {resolver}");
     println!("  (tokens valid for {} h, {} signed)", ttl / 3600, b.signer.algorithm());

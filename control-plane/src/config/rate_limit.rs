@@ -1,0 +1,81 @@
+//! `API_RATE_LIMIT`, `API_RATE_LIMIT_BURST`, `API_RATE_LIMIT_KEYS`: the
+//! admin API's per-credential limit (enforced by `api::ratelimit`), read
+//! with the rest of the configuration so a bad value stops the start.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+const DEFAULT_RATE: &str = "100/s";
+const DEFAULT_KEYS: usize = 100_000;
+
+/// Why a rate-limit setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("API_RATE_LIMIT={0:?}: want off, or N/s, N/m or N/h with N at least 1")]
+    Rate(String),
+    #[error("{0}={1:?}: want a whole number at least 1")]
+    Number(&'static str, String),
+}
+
+/// The configured limit: `None` rate is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Requests per `per`, sustained; `None`: no limit.
+    pub rate: Option<(NonZeroU32, Duration)>,
+    /// Requests a fresh key may make at once.
+    pub burst: NonZeroU32,
+    /// Largest number of buckets per map (principals, addresses).
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self::from_lookup(|_| None).unwrap_or(RateLimitConfig {
+            rate: None,
+            burst: NonZeroU32::MIN,
+            max_keys: DEFAULT_KEYS,
+        })
+    }
+}
+
+impl RateLimitConfig {
+    /// From any lookup of the variables (`Config::from_lookup`, tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, RateLimitError> {
+        let text = get("API_RATE_LIMIT").unwrap_or_else(|| DEFAULT_RATE.to_owned());
+        let rate = parse_rate(text.trim())?;
+        let number = |name: &'static str| -> Result<Option<u64>, RateLimitError> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or(RateLimitError::Number(name, v))
+                })
+                .transpose()
+        };
+        let twice = rate.map_or(1, |(n, _)| u64::from(n.get()) * 2);
+        let burst = number("API_RATE_LIMIT_BURST")?.unwrap_or(twice);
+        let burst =
+            NonZeroU32::new(u32::try_from(burst).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        let max_keys = number("API_RATE_LIMIT_KEYS")?
+            .map_or(DEFAULT_KEYS, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(RateLimitConfig { rate, burst, max_keys })
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Option<(NonZeroU32, Duration)>, RateLimitError> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || RateLimitError::Rate(text.to_owned());
+    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
+    let n: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    Ok(Some((n, per)))
+}
