@@ -553,6 +553,20 @@ mod tests {
         ));
     }
 
+    /// Epoch 7, version 1 to 2, nothing in it: tests set what they need.
+    fn empty_delta() -> Delta {
+        Delta {
+            epoch: 7,
+            from_version: 1,
+            to_version: 2,
+            committed_at_ms: 0,
+            upserts: vec![],
+            removals: vec![],
+            contexts: None,
+            credentials: vec![],
+        }
+    }
+
     fn snapshot(n: u64) -> Snapshot {
         Snapshot {
             epoch: 7,
@@ -619,16 +633,7 @@ mod tests {
             decode_snapshot(&bytes, &few, None),
             Err(DecodeError::TooManyRecords { count: 10, max: 5 })
         ));
-        let delta = Delta {
-            epoch: 1,
-            from_version: 1,
-            to_version: 2,
-            committed_at_ms: 0,
-            upserts: vec![],
-            removals: vec![],
-            contexts: None,
-            credentials: vec![],
-        };
+        let delta = Delta { epoch: 1, ..empty_delta() };
         let d = encode_delta(&delta, None);
         assert!(matches!(
             decode_snapshot(&d, &Limits::SNAPSHOT, None),
@@ -650,16 +655,7 @@ mod tests {
                 decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key().verifying_key())).unwrap();
             assert_eq!(back.contexts, known);
             for change in [None, Some(known.clone())] {
-                let d = Delta {
-                    epoch: 7,
-                    from_version: 1,
-                    to_version: 2,
-                    committed_at_ms: 0,
-                    upserts: vec![],
-                    removals: vec![],
-                    contexts: change.clone(),
-                    credentials: vec![],
-                };
+                let d = Delta { contexts: change.clone(), ..empty_delta() };
                 let bytes = encode_delta(&d, Some(&key()));
                 let (_, back) =
                     decode_delta(&bytes, &Limits::DELTA, Some(&key().verifying_key())).unwrap();
@@ -682,16 +678,7 @@ mod tests {
         ));
         let any = Snapshot { contexts: KnownContexts::Any, ..snapshot(1) };
         assert!(decode_snapshot(&encode_snapshot(&any, None), &few, None).is_ok());
-        let d = Delta {
-            epoch: 7,
-            from_version: 1,
-            to_version: 2,
-            committed_at_ms: 0,
-            upserts: vec![],
-            removals: vec![],
-            contexts: Some(contexts(3)),
-            credentials: vec![],
-        };
+        let d = Delta { contexts: Some(contexts(3)), ..empty_delta() };
         assert!(matches!(
             decode_delta(
                 &encode_delta(&d, None),
@@ -729,17 +716,11 @@ mod tests {
             Err(DecodeError::TooManyCredentials { count: 2, max: 1 })
         ));
         let d = Delta {
-            epoch: 7,
-            from_version: 1,
-            to_version: 2,
-            committed_at_ms: 0,
-            upserts: vec![],
-            removals: vec![],
-            contexts: None,
             credentials: vec![
                 CredentialChange::GrantKey(grant),
                 CredentialChange::RevokeKey([5; 32]),
             ],
+            ..empty_delta()
         };
         let (_, back) = decode_delta(&encode_delta(&d, None), &Limits::DELTA, None).unwrap();
         assert_eq!(back, d);
