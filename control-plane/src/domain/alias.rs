@@ -366,6 +366,7 @@ pub fn plan_transfer(current: Option<&OwnedAlias>, to: &str) -> TransferPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{alice, rules};
 
     #[test]
     fn parse_keeps_what_was_typed_and_normalises_the_key() {
@@ -385,10 +386,6 @@ mod tests {
         StoredAlias { description: Some("d".into()), version: 3, ..row }
     }
 
-    fn alice() -> Writer {
-        Writer::new(nexus_protocol::Role::Editor, "alice")
-    }
-
     #[test]
     fn patch_changes_only_what_it_names() {
         let row = row();
@@ -397,14 +394,6 @@ mod tests {
         assert_eq!(next.description, None);
         assert_eq!(next.canonical.as_str(), "https://old");
         assert_eq!(next.version, 3);
-    }
-
-    fn rules() -> Governance {
-        Governance::from_yaml(
-            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
-             max_canonical_length: 100\n  allowed_schemes: [https]\n",
-        )
-        .unwrap()
     }
 
     #[test]

@@ -194,6 +194,7 @@ fn record(e: &AliasEntry) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::fixtures::{alice, rules};
     use nexus_protocol::{AliasName, Canonical};
 
     use super::*;
@@ -222,18 +223,6 @@ mod tests {
     ) -> (AliasKey, OwnedAlias) {
         let row = StoredAlias::fixture(id, context, alias, canonical);
         (row.key(), row.owned(owner))
-    }
-
-    fn rules() -> Governance {
-        Governance::from_yaml(
-            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
-             max_canonical_length: 100\n  allowed_schemes: [https]\n",
-        )
-        .unwrap()
-    }
-
-    fn alice() -> Writer {
-        Writer::new(nexus_protocol::Role::Editor, "alice")
     }
 
     #[test]

@@ -149,6 +149,7 @@ fn same(e: &AliasEntry, x: &StoredAlias) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::fixtures::{alice, rules};
     use nexus_protocol::{AliasName, Canonical, Context};
 
     use super::*;
@@ -172,18 +173,6 @@ mod tests {
         let row =
             StoredAlias::fixture(id, e.context.as_str(), e.alias.as_str(), e.canonical.as_str());
         (row.key(), row.owned(owner))
-    }
-
-    fn rules() -> Governance {
-        Governance::from_yaml(
-            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
-             max_canonical_length: 100\n  allowed_schemes: [https]\n",
-        )
-        .unwrap()
-    }
-
-    fn alice() -> Writer {
-        Writer::new(nexus_protocol::Role::Editor, "alice")
     }
 
     #[test]

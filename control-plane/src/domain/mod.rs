@@ -16,3 +16,24 @@ pub mod conflict;
 pub mod governance;
 pub mod import;
 pub mod rbac;
+
+/// What the domain's unit tests share: a small rule set and an editor.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::governance::Governance;
+    use super::rbac::Writer;
+
+    /// Lower-case names up to 40, https canonicals up to 100.
+    pub fn rules() -> Governance {
+        Governance::from_yaml(
+            "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \
+             max_canonical_length: 100\n  allowed_schemes: [https]\n",
+        )
+        .unwrap()
+    }
+
+    /// An editor named alice.
+    pub fn alice() -> Writer {
+        Writer::new(nexus_protocol::Role::Editor, "alice")
+    }
+}
