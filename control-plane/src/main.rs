@@ -45,6 +45,12 @@ enum Command {
         #[arg(long)]
         ttl: Option<i64>,
     },
+    /// Registry epoch: `epoch bump` after restoring the database from a
+    /// backup, so every edge takes a fresh snapshot (audited).
+    Epoch {
+        #[command(subcommand)]
+        action: EpochAction,
+    },
     /// Import a declarative alias file (YAML or JSON) in one transaction.
     Import {
         file: PathBuf,
@@ -53,6 +59,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum EpochAction {
+    /// Give the registry a new random epoch.
+    Bump,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -87,6 +99,15 @@ fn main() -> anyhow::Result<()> {
                 nexus_control_plane::dev::run(args, |k| std::env::var(k).ok()).await
             }
             Command::Migrate => migrate(&config).await,
+            Command::Epoch { action: EpochAction::Bump } => {
+                let store = Store::new(&config.db)?;
+                let (old, new) = store.bump_epoch(&Actor::system("cli")).await?;
+                println!(
+                    "epoch {old} -> {new}: the publisher sends a fresh snapshot and every edge \
+                     takes it"
+                );
+                Ok(())
+            }
             Command::Import { file, on_conflict, dry_run } => {
                 import(&config, &file, on_conflict.into(), dry_run).await
             }

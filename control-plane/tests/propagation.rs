@@ -281,6 +281,51 @@ async fn a_redis_that_lost_its_keys_is_refilled() {
 }
 
 #[tokio::test]
+async fn an_epoch_bump_sends_a_fresh_snapshot_under_the_new_epoch() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let mut publisher = rig.publisher(&app);
+    for i in 0..3 {
+        app.create("frontend", &format!("e-{i}"), "https://api.nexus.com/e").await;
+    }
+    steps_until_idle(&mut publisher).await;
+    let before = rig.head().await.unwrap();
+    assert_eq!(before.version, 3);
+
+    // What an operator runs after restoring the database from a backup.
+    let actor = nexus_control_plane::store::Actor::system("test");
+    let (old, new) = app.store.bump_epoch(&actor).await.unwrap();
+    assert_eq!(old as u64, before.epoch);
+    assert_ne!(new, old);
+    let step = publisher.step().await.unwrap();
+    assert!(
+        matches!(step, Step::Snapshot { reason: SnapshotReason::Discontinuous, records: 3, .. }),
+        "{step:?}"
+    );
+    let head = rig.head().await.unwrap();
+    assert_eq!((head.epoch, head.version), (new as u64, 3));
+    let (_, snapshot) =
+        decode_snapshot(&rig.snapshot().await, &Limits::SNAPSHOT, Some(&dev_verify_key())).unwrap();
+    assert_eq!((snapshot.epoch, snapshot.records.len()), (new as u64, 3));
+    // New writes continue under the new epoch, as deltas.
+    app.create("frontend", "e-3", "https://api.nexus.com/e").await;
+    assert_eq!(
+        publisher.step().await.unwrap(),
+        Step::Deltas { from_version: 3, to_version: 4, messages: 1 }
+    );
+    // Audited, and the chain still verifies.
+    let (_, audit) = app.get("/api/admin/audit?action=registry.epoch_bump").await;
+    assert_eq!(audit["items"][0]["details"], format!("epoch {old} -> {new}"), "{audit}");
+    let (_, verify) = app.get("/api/admin/audit/verify").await;
+    assert_eq!(
+        (verify["ok"].as_bool(), verify["checked"].as_u64()),
+        (Some(true), Some(6)),
+        "{verify}"
+    );
+    rig.cleanup().await;
+}
+
+#[tokio::test]
 async fn deltas_never_land_on_a_redis_emptied_since_the_step_looked() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;

@@ -174,6 +174,11 @@ impl<'c> Ledger<'c> {
         self.base
     }
 
+    /// The registry's epoch as the lock found it.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
     /// An id reserved by [`Ledger::open`].
     fn reserved_id(&mut self) -> Result<i32, StoreError> {
         self.reserved

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod changes;
 pub mod conflicts;
 pub mod console;
+pub mod epoch;
 pub mod export;
 pub mod governance;
 pub mod history;
