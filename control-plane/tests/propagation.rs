@@ -326,6 +326,60 @@ async fn an_epoch_bump_sends_a_fresh_snapshot_under_the_new_epoch() {
 }
 
 #[tokio::test]
+async fn the_outbox_is_pruned_behind_the_ring_and_the_history_window() {
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let aliases: Vec<_> = (0..1_100)
+        .map(|i| {
+            json!({"context": "backend", "alias": format!("o-{i}"),
+                        "canonical": format!("https://api.nexus.com/v1/o/{i}")})
+        })
+        .collect();
+    let (status, body) = app
+        .post("/api/admin/aliases/import", &json!({"aliases": aliases, "on_conflict": "reject"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outbox = || async {
+        let row = app
+            .sql()
+            .await
+            .query_one("SELECT min(version), count(*) FROM changes", &[])
+            .await
+            .unwrap();
+        (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1))
+    };
+    assert_eq!(outbox().await, (Some(1), 1_100));
+
+    // A history window of 30 days keeps every row, however far behind.
+    let kept = Settings { prune_every: Duration::ZERO, ..Settings::default() };
+    let (mut publisher, _) =
+        rig.publisher_via(&app, &rig::redis_url(), &helpers::url_for(&app.db_name), kept);
+    steps_until_idle(&mut publisher).await;
+    assert_eq!(outbox().await, (Some(1), 1_100));
+    drop(publisher);
+
+    // With no window, what the ring no longer needs goes: 1,100 - 1,024.
+    let short = Settings {
+        prune_every: Duration::ZERO,
+        outbox_retention: Duration::ZERO,
+        ..Settings::default()
+    };
+    let (mut publisher, _) =
+        rig.publisher_via(&app, &rig::redis_url(), &helpers::url_for(&app.db_name), short);
+    steps_until_idle(&mut publisher).await;
+    assert_eq!(outbox().await, (Some(77), 1_024));
+    // Time travel says what it can no longer show (410), and still shows
+    // what is kept.
+    let (status, body) = app.get("/api/aliases/resolve/backend/o-0?as_of=10").await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    let (status, body) = app.get("/api/aliases/resolve/backend/o-1099?as_of=1100").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.get("/api/admin/aliases/backend/o-1099/history").await;
+    assert_eq!(status, StatusCode::OK);
+    rig.cleanup().await;
+}
+
+#[tokio::test]
 async fn deltas_never_land_on_a_redis_emptied_since_the_step_looked() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;

@@ -28,6 +28,9 @@ pub struct PropagationConfig {
     pub dev_key: bool,
     /// `NEXUS_PUBLISH`: default true when `REDIS_URL` is set.
     pub publish: bool,
+    /// `OUTBOX_RETENTION_DAYS` (default 30): outbox rows are kept at least
+    /// this long, for alias history and `?as_of=` (older: 410).
+    pub outbox_retention_days: u32,
 }
 
 impl PropagationConfig {
@@ -79,6 +82,10 @@ impl PropagationConfig {
         if publish && redis_url.is_none() {
             return Err(invalid("NEXUS_PUBLISH", "publishing needs REDIS_URL"));
         }
+        let outbox_retention_days = match get("OUTBOX_RETENTION_DAYS") {
+            None => 30,
+            Some(v) => v.trim().parse().map_err(|e| invalid("OUTBOX_RETENTION_DAYS", e))?,
+        };
         Ok(Self {
             redis_url: redis_url.map(Secret::new),
             redis_ca_file,
@@ -86,6 +93,7 @@ impl PropagationConfig {
             signing_key,
             dev_key,
             publish,
+            outbox_retention_days,
         })
     }
 }

@@ -63,6 +63,12 @@ pub struct Settings {
     /// about once a minute by the leader): decommissioned edges leave the
     /// fleet view instead of showing as stale forever.
     pub edge_retention: Duration,
+    /// Outbox rows are deleted once older than this and no longer needed
+    /// to publish (at least [`RING_LEN`] versions behind the published
+    /// head): alias history and `?as_of=` reach back this far.
+    pub outbox_retention: Duration,
+    /// How often the leader prunes the fleet reports and the outbox.
+    pub prune_every: Duration,
 }
 
 impl Default for Settings {
@@ -76,6 +82,8 @@ impl Default for Settings {
             snapshot_every_versions: 1_000,
             snapshot_every: Duration::from_secs(30),
             edge_retention: Duration::from_secs(24 * 3600),
+            outbox_retention: Duration::from_secs(30 * 86_400),
+            prune_every: Duration::from_secs(60),
         }
     }
 }
@@ -268,7 +276,7 @@ impl Publisher {
         }
         self.start_rebuild_if_due(&p);
         if db.version == p.head.version {
-            self.prune_edges_if_due().await;
+            self.prune_if_due(p.head).await;
             return Ok(Step::Idle);
         }
         let rows = self.store.changes_after(p.head.version, self.settings.batch_rows).await?;
@@ -335,17 +343,28 @@ impl Publisher {
     }
 
     /// Housekeeping when idle; a failure only costs a log line.
-    async fn prune_edges_if_due(&mut self) {
-        if self.pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+    /// About once a `prune_every`: edge reports past their retention, and
+    /// outbox rows past theirs that publishing no longer needs.
+    async fn prune_if_due(&mut self, head: Head) {
+        if self.pruned_at.is_some_and(|t| t.elapsed() < self.settings.prune_every) {
             return;
         }
         self.pruned_at = Some(Instant::now());
+        let now = chrono::Utc::now();
         let retention = i64::try_from(self.settings.edge_retention.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = chrono::Utc::now().timestamp_millis().saturating_sub(retention);
+        let cutoff = now.timestamp_millis().saturating_sub(retention);
         match self.bus.prune_edges(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned edges silent past the retention"),
             Err(e) => tracing::warn!(error = %Chain(&e), "pruning P:edges failed"),
+        }
+        let kept = chrono::Duration::from_std(self.settings.outbox_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        let Some(up_to) = head.version.checked_sub(RING_LEN as u64) else { return };
+        match self.store.prune_changes(up_to, now - kept).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, up_to, "pruned outbox rows past the retention"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "pruning the outbox failed"),
         }
     }
 
@@ -467,7 +486,6 @@ impl Publisher {
 }
 
 /// How often the leader looks for edges to prune.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 fn version_gauge(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nexus_edge::bus::BusError;
 use nexus_edge::bus::redis::{RedisConfig, TLS_CHECK_TIMEOUT};
@@ -84,7 +85,10 @@ pub fn start_on(
         config.signing_key.clone(),
         metrics,
         reporter,
-        Settings::default(),
+        Settings {
+            outbox_retention: Duration::from_secs(u64::from(config.outbox_retention_days) * 86_400),
+            ..Settings::default()
+        },
     );
     Ok(Some(tokio::spawn(publisher.run(shutdown))))
 }

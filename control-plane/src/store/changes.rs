@@ -1,6 +1,7 @@
 //! What the publisher reads: the registry head, the outbox (`changes`) in
 //! version order, and a consistent snapshot of every alias.
 
+use chrono::{DateTime, Utc};
 use nexus_protocol::{
     AliasKey, AliasName, AliasRecord, Canonical, Context, CredentialChange, Credentials,
     KnownContexts,
@@ -58,6 +59,8 @@ pub struct SnapshotRead {
 /// Rows fetched per round trip while reading a snapshot, so a million
 /// aliases never sit in memory twice (as rows and as records).
 const SNAPSHOT_CHUNK: i32 = 20_000;
+/// Most outbox rows one prune deletes.
+pub const PRUNE_BATCH: i64 = 10_000;
 
 fn unsigned(what: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
@@ -152,6 +155,26 @@ impl Store {
             StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
         })?;
         head_from(&row)
+    }
+
+    /// Deletes outbox rows at or below `up_to` committed before `before`,
+    /// at most [`PRUNE_BATCH`] a call (the leader calls again a minute
+    /// later), so no call holds many row locks. Returns how many went.
+    pub async fn prune_changes(
+        &self,
+        up_to: u64,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let up_to = i64::try_from(up_to)
+            .map_err(|_| StoreError::Corrupt(format!("version {up_to} is out of range")))?;
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "DELETE FROM changes WHERE version IN (SELECT version FROM changes \
+                 WHERE version <= $1 AND committed_at < $2 ORDER BY version LIMIT $3)",
+            )
+            .await?;
+        Ok(client.execute(&st, &[&up_to, &before, &PRUNE_BATCH]).await?)
     }
 
     /// Up to `limit` outbox rows after `version`, in version order.
