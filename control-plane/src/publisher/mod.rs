@@ -485,8 +485,6 @@ impl Publisher {
     }
 }
 
-/// How often the leader looks for edges to prune.
-
 fn version_gauge(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
