@@ -106,25 +106,26 @@ pub fn parse(url: &str) -> Result<DbConnection, DbUrlError> {
 fn take_tls_params(url: &str) -> (String, Option<String>, Option<String>) {
     let (mut sslmode, mut rootcert) = (None, None);
     let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        match url::Url::parse(url) {
-            Ok(mut parsed) => {
-                let mut kept = Vec::new();
-                for (k, v) in parsed.query_pairs() {
+        // The query is split off by hand: a multi-host URL
+        // (`h1:5432,h2:5432`, for `target_session_attrs`) is no URL to the
+        // `url` crate, but its query is like any other.
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let mut kept = url::form_urlencoded::Serializer::new(String::new());
+                let mut any = false;
+                for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
                     match &*k {
                         "sslmode" => sslmode = Some(v.into_owned()),
                         "sslrootcert" => rootcert = Some(v.into_owned()),
-                        _ => kept.push((k.into_owned(), v.into_owned())),
+                        _ => {
+                            kept.append_pair(&k, &v);
+                            any = true;
+                        }
                     }
                 }
-                if kept.is_empty() {
-                    parsed.set_query(None);
-                } else {
-                    parsed.query_pairs_mut().clear().extend_pairs(kept);
-                }
-                parsed.to_string()
+                if any { format!("{base}?{}", kept.finish()) } else { base.to_owned() }
             }
-            // tokio-postgres reports what is wrong with it.
-            Err(_) => url.to_owned(),
         }
     } else {
         // key=value form; values with spaces (quoted) are kept as they are.
@@ -149,6 +150,21 @@ fn take_tls_params(url: &str) -> (String, Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multi_host_url_keeps_its_hosts_and_session_attrs() {
+        let c = parse(
+            "postgres://u@db-a:5432,db-b:5433/nexus?target_session_attrs=read-write&sslmode=verify-full",
+        )
+        .unwrap();
+        assert_eq!(c.tls.mode, SslMode::VerifyFull);
+        assert_eq!(c.pg.get_hosts().len(), 2);
+        assert_eq!(c.pg.get_ports(), [5432, 5433]);
+        assert_eq!(
+            c.pg.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+    }
 
     #[test]
     fn libpq_modes_are_taken_out_of_the_url() {
