@@ -240,18 +240,22 @@ wait_for 30 "the control plane" in_o curl -fsS http://10.77.1.1:8000/api/aliases
 ADMIN="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub regions --role admin --ttl 3600)"
 RESOLVER="$(env SECRET_KEY="$SECRET" "$BIN/nexus-control-plane" token --sub load --role resolver --ttl 3600)"
 
-# start_edge NS NAME REGION PORT
+# start_edge NS NAME REGION PORT [VAR=value...]
 start_edge() {
-    ip netns exec "$1" env REDIS_URL="redis://127.0.0.1:6379" NEXUS_VERIFY_KEY="$VERIFY" \
-        SECRET_KEY="$SECRET" EDGE_ID="$2" EDGE_REGION="$3" EDGE_HTTP_ADDR="0.0.0.0:$4" \
+    local ns="$1" name="$2" region="$3" port="$4"
+    shift 4
+    ip netns exec "$ns" env REDIS_URL="redis://127.0.0.1:6379" NEXUS_VERIFY_KEY="$VERIFY" "$@" \
+        SECRET_KEY="$SECRET" EDGE_ID="$name" EDGE_REGION="$region" EDGE_HTTP_ADDR="0.0.0.0:$port" \
         EDGE_WORKERS=1 EDGE_CHECK_INTERVAL_MS=500 LOG_LEVEL=info NO_COLOR=1 \
-        "$BIN/nexus-edge" >"$WORK/edge-$2.log" 2>&1 &
+        "$BIN/nexus-edge" >"$WORK/edge-$name.log" 2>&1 &
     PIDS+=($!)
 }
 start_edge "$NS_A" a1 region-a 8081
 start_edge "$NS_A" a2 region-a 8082
-start_edge "$NS_B" b1 region-b 8081
-start_edge "$NS_B" b2 region-b 8082
+# B's replica is read-only: B's edges report to A's primary, across the WAN.
+REPORT_URL="redis://${PRIMARY[0]}:${PRIMARY[1]}"
+start_edge "$NS_B" b1 region-b 8081 EDGE_REPORT_REDIS_URL="$REPORT_URL"
+start_edge "$NS_B" b2 region-b 8082 EDGE_REPORT_REDIS_URL="$REPORT_URL"
 EDGES_A=(http://10.77.1.1:8081 http://10.77.1.1:8082)
 EDGES_B=(http://10.77.2.1:8081 http://10.77.2.1:8082)
 
@@ -282,6 +286,10 @@ PROP_STATUS=$?
 set -e
 cat "$WORK/propagation.out" >&2
 [[ -s "$WORK/propagation.json" ]] || die "the propagation probe wrote no report"
+
+# The fleet view, as the control plane in A sees it (B's edges included).
+in_o curl -fsS -H "Authorization: Bearer $ADMIN" http://10.77.1.1:8000/api/admin/edges \
+    >"$WORK/fleet.json" || echo '{}' >"$WORK/fleet.json"
 
 # ---------------------------------------------------------------- phase 2
 head_version() {
@@ -380,6 +388,16 @@ def region(edges):
     return {"edges": out, "p50_ms_worst_edge": max(p50, default=None),
             "p99_ms_worst_edge": max(p99, default=None)}
 
+def fleet_view():
+    try:
+        f = json.load(open(f"{work}/fleet.json"))
+    except (OSError, ValueError):
+        return None
+    items = f.get("items", [])
+    return {"edges": sorted(f"{e.get('region')}/{e.get('id')}" for e in items),
+            "lag_ms_p99": {e.get("id"): e.get("lag_ms_p99") for e in items},
+            "regions": f.get("regions")}
+
 loads = []
 for i in (1, 2):
     try:
@@ -410,6 +428,7 @@ result = {
                                         default=None),
     },
     "heal": {"head_version": int(head), "edges": heal_list},
+    "fleet_view": fleet_view(),
     "samples": samples,
 }
 targets = {
@@ -418,6 +437,8 @@ targets = {
     "no_failed_resolve_in_b_during_partition": failed == 0 and requests > 0,
     "degraded_shown_during_partition": "degraded" in result["partition"]["health_seen_in_b"],
     "every_b_edge_current_within_2s_of_heal": all(h is not None and h <= 2000 for h in heal_ms),
+    "both_regions_in_the_fleet_view": (result["fleet_view"] or {}).get("edges", []) == [
+        "region-a/a1", "region-a/a2", "region-b/b1", "region-b/b2"],
 }
 result["targets"] = targets
 json.dump(result, open(report, "w"), indent=2)
@@ -444,7 +465,7 @@ for colour, e in zip(("#1f77b4", "#ff7f0e"), edges_b):
 svg.append("</svg>")
 open(plot, "w").write("\n".join(svg))
 
-print(json.dumps({k: result[k] for k in ("commit_to_visible", "partition", "heal")} | {"targets": targets},
+print(json.dumps({k: result[k] for k in ("commit_to_visible", "partition", "heal", "fleet_view")} | {"targets": targets},
                  indent=2))
 sys.exit(0 if all(targets.values()) else 2)
 EOF

@@ -6,6 +6,9 @@
 //! their region and lag; each region names its slowest edge; `/metrics`
 //! carries the same figures.
 
+#[path = "support/edge.rs"]
+mod edge_support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +20,7 @@ use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
 use nexus_edge::bus::Transport;
 use nexus_edge::bus::redis::RedisConfig;
-use nexus_edge::metrics::Metrics;
-use nexus_edge::node::{self, Node};
-use nexus_edge::state::SourceKind;
-use nexus_edge::sync::SyncConfig;
+use nexus_edge::node::Node;
 use nexus_local::redis::Redis;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::{ContextScope, Role};
@@ -99,26 +99,8 @@ fn edge(
     transport: Arc<dyn Transport>,
     report: Option<Arc<dyn Transport>>,
 ) -> Node {
-    let edge_config = nexus_edge::config::Config::embedded(|k| match k {
-        "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
-        "EDGE_WORKERS" => Some("1".into()),
-        "EDGE_QUIC" => Some("off".into()),
-        "EDGE_AUTH" => Some("off".into()),
-        "PROMETHEUS_ENABLED" => Some("false".into()),
-        _ => None,
-    })
-    .unwrap();
-    let sync = SyncConfig {
-        verify_key: config.propagation.signing_key.verifying_key(),
-        edge_id: id.into(),
-        region: region.into(),
-        state_dir: None,
-        check_interval: Duration::from_millis(200),
-    };
-    let metrics = Arc::new(Metrics::new());
-    let (state, feed) =
-        node::open_bus_reporting(&sync, transport, report, SourceKind::Redis, &metrics).unwrap();
-    node::launch(&edge_config, state, feed, metrics).unwrap()
+    let key = config.propagation.signing_key.verifying_key();
+    edge_support::launch(transport, report, key, id, region, Duration::from_millis(200))
 }
 
 fn item<'a>(fleet: &'a Value, id: &str) -> Option<&'a Value> {

@@ -4,6 +4,8 @@
 //! free ports and killed when the test ends; the publisher, the API and
 //! the edges (the `nexus_edge` library) are the ones production runs.
 
+#[path = "support/edge.rs"]
+mod edge_support;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
@@ -21,10 +23,7 @@ use fred::cmd;
 use fred::prelude::*;
 use nexus_control_plane::publisher::Settings;
 use nexus_edge::bus::redis::RedisConfig;
-use nexus_edge::metrics::Metrics;
-use nexus_edge::node::{self, Node};
-use nexus_edge::state::SourceKind;
-use nexus_edge::sync::SyncConfig;
+use nexus_edge::node::Node;
 use nexus_local::redis::{Redis, find_redis_server};
 use nexus_protocol::signing::dev_verify_key;
 use reqwest::StatusCode;
@@ -107,26 +106,9 @@ where
 
 /// An edge on `url` under `prefix`, serving HTTP on port 0.
 fn edge(url: &str, prefix: &str, region: &str) -> Node {
-    let config = nexus_edge::config::Config::embedded(|k| match k {
-        "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
-        "EDGE_WORKERS" => Some("1".into()),
-        "EDGE_QUIC" => Some("off".into()),
-        "EDGE_AUTH" => Some("off".into()),
-        "PROMETHEUS_ENABLED" => Some("false".into()),
-        _ => None,
-    })
-    .unwrap();
-    let sync = SyncConfig {
-        verify_key: dev_verify_key(),
-        edge_id: format!("edge-{region}"),
-        region: region.into(),
-        state_dir: None,
-        check_interval: Duration::from_millis(250),
-    };
     let transport = Arc::new(RedisConfig::new(url, prefix).connect().unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let (state, feed) = node::open_bus(&sync, transport, SourceKind::Redis, &metrics).unwrap();
-    node::launch(&config, state, feed, metrics).unwrap()
+    let id = format!("edge-{region}");
+    edge_support::launch(transport, None, dev_verify_key(), &id, region, Duration::from_millis(250))
 }
 
 /// Runs the publisher on `url` until the returned sender is dropped.

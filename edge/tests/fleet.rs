@@ -2,8 +2,10 @@
 //! Redis replica: the replica refuses the report, so it goes through a
 //! second transport to the primary (`EDGE_REPORT_REDIS_URL`), carrying the
 //! commit→applied lag of what the edge applied and its state age. Real
-//! primary and replica, started here.
+//! primary and replica, started here; the library, then the binary
+//! configured by `EDGE_REPORT_REDIS_URL`.
 
+mod process;
 mod sync_rig;
 
 use std::sync::Arc;
@@ -129,4 +131,75 @@ async fn an_edge_on_a_replica_reports_to_the_primary_with_its_lag() {
     let on_replica: Option<String> =
         to_replica.hget(p.keys.edges(), silent.sync.edge_id.as_str()).await.unwrap();
     assert_eq!(on_replica, None);
+}
+
+/// The binary on the replica, reporting through `report` when given.
+fn edge_binary(replica: &str, prefix: &str, id: &str, report: Option<&str>) -> process::Edge {
+    let mut command = process::command();
+    command
+        .env("REDIS_URL", replica)
+        .env("NEXUS_REDIS_PREFIX", prefix)
+        .env("EDGE_CHECK_INTERVAL_MS", "200")
+        .env("EDGE_ID", id)
+        .env("EDGE_REGION", "far-away")
+        .env("EDGE_AUTH", "off")
+        .env("EDGE_QUIC", "off");
+    if let Some(url) = report {
+        command.env("EDGE_REPORT_REDIS_URL", url);
+    }
+    process::Edge::start(&mut command)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reports_through_edge_report_redis_url_and_warns_once_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Redis::start(&dir.path().join("primary")).unwrap();
+    let replica = Redis::start(&dir.path().join("replica")).unwrap();
+    let to_replica = client(&replica.url()).await;
+    let args = vec!["127.0.0.1".to_owned(), primary.port().to_string()];
+    let _: Value = to_replica.custom(cmd!("REPLICAOF"), args).await.unwrap();
+    let p = FakePublisher {
+        keys: RedisKeys::new("nexus-fleet-binary"),
+        redis: client(&primary.url()).await,
+        epoch: 1,
+    };
+    let records = || vec![rec("frontend", "cart", "https://a.example/v1", 1)];
+    p.publish_snapshot(&p.snapshot(1, records())).await;
+
+    let reporting =
+        edge_binary(&replica.url(), p.keys.prefix(), "bin-reporting", Some(&primary.url()));
+    let silent = edge_binary(&replica.url(), p.keys.prefix(), "bin-silent", None);
+    let (_, _) = reporting.wait_for("listening", "addr");
+    // Without EDGE_REPORT_REDIS_URL the replica refuses the report, and the
+    // warning says what to set.
+    // (fired by a READONLY refusal only: any other failure stays at debug).
+    let (_, _) = silent.wait_for("set EDGE_REPORT_REDIS_URL to the Redis primary", "error");
+    wait_until("the reporting edge at version 1 on the primary", || async {
+        p.report("bin-reporting").await.is_some_and(|r| r["version"] == 1)
+    })
+    .await;
+    p.publish_delta(&p.delta(1, vec![rec("frontend", "a2", "https://a.example", 2)], vec![])).await;
+    wait_until("its report at version 2 with the lag", || async {
+        p.report("bin-reporting").await.is_some_and(|r| {
+            r["version"] == 2 && r["region"] == "far-away" && r["lag_ms_p99"].is_u64()
+        })
+    })
+    .await;
+
+    // Five more heartbeats of 200 ms (the reporting edge's report is the
+    // clock), then a snapshot both edges log: the silent one warned once.
+    let beat = |r: &serde_json::Value| r["heartbeat_ms"].as_i64().unwrap_or(0);
+    let from = beat(&p.report("bin-reporting").await.unwrap());
+    wait_until("five heartbeats", || async {
+        p.report("bin-reporting").await.is_some_and(|r| beat(&r) >= from + 1_000)
+    })
+    .await;
+    let mut next = records();
+    next.push(rec("frontend", "a2", "https://a.example", 2));
+    next.push(rec("frontend", "a3", "https://a.example", 3));
+    p.publish_snapshot(&p.snapshot(3, next)).await;
+    let (_, between) = silent.wait_for("state installed", "version");
+    let again: Vec<_> = between.iter().filter(|l| l.contains("cannot be written")).collect();
+    assert!(again.is_empty(), "warned again: {again:?}");
+    assert_eq!(p.report("bin-silent").await, None);
 }

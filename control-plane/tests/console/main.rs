@@ -5,6 +5,8 @@
 //! timing run.
 
 mod browser;
+#[path = "../support/edge.rs"]
+mod edge_support;
 mod http;
 mod perf;
 mod rig;

@@ -14,10 +14,7 @@ use nexus_control_plane::config::Config;
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
 use nexus_edge::bus::redis::RedisConfig;
-use nexus_edge::metrics::Metrics;
-use nexus_edge::node::{self, Node};
-use nexus_edge::state::SourceKind;
-use nexus_edge::sync::SyncConfig;
+use nexus_edge::node::Node;
 use nexus_protocol::{ContextScope, Role};
 use rand::RngCore;
 use tokio::sync::watch;
@@ -102,27 +99,17 @@ impl System {
         let mut edges = Vec::new();
         for region in regions {
             let transport = Arc::new(RedisConfig::new(&redis, &prefix).connect().unwrap());
-            let edge_config = nexus_edge::config::Config::embedded(|k| match k {
-                "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
-                "EDGE_WORKERS" => Some("1".into()),
-                "EDGE_QUIC" => Some("off".into()),
-                // The tests resolve without tokens; the console is what is tested.
-                "EDGE_AUTH" => Some("off".into()),
-                "PROMETHEUS_ENABLED" => Some("false".into()),
-                _ => None,
-            })
-            .unwrap();
-            let sync = SyncConfig {
-                verify_key: config.propagation.signing_key.verifying_key(),
-                edge_id: format!("edge-{region}"),
-                region: (*region).to_owned(),
-                state_dir: None,
-                check_interval: Duration::from_millis(500),
-            };
-            let metrics = Arc::new(Metrics::new());
-            let (edge_state, feed) =
-                node::open_bus(&sync, transport, SourceKind::Redis, &metrics).unwrap();
-            let n = node::launch(&edge_config, edge_state, feed, metrics).unwrap();
+            // The tests resolve without tokens; the console is what is tested.
+            let key = config.propagation.signing_key.verifying_key();
+            let id = format!("edge-{region}");
+            let n = crate::edge_support::launch(
+                transport,
+                None,
+                key,
+                &id,
+                region,
+                Duration::from_millis(500),
+            );
             let addr = n.http_addr().unwrap();
             edges.push(Edge { region: (*region).to_owned(), addr, node: Some(n) });
         }
