@@ -8,6 +8,9 @@
 
 #[path = "support/edge.rs"]
 mod edge_support;
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,39 +40,12 @@ fn random_hex() -> String {
     hex::encode(b)
 }
 
-fn url_for(db: &str) -> String {
-    let base = nexus_local::test::database_url();
-    let (head, _) = base.rsplit_once('/').unwrap_or((&base, ""));
-    format!("{head}/{db}")
-}
-
-async fn admin_sql() -> tokio_postgres::Client {
-    let url = nexus_local::test::database_url();
-    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {url}: {e}"));
-    tokio::spawn(conn);
-    c
-}
-
 /// The test's database, dropped when the test ends, failed or not.
 struct Database(String);
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            rt.block_on(async {
-                let _ = admin_sql()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
+        helpers::drop_database(self.0.clone());
     }
 }
 
@@ -125,10 +101,9 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     })
     .await;
 
-    let db = Database(format!("nexus_fleet_{}", random_hex()));
-    admin_sql().await.batch_execute(&format!("CREATE DATABASE {}", db.0)).await.unwrap();
+    let db = Database(helpers::fresh_database().await);
     let (db_url, prefix, redis_url) =
-        (url_for(&db.0), format!("fleet-{}", random_hex()), primary.url());
+        (helpers::url_for(&db.0), format!("fleet-{}", random_hex()), primary.url());
     let config = Config::from_lookup(|k: &str| match k {
         "DATABASE_URL" => Some(db_url.clone()),
         "SECRET_KEY" => Some(SECRET.into()),

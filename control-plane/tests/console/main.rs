@@ -7,6 +7,9 @@
 mod browser;
 #[path = "../support/edge.rs"]
 mod edge_support;
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 mod http;
 mod perf;
 mod rig;

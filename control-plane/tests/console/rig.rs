@@ -29,22 +29,6 @@ fn random_hex() -> String {
     hex::encode(b)
 }
 
-/// The base URL with another database name.
-fn url_for(db: &str) -> String {
-    let base = nexus_local::test::database_url();
-    let (head, _) = base.rsplit_once('/').unwrap_or((&base, ""));
-    format!("{head}/{db}")
-}
-
-async fn admin_sql() -> tokio_postgres::Client {
-    let url = nexus_local::test::database_url();
-    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {url}: {e}"));
-    tokio::spawn(conn);
-    c
-}
-
 pub struct Edge {
     pub region: String,
     pub addr: SocketAddr,
@@ -65,9 +49,8 @@ pub struct System {
 impl System {
     /// The control plane with one edge per region named.
     pub async fn start(regions: &[&str]) -> System {
-        let db_name = format!("nexus_console_{}", random_hex());
-        admin_sql().await.batch_execute(&format!("CREATE DATABASE {db_name}")).await.unwrap();
-        let db_url = url_for(&db_name);
+        let db_name = crate::helpers::fresh_database().await;
+        let db_url = crate::helpers::url_for(&db_name);
         let prefix = format!("nexus-console-{}", random_hex());
         let redis = nexus_local::test::redis_url();
         let env = |k: &str| -> Option<String> {
@@ -138,7 +121,9 @@ impl System {
     /// tampering.
     pub async fn sql(&self) -> tokio_postgres::Client {
         let (c, conn) =
-            tokio_postgres::connect(&url_for(&self.db_name), tokio_postgres::NoTls).await.unwrap();
+            tokio_postgres::connect(&crate::helpers::url_for(&self.db_name), tokio_postgres::NoTls)
+                .await
+                .unwrap();
         tokio::spawn(conn);
         c
     }
@@ -211,18 +196,6 @@ impl System {
 impl Drop for System {
     /// The database goes with the system, also when a test failed.
     fn drop(&mut self) {
-        let name = self.db_name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            rt.block_on(async {
-                let _ = admin_sql()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
+        crate::helpers::drop_database(self.db_name.clone());
     }
 }
