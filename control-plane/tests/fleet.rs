@@ -11,6 +11,8 @@ mod edge_support;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +32,7 @@ use nexus_protocol::{ContextScope, Role};
 use rand::RngCore;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use wait::{client, wait_until};
 
 const SECRET: &str = "fleet-test-secret-fleet-test-secret-0123456";
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -46,24 +49,6 @@ struct Database(String);
 impl Drop for Database {
     fn drop(&mut self) {
         helpers::drop_database(self.0.clone());
-    }
-}
-
-async fn client(url: &str) -> Client {
-    let c = Builder::from_config(fred::prelude::Config::from_url(url).unwrap()).build().unwrap();
-    tokio::time::timeout(Duration::from_secs(5), c.init()).await.unwrap().unwrap();
-    c
-}
-
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -95,7 +80,7 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     let to_replica = client(&replica.url()).await;
     let args = vec!["127.0.0.1".to_owned(), primary.port().to_string()];
     let _: fred::prelude::Value = to_replica.custom(cmd!("REPLICAOF"), args).await.unwrap();
-    wait_until("the replica in sync", || async {
+    wait_until("the replica in sync", PATIENCE, || async {
         let info: String = to_replica.custom(cmd!("INFO"), vec!["replication"]).await.unwrap();
         info.contains("master_link_status:up")
     })
@@ -155,7 +140,7 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     };
     let fleet = || async { serde_json::from_str::<Value>(&get("/api/admin/edges").await).unwrap() };
     let current = |f: &Value, id: &str| item(f, id).is_some_and(|e| e["versions_behind"] == 0);
-    wait_until("both edges current in the fleet view", || async {
+    wait_until("both edges current in the fleet view", PATIENCE, || async {
         let f = fleet().await;
         current(&f, "edge-home") && current(&f, "edge-far")
     })

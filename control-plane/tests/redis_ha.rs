@@ -12,6 +12,8 @@ mod helpers;
 #[path = "propagation/rig.rs"]
 #[allow(dead_code)]
 mod rig;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +32,7 @@ use reqwest::StatusCode;
 
 use helpers::{TestApp, spawn_app, url_for};
 use rig::Rig;
+use wait::{client, wait_until};
 
 /// Bound on every wait: a failover takes a few seconds.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -76,32 +79,8 @@ impl Drop for Server {
     }
 }
 
-/// A client that reconnects and never waits long: a sentinel promoting a
-/// replica kills that replica's client connections.
-async fn client(url: &str) -> Client {
-    let c = Builder::from_config(Config::from_url(url).unwrap())
-        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2))
-        .set_policy(ReconnectPolicy::new_constant(0, 100))
-        .build()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), c.init()).await.unwrap().unwrap();
-    c
-}
-
 async fn command(c: &Client, name: &'static str, args: Vec<String>) -> Value {
     c.custom(cmd!(name), args).await.unwrap()
-}
-
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// An edge on `url` under `prefix`, serving HTTP on port 0.
@@ -182,7 +161,7 @@ async fn a_sentinel_failover_mid_stream_loses_no_write() {
         sentinels.push(Server::start(&sdir, "sentinel", &[conf.to_str().unwrap(), "--sentinel"]));
     }
     let first = client(&format!("redis://127.0.0.1:{}", sentinels[0].port)).await;
-    wait_until("the sentinels to agree on the primary and its replica", || async {
+    wait_until("the sentinels to agree on the primary and its replica", PATIENCE, || async {
         let ok: Result<String, _> = first.custom(cmd!("SENTINEL"), vec!["ckquorum", "nexus"]).await;
         let replicas: Result<Vec<Value>, _> =
             first.custom(cmd!("SENTINEL"), vec!["replicas", "nexus"]).await;
@@ -214,7 +193,7 @@ async fn a_sentinel_failover_mid_stream_loses_no_write() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    wait_until("a sentinel to promote the replica", || async {
+    wait_until("a sentinel to promote the replica", PATIENCE, || async {
         let info: Result<String, _> = to_replica.custom(cmd!("INFO"), vec!["replication"]).await;
         info.is_ok_and(|i| i.contains("role:master"))
     })
@@ -256,7 +235,7 @@ async fn a_three_node_cluster_carries_propagation() {
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
     for a in &addrs {
         let c = client(&format!("redis://{a}")).await;
-        wait_until(&format!("cluster state ok on {a}"), || async {
+        wait_until(&format!("cluster state ok on {a}"), PATIENCE, || async {
             let info: String = c.custom(cmd!("CLUSTER"), vec!["INFO"]).await.unwrap();
             info.contains("cluster_state:ok")
         })
