@@ -5,7 +5,8 @@
 #
 #   loadtest/compare-nginx.sh [--rounds N] [--duration 10s] [--connections 64] [--warmup 3s]
 #                             [--count 99999] [--with-hyper] [--with-loadtest] [--pin]
-#                             [--auth hs256|eddsa|api-key] [--no-build] [--keep]
+#                             [--auth hs256|eddsa|api-key] [--rate-limit RATE]
+#                             [--no-build] [--keep]
 #
 # What it does:
 #   1. builds release nexus-edge and nexus-loadtest (skip with --no-build);
@@ -32,7 +33,10 @@
 # key, which edges learn only through the signed stream, so the edge syncs
 # from a control plane (private PostgreSQL and Redis, started here, the
 # same aliases imported) instead of serving the file; default hs256
-# (SECRET_KEY).
+# (SECRET_KEY). --rate-limit RATE (e.g. 10000000/s): the edge runs with
+# EDGE_RATE_LIMIT=RATE, each credential's bucket checked on every request;
+# set it above what the run reaches to measure what the check costs (the
+# non-2xx column shows any 429).
 #
 # Needs: cargo, wrk, nginx (/usr/sbin/nginx or on PATH), curl, ss; jq for
 # --with-loadtest. Everything it starts is stopped on exit, and its files
@@ -50,8 +54,9 @@ BUILD=1
 KEEP=0
 PIN=0
 AUTH=hs256
+RATE_LIMIT=""
 
-usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -66,6 +71,7 @@ while [[ $# -gt 0 ]]; do
         --keep) KEEP=1; shift ;;
         --pin) PIN=1; shift ;;
         --auth) AUTH="$2"; shift 2 ;;
+        --rate-limit) RATE_LIMIT="$2"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -108,6 +114,7 @@ fi
 # 3. Servers. The edge picks its own port; nginx cannot say which it got,
 # so it gets a free one: random candidates, checked against every
 # listening socket.
+[[ -n $RATE_LIMIT ]] && EDGE_AUTH_ENV+=(EDGE_RATE_LIMIT="$RATE_LIMIT")
 nexus_start_edge http
 EDGE_PORT="$PORT"
 free_port() {

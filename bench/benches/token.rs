@@ -3,13 +3,16 @@
 //! scope), against verifying the same JWT every time (`TokenVerifier`:
 //! header, key by `kid`, base64, the signature, claims JSON,
 //! `exp`/`aud`/`nbf`/`iat`), plus the same scope check — for HS256 and for
-//! EdDSA (Ed25519), the production default.
+//! EdDSA (Ed25519), the production default; and the cached check with
+//! `EDGE_RATE_LIMIT` on.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nexus_edge::auth::Authenticator;
+use nexus_edge::auth::{Access, Authenticator};
+use nexus_edge::config::rate_limit::RateLimit;
+use nexus_protocol::rate::Rate;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -64,14 +67,43 @@ fn tokens(c: &mut Criterion) {
         now,
     );
     let key_auth = Authenticator::new(ed_verifier.clone()).with_credentials(credentials);
-    assert!(key_auth.allows(Some(key_header.as_bytes()), Some("backend"), now).expect("granted"));
-    assert!(ed_auth.allows(Some(ed_header.as_bytes()), Some("backend"), now).expect("verifies"));
+    assert!(
+        key_auth
+            .allows(Some(key_header.as_bytes()), Some("backend"), now)
+            .expect("granted")
+            .is_allowed()
+    );
+    assert!(
+        ed_auth
+            .allows(Some(ed_header.as_bytes()), Some("backend"), now)
+            .expect("verifies")
+            .is_allowed()
+    );
     assert!(ed_verifier.verify(&ed_token).expect("verifies").contexts.allows("backend"));
     let auth = Authenticator::new(verifier.clone());
     // Warm the cache, and make sure both paths agree before timing either.
-    assert!(auth.allows(Some(header.as_bytes()), Some("backend"), now).expect("token verifies"));
+    assert!(
+        auth.allows(Some(header.as_bytes()), Some("backend"), now)
+            .expect("token verifies")
+            .is_allowed()
+    );
     assert_eq!(auth.cached(), 1);
     assert!(verifier.verify(&token).expect("token verifies").contexts.allows("backend"));
+
+    // EDGE_RATE_LIMIT set, far above what the loop reaches: the same
+    // cached check plus the credential's bucket (a clock read, one CAS).
+    let never = RateLimit {
+        rate: Rate {
+            count: 1_000_000_000.try_into().expect("non-zero"),
+            per: Duration::from_secs(1),
+        },
+        burst: u32::MAX.try_into().expect("non-zero"),
+    };
+    assert!(never.quota().is_some(), "one request per ns is a real quota");
+    let limited = Authenticator::new(verifier.clone()).with_rate_limit(Some(never));
+    assert!(
+        limited.allows(Some(header.as_bytes()), Some("backend"), now).expect("ok").is_allowed()
+    );
 
     let mut group = c.benchmark_group("token_check");
     group.sample_size(50).measurement_time(Duration::from_secs(3));
@@ -79,7 +111,13 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("cached", |b| {
         b.iter(|| {
             let allowed = auth.allows(black_box(Some(header.as_bytes())), Some("backend"), now);
-            black_box(allowed.unwrap_or(false))
+            black_box(allowed.is_ok_and(Access::is_allowed))
+        })
+    });
+    group.bench_function("cached_rate_limited", |b| {
+        b.iter(|| {
+            let allowed = limited.allows(black_box(Some(header.as_bytes())), Some("backend"), now);
+            black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
     group.bench_function("uncached", |b| {
@@ -92,7 +130,7 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| {
             let allowed =
                 ed_auth.allows(black_box(Some(ed_header.as_bytes())), Some("backend"), now);
-            black_box(allowed.unwrap_or(false))
+            black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
     group.bench_function("eddsa_uncached", |b| {
@@ -105,7 +143,7 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| {
             let allowed =
                 key_auth.allows(black_box(Some(key_header.as_bytes())), Some("backend"), now);
-            black_box(allowed.unwrap_or(false))
+            black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
     // What a cache miss costs for a key: the digest and one map read.

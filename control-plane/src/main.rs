@@ -11,7 +11,7 @@ use nexus_control_plane::domain::import::ImportPolicy;
 use nexus_control_plane::registry::{self, WriteError};
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
-use nexus_protocol::{AliasFile, ContextScope, Role};
+use nexus_protocol::{AliasFile, ContextScope, MintError, Role};
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus-control-plane", version, about = "NEXUS SSOT control plane")]
@@ -44,6 +44,10 @@ enum Command {
         /// TOKEN_MAX_TTL).
         #[arg(long)]
         ttl: Option<i64>,
+        /// The team the holder writes for: aliases it creates are owned by
+        /// `team:<TEAM>`, which every member of the team may change.
+        #[arg(long)]
+        team: Option<String>,
     },
     /// Registry epoch: `epoch bump` after restoring the database from a
     /// backup, so every edge takes a fresh snapshot (audited).
@@ -88,8 +92,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
     nexus_edge::logging::init(&config.log_level, config.log_format)?;
-    if let Some(Command::Token { sub, role, contexts, ttl }) = &cli.command {
-        return token(&config, sub, *role, contexts, *ttl);
+    if let Some(Command::Token { sub, role, contexts, ttl, team }) = &cli.command {
+        return token(&config, sub, team.as_deref(), *role, contexts, *ttl);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -119,6 +123,7 @@ fn main() -> anyhow::Result<()> {
 fn token(
     config: &Config,
     sub: &str,
+    team: Option<&str>,
     role: Role,
     contexts: &str,
     ttl: Option<i64>,
@@ -129,8 +134,12 @@ fn token(
     let scope = ContextScope::try_from(list).context("--contexts")?;
     let ttl = ttl.unwrap_or(config.token_expiration_secs);
     let token = signer
-        .issue(sub, role, scope, Utc::now().timestamp(), ttl)
-        .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+        .issue_for_team(sub, team, role, scope, Utc::now().timestamp(), ttl)
+        .map_err(|e| match e {
+            MintError::Team(_) => anyhow::anyhow!("--team: {e}"),
+            MintError::ReservedSubject(_) => anyhow::anyhow!("--sub: {e}"),
+            _ => anyhow::anyhow!("--ttl: {e}"),
+        })?;
     println!("{token}");
     Ok(())
 }

@@ -11,17 +11,29 @@
 //! against (a revocation takes effect on the next request), and is cleared
 //! when it fills up or the set changes: a flood of distinct tokens costs
 //! signature checks, never memory.
+//!
+//! With `EDGE_RATE_LIMIT` set, each cached credential also carries a GCRA
+//! bucket (`governor`), so the limit costs a clock read and one atomic
+//! update on the entry the request reads anyway. Off (the default), the
+//! entry holds no bucket and the request pays one branch. The bucket lives
+//! and dies with the cache entry: a credential-set change or a full cache
+//! starts every credential with a full bucket again (neither is a client's
+//! doing), and each edge counts only the requests it answers.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use foldhash::fast::RandomState;
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, Quota};
 use nexus_protocol::credentials::{API_KEY_PREFIX, Revoked, api_key_digest};
 use nexus_protocol::jwt::LEEWAY_SECS;
 use nexus_protocol::{ContextScope, TokenError, TokenVerifier};
 use papaya::HashMap;
 
+use crate::config::rate_limit::RateLimit;
 use crate::credentials::CredentialStore;
 
 /// Most tokens kept verified at once.
@@ -42,6 +54,22 @@ pub enum AuthError {
     BadKey,
 }
 
+/// What a credential may do with this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Allowed,
+    /// A valid credential outside its contexts (403).
+    OutOfScope,
+    /// Over `EDGE_RATE_LIMIT` (429); the next request fits after this.
+    Limited(Duration),
+}
+
+impl Access {
+    pub fn is_allowed(self) -> bool {
+        self == Access::Allowed
+    }
+}
+
 #[derive(Debug)]
 struct Verified {
     scope: ContextScope,
@@ -49,6 +77,22 @@ struct Verified {
     until: i64,
     /// The credential generation it was checked against.
     generation: u64,
+    /// This credential's bucket when a rate limit is set. Boxed: with the
+    /// limit off (the default) an entry grows by one pointer, not by a
+    /// limiter.
+    bucket: Option<Box<DefaultDirectRateLimiter>>,
+}
+
+impl Verified {
+    /// Takes one request from the bucket, if there is one.
+    fn admit(&self, scope_allows: bool) -> Access {
+        if let Some(bucket) = &self.bucket
+            && let Err(not_until) = bucket.check()
+        {
+            return Access::Limited(not_until.wait_time_from(bucket.clock().now()));
+        }
+        if scope_allows { Access::Allowed } else { Access::OutOfScope }
+    }
 }
 
 /// Verifies bearer credentials and remembers the good ones.
@@ -60,6 +104,8 @@ pub struct Authenticator {
     cache: HashMap<Box<str>, Verified, RandomState>,
     /// The generation the cache was last cleared for.
     cleared: AtomicU64,
+    /// Each credential's quota (`EDGE_RATE_LIMIT`); `None`: no limit.
+    quota: Option<Quota>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -76,7 +122,13 @@ impl Authenticator {
             credentials: Arc::new(CredentialStore::new()),
             cache: HashMap::with_capacity_and_hasher(1024, RandomState::default()),
             cleared: AtomicU64::new(0),
+            quota: None,
         }
+    }
+
+    /// Limits each credential to `limit` (see the module notes).
+    pub fn with_rate_limit(self, limit: Option<RateLimit>) -> Self {
+        Self { quota: limit.and_then(RateLimit::quota), ..self }
     }
 
     /// Checks against `credentials`: the set the state's stream delivers.
@@ -85,15 +137,17 @@ impl Authenticator {
         Self { credentials, cleared, ..self }
     }
 
-    /// Checks the `Authorization` header value and, when a context is
-    /// given, whether the token's scope allows it. `Ok(false)` means a valid
-    /// token outside its contexts (403).
+    /// Checks the `Authorization` header value, takes the request from the
+    /// credential's rate limit, and, when a context is given, checks
+    /// whether the credential's scope allows it. A limited request counts
+    /// whatever it asked for, so a credential cannot flood the edge with
+    /// requests it would be refused.
     pub fn allows(
         &self,
         header: Option<&[u8]>,
         context: Option<&str>,
         now_s: i64,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Access, AuthError> {
         let token = bearer(header.ok_or(AuthError::Missing)?)?;
         let generation = self.credentials.generation();
         let cache = self.cache.pin();
@@ -101,7 +155,7 @@ impl Authenticator {
             && v.generation == generation
             && now_s < v.until
         {
-            return Ok(context.is_none_or(|c| v.scope.allows(c)));
+            return Ok(v.admit(context.is_none_or(|c| v.scope.allows(c))));
         }
         // Loaded after the generation was read: what is cached below is
         // stamped no newer than the index it was checked against.
@@ -123,8 +177,11 @@ impl Authenticator {
             cache.clear();
             self.cleared.store(generation, Ordering::Relaxed);
         }
-        cache.insert(token.into(), Verified { scope, until, generation });
-        Ok(allowed)
+        let bucket = self.quota.map(|q| Box::new(DefaultDirectRateLimiter::direct(q)));
+        let verified = Verified { scope, until, generation, bucket };
+        let access = verified.admit(allowed);
+        cache.insert(token.into(), verified);
+        Ok(access)
     }
 
     /// What `/api/aliases/status` shows: the verification mode and the
@@ -138,6 +195,10 @@ impl Authenticator {
             "revoked_tokens": tokens,
             "revoked_subjects": subjects,
             "api_keys": api_keys,
+            "rate_limit": self.quota.map(|q| serde_json::json!({
+                "period_ms": q.replenish_interval().as_secs_f64() * 1000.0,
+                "burst": q.burst_size().get(),
+            })),
         })
     }
 
@@ -174,10 +235,10 @@ mod tests {
         let scope = ContextScope::Only(vec![Context::parse("frontend").unwrap()]);
         let now = chrono::Utc::now().timestamp();
         let t = format!("Bearer {}", s.mint("svc", Role::Viewer, scope, now, 60));
-        assert!(a.allows(Some(t.as_bytes()), Some("frontend"), now).unwrap());
+        assert!(a.allows(Some(t.as_bytes()), Some("frontend"), now).unwrap().is_allowed());
         assert_eq!(a.cached(), 1);
         // Served from the cache, still scoped.
-        assert!(!a.allows(Some(t.as_bytes()), Some("backend"), now).unwrap());
+        assert_eq!(a.allows(Some(t.as_bytes()), Some("backend"), now).unwrap(), Access::OutOfScope);
         // A cached token is re-checked once its `exp` (plus leeway) is past.
         assert!(a.allows(Some(t.as_bytes()), Some("frontend"), now + 89).is_ok());
         assert!(a.allows(Some(t.as_bytes()), Some("frontend"), now + 90).is_ok());
@@ -196,8 +257,8 @@ mod tests {
             TokenSigner::hs256(b"k").mint("svc", Role::Resolver, ContextScope::All, now, 60);
         let jti = TokenVerifier::hs256(b"k").verify(&token).unwrap().jti.unwrap();
         let h = format!("Bearer {token}");
-        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap());
-        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap(), "cached");
+        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap().is_allowed());
+        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap().is_allowed(), "cached");
         store.apply(&[CredentialChange::RevokeToken(RevokedToken { jti, until: now + 90 })], now);
         assert!(matches!(
             a.allows(Some(h.as_bytes()), None, now),
@@ -216,16 +277,72 @@ mod tests {
             expires_at: Some(now + 100),
         };
         store.apply(&[CredentialChange::GrantKey(grant.clone())], now);
-        assert!(a.allows(Some(k.as_bytes()), Some("frontend"), now).unwrap());
-        assert!(!a.allows(Some(k.as_bytes()), Some("backend"), now).unwrap(), "cached, scoped");
+        assert!(a.allows(Some(k.as_bytes()), Some("frontend"), now).unwrap().is_allowed());
+        assert_eq!(
+            a.allows(Some(k.as_bytes()), Some("backend"), now).unwrap(),
+            Access::OutOfScope,
+            "cached, scoped"
+        );
         assert!(matches!(a.allows(Some(k.as_bytes()), None, now + 100), Err(AuthError::BadKey)));
         store.apply(&[CredentialChange::RevokeKey(grant.digest)], now);
         assert!(matches!(a.allows(Some(k.as_bytes()), None, now), Err(AuthError::BadKey)));
         // A snapshot replaces the whole set: the key is back, the jti not.
         let set = Credentials { api_keys: vec![grant], ..Credentials::default() };
         store.install(&set, now);
-        assert!(a.allows(Some(k.as_bytes()), Some("frontend"), now).unwrap());
-        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap());
+        assert!(a.allows(Some(k.as_bytes()), Some("frontend"), now).unwrap().is_allowed());
+        assert!(a.allows(Some(h.as_bytes()), None, now).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn a_rate_limit_counts_each_credential_apart() {
+        use std::num::NonZeroU32;
+        let limit = |count, per, burst| RateLimit {
+            rate: nexus_protocol::rate::Rate { count: NonZeroU32::new(count).unwrap(), per },
+            burst: NonZeroU32::new(burst).unwrap(),
+        };
+        let hour = Duration::from_secs(3600);
+        let a =
+            Authenticator::new(TokenVerifier::hs256(b"k")).with_rate_limit(Some(limit(1, hour, 3)));
+        let s = TokenSigner::hs256(b"k");
+        let now = chrono::Utc::now().timestamp();
+        let one = format!("Bearer {}", s.mint("one", Role::Resolver, ContextScope::All, now, 60));
+        let two = format!("Bearer {}", s.mint("two", Role::Resolver, ContextScope::All, now, 60));
+        for _ in 0..3 {
+            assert!(a.allows(Some(one.as_bytes()), Some("frontend"), now).unwrap().is_allowed());
+        }
+        // The burst is spent: the next allowance comes back in an hour.
+        let Ok(Access::Limited(wait)) = a.allows(Some(one.as_bytes()), Some("frontend"), now)
+        else {
+            panic!("the fourth request within the burst of 3 must be limited");
+        };
+        assert!(wait > Duration::from_secs(3500) && wait <= hour, "{wait:?}");
+        // Another credential has its own bucket.
+        assert!(a.allows(Some(two.as_bytes()), Some("frontend"), now).unwrap().is_allowed());
+        // Off, nothing is limited.
+        let off = Authenticator::new(TokenVerifier::hs256(b"k")).with_rate_limit(None);
+        for _ in 0..100 {
+            assert!(off.allows(Some(one.as_bytes()), None, now).unwrap().is_allowed());
+        }
+        // The allowance comes back at the rate: 1000/s is one per ms.
+        let fast = Authenticator::new(TokenVerifier::hs256(b"k")).with_rate_limit(Some(limit(
+            1000,
+            Duration::from_secs(1),
+            1,
+        )));
+        assert!(fast.allows(Some(one.as_bytes()), None, now).unwrap().is_allowed());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut limited = false;
+        loop {
+            match fast.allows(Some(one.as_bytes()), None, now).unwrap() {
+                Access::Limited(wait) => {
+                    limited = true;
+                    assert!(wait <= Duration::from_millis(1), "{wait:?}");
+                }
+                Access::Allowed if limited => break,
+                _ => {}
+            }
+            assert!(std::time::Instant::now() < deadline, "the bucket never refilled");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! bound. The environment is injected so tests need not set variables.
 
 pub mod env;
+pub mod rate_limit;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -73,6 +74,8 @@ pub struct Config {
     pub workers: NonZeroUsize,
     pub tls: Option<TlsFiles>,
     pub auth: AuthMode,
+    /// `EDGE_RATE_LIMIT`: each credential's limit; `None` (the default): off.
+    pub rate_limit: Option<rate_limit::RateLimit>,
     pub log_level: String,
     /// `LOG_FORMAT`: `text` (default) or `json` (see [`crate::logging`]).
     pub log_format: crate::logging::LogFormat,
@@ -189,6 +192,7 @@ impl Config {
                 });
             }
         };
+        let rate_limit = rate_limit::from_env(&env, matches!(auth, AuthMode::Required(_)))?;
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
         let log_format = parsed(&env, crate::logging::LOG_FORMAT)?.unwrap_or_default();
@@ -200,6 +204,7 @@ impl Config {
             workers,
             tls,
             auth,
+            rate_limit,
             log_level,
             log_format,
             max_connections,

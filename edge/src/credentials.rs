@@ -149,6 +149,7 @@ mod tests {
             exp: iat + 60,
             nbf: None,
             jti: Some(jti.into()),
+            team: None,
         }
     }
 

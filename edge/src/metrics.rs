@@ -105,6 +105,7 @@ struct OutcomeCounters {
     bad_request: Counter,
     unauthorized: Counter,
     forbidden: Counter,
+    rate_limited: Counter,
 }
 
 /// Every metric of the edge, and the registry that exposes them.
@@ -156,6 +157,7 @@ impl Metrics {
             bad_request: outcome("bad_request"),
             unauthorized: outcome("unauthorized"),
             forbidden: outcome("forbidden"),
+            rate_limited: outcome("rate_limited"),
         };
         let reloads = Family::<Labels, Counter>::default();
         registry.register("nexus_edge_reloads", "State reloads by result", reloads.clone());
@@ -244,6 +246,8 @@ impl Metrics {
             Some(Refusal::BadName | Refusal::UnknownContext) => &self.outcomes.bad_request,
             Some(Refusal::Unauthorized) => &self.outcomes.unauthorized,
             Some(Refusal::Forbidden) => &self.outcomes.forbidden,
+            // Over EDGE_RATE_LIMIT: answered 429 without reading the table.
+            Some(Refusal::RateLimited) => &self.outcomes.rate_limited,
             // Not an answer about the alias: the edge has no state yet.
             Some(Refusal::Starting) => return,
         };

@@ -141,7 +141,19 @@ pub fn launch(
         AuthMode::Required(verifier) => {
             crate::config::tokens::log_mode(verifier);
             let verifier = TokenVerifier::clone(verifier);
-            Some(Authenticator::new(verifier).with_credentials(state.credentials().clone()))
+            if let Some(l) = &config.rate_limit {
+                tracing::info!(
+                    rate = l.rate.count.get(),
+                    per_s = l.rate.per.as_secs(),
+                    burst = l.burst.get(),
+                    "EDGE_RATE_LIMIT: each credential is limited on this edge (429 over it)"
+                );
+            }
+            Some(
+                Authenticator::new(verifier)
+                    .with_credentials(state.credentials().clone())
+                    .with_rate_limit(config.rate_limit),
+            )
         }
         AuthMode::Off => {
             tracing::warn!("EDGE_AUTH=off: resolve answers anyone, without a token");

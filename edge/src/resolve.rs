@@ -4,17 +4,19 @@
 //! status, code and message come from the one table in [`Refusal`].
 //!
 //! Order of checks, the same on both planes (see the design's resolve
-//! contract): credentials (401 `unauthorized`) → name syntax (400
+//! contract): credentials (401 `unauthorized`) → the edge's optional
+//! per-credential limit (429 `rate_limited`, edge only) → name syntax (400
 //! `bad_request`) → token scope (403 `forbidden`, so a scoped token learns
 //! nothing about other contexts) → context known (400 `unknown_context`)
 //! → alias (404 `not_found`, or 200).
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use nexus_protocol::names::{MAX_ALIAS_LEN, MAX_CONTEXT_LEN, normalize};
 use nexus_protocol::quic::Status;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{Access, AuthError, Authenticator};
 use crate::table::{Hit, TableRef, key_of};
 
 /// The path prefix of resolve requests; what follows is `{context}/{alias}`.
@@ -27,6 +29,8 @@ pub enum Outcome<'t> {
     Found(Hit<'t>),
     /// 401, with why the credentials were refused.
     Unauthorized(AuthError),
+    /// 429: over `EDGE_RATE_LIMIT`; the next request fits after this.
+    Limited(Duration),
     /// Any other refusal.
     Refused(Refusal),
 }
@@ -37,6 +41,7 @@ impl Outcome<'_> {
         match self {
             Outcome::Found(_) => None,
             Outcome::Unauthorized(_) => Some(Refusal::Unauthorized),
+            Outcome::Limited(_) => Some(Refusal::RateLimited),
             Outcome::Refused(r) => Some(*r),
         }
     }
@@ -47,6 +52,7 @@ impl Outcome<'_> {
         match self {
             Outcome::Found(_) => Cow::Borrowed(""),
             Outcome::Unauthorized(e) => Cow::Owned(e.to_string()),
+            Outcome::Limited(_) => Cow::Borrowed(Refusal::RateLimited.message()),
             Outcome::Refused(r) => Cow::Borrowed(r.message()),
         }
     }
@@ -97,6 +103,9 @@ macro_rules! refusals {
 refusals! {
     /// No or bad credentials.
     Unauthorized => Unauthorized, "unauthorized", "missing or bad credentials";
+    /// Over the edge's per-credential limit (`EDGE_RATE_LIMIT`).
+    RateLimited => TooManyRequests, "rate_limited",
+        "too many requests for this credential; retry after the Retry-After seconds";
     /// The context or alias breaks the name rule.
     BadName => BadRequest, "bad_request",
         "context and alias must be a-z 0-9 - _ . starting with a letter or digit";
@@ -134,7 +143,9 @@ pub fn resolve<'t>(
         Some(auth) => {
             let context = names.as_ref().map(|(c, _)| &**c);
             match auth.allows(credentials, context, now_ms.div_euclid(1000)) {
-                Ok(allowed) => allowed,
+                Ok(Access::Allowed) => true,
+                Ok(Access::OutOfScope) => false,
+                Ok(Access::Limited(wait)) => return Outcome::Limited(wait),
                 Err(e) => return Outcome::Unauthorized(e),
             }
         }
@@ -262,6 +273,34 @@ mod tests {
             r("backend/live", Some(t.as_bytes())),
             Outcome::Refused(Refusal::UnknownContext)
         ));
+    }
+
+    #[test]
+    fn a_limited_credential_is_refused_before_the_names_are_read() {
+        use std::num::NonZeroU32;
+        let s = state();
+        let limit = crate::config::rate_limit::RateLimit {
+            rate: nexus_protocol::rate::Rate {
+                count: NonZeroU32::MIN,
+                per: Duration::from_secs(3600),
+            },
+            burst: NonZeroU32::MIN,
+        };
+        let a = Authenticator::new(TokenVerifier::hs256(b"k")).with_rate_limit(Some(limit));
+        let now_s = chrono::Utc::now().timestamp();
+        let t = TokenSigner::hs256(b"k").mint("s", Role::Resolver, ContextScope::All, now_s, 60);
+        let t = format!("Bearer {t}");
+        let guard = s.table();
+        let pinned = guard.as_ref().map(|t| t.pin());
+        let r = |target: &str| {
+            resolve(pinned.as_ref(), Some(&a), target, Some(t.as_bytes()), now_s * 1000)
+        };
+        assert!(matches!(r("frontend/live"), Outcome::Found(_)));
+        let limited = r("bad name/x");
+        assert!(matches!(limited, Outcome::Limited(w) if w > Duration::from_secs(3500)));
+        assert_eq!(limited.refusal(), Some(Refusal::RateLimited));
+        assert_eq!(Refusal::RateLimited.status().code(), 429);
+        assert!(matches!(r("frontend/live"), Outcome::Limited(_)));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 use bytes::buf::{Buf, Chain};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
@@ -94,6 +94,11 @@ impl App {
                 let mut r =
                     error(StatusCode::UNAUTHORIZED, Refusal::Unauthorized.code(), &e.to_string());
                 r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            Outcome::Limited(wait) => {
+                let mut r = refused(Refusal::RateLimited);
+                r.headers_mut().insert(RETRY_AFTER, retry_after(*wait));
                 r
             }
             Outcome::Refused(r) => refused(*r),
@@ -235,6 +240,13 @@ fn age_header(age_ms: u64) -> HeaderValue {
 }
 
 /// A refusal: its status and its compile-time body, from the one table.
+/// `Retry-After` in whole seconds, rounded up: a client that waits it out
+/// finds its next request within the limit.
+fn retry_after(wait: std::time::Duration) -> HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
 fn refused(refusal: Refusal) -> Response<Body> {
     let mut r = Response::new(body(Bytes::from_static(refusal.body().as_bytes())));
     *r.status_mut() =

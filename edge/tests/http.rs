@@ -73,6 +73,7 @@ async fn bad_tokens_are_refused() {
         exp,
         nbf: None,
         jti: None,
+        team: None,
     };
     let other_key =
         TokenSigner::hs256(b"another-secret").mint("t", Role::Admin, ContextScope::All, now, 300);

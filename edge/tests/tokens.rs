@@ -57,9 +57,15 @@ fn config(vars: &[(&str, String)]) -> Result<(Config, tempfile::TempDir), Config
 
 /// An edge given `NEXUS_TOKEN_VERIFY_KEYS` = a JWKS of `keys`, nothing else.
 async fn edge_with(keys: &[&SigningKey]) -> Edge {
+    edge_with_vars(keys, &[]).await
+}
+
+/// The same, plus `vars`.
+async fn edge_with_vars(keys: &[&SigningKey], vars: &[(&str, String)]) -> Edge {
     let public: Vec<PublicKey> = keys.iter().map(|k| PublicKey::new(k.verifying_key())).collect();
-    let (config, dir) =
-        config(&[("NEXUS_TOKEN_VERIFY_KEYS", jwk::jwks(&public).to_string())]).unwrap();
+    let mut vars = vars.to_vec();
+    vars.push(("NEXUS_TOKEN_VERIFY_KEYS", jwk::jwks(&public).to_string()));
+    let (config, dir) = config(&vars).unwrap();
     let metrics = Arc::new(Metrics::new());
     let (state, feed) = node::open(&config, &metrics).await.unwrap();
     let node = node::launch(&config, state, feed, metrics).unwrap();
@@ -203,4 +209,46 @@ fn an_edge_given_a_signing_key_refuses_to_start() {
     // Nor a private key passed as a "verify key".
     let e = config(&[("NEXUS_TOKEN_VERIFY_KEYS", pem.clone())]).err().unwrap().to_string();
     assert!(e.contains("PRIVATE") && !e.contains(pem.lines().nth(1).unwrap()), "{e}");
+}
+
+#[tokio::test]
+async fn a_credential_over_edge_rate_limit_gets_429_with_retry_after() {
+    let k = key(9);
+    let vars = [("EDGE_RATE_LIMIT", "2/h".to_owned()), ("EDGE_RATE_LIMIT_BURST", "2".into())];
+    let edge = edge_with_vars(&[&k], &vars).await;
+    let signer = TokenSigner::eddsa(&k);
+    let (noisy, quiet) = (mint(&signer), mint(&signer));
+    for _ in 0..2 {
+        assert_eq!(resolve(&edge, &noisy).await.0, 200);
+    }
+    let res = reqwest::Client::new()
+        .get(format!("http://{}/api/aliases/resolve/frontend/user-profile", edge.addr))
+        .bearer_auth(&noisy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    // Two an hour: the next allowance is back in half an hour.
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1700..=1800).contains(&retry), "Retry-After: {retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    // Each credential has its own bucket.
+    assert_eq!(resolve(&edge, &quiet).await.0, 200);
+    let get = |path: &'static str| {
+        let url = format!("http://{}{path}", edge.addr);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let metrics = get("/metrics").await;
+    assert!(metrics.contains(r#"nexus_edge_resolve_total{outcome="rate_limited"} 1"#), "{metrics}");
+    let status: Value = serde_json::from_str(&get("/api/aliases/status").await).unwrap();
+    assert_eq!(status["status"]["auth"]["rate_limit"]["burst"], 2, "{status}");
+    edge.stop().await;
+}
+
+#[test]
+fn a_rate_limit_without_credentials_to_count_refuses_to_start() {
+    let e = config(&[("EDGE_AUTH", "off".into()), ("EDGE_RATE_LIMIT", "10/s".into())]);
+    let message = e.err().expect("EDGE_RATE_LIMIT with EDGE_AUTH=off must not start").to_string();
+    assert!(message.contains("EDGE_RATE_LIMIT") && message.contains("EDGE_AUTH=off"), "{message}");
 }

@@ -205,6 +205,7 @@ mod tests {
             exp: iat + 10,
             nbf: None,
             jti: jti.map(Into::into),
+            team: None,
         };
         assert_eq!(c.refuses(&claims("x", 0, Some("j"))), Some(Revoked::Token));
         assert_eq!(c.refuses(&claims("s", 99, None)), Some(Revoked::Subject));

@@ -73,6 +73,10 @@ pub enum MintError {
     NotPositive(i64),
     #[error("lifetime {ttl} s exceeds TOKEN_MAX_TTL ({max} s)")]
     OverCap { ttl: i64, max: i64 },
+    #[error(transparent)]
+    Team(#[from] crate::token::BadTeam),
+    #[error("subject {0:?}: subjects starting with \"team:\" are reserved for team owners")]
+    ReservedSubject(String),
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {
@@ -351,6 +355,27 @@ impl TokenSigner {
         now: i64,
         ttl_secs: i64,
     ) -> Result<String, MintError> {
+        self.issue_for_team(sub, None, role, contexts, now, ttl_secs)
+    }
+
+    /// [`TokenSigner::issue`] with a `team` claim (checked with
+    /// [`crate::token::check_team`]): the aliases the holder creates are
+    /// owned by the team.
+    pub fn issue_for_team(
+        &self,
+        sub: &str,
+        team: Option<&str>,
+        role: Role,
+        contexts: ContextScope,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<String, MintError> {
+        if sub.starts_with(crate::token::TEAM_OWNER_PREFIX) {
+            return Err(MintError::ReservedSubject(sub.to_owned()));
+        }
+        if let Some(t) = team {
+            crate::token::check_team(t)?;
+        }
         if ttl_secs <= 0 {
             return Err(MintError::NotPositive(ttl_secs));
         }
@@ -368,6 +393,7 @@ impl TokenSigner {
             exp: now.saturating_add(ttl_secs),
             nbf: None,
             jti: Some(new_jti()),
+            team: team.map(str::to_owned),
         };
         Ok(self.sign(&claims))
     }

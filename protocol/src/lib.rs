@@ -15,6 +15,7 @@
 //! - [`signing`]: Ed25519 key parsing and the development key pair.
 //! - [`secret`]: `Secret`, the one redacted configuration value of both planes.
 //! - [`quic`]: the frames of the QUIC resolve protocol (`nexus-resolve/1`).
+//! - [`rate`]: the text of a rate-limit setting (`N/s`, `N/m`, `N/h`, `off`).
 
 pub mod credentials;
 pub mod declarative;
@@ -25,6 +26,7 @@ pub mod jwt;
 pub mod keys;
 pub mod names;
 pub mod quic;
+pub mod rate;
 pub mod record;
 pub mod secret;
 pub mod signing;

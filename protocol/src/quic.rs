@@ -78,6 +78,8 @@ pub enum Status {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// Over the edge's per-credential limit (`EDGE_RATE_LIMIT`).
+    TooManyRequests,
     /// The edge holds no state yet.
     Unavailable,
 }
@@ -90,6 +92,7 @@ impl Status {
             Status::Unauthorized => 401,
             Status::Forbidden => 403,
             Status::NotFound => 404,
+            Status::TooManyRequests => 429,
             Status::Unavailable => 503,
         }
     }
@@ -101,6 +104,7 @@ impl Status {
             401 => Status::Unauthorized,
             403 => Status::Forbidden,
             404 => Status::NotFound,
+            429 => Status::TooManyRequests,
             503 => Status::Unavailable,
             _ => return None,
         })
@@ -477,6 +481,7 @@ mod tests {
             Status::Unauthorized,
             Status::Forbidden,
             Status::NotFound,
+            Status::TooManyRequests,
             Status::Unavailable,
         ] {
             assert_eq!(Status::from_code(s.code()), Some(s));

@@ -147,11 +147,60 @@ pub struct Claims {
     /// The token's id, what `POST /api/admin/tokens/revoke` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The team the subject writes for (see [`check_team`]): the control
+    /// plane gives the aliases it creates the owner `team:<team>`, which
+    /// every member of the team may change. Edges ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+/// The prefix of a team's owner name; no token subject may start with it,
+/// so a subject cannot pass for a team.
+pub const TEAM_OWNER_PREFIX: &str = "team:";
+
+/// Longest team name.
+pub const MAX_TEAM_LEN: usize = 64;
+
+/// A team name that breaks the rule of [`check_team`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("team {0:?}: want 1 to 64 of a-z 0-9 - _ . starting with a letter or digit")]
+pub struct BadTeam(pub String);
+
+/// A team name is written like a context name: lower-case letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit, at most 64 bytes.
+pub fn check_team(team: &str) -> Result<(), BadTeam> {
+    let ok = (1..=MAX_TEAM_LEN).contains(&team.len())
+        && team.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && team.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok { Ok(()) } else { Err(BadTeam(team.to_owned())) }
+}
+
+/// The owner name of the aliases a subject creates: its team's when it has
+/// one, else its own.
+pub fn owner_name(sub: &str, team: Option<&str>) -> String {
+    match team {
+        Some(t) => format!("{TEAM_OWNER_PREFIX}{t}"),
+        None => sub.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn team_names_and_owner_names() {
+        for good in ["payments", "a", "team-1.x_y", &"t".repeat(64)] {
+            assert_eq!(check_team(good), Ok(()), "{good}");
+        }
+        for bad in ["", "Payments", "-x", "a b", "a/b", &"t".repeat(65), "é"] {
+            assert!(check_team(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(owner_name("alice", Some("payments")), "team:payments");
+        assert_eq!(owner_name("alice", None), "alice");
+    }
 
     #[test]
     fn claims_round_trip_and_scope() {

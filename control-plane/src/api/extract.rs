@@ -79,13 +79,15 @@ impl Caller {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor { name: self.principal.name.clone(), request_id: self.request_id.clone() }
+        let p = &self.principal;
+        let owner = p.team.as_deref().map(|t| nexus_protocol::token::owner_name(&p.name, Some(t)));
+        Actor { name: p.name.clone(), request_id: self.request_id.clone(), owner }
     }
 
     /// The caller as ownership sees it: it owns what it creates, under its
-    /// principal's name.
+    /// team's name when its token names one, else its own.
     pub fn writer(&self) -> Writer {
-        Writer::new(self.principal.role, &self.principal.name)
+        Writer::new(self.principal.role, &self.principal.name, self.principal.team.as_deref())
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub contexts: ContextScope,
+    /// The token's `team` claim: the aliases it creates are the team's.
+    pub team: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +29,10 @@ pub enum AuthError {
     NotBearer,
     #[error("invalid token: {0}")]
     Token(#[from] TokenError),
-    #[error("token subject is not printable")]
+    #[error("token subject is not printable, or is reserved (team:...)")]
     BadSubject,
+    #[error("token team is not a valid team name")]
+    BadTeam,
     #[error("invalid, revoked or expired API key")]
     BadKey,
     #[error("token has been revoked")]
@@ -61,6 +65,7 @@ pub async fn authenticate(
             name: format!("api_key:{}:{}", grant.id, grant.name),
             role: grant.role,
             contexts: grant.contexts,
+            team: None,
         });
     }
     let claims = verifier.verify(credential)?;
@@ -71,5 +76,19 @@ pub async fn authenticate(
     if claims.sub.is_empty() || claims.sub.len() > 255 || claims.sub.chars().any(char::is_control) {
         return Err(AuthError::BadSubject);
     }
-    Ok(Principal { name: claims.sub, role: claims.role, contexts: claims.contexts })
+    // Minted by this plane's own key, but checked as any input: the team
+    // becomes an owner name in rows, audit and logs, and no subject may
+    // pass for a team.
+    if claims.sub.starts_with(nexus_protocol::token::TEAM_OWNER_PREFIX) {
+        return Err(AuthError::BadSubject);
+    }
+    if let Some(t) = &claims.team {
+        nexus_protocol::token::check_team(t).map_err(|_| AuthError::BadTeam)?;
+    }
+    Ok(Principal {
+        name: claims.sub,
+        role: claims.role,
+        contexts: claims.contexts,
+        team: claims.team,
+    })
 }

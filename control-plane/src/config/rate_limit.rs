@@ -65,19 +65,9 @@ impl RateLimitConfig {
 }
 
 fn parse_rate(text: &str) -> Result<Option<(NonZeroU32, Duration)>, RateLimitError> {
-    if text.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let bad = || RateLimitError::Rate(text.to_owned());
-    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
-    let n: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
-    let per = match unit.trim() {
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        _ => return Err(bad()),
-    };
-    Ok(Some((n, per)))
+    let rate =
+        nexus_protocol::rate::parse(text).map_err(|_| RateLimitError::Rate(text.to_owned()))?;
+    Ok(rate.map(|r| (r.count, r.per)))
 }
 
 #[cfg(test)]

@@ -209,8 +209,9 @@ impl StoredAlias {
 
 /// An alias row with its owner (column `owner`, migration 0006): what the
 /// admin API shows and what ownership decides on. The ledger stages
-/// [`StoredAlias`] rows and never writes the owner (a new row takes its
-/// creator in SQL; a change keeps it), so the owner sits beside the row.
+/// [`StoredAlias`] rows and sets the owner only on a new row (the actor's
+/// team, else its creator in SQL; a change keeps it), so the owner sits
+/// beside the row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OwnedAlias {
     #[serde(flatten)]
@@ -445,7 +446,7 @@ mod tests {
         assert_eq!(plan_update(Some(&bobs), &bad, &g, now, &alice()), refused);
         assert_eq!(plan_update(Some(&bobs), &patch, &g, now, &alice()), refused);
         assert_eq!(plan_deactivate(Some(&bobs), &g, &alice()), refused);
-        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root", None);
         assert!(matches!(plan_update(Some(&bobs), &patch, &g, now, &admin), UpdatePlan::Write(_)));
         let shared = Governance::from_yaml(
             "defaults:\n  alias_pattern: '^[a-z]+$'\n  max_alias_length: 40\n  \

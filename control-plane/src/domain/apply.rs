@@ -293,7 +293,7 @@ mod tests {
         // Refused rows are never among the writes.
         assert!(plan.rewrites.iter().all(|(id, _)| *id == 2));
         // An admin's plan over the same state refuses nothing.
-        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root", None);
         assert!(plan_apply(&entries, &existing, &named, true, &admin, &g).allowed());
         // Unchanged entries are not refused: nothing would be written.
         let same = [entry("frontend", "bobs", "https://old")];

@@ -219,7 +219,7 @@ mod tests {
         // Skipping it changes nothing of bob's: allowed.
         let skip = plan_import(&entries, &existing, ImportPolicy::Skip, &w, &g);
         assert!(!skip.refused() && skip.report.not_owned.is_empty());
-        let admin = Writer::new(nexus_protocol::Role::Admin, "root");
+        let admin = Writer::new(nexus_protocol::Role::Admin, "root", None);
         let by_admin = plan_import(&entries, &existing, ImportPolicy::Replace, &admin, &g);
         assert_eq!((by_admin.refused(), by_admin.report.updated), (false, 1));
     }

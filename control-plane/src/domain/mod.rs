@@ -34,6 +34,6 @@ pub(crate) mod fixtures {
 
     /// An editor named alice.
     pub fn alice() -> Writer {
-        Writer::new(nexus_protocol::Role::Editor, "alice")
+        Writer::new(nexus_protocol::Role::Editor, "alice", None)
     }
 }

@@ -91,23 +91,31 @@ pub fn decide(role: Role, contexts: &ContextScope, action: Action, scope: Scope<
 /// creates, and whether it may change aliases whatever their owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Writer {
-    /// The principal's name (token subject, or `api_key:<id>:<name>`).
-    /// A team or group claim would go here once tokens carry one.
+    /// The owner name of what it creates: `team:<team>` when its token
+    /// carries a team claim, else the principal's name.
     pub owner: String,
+    /// The principal's own name (token subject, or `api_key:<id>:<name>`):
+    /// what it created before it had a team stays its own.
+    pub name: String,
     pub any_owner: bool,
 }
 
 impl Writer {
-    /// Admins change any alias; every other role only its own.
-    pub fn new(role: Role, name: &str) -> Self {
-        Writer { owner: name.to_owned(), any_owner: role == Role::Admin }
+    /// Admins change any alias; every other role only its own and its
+    /// team's.
+    pub fn new(role: Role, name: &str, team: Option<&str>) -> Self {
+        Writer {
+            owner: nexus_protocol::token::owner_name(name, team),
+            name: name.to_owned(),
+            any_owner: role == Role::Admin,
+        }
     }
 
     /// The control plane itself (`nexus-control-plane import`, dev mode's
     /// samples): whoever can run it holds the database, so it is not
     /// narrowed.
     pub fn system(name: &str) -> Self {
-        Writer { owner: name.to_owned(), any_owner: true }
+        Writer { owner: name.to_owned(), name: name.to_owned(), any_owner: true }
     }
 }
 
@@ -115,7 +123,7 @@ impl Writer {
 /// context whose governance sets `shared_ownership` to `shared`. The role
 /// and context checks ([`decide`], `WriteAliases`) come first.
 pub fn may_change(writer: &Writer, owner: &str, shared: bool) -> bool {
-    writer.any_owner || shared || writer.owner == owner
+    writer.any_owner || shared || writer.owner == owner || writer.name == owner
 }
 
 #[cfg(test)]
@@ -167,20 +175,30 @@ mod tests {
 
     #[test]
     fn ownership_table() {
-        // (role, writer name, owner, shared context) -> may change
+        // (role, writer name, its team, owner, shared context) -> may change
         let cases = [
-            (Role::Editor, "alice", "alice", false, true),
-            (Role::Editor, "alice", "bob", false, false),
-            (Role::Editor, "alice", "bob", true, true),
-            (Role::Editor, "api_key:3:ci", "api_key:3:ci", false, true),
-            (Role::Editor, "api_key:4:ci", "api_key:3:ci", false, false),
-            (Role::Editor, "alice", "system:unknown", false, false),
-            (Role::Admin, "root", "bob", false, true),
-            (Role::Admin, "root", "system:unknown", false, true),
+            (Role::Editor, "alice", None, "alice", false, true),
+            (Role::Editor, "alice", Some("pay"), "team:pay", false, true),
+            // What alice made before she had a team is still hers.
+            (Role::Editor, "alice", Some("pay"), "alice", false, true),
+            (Role::Editor, "alice", Some("pay"), "team:search", false, false),
+            (Role::Editor, "alice", None, "team:pay", false, false),
+            (Role::Editor, "bob", Some("pay"), "alice", false, false),
+            (Role::Editor, "alice", None, "bob", false, false),
+            (Role::Editor, "alice", None, "bob", true, true),
+            (Role::Editor, "api_key:3:ci", None, "api_key:3:ci", false, true),
+            (Role::Editor, "api_key:4:ci", None, "api_key:3:ci", false, false),
+            (Role::Editor, "alice", None, "system:unknown", false, false),
+            (Role::Admin, "root", None, "bob", false, true),
+            (Role::Admin, "root", None, "system:unknown", false, true),
         ];
-        for (role, name, owner, shared, want) in cases {
-            let w = Writer::new(role, name);
-            assert_eq!(may_change(&w, owner, shared), want, "{role:?} {name} on {owner}'s");
+        for (role, name, team, owner, shared, want) in cases {
+            let w = Writer::new(role, name, team);
+            assert_eq!(
+                may_change(&w, owner, shared),
+                want,
+                "{role:?} {name} {team:?} on {owner}'s"
+            );
         }
         assert!(may_change(&Writer::system("system:cli-import"), "bob", false));
         // Transferring is an admin's alone, whatever the contexts.

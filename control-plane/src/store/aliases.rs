@@ -82,10 +82,11 @@ impl Store {
                     None => None,
                 };
                 ledger.commit().await?;
-                // A new row is owned by its creator (migration 0006 sets it
-                // from created_by, which the ledger writes from the actor).
+                // A new row is owned by the actor's team or, when it has
+                // none, by its creator (migration 0006 sets it from
+                // created_by, which the ledger writes from the actor).
                 Ok(Created::New {
-                    alias: OwnedAlias { row: alias, owner: actor.name.clone() },
+                    alias: OwnedAlias { row: alias, owner: actor.owner_of_new().to_owned() },
                     shadowing,
                 })
             }

@@ -24,15 +24,16 @@ use crate::domain::alias::{AliasWrite, StoredAlias};
 
 /// The whole write, as one statement shape for every mutation. Alias rows
 /// are upserted by id: a new row comes with a reserved id or takes the next
-/// one from the sequence; a changed row keeps its id, key, creation time and
-/// creator. The unique index on active `(context, alias)` stays the last
+/// one from the sequence, and the actor's owner (`$25`: its team's name, or
+/// NULL for migration 0006's trigger to make it the creator); a changed row
+/// keeps its id, key, creation time, creator and owner. The unique index on active `(context, alias)` stays the last
 /// line of defence: a plan that would break it fails the statement.
 const COMMIT: &str = r#"
 WITH w AS (
     INSERT INTO aliases AS x (id, context, alias, canonical, description, expires_at, is_active,
-                              created_at, updated_at, created_by, updated_by, version)
+                              created_at, updated_at, created_by, updated_by, version, owner)
     SELECT COALESCE(t.id, nextval(pg_get_serial_sequence('aliases', 'id'))::INT),
-           t.c, t.a, t.k, t.d, t.e, t.act, $9, $9, $10, $10, t.v
+           t.c, t.a, t.k, t.d, t.e, t.act, $9, $9, $10, $10, t.v, $25::TEXT
     FROM UNNEST($1::INT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TIMESTAMPTZ[],
                 $7::BOOL[], $8::BIGINT[]) WITH ORDINALITY AS t(id, c, a, k, d, e, act, v, n)
     ORDER BY t.n
@@ -350,6 +351,7 @@ impl<'c> Ledger<'c> {
                     &self.contexts.0,
                     &self.contexts.1,
                     &self.contexts.2,
+                    &self.actor.owner,
                 ],
             )
             .await?;

@@ -120,11 +120,20 @@ impl From<PoolError> for StoreError {
 pub struct Actor {
     pub name: String,
     pub request_id: Option<String>,
+    /// The owner of the rows this write creates when not `name` (a token's
+    /// team, `team:<team>`); `None`: the creator, as migration 0006's
+    /// trigger sets it.
+    pub owner: Option<String>,
 }
 
 impl Actor {
     pub fn system(what: &str) -> Self {
-        Self { name: format!("system:{what}"), request_id: None }
+        Self { name: format!("system:{what}"), request_id: None, owner: None }
+    }
+
+    /// The owner a row this write creates gets.
+    pub fn owner_of_new(&self) -> &str {
+        self.owner.as_deref().unwrap_or(&self.name)
     }
 }
 

@@ -162,6 +162,80 @@ async fn a_shared_context_lets_any_editor_change_any_alias() {
 }
 
 #[tokio::test]
+async fn a_team_owns_what_its_members_create_and_only_its_members_change_it() {
+    let app = spawn_app().await;
+    let member = |name: &str, team: &str| {
+        let scope = ContextScope::Only(vec![Context::parse("frontend").unwrap()]);
+        let now = Utc::now().timestamp();
+        app.signer.issue_for_team(name, Some(team), Role::Editor, scope, now, 600).unwrap()
+    };
+    let (alice, bob, carol) =
+        (member("alice", "payments"), member("bob", "payments"), member("carol", "search"));
+    let create = json!({"context": "frontend", "alias": "checkout", "canonical": CANON});
+    let (s, a) = as_(&app, &alice, Method::POST, "/api/admin/aliases", Some(create)).await;
+    assert_eq!((s, a["owner"].as_str()), (StatusCode::CREATED, Some("team:payments")), "{a}");
+    let path = "/api/admin/aliases/frontend/checkout";
+    let (_, got) = app.get(path).await;
+    assert_eq!(got["owner"], "team:payments", "stored, not only answered: {got}");
+
+    // Another member changes it; the team keeps it; the audit names the person.
+    let (s, e) = as_(&app, &bob, Method::PUT, path, Some(json!({"description": "bob's"}))).await;
+    assert_eq!((s, e["owner"].as_str()), (StatusCode::OK, Some("team:payments")), "{e}");
+    let (_, page) = app.get(&format!("{path}/history")).await;
+    let who: Vec<&str> =
+        page["items"].as_array().unwrap().iter().filter_map(|i| i["who"].as_str()).collect();
+    assert_eq!(who, ["bob", "alice"], "{page}");
+    // Another team may not.
+    let (s, e) = as_(&app, &carol, Method::DELETE, path, None).await;
+    assert_eq!(
+        (s, e["error"].as_str(), e["owner"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_owner"), Some("team:payments")),
+        "{e}"
+    );
+
+    // Apply creates for the team too (the ledger's one statement).
+    let res = app
+        .http
+        .post(app.url("/api/admin/apply"))
+        .bearer_auth(&bob)
+        .header("content-type", "application/yaml")
+        .body("aliases:\n  - {context: frontend, alias: refunds, canonical: 'https://api.nexus.com/r'}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let (_, got) = app.get("/api/admin/aliases/frontend/refunds").await;
+    assert_eq!(got["owner"], "team:payments", "{got}");
+
+    // No subject may pass for a team, and a team name is checked.
+    let now = Utc::now().timestamp();
+    let err = app.signer.issue("team:payments", Role::Editor, ContextScope::All, now, 60);
+    assert!(err.is_err(), "a team: subject is refused at mint");
+    let forged = app.signer.sign(&nexus_protocol::token::Claims {
+        sub: "team:payments".into(),
+        role: Role::Editor,
+        contexts: ContextScope::All,
+        aud: nexus_protocol::AUDIENCE.into(),
+        iat: now,
+        exp: now + 60,
+        nbf: None,
+        jti: Some("forged-1".into()),
+        team: None,
+    });
+    let (s, e) = as_(&app, &forged, Method::DELETE, path, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{e}");
+    let bad = app.signer.issue_for_team(
+        "dave",
+        Some("Bad Team"),
+        Role::Editor,
+        ContextScope::All,
+        now,
+        60,
+    );
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
 async fn apply_and_import_refuse_whole_what_changes_another_owners_alias() {
     let app = spawn_app().await;
     let alice = editor(&app, "alice");

@@ -288,13 +288,14 @@ impl Batch<'_, '_> {
             Request::Auth { id, token } => {
                 let header = [b"Bearer ".as_slice(), token.as_bytes()].concat();
                 let checked = match &app.auth {
-                    None => Ok(true),
+                    None => Ok(crate::auth::Access::Allowed),
                     Some(auth) => auth.allows(Some(&header), None, self.now_ms.div_euclid(1000)),
                 };
                 // Stored even when refused: later resolves then get the same
                 // 401 an HTTP request with that header would.
                 *credentials = Some(header);
                 match checked {
+                    Ok(crate::auth::Access::Limited(wait)) => encode_limited(out, id, wait),
                     Ok(_) => encode(out, ok(id, 0, "authorized")),
                     Err(e) => {
                         let code = Refusal::Unauthorized.code();
@@ -330,8 +331,19 @@ fn encode_outcome(out: &mut Vec<u8>, id: u64, outcome: &Outcome<'_>) {
             let r = Refusal::Unauthorized;
             encode(out, error(id, r.status(), r.code(), &e.to_string()));
         }
+        Outcome::Limited(wait) => encode_limited(out, id, *wait),
         Outcome::Refused(r) => encode(out, error(id, r.status(), r.code(), r.message())),
     }
+}
+
+/// 429 over `EDGE_RATE_LIMIT`. The ANSWER frame has no headers, so the
+/// wait HTTP sends as `Retry-After` is in the message, in whole seconds
+/// rounded up.
+fn encode_limited(out: &mut Vec<u8>, id: u64, wait: std::time::Duration) {
+    let r = Refusal::RateLimited;
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let message = format!("too many requests for this credential; retry after {secs} s");
+    encode(out, error(id, r.status(), r.code(), &message));
 }
 
 fn ok(id: u64, version: u64, canonical: &str) -> Answer<'_> {
