@@ -76,7 +76,7 @@ pub async fn revoke(
     caller: Caller,
     Json(b): Json<RevokeBody>,
 ) -> Result<Response, ApiError> {
-    caller.may(Action::ManageApiKeys, Scope::Global)?;
+    caller.may(Action::RevokeTokens, Scope::Global)?;
     let now = Utc::now();
     let leeway = chrono::Duration::seconds(LEEWAY_SECS as i64);
     // Every token this service accepts lives at most this long (the

@@ -22,12 +22,14 @@ pub enum Action {
     ReadGovernance,
     WriteGovernance,
     ManageApiKeys,
+    /// Revoke tokens, by id or by subject, on every plane and edge.
+    RevokeTokens,
     /// Give an alias another owner.
     TransferOwnership,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Resolve,
         Action::ReadAliases,
         Action::WriteAliases,
@@ -36,6 +38,7 @@ impl Action {
         Action::ReadGovernance,
         Action::WriteGovernance,
         Action::ManageApiKeys,
+        Action::RevokeTokens,
         Action::TransferOwnership,
     ];
 }

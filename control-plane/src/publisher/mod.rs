@@ -343,8 +343,9 @@ impl Publisher {
     }
 
     /// Housekeeping when idle; a failure only costs a log line.
-    /// About once a `prune_every`: edge reports past their retention, and
-    /// outbox rows past theirs that publishing no longer needs.
+    /// About once a `prune_every`: edge reports past their retention,
+    /// revocations whose tokens have all expired, and outbox rows past
+    /// their retention that publishing no longer needs.
     async fn prune_if_due(&mut self, head: Head) {
         if self.pruned_at.is_some_and(|t| t.elapsed() < self.settings.prune_every) {
             return;
@@ -357,6 +358,11 @@ impl Publisher {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned edges silent past the retention"),
             Err(e) => tracing::warn!(error = %Chain(&e), "pruning P:edges failed"),
+        }
+        match self.store.prune_revocations().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned revocations of expired tokens"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "pruning revocations failed"),
         }
         let kept = chrono::Duration::from_std(self.settings.outbox_retention)
             .unwrap_or(chrono::Duration::MAX);

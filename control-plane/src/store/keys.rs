@@ -258,6 +258,17 @@ impl Store {
         commit_revocation(ledger, change, revocation, format!("subject/{sub}")).await
     }
 
+    /// Drops revocations whose tokens have all expired (`until` passed): a
+    /// revocation is kept exactly as long as something could still use it,
+    /// and no snapshot carries it after that. How many rows went.
+    pub async fn prune_revocations(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let tokens = client.execute("DELETE FROM revoked_tokens WHERE until <= now()", &[]).await?;
+        let subjects =
+            client.execute("DELETE FROM revoked_subjects WHERE until <= now()", &[]).await?;
+        Ok(tokens + subjects)
+    }
+
     /// Whether verified `claims` are revoked (the control plane's own
     /// check; edges have the same set from the stream).
     pub async fn token_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {

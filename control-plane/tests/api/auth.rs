@@ -412,3 +412,31 @@ fn the_token_command_signs_eddsa_and_caps_the_ttl() {
     assert!(stderr.contains("TOKEN_MAX_TTL") && stderr.contains("3601"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn revocations_are_pruned_once_every_token_they_refuse_has_expired() {
+    let app = spawn_app().await;
+    for body in [json!({"jti": "old"}), json!({"jti": "live"}), json!({"sub": "gone"})] {
+        let (s, e) = app.post("/api/admin/tokens/revoke", &body).await;
+        assert_eq!(s, StatusCode::OK, "{body}: {e}");
+    }
+    let c = app.sql().await;
+    // Time passes for two of them: every token they refuse has expired.
+    c.execute("UPDATE revoked_tokens SET until = now() - interval '1 s' WHERE jti = 'old'", &[])
+        .await
+        .unwrap();
+    c.execute("UPDATE revoked_subjects SET until = now() - interval '1 s'", &[]).await.unwrap();
+    assert_eq!(app.store.prune_revocations().await.unwrap(), 2);
+    let left: Vec<String> = c
+        .query("SELECT jti FROM revoked_tokens", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["live"], "a revocation still in force is kept");
+    let subjects: i64 =
+        c.query_one("SELECT count(*) FROM revoked_subjects", &[]).await.unwrap().get(0);
+    assert_eq!(subjects, 0);
+    assert_eq!(app.store.prune_revocations().await.unwrap(), 0);
+}
