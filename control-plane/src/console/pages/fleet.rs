@@ -9,14 +9,12 @@ use chrono::Utc;
 use maud::{Markup, html};
 
 use crate::api::Shared;
-use crate::api::edges::{EdgeReport, EdgeView, MAX_EDGES, view};
+use crate::api::edges::{self, EdgeView};
 use crate::api::error::ApiError;
 use crate::console::view::{self, Nav, age, respond, time_ms};
 use crate::console::{ConsoleState, Problem, Signed};
 use crate::domain::rbac::{Action, Scope};
 
-/// Largest report read, as the API's fleet view.
-const MAX_REPORT_LEN: usize = 8 << 10;
 /// How often the page reloads its table.
 const REFRESH_MS: u32 = 2000;
 
@@ -30,7 +28,8 @@ pub struct Fleet {
     pub unreadable: Vec<String>,
 }
 
-/// Reads the edges' reports and judges each with `api::edges::view`.
+/// Reads the edges' reports and judges them as the API does
+/// ([`edges::Fleet::read`]), sorted by region, then id.
 pub async fn read(app: &Shared) -> Result<Fleet, Problem> {
     let head = app.store.registry_head().await?;
     let Some(bus) = app.propagation.bus() else {
@@ -41,21 +40,15 @@ pub async fn read(app: &Shared) -> Result<Fleet, Problem> {
             unreadable: vec![],
         });
     };
-    let raw = bus.edge_reports(MAX_EDGES).await.map_err(ApiError::Fleet)?;
-    let now = Utc::now().timestamp_millis();
-    let mut edges = Vec::with_capacity(raw.len());
-    let mut unreadable = Vec::new();
-    for (id, text) in raw {
-        let parsed = (text.len() <= MAX_REPORT_LEN)
-            .then(|| serde_json::from_str::<EdgeReport>(&text).ok())
-            .flatten();
-        match parsed {
-            Some(r) => edges.push(view(r, head.epoch, head.version, now)),
-            None => unreadable.push(id),
-        }
-    }
-    edges.sort_by(|a, b| (&a.report.region, &a.report.id).cmp(&(&b.report.region, &b.report.id)));
-    Ok(Fleet { epoch: head.epoch, version: head.version, edges: Some(edges), unreadable })
+    let fleet = edges::Fleet::read(bus, head.epoch, head.version).await.map_err(ApiError::Fleet)?;
+    let mut items = fleet.items;
+    items.sort_by(|a, b| (&a.report.region, &a.report.id).cmp(&(&b.report.region, &b.report.id)));
+    Ok(Fleet {
+        epoch: head.epoch,
+        version: head.version,
+        edges: Some(items),
+        unreadable: fleet.unreadable,
+    })
 }
 
 /// Per region: edges, how many are current, behind, stale.
