@@ -449,6 +449,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
                     ("region", "region"),
                     ("version", "version"),
                     ("behind", "versions_behind"),
+                    ("lag p99 (ms)", "lag_ms_p99"),
+                    ("state age (s)", "state_age_seconds"),
                     ("seen (s ago)", "seen_seconds_ago"),
                     ("source", "source"),
                     ("stale", "stale"),
