@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod aliases;
 pub mod apply;
+pub mod barrier;
 pub mod edges;
 pub mod error;
 pub mod export;
@@ -83,6 +84,8 @@ pub fn router(state: Shared) -> Router {
         .merge(crate::console::router(state.clone()))
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        // Innermost: the barrier waits only for a write that was let in.
+        .layer(middleware::from_fn_with_state(state.clone(), barrier::wait))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Inside `observe`: a 429 is counted, timed and has a request id.
         .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))

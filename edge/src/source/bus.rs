@@ -157,41 +157,86 @@ pub struct BusSource {
     queued: VecDeque<Update>,
     handed: Handed,
     reporter: Reporter,
+    /// The `(epoch, version)` last reported: a new one is reported as soon
+    /// as it is applied, not at the next heartbeat.
+    reported: Option<(u64, u64)>,
 }
 
 /// Writes the edge report off the sync loop: a report sent across a WAN
-/// costs a round trip that deltas arriving meanwhile must not wait for. At
-/// most one write is in flight; a heartbeat that finds the last one still
-/// running skips its turn.
+/// costs a round trip that deltas arriving meanwhile must not wait for. One
+/// writer task, so at most one write is in flight; a report handed over
+/// while one is in flight replaces any still waiting and goes next, so the
+/// latest position always reaches the fleet hash (the publish barrier,
+/// `?wait=applied` on the control plane, waits on it).
 #[derive(Debug)]
 struct Reporter {
     transport: Arc<dyn Transport>,
     /// Whether `transport` is a report path of its own
     /// (`EDGE_REPORT_REDIS_URL`) rather than the transport synced from.
     separate: bool,
-    in_flight: Option<tokio::task::JoinHandle<()>>,
+    /// The next report to write, `(edge id, JSON)`; the writer takes it.
+    latest: Arc<std::sync::Mutex<Option<(String, String)>>>,
+    wake: Arc<tokio::sync::Notify>,
+    /// Started at the first report (inside the runtime).
+    writer: Option<tokio::task::JoinHandle<()>>,
     /// Set once the read-only refusal was logged, cleared by a write that
     /// lands: one warning per episode, not one per heartbeat.
     read_only_warned: Arc<AtomicBool>,
 }
 
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(w) = &self.writer {
+            w.abort();
+        }
+    }
+}
+
 impl Reporter {
     fn new(transport: Arc<dyn Transport>, separate: bool) -> Self {
-        Self { transport, separate, in_flight: None, read_only_warned: Arc::default() }
+        Self {
+            transport,
+            separate,
+            latest: Arc::default(),
+            wake: Arc::default(),
+            writer: None,
+            read_only_warned: Arc::default(),
+        }
     }
 
     fn send(&mut self, edge: &str, report: String) {
-        if self.in_flight.as_ref().is_some_and(|t| !t.is_finished()) {
-            tracing::debug!("previous edge report still in flight; skipping this one");
-            return;
-        }
         if !self.transport.is_connected() {
             // It would only wait for its timeout.
             return;
         }
-        let (transport, edge) = (self.transport.clone(), edge.to_owned());
-        let (warned, separate) = (self.read_only_warned.clone(), self.separate);
-        self.in_flight = Some(tokio::spawn(async move {
+        if let Ok(mut slot) = self.latest.lock() {
+            *slot = Some((edge.to_owned(), report));
+        }
+        if self.writer.is_none() {
+            self.writer = Some(tokio::spawn(write_reports(
+                self.transport.clone(),
+                self.latest.clone(),
+                self.wake.clone(),
+                self.read_only_warned.clone(),
+                self.separate,
+            )));
+        }
+        // A permit is kept when the writer is busy: it looks again after.
+        self.wake.notify_one();
+    }
+}
+
+/// The writer task: writes whatever report is waiting, one at a time.
+async fn write_reports(
+    transport: Arc<dyn Transport>,
+    latest: Arc<std::sync::Mutex<Option<(String, String)>>>,
+    wake: Arc<tokio::sync::Notify>,
+    warned: Arc<AtomicBool>,
+    separate: bool,
+) {
+    loop {
+        wake.notified().await;
+        while let Some((edge, report)) = latest.lock().ok().and_then(|mut s| s.take()) {
             match transport.report(&edge, report).await {
                 Ok(()) => warned.store(false, Ordering::Relaxed),
                 Err(e) if is_read_only(&e) => {
@@ -201,7 +246,7 @@ impl Reporter {
                 }
                 Err(e) => tracing::debug!(error = %e, "edge report not written"),
             }
-        }));
+        }
     }
 }
 
@@ -244,6 +289,7 @@ impl BusSource {
             catch_up: None,
             queued: VecDeque::new(),
             handed: Handed::Other,
+            reported: None,
         })
     }
 
@@ -402,6 +448,14 @@ fn position(at: &Applier) -> Position {
 impl Source for BusSource {
     async fn next(&mut self, at: &Applier) -> Option<Update> {
         loop {
+            // Called again right after each update was applied: a new
+            // position reaches the fleet hash at once.
+            let s = at.state();
+            let now_at = s.is_loaded().then(|| (s.epoch(), s.version()));
+            if now_at.is_some() && now_at != self.reported {
+                self.reported = now_at;
+                self.heartbeat(at);
+            }
             if let Some(u) = self.queued.pop_front() {
                 self.handed = Handed::Other;
                 return Some(u);

@@ -1,0 +1,216 @@
+//! The publish barrier against real servers: a private Redis, the control
+//! plane as `serve` starts it, and three edges (two in region `home`, one
+//! in `far`) checking the head only every 2 s, so an answer within that
+//! proves the edges report as soon as they apply. A write with
+//! `?wait=applied` is answered only once every live edge serves it; a
+//! stopped edge (its last report still fresh) is named as the straggler.
+
+#[path = "support/edge.rs"]
+mod edge_support;
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "support/wait.rs"]
+#[allow(dead_code)]
+mod wait;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_control_plane::auth::api_key;
+use nexus_control_plane::config::Config;
+use nexus_control_plane::server;
+use nexus_control_plane::store::{Actor, Store};
+use nexus_edge::bus::Transport;
+use nexus_edge::bus::redis::RedisConfig;
+use nexus_edge::node::Node;
+use nexus_local::redis::Redis;
+use nexus_protocol::{ContextScope, Role};
+use rand::RngCore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use wait::wait_until;
+
+const SECRET: &str = "barrier-test-secret-barrier-test-secret-01";
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Database(String);
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        helpers::drop_database(self.0.clone());
+    }
+}
+
+async fn served_by(http: &reqwest::Client, edge: &Node, alias: &str) -> Option<String> {
+    let addr = edge.http_addr().unwrap();
+    let url = format!("http://{addr}/api/aliases/resolve/frontend/{alias}");
+    let r = http.get(url).send().await.ok()?;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    r.json::<Value>().await.ok()?["canonical_name"].as_str().map(str::to_owned)
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> =
+        v.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap_or("?").to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis")).unwrap();
+    let db = Database(helpers::fresh_database().await);
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    let (db_url, prefix, redis_url) =
+        (helpers::url_for(&db.0), format!("barrier-{}", hex::encode(b)), redis.url());
+    let config = Config::from_lookup(|k: &str| match k {
+        "DATABASE_URL" => Some(db_url.clone()),
+        "SECRET_KEY" => Some(SECRET.into()),
+        "REDIS_URL" => Some(redis_url.clone()),
+        "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
+        "LOG_LEVEL" => Some("warn".into()),
+        _ => None,
+    })
+    .unwrap();
+    let store = Store::new(&config.db).unwrap();
+    store.migrate().await.unwrap();
+    let service = server::start(&config, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let (stop, mut stopped) = watch::channel(false);
+    let served = tokio::spawn(async move {
+        let _ = service
+            .serve(listener, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    let scope = ContextScope::try_from(vec!["*".to_owned()]).unwrap();
+    let (key, digest) = api_key::generate();
+    store
+        .create_api_key("barrier-admin", Role::Admin, &scope, &digest, &Actor::system("test"))
+        .await
+        .unwrap();
+
+    let verify = config.propagation.signing_key.verifying_key();
+    let edge = |id: &str, region: &str| {
+        let t: Arc<dyn Transport> =
+            Arc::new(RedisConfig::new(&redis.url(), &prefix).connect().unwrap());
+        edge_support::launch(t, None, verify, id, region, Duration::from_secs(2))
+    };
+    let edges = [edge("edge-1", "home"), edge("edge-2", "home"), edge("edge-3", "far")];
+
+    let http = reqwest::Client::new();
+    let write = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            let mut r = http.request(method, format!("http://{api}{path}")).bearer_auth(key);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let r = r.send().await.unwrap();
+            let (status, header) = (r.status(), r.headers().get("x-nexus-barrier").cloned());
+            let header = header.map(|h| h.to_str().unwrap().to_owned());
+            (status, header, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let create = |alias: String, query: &'static str| {
+        let body = json!({"context": "frontend", "alias": alias,
+                          "canonical": format!("https://api.nexus.com/{alias}")});
+        write(reqwest::Method::POST, format!("/api/admin/aliases{query}"), Some(body))
+    };
+    wait_until("every edge in the fleet view", PATIENCE, || async {
+        let (s, _, f) = write(reqwest::Method::GET, "/api/admin/edges".into(), None).await;
+        s == StatusCode::OK && f["items"].as_array().is_some_and(|i| i.len() == 3)
+    })
+    .await;
+
+    // Several writes in a row, so a lucky race cannot pass: each answer
+    // comes only once all three edges serve it.
+    let mut waits = Vec::new();
+    for i in 0..5 {
+        let alias = format!("b-{i}");
+        let (s, h, a) = create(alias.clone(), "?wait=applied").await;
+        assert_eq!((s, h.as_deref()), (StatusCode::CREATED, Some("applied")), "{a}");
+        assert_eq!(a["alias"], alias, "the write's own answer is kept: {a}");
+        let mut applied: Vec<&str> =
+            a["barrier"]["applied"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        applied.sort_unstable();
+        assert_eq!(applied, ["edge-1", "edge-2", "edge-3"], "every edge applied it: {a}");
+        for e in &edges {
+            assert_eq!(
+                served_by(&http, e, &alias).await.as_deref(),
+                Some(format!("https://api.nexus.com/{alias}").as_str()),
+                "an edge does not serve {alias} though the barrier said applied: {a}"
+            );
+        }
+        waits.push(a["barrier"]["waited_ms"].as_u64().unwrap());
+    }
+    // Well under the 2 s check interval: the edges report when they apply.
+    assert!(waits.iter().all(|w| *w < 1500), "barrier waits {waits:?} ms");
+    println!("barrier waits for 3 edges: {waits:?} ms");
+
+    // An update and a deactivation wait the same way; the 204 becomes 200.
+    let path = "/api/admin/aliases/frontend/b-0";
+    let change = json!({"canonical": "https://api.nexus.com/moved"});
+    let (s, _, a) = write(reqwest::Method::PUT, format!("{path}?wait=applied"), Some(change)).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    for e in &edges {
+        assert_eq!(
+            served_by(&http, e, "b-0").await.as_deref(),
+            Some("https://api.nexus.com/moved")
+        );
+    }
+    let (s, h, a) = write(reqwest::Method::DELETE, format!("{path}?wait=applied"), None).await;
+    assert_eq!((s, h.as_deref()), (StatusCode::OK, Some("applied")), "{a}");
+    for e in &edges {
+        assert_eq!(served_by(&http, e, "b-0").await, None, "deactivated everywhere");
+    }
+
+    // Bad parameters: 400, and nothing written.
+    let head = store.registry_head().await.unwrap();
+    for q in
+        ["?wait=served", "?wait=applied&quorum=2", "?wait=applied&timeout=forever", "?timeout=1s"]
+    {
+        let (s, _, e) = create("never".into(), q).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{q}: {e}"
+        );
+    }
+    assert_eq!(store.registry_head().await.unwrap().version, head.version);
+
+    // Edge 3 stops; its last report stays fresh for a while: a straggler.
+    let [one, two, three] = edges;
+    three.stop().await;
+    let (s, h, a) = create("late".into(), "?wait=applied&timeout=1s").await;
+    assert_eq!((s, h.as_deref()), (StatusCode::ACCEPTED, Some("timeout")), "{a}");
+    assert_eq!(ids(&a["barrier"]["stragglers"]), ["edge-3"], "{a}");
+    assert_eq!(a["barrier"]["stragglers"][0]["region"], "far");
+    assert!(a["barrier"]["waited_ms"].as_u64().unwrap() >= 1000);
+    assert_eq!(a["alias"], "late", "committed all the same: {a}");
+    // Two of three is enough for half; region home has both of its edges.
+    let (s, h, a) = create("half".into(), "?wait=applied&quorum=0.5&timeout=5s").await;
+    assert_eq!((s, h.as_deref()), (StatusCode::CREATED, Some("applied")), "{a}");
+    assert_eq!(a["barrier"]["required"], 2, "{a}");
+    let (s, _, a) = create("home".into(), "?wait=applied&region=home&timeout=5s").await;
+    assert_eq!((s, a["barrier"]["live"].as_u64()), (StatusCode::CREATED, Some(2)), "{a}");
+    let (s, _, a) = create("far".into(), "?wait=applied&region=far&timeout=300ms").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{a}");
+    assert_eq!(ids(&a["barrier"]["stragglers"]), ["edge-3"], "{a}");
+    // A region with no live edge: nothing can confirm it.
+    let (s, _, a) = create("moon".into(), "?wait=applied&region=moon").await;
+    assert_eq!((s, a["barrier"]["live"].as_u64()), (StatusCode::ACCEPTED, Some(0)), "{a}");
+
+    one.stop().await;
+    two.stop().await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+}
