@@ -249,6 +249,6 @@ async fn a_credential_over_edge_rate_limit_gets_429_with_retry_after() {
 #[test]
 fn a_rate_limit_without_credentials_to_count_refuses_to_start() {
     let e = config(&[("EDGE_AUTH", "off".into()), ("EDGE_RATE_LIMIT", "10/s".into())]);
-    let message = e.err().expect("EDGE_RATE_LIMIT with EDGE_AUTH=off must not start").to_string();
+    let message = e.expect_err("EDGE_RATE_LIMIT with EDGE_AUTH=off must not start").to_string();
     assert!(message.contains("EDGE_RATE_LIMIT") && message.contains("EDGE_AUTH=off"), "{message}");
 }
