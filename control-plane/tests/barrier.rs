@@ -10,6 +10,8 @@ mod edge_support;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "support/plane.rs"]
+mod plane;
 #[path = "support/wait.rs"]
 #[allow(dead_code)]
 mod wait;
@@ -17,31 +19,17 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_control_plane::auth::api_key;
-use nexus_control_plane::config::Config;
-use nexus_control_plane::server;
-use nexus_control_plane::store::{Actor, Store};
 use nexus_edge::bus::Transport;
 use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_local::redis::Redis;
-use nexus_protocol::{ContextScope, Role};
-use rand::RngCore;
+use plane::Plane;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 use wait::wait_until;
 
 const SECRET: &str = "barrier-test-secret-barrier-test-secret-01";
 const PATIENCE: Duration = Duration::from_secs(20);
-
-struct Database(String);
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        helpers::drop_database(self.0.clone());
-    }
-}
 
 async fn served_by(http: &reqwest::Client, edge: &Node, alias: &str) -> Option<String> {
     let addr = edge.http_addr().unwrap();
@@ -64,44 +52,12 @@ fn ids(v: &Value) -> Vec<String> {
 async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start(&dir.path().join("redis")).unwrap();
-    let db = Database(helpers::fresh_database().await);
-    let mut b = [0u8; 8];
-    rand::rng().fill_bytes(&mut b);
-    let (db_url, prefix, redis_url) =
-        (helpers::url_for(&db.0), format!("barrier-{}", hex::encode(b)), redis.url());
-    let config = Config::from_lookup(|k: &str| match k {
-        "DATABASE_URL" => Some(db_url.clone()),
-        "SECRET_KEY" => Some(SECRET.into()),
-        "REDIS_URL" => Some(redis_url.clone()),
-        "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
-        "LOG_LEVEL" => Some("warn".into()),
-        _ => None,
-    })
-    .unwrap();
-    let store = Store::new(&config.db).unwrap();
-    store.migrate().await.unwrap();
-    let service = server::start(&config, None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
-    let (stop, mut stopped) = watch::channel(false);
-    let served = tokio::spawn(async move {
-        let _ = service
-            .serve(listener, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-    });
-    let scope = ContextScope::try_from(vec!["*".to_owned()]).unwrap();
-    let (key, digest) = api_key::generate();
-    store
-        .create_api_key("barrier-admin", Role::Admin, &scope, &digest, &Actor::system("test"))
-        .await
-        .unwrap();
-
-    let verify = config.propagation.signing_key.verifying_key();
+    let plane = Plane::start("barrier", &redis.url(), SECRET).await;
+    let (api, key, store, prefix) = (plane.api, plane.key.clone(), &plane.store, &plane.prefix);
+    let verify = plane.config.propagation.signing_key.verifying_key();
     let edge = |id: &str, region: &str| {
         let t: Arc<dyn Transport> =
-            Arc::new(RedisConfig::new(&redis.url(), &prefix).connect().unwrap());
+            Arc::new(RedisConfig::new(&redis.url(), prefix).connect().unwrap());
         edge_support::launch(t, None, verify, id, region, Duration::from_secs(2))
     };
     let edges = [edge("edge-1", "home"), edge("edge-2", "home"), edge("edge-3", "far")];
@@ -211,6 +167,5 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
 
     one.stop().await;
     two.stop().await;
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+    plane.stop().await;
 }

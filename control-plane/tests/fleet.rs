@@ -11,6 +11,8 @@ mod edge_support;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "support/plane.rs"]
+mod plane;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -19,38 +21,18 @@ use std::time::{Duration, Instant};
 
 use fred::cmd;
 use fred::prelude::*;
-use nexus_control_plane::auth::api_key;
 use nexus_control_plane::config::Config;
-use nexus_control_plane::server;
-use nexus_control_plane::store::{Actor, Store};
 use nexus_edge::bus::Transport;
 use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_local::redis::Redis;
 use nexus_protocol::keys::RedisKeys;
-use nexus_protocol::{ContextScope, Role};
-use rand::RngCore;
+use plane::Plane;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 use wait::{client, wait_until};
 
 const SECRET: &str = "fleet-test-secret-fleet-test-secret-0123456";
 const PATIENCE: Duration = Duration::from_secs(20);
-
-fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-/// The test's database, dropped when the test ends, failed or not.
-struct Database(String);
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        helpers::drop_database(self.0.clone());
-    }
-}
 
 /// An edge synced from `transport`, reporting through `report` if given.
 fn edge(
@@ -86,48 +68,20 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     })
     .await;
 
-    let db = Database(helpers::fresh_database().await);
-    let (db_url, prefix, redis_url) =
-        (helpers::url_for(&db.0), format!("fleet-{}", random_hex()), primary.url());
-    let config = Config::from_lookup(|k: &str| match k {
-        "DATABASE_URL" => Some(db_url.clone()),
-        "SECRET_KEY" => Some(SECRET.into()),
-        "REDIS_URL" => Some(redis_url.clone()),
-        "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
-        "LOG_LEVEL" => Some("warn".into()),
-        _ => None,
-    })
-    .unwrap();
-    let store = Store::new(&config.db).unwrap();
-    store.migrate().await.unwrap();
-    let service = server::start(&config, None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
-    let (stop, mut stopped) = watch::channel(false);
-    let served = tokio::spawn(async move {
-        let _ = service
-            .serve(listener, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-    });
-    let scope = ContextScope::try_from(vec!["*".to_owned()]).unwrap();
-    let (key, digest) = api_key::generate();
-    store
-        .create_api_key("fleet-admin", Role::Admin, &scope, &digest, &Actor::system("fleet-test"))
-        .await
-        .unwrap();
+    let plane = Plane::start("fleet", &primary.url(), SECRET).await;
+    let (api, key, store, prefix, config) =
+        (plane.api, plane.key.clone(), &plane.store, &plane.prefix, &plane.config);
 
     let connect = |url: &str| -> Arc<dyn Transport> {
-        Arc::new(RedisConfig::new(url, &prefix).connect().unwrap())
+        Arc::new(RedisConfig::new(url, prefix).connect().unwrap())
     };
-    let home = edge(&config, "edge-home", "home", connect(&primary.url()), None);
+    let home = edge(config, "edge-home", "home", connect(&primary.url()), None);
     // The replica refuses writes: without a report path of its own this
     // edge would be missing from the fleet view.
     let refused = connect(&replica.url()).report("probe", "{}".into()).await.unwrap_err();
     assert!(refused.to_string().contains("READONLY"), "{refused}");
     let far =
-        edge(&config, "edge-far", "far", connect(&replica.url()), Some(connect(&primary.url())));
+        edge(config, "edge-far", "far", connect(&replica.url()), Some(connect(&primary.url())));
 
     let http = reqwest::Client::new();
     let get = |path: &'static str| {
@@ -188,7 +142,7 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     // A third edge of the far region, stuck two versions back with a slow
     // p99 (written as an edge would, straight to the fleet hash): the
     // region names it, by versions and by lag.
-    let keys = RedisKeys::new(&prefix);
+    let keys = RedisKeys::new(prefix);
     let now = chrono::Utc::now().timestamp_millis();
     let stuck = json!({
         "id": "edge-stuck", "region": "far", "epoch": head.epoch, "version": head.version - 2,
@@ -244,6 +198,5 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
 
     home.stop().await;
     far.stop().await;
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+    plane.stop().await;
 }
