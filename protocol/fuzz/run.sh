@@ -11,6 +11,10 @@
 # is read, never written: new inputs go to a scratch corpus under the
 # target dir, which later runs of this script reuse.
 #
+# Every run appends one row per target to $CARGO_TARGET_DIR/ledger.tsv
+# (target, seconds, executions, exec/s, cov, crashes, sanitizer, end time)
+# and prints the ledger's per-target totals, so a session's campaigns add up.
+#
 # Environment: FUZZ_SANITIZER (address | none; default address),
 # CARGO_TARGET_DIR (default <repo>/target/fuzz), FUZZ_TARGETS (a
 # space-separated subset to run).
@@ -35,8 +39,16 @@ mkdir -p "$scratch" "$logs"
 
 crates=(protocol/fuzz edge/fuzz control-plane/fuzz)
 started=$(date +%s)
+ledger="$CARGO_TARGET_DIR/ledger.tsv"
+[[ -f $ledger ]] || printf 'target\tseconds\texecs\texec_per_s\tcov\tcrashes\tsanitizer\tended_utc\n' >"$ledger"
 for crate in "${crates[@]}"; do
-    (cd "$repo/$crate" && cargo fuzz build -O --sanitizer "$sanitizer" >&2)
+    # Target by target: a plain `cargo fuzz build` also builds the `seeds`
+    # generator with coverage instrumentation but without libFuzzer, which
+    # does not link.
+    for t in $(cd "$repo/$crate" && cargo fuzz list); do
+        [[ $t == seeds ]] && continue
+        (cd "$repo/$crate" && cargo fuzz build -O --sanitizer "$sanitizer" "$t" >&2)
+    done
 done
 built=$(date +%s)
 
@@ -64,12 +76,19 @@ for crate in "${crates[@]}"; do
             artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
             failed+=("$t: ${artifact:-see $log} (exit $status)")
         fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seconds" "${execs:-0}" "${rate:-0}" \
+            "${cov:-?}" "$crash" "$sanitizer" "$(date -u +%FT%TZ)" >>"$ledger"
         rows+=("$(printf '%-18s %12s %9s %7s %8s' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$crash")")
     done
 done
 
 printf '\n%-18s %12s %9s %7s %8s\n' target executions exec/s cov crashes
 printf '%s\n' "${rows[@]}"
+echo
+echo "ledger totals ($ledger):"
+printf '%-18s %8s %12s %7s %8s\n' target seconds executions 'max cov' crashes
+awk -F'\t' 'NR > 1 { s[$1] += $2; e[$1] += $3; c[$1] += $6; if ($5 + 0 > cov[$1]) cov[$1] = $5 }
+    END { for (t in e) printf "%-18s %8d %12d %7d %8d\n", t, s[t], e[t], cov[t], c[t] }' "$ledger" | sort
 echo "build $((built - started)) s, runs $(($(date +%s) - built)) s (${seconds} s per target, sanitizer $sanitizer)"
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "CRASHES (reproduce: <target binary> <artifact>; logs in $logs):"

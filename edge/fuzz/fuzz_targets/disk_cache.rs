@@ -29,10 +29,30 @@ use nexus_edge::state::{SourceKind, State};
 use nexus_edge::sync::apply::Applier;
 use nexus_edge::sync::update::Refusal;
 use nexus_protocol::envelope::{Kind, Limits, decode_snapshot, seal};
-use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
+use nexus_protocol::signing::{SigningKey, VerifyingKey, dev_signing_key, dev_verify_key};
 
 /// Same bound as `persist::MAX_RECORD`: a longer record ends the log.
 const MAX_RECORD: usize = 64 << 20;
+
+/// What every input shares. Deriving a key is a scalar multiplication and a
+/// metrics registry a dozen allocations; per input they cost more than the
+/// load under test. None of them holds state a property reads.
+struct Fixed {
+    signer: SigningKey,
+    key: VerifyingKey,
+    metrics: Arc<Metrics>,
+    disk: Disk,
+}
+
+fn fixed() -> &'static Fixed {
+    static FIXED: OnceLock<Fixed> = OnceLock::new();
+    FIXED.get_or_init(|| Fixed {
+        signer: dev_signing_key(),
+        key: dev_verify_key(),
+        metrics: Arc::new(Metrics::new()),
+        disk: Disk::open(dir()).unwrap(),
+    })
+}
 
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -50,11 +70,11 @@ fuzz_target!(|input: &[u8]| {
     let Some((len, rest)) = rest.split_first_chunk::<2>() else { return };
     let len = usize::from(u16::from_le_bytes(*len)).min(rest.len());
     let (snapshot, log) = rest.split_at(len);
-    let signer = dev_signing_key();
+    let Fixed { signer, key, metrics, disk } = fixed();
     let snapshot = if flags & 1 != 0 {
         let mut v = varints(snapshot);
         let (epoch, version) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
-        seal(Kind::Snapshot, epoch, version, snapshot, Some(&signer))
+        seal(Kind::Snapshot, epoch, version, snapshot, Some(signer))
     } else {
         snapshot.to_vec()
     };
@@ -66,7 +86,7 @@ fuzz_target!(|input: &[u8]| {
             let (payload, tail) = tail.split_at(n);
             let mut v = varints(payload);
             let (epoch, to) = (v.next().unwrap_or(0), v.nth(1).unwrap_or(0));
-            let envelope = seal(Kind::Delta, epoch, to, payload, Some(&signer));
+            let envelope = seal(Kind::Delta, epoch, to, payload, Some(signer));
             out.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
             out.extend_from_slice(&envelope);
             p = tail;
@@ -79,7 +99,6 @@ fuzz_target!(|input: &[u8]| {
     std::fs::write(dir.join("snapshot.nxus"), &snapshot).unwrap();
     std::fs::write(dir.join("deltas.log"), &log).unwrap();
 
-    let disk = Disk::open(dir).unwrap();
     let saved = disk.load().expect("loading reads files, whatever they hold").expect("a snapshot");
     assert_eq!(saved.snapshot, snapshot);
     let mut framed = Vec::new();
@@ -94,11 +113,11 @@ fuzz_target!(|input: &[u8]| {
         assert!(n > MAX_RECORD || n > body.len(), "a whole record was dropped");
     }
 
-    let decoded = decode_snapshot(&snapshot, &Limits::SNAPSHOT, Some(&dev_verify_key()));
+    let decoded = decode_snapshot(&snapshot, &Limits::SNAPSHOT, Some(key));
     let state = Arc::new(State::new(SourceKind::Redis));
     let mut applier =
-        Applier::new(state.clone(), Arc::new(Metrics::new()), Clock::manual(1_800_000_000_000))
-            .with_key(dev_verify_key());
+        Applier::new(state.clone(), metrics.clone(), Clock::manual(1_800_000_000_000))
+            .with_key(*key);
     match (applier.restore(saved), decoded) {
         (Ok(version), Ok((header, _))) => {
             assert!(state.is_loaded());

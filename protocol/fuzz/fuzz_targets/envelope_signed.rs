@@ -13,17 +13,21 @@
 //! a fixed point that verifies again once re-signed.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use nexus_protocol::envelope::{
     DecodeError, Kind, Limits, decode_delta, decode_snapshot, encode_delta, encode_snapshot, seal,
 };
-use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
+use nexus_protocol::signing::{SigningKey, VerifyingKey, dev_signing_key, dev_verify_key};
 use nexus_protocol::{Delta, Snapshot};
 
 fuzz_target!(|input: &[u8]| {
     let Some((&pick, payload)) = input.split_first() else { return };
-    let signer = dev_signing_key();
-    let key = dev_verify_key();
+    // Deriving a key is a scalar multiplication; doing it per input cost
+    // more than the decode under test, so both halves are built once.
+    static KEYS: OnceLock<(SigningKey, VerifyingKey)> = OnceLock::new();
+    let (signer, key) = KEYS.get_or_init(|| (dev_signing_key(), dev_verify_key()));
     // Two leading varints: epoch, then version (snapshot) or from_version
     // (delta; to_version follows). Unknown: zeros, which still reach the body.
     let mut ints = varints(payload);
@@ -31,30 +35,30 @@ fuzz_target!(|input: &[u8]| {
     let second = ints.next().unwrap_or(0);
     let third = ints.next().unwrap_or(0);
     if pick % 2 == 0 {
-        let bytes = seal(Kind::Snapshot, epoch, second, payload, Some(&signer));
-        match decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key)) {
+        let bytes = seal(Kind::Snapshot, epoch, second, payload, Some(signer));
+        match decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(key)) {
             Ok((header, s)) => {
                 assert!(header.signed);
                 assert_eq!(lenient::<Snapshot>(payload).as_ref(), Some(&s));
-                let again = encode_snapshot(&s, Some(&signer));
-                let (_, back) = decode_snapshot(&again, &Limits::SNAPSHOT, Some(&key))
+                let again = encode_snapshot(&s, Some(signer));
+                let (_, back) = decode_snapshot(&again, &Limits::SNAPSHOT, Some(key))
                     .expect("re-signed re-encoding verifies");
                 assert_eq!(back, s);
-                assert_eq!(encode_snapshot(&back, Some(&signer)), again);
+                assert_eq!(encode_snapshot(&back, Some(signer)), again);
             }
             Err(e) => body_refusal(&e),
         }
     } else {
-        let bytes = seal(Kind::Delta, epoch, third, payload, Some(&signer));
-        match decode_delta(&bytes, &Limits::DELTA, Some(&key)) {
+        let bytes = seal(Kind::Delta, epoch, third, payload, Some(signer));
+        match decode_delta(&bytes, &Limits::DELTA, Some(key)) {
             Ok((header, d)) => {
                 assert!(header.signed);
                 assert_eq!(lenient::<Delta>(payload).as_ref(), Some(&d));
-                let again = encode_delta(&d, Some(&signer));
-                let (_, back) = decode_delta(&again, &Limits::DELTA, Some(&key))
+                let again = encode_delta(&d, Some(signer));
+                let (_, back) = decode_delta(&again, &Limits::DELTA, Some(key))
                     .expect("re-signed re-encoding verifies");
                 assert_eq!(back, d);
-                assert_eq!(encode_delta(&back, Some(&signer)), again);
+                assert_eq!(encode_delta(&back, Some(signer)), again);
             }
             Err(e) => body_refusal(&e),
         }
