@@ -45,6 +45,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod deadline;
+pub mod h2guard;
 pub mod logging;
 pub mod metrics;
 pub mod node;
