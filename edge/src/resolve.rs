@@ -120,6 +120,13 @@ refusals! {
     Starting => Unavailable, "starting", "no registry state loaded yet";
 }
 
+/// The wait of a 429 in whole seconds, rounded up and at least 1: a
+/// client that waits it out finds its next request within the limit. HTTP
+/// sends it as `Retry-After`, QUIC in the answer's message.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// Decides the answer for `target` (`"{context}/{alias}"`, as it ends the
 /// request path). `table` is the pinned current table, `None` before the
 /// first state; `auth` is `None` when authentication is switched off;

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use crate::app::App;
 use crate::clock::now_ms;
 use crate::metrics::sample_timer;
-use crate::resolve::{Outcome, RESOLVE_PREFIX, Refusal, resolve};
+use crate::resolve::{Outcome, RESOLVE_PREFIX, Refusal, resolve, retry_after_secs};
 use crate::table::Hit;
 
 /// Longest request target accepted (path and query); longer gets 414.
@@ -240,11 +240,8 @@ fn age_header(age_ms: u64) -> HeaderValue {
 }
 
 /// A refusal: its status and its compile-time body, from the one table.
-/// `Retry-After` in whole seconds, rounded up: a client that waits it out
-/// finds its next request within the limit.
 fn retry_after(wait: std::time::Duration) -> HeaderValue {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    HeaderValue::from(secs.max(1))
+    HeaderValue::from(retry_after_secs(wait))
 }
 
 fn refused(refusal: Refusal) -> Response<Body> {

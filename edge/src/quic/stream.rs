@@ -341,7 +341,7 @@ fn encode_outcome(out: &mut Vec<u8>, id: u64, outcome: &Outcome<'_>) {
 /// rounded up.
 fn encode_limited(out: &mut Vec<u8>, id: u64, wait: std::time::Duration) {
     let r = Refusal::RateLimited;
-    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let secs = crate::resolve::retry_after_secs(wait);
     let message = format!("too many requests for this credential; retry after {secs} s");
     encode(out, error(id, r.status(), r.code(), &message));
 }
