@@ -80,6 +80,9 @@ pub struct Config {
     /// `LOG_FORMAT`: `text` (default) or `json` (see [`crate::logging`]).
     pub log_format: crate::logging::LogFormat,
     pub max_connections: usize,
+    /// `EDGE_MAX_CONNECTIONS_PER_IP`: connections one client host may hold
+    /// (IPv6: per /64); unset or `0`: no per-host cap.
+    pub max_connections_per_ip: Option<u32>,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
     pub prometheus: bool,
     /// `EDGE_QUIC_ADDR` and whether QUIC is served (see [`crate::quic::config`]).
@@ -194,6 +197,8 @@ impl Config {
         };
         let rate_limit = rate_limit::from_env(&env, matches!(auth, AuthMode::Required(_)))?;
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
+        let max_connections_per_ip =
+            parsed::<u32>(&env, "EDGE_MAX_CONNECTIONS_PER_IP")?.filter(|&n| n > 0);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
         let log_format = parsed(&env, crate::logging::LOG_FORMAT)?.unwrap_or_default();
         let prometheus = parsed(&env, "PROMETHEUS_ENABLED")?.unwrap_or(true);
@@ -208,6 +213,7 @@ impl Config {
             log_level,
             log_format,
             max_connections,
+            max_connections_per_ip,
             prometheus,
             quic,
         })
@@ -276,6 +282,12 @@ mod tests {
         let c = config(&[("SECRET_KEY", "s3cret")]).unwrap();
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_connections_per_ip, None);
+        let capped = config(&[("EDGE_AUTH", "off"), ("EDGE_MAX_CONNECTIONS_PER_IP", "64")]);
+        assert_eq!(capped.unwrap().max_connections_per_ip, Some(64));
+        let zero = config(&[("EDGE_AUTH", "off"), ("EDGE_MAX_CONNECTIONS_PER_IP", "0")]);
+        assert_eq!(zero.unwrap().max_connections_per_ip, None);
+        assert!(config(&[("EDGE_AUTH", "off"), ("EDGE_MAX_CONNECTIONS_PER_IP", "-1")]).is_err());
         assert!(c.prometheus);
         let quiet = config(&[("EDGE_AUTH", "off"), ("PROMETHEUS_ENABLED", "false")]).unwrap();
         assert!(!quiet.prometheus);

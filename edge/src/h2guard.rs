@@ -5,16 +5,32 @@
 //! the bytes pass (no copy, no allocation; a state machine across reads),
 //! skips payloads, and charges each non-ACK SETTINGS, non-ACK PING, empty
 //! DATA, WINDOW_UPDATE and PRIORITY frame to a per-connection token bucket.
-//! When the bucket is empty the caller errors the read and closes.
+//! When the bucket is empty the read fails and hyper closes the connection
+//! (counted in `nexus_edge_h2_flood_closed_total{kind}`).
+//!
+//! The tracker sniffs the client preface itself: a connection whose first
+//! bytes are not `PRI * HTTP/2.0...` (HTTP/1.1, or h2 never started) turns
+//! it off, and from then on a read costs one branch. So one wrapper,
+//! [`Guarded`], sits on every plaintext stream hyper reads (under TLS: the
+//! decrypted side), whatever protocol the connection turns out to speak.
 //!
 //! Defaults ([`BURST`], [`REFILL_PER_SEC`]) are far above what a legitimate
 //! client sends: one SETTINGS at start, a keep-alive PING every few seconds,
 //! WINDOW_UPDATEs per large body.
 
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::metrics::Metrics;
+
 /// The client connection preface (RFC 9113 §3.4).
-pub const PREFACE_LEN: usize = 24;
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub const PREFACE_LEN: usize = PREFACE.len();
 /// Control frames one connection may send in a burst.
 pub const BURST: u32 = 100;
 /// Control frames one connection may send per second, sustained.
@@ -52,8 +68,10 @@ impl Flood {
 
 #[derive(Debug)]
 enum State {
-    /// Bytes of the preface still to pass.
+    /// Bytes of the preface still to check.
     Preface(usize),
+    /// Not HTTP/2: nothing to track.
+    Off,
     /// Collecting a frame header: bytes so far.
     Header(usize),
     /// Skipping a payload: bytes left.
@@ -90,11 +108,18 @@ impl H2Guard {
     }
 
     /// Walks `buf`; `Err` names the frame kind that exceeded the bucket.
+    /// After an `Err` the tracker is spent: the connection is to be closed.
     pub fn feed(&mut self, mut buf: &[u8]) -> Result<(), Flood> {
         while !buf.is_empty() {
             match self.state {
+                State::Off => return Ok(()),
                 State::Preface(left) => {
                     let n = left.min(buf.len());
+                    let at = PREFACE_LEN - left;
+                    if buf[..n] != PREFACE[at..at + n] {
+                        self.state = State::Off;
+                        return Ok(());
+                    }
                     buf = &buf[n..];
                     self.state =
                         if left == n { State::Header(0) } else { State::Preface(left - n) };
@@ -158,6 +183,72 @@ impl H2Guard {
     }
 }
 
+/// A stream whose reads pass through an [`H2Guard`]; a flood fails the
+/// read, which ends the connection.
+#[derive(Debug)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: H2Guard,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, metrics: Arc<Metrics>) -> Self {
+        Self { inner, guard: H2Guard::default(), metrics }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let this = &mut *self;
+        if let Err(kind) = this.guard.feed(&buf.filled()[before..]) {
+            this.metrics.h2_flood_closed.get_or_create(&[("kind", kind.label())]).inc();
+            tracing::debug!(kind = kind.label(), "HTTP/2 control-frame flood: connection closed");
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("HTTP/2 {} flood", kind.label()),
+            )));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +261,45 @@ mod tests {
     }
 
     fn preface() -> Vec<u8> {
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
+        PREFACE.to_vec()
+    }
+
+    #[test]
+    fn http1_is_not_tracked() {
+        // Bytes that would be SETTINGS frames after a preface, on a
+        // connection that did not send one.
+        let mut bytes = b"GET /api/aliases/health HTTP/1.1\r\n\r\n".to_vec();
+        for _ in 0..200 {
+            bytes.extend(frame(SETTINGS, 0, &[]));
+        }
+        let mut g = H2Guard::new(1, 0);
+        for c in bytes.chunks(7) {
+            g.feed(c).expect("HTTP/1.1 is never charged");
+        }
+        // A preface that breaks off part-way is not HTTP/2 either.
+        let mut g = H2Guard::new(1, 0);
+        g.feed(&PREFACE[..10]).unwrap();
+        g.feed(b"XX").unwrap();
+        for _ in 0..10 {
+            g.feed(&frame(PING, 0, &[0; 8])).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_bucket_refills_over_time() {
+        // 10 per second: a token every 100 ms, so the feeds after the wait
+        // are far apart from the next token even on a loaded machine.
+        let mut g = H2Guard::new(2, 10);
+        g.feed(&preface()).unwrap();
+        let ping = frame(PING, 0, &[0; 8]);
+        g.feed(&ping).unwrap();
+        g.feed(&ping).unwrap();
+        // The burst is spent (an `Err` here would end the guard: the
+        // connection closes on it). Long enough for more than the burst.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        g.feed(&ping).expect("refilled after 250 ms at 10/s");
+        g.feed(&ping).expect("refill is capped at the burst, which is 2");
+        assert_eq!(g.feed(&ping), Err(Flood::Ping));
     }
 
     #[test]

@@ -128,6 +128,12 @@ pub struct Metrics {
     /// HTTP connections that ended with a protocol or I/O error: what
     /// HTTP/2 floods (rapid reset, CONTINUATION) and garbage end in.
     pub connection_errors: Counter,
+    /// HTTP/2 connections closed by the control-frame flood guard
+    /// (`h2guard`), by the frame kind that emptied its bucket.
+    pub h2_flood_closed: Family<Labels, Counter>,
+    /// Connections closed at once because their address already had
+    /// `EDGE_MAX_CONNECTIONS_PER_IP` open.
+    pub connections_refused_per_ip: Counter,
     /// UDP datagrams the QUIC endpoint could not use (undecryptable or
     /// unknown Initials, junk): what an Initial flood shows up as.
     pub quic_datagrams_dropped: Counter,
@@ -177,6 +183,8 @@ impl Metrics {
             connections_refused: Counter::default(),
             connections_deadline_closed: Counter::default(),
             connection_errors: Counter::default(),
+            h2_flood_closed: Family::default(),
+            connections_refused_per_ip: Counter::default(),
             quic_datagrams_dropped: Counter::default(),
             sync_state: Gauge::default(),
             sync_lag: Histogram::new(SYNC_LAG_BUCKETS),
@@ -216,6 +224,16 @@ impl Metrics {
             "nexus_edge_connection_errors",
             "HTTP connections that ended with a protocol or I/O error",
             m.connection_errors.clone(),
+        );
+        registry.register(
+            "nexus_edge_h2_flood_closed",
+            "HTTP/2 connections closed for flooding control frames, by frame kind",
+            m.h2_flood_closed.clone(),
+        );
+        registry.register(
+            "nexus_edge_connections_refused_per_ip",
+            "Connections closed at once because their address reached EDGE_MAX_CONNECTIONS_PER_IP",
+            m.connections_refused_per_ip.clone(),
         );
         registry.register(
             "nexus_edge_quic_datagrams_dropped",
@@ -276,6 +294,7 @@ mod tests {
         m.record(&Outcome::Refused(Refusal::NotFound), Some(Duration::from_micros(7)));
         m.record(&Outcome::Refused(Refusal::Forbidden), Some(Duration::from_secs(1)));
         m.reloads_ok.inc();
+        m.h2_flood_closed.get_or_create(&[("kind", "ping")]).inc();
         let text = m.encode();
         for name in [
             "nexus_edge_resolve_total{outcome=\"not_found\"} 1",
@@ -288,6 +307,8 @@ mod tests {
             "nexus_edge_connections_deadline_closed_total 0",
             "nexus_edge_connection_errors_total 0",
             "nexus_edge_quic_datagrams_dropped_total 0",
+            "nexus_edge_h2_flood_closed_total{kind=\"ping\"} 1",
+            "nexus_edge_connections_refused_per_ip_total 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

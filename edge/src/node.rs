@@ -167,7 +167,8 @@ pub fn launch(
     let app = Arc::new(App {
         state,
         auth,
-        connections: ConnectionCap::new(config.max_connections, metrics.clone()),
+        connections: ConnectionCap::new(config.max_connections, metrics.clone())
+            .with_per_ip(config.max_connections_per_ip),
         prometheus: config.prometheus,
         metrics,
     });

@@ -2,7 +2,8 @@
 //! optionally behind TLS with ALPN. It takes an already-bound listener and a
 //! shutdown future, so tests bind port 0 and stop it when they like.
 //!
-//! Hardening: a per-connection deadline for slow clients (`deadline`), bounded
+//! Hardening: a per-connection deadline for slow clients (`deadline`), a
+//! control-frame flood guard on the plaintext side (`h2guard`), bounded
 //! header sizes and counts, h2 stream and reset limits, a TLS handshake
 //! timeout, and the shared connection cap. Whatever the bytes, a bad
 //! connection ends that connection only.
@@ -20,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::deadline::{Deadline, REQUEST_DEADLINE, Watched};
+use crate::h2guard::Guarded;
 use crate::metrics::Metrics;
 
 /// Time allowed for a TLS handshake.
@@ -68,11 +70,11 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly
                     // instead of spinning on the error.
@@ -82,7 +84,7 @@ pub async fn serve(
                 }
             },
         };
-        let Some(permit) = app.connections.try_acquire() else {
+        let Some(permit) = app.connections.try_acquire(peer.ip()) else {
             drop(stream);
             continue;
         };
@@ -100,12 +102,14 @@ pub async fn serve(
             });
             let result = match tls {
                 None => {
+                    let stream = Guarded::new(stream, metrics.clone());
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     guarded(watcher.watch(conn), &deadline, &metrics).await
                 }
                 Some(tls) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
+                            let stream = Guarded::new(stream, metrics.clone());
                             let conn = builder.serve_connection(TokioIo::new(stream), service);
                             guarded(watcher.watch(conn), &deadline, &metrics).await
                         }

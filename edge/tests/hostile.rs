@@ -118,3 +118,87 @@ async fn slow_clients_are_closed_at_the_deadline() {
     assert!(rest.is_empty(), "nothing is answered to half a head");
     assert!(health_ok(edge.addr).await);
 }
+
+/// One raw HTTP/2 frame on stream 0.
+fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, 0];
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn http2_control_frame_floods_are_closed_and_counted() {
+    let edge = spawn_edge(YAML, Options::default()).await;
+    let url = edge.url("/api/aliases/resolve/frontend/user-profile");
+    let bearer = edge.bearer(&["*"]);
+    // A legitimate HTTP/2 client, connected before the floods and after.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
+    for (kind, label, payload) in [(0x4, "settings", &[][..]), (0x6, "ping", &[7; 8][..])] {
+        let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        for _ in 0..1000 {
+            bytes.extend(frame(kind, 0, payload));
+        }
+        let mut s = TcpStream::connect(edge.addr).await.unwrap();
+        // The edge may close before it has read everything: a failed write
+        // is part of the expected outcome.
+        let _ = s.write_all(&bytes).await;
+        let mut out = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        assert!(closed.is_ok(), "a {label} flood was still connected after 5 s");
+        let counted = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", label)]).get();
+        assert_eq!(counted, 1, "{label} flood closures");
+        assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
+    }
+    // Ordinary HTTP/2 use (one SETTINGS, a few requests) is never charged.
+    let fresh = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    for _ in 0..150 {
+        assert_eq!(common::get(&fresh, &url, Some(&bearer)).await.0, 200);
+    }
+    let text = edge.app.metrics.encode();
+    assert!(text.contains("nexus_edge_h2_flood_closed_total{kind=\"settings\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn one_host_cannot_take_every_connection() {
+    let opts = Options { max_connections_per_ip: Some(2), ..Options::default() };
+    let edge = spawn_edge(YAML, opts).await;
+    let from = |ip: [u8; 4]| async move {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind((std::net::Ipv4Addr::from(ip), 0).into()).unwrap();
+        s.connect(edge.addr).await.unwrap()
+    };
+    let health = b"GET /api/aliases/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = from([127, 0, 0, 1]).await;
+        s.write_all(health).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    // A third from the same host is closed unanswered...
+    let mut third = from([127, 0, 0, 1]).await;
+    let _ = third.write_all(health).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), third.read_to_end(&mut out)).await;
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(edge.app.metrics.connections_refused_per_ip.get(), 1);
+    // ...while another host is served.
+    let mut other = from([127, 0, 0, 2]).await;
+    other.write_all(health).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = other.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Closing one frees the first host's place.
+    held.pop();
+    common::wait_until("the host's place to free up", || async {
+        let mut s = from([127, 0, 0, 1]).await;
+        let _ = s.write_all(health).await;
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"HTTP/1.1 200"))
+    })
+    .await;
+}

@@ -193,7 +193,7 @@ impl Driver {
     fn incoming(&mut self, now: Instant, incoming: Incoming) {
         let permit = match self.closing_since {
             Some(_) => None,
-            None => self.app.connections.try_acquire(),
+            None => self.app.connections.try_acquire(incoming.remote_address().ip()),
         };
         let Some(permit) = permit else {
             self.response_buf.clear();

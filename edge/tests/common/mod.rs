@@ -43,11 +43,12 @@ pub struct Options {
     pub auth: bool,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub max_connections: usize,
+    pub max_connections_per_ip: Option<u32>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { auth: true, tls: None, max_connections: 1000 }
+        Self { auth: true, tls: None, max_connections: 1000, max_connections_per_ip: None }
     }
 }
 
@@ -84,7 +85,8 @@ pub async fn spawn_edge(yaml: &str, opts: Options) -> TestEdge {
     let app = Arc::new(App {
         state: state.clone(),
         auth,
-        connections: ConnectionCap::new(opts.max_connections, metrics.clone()),
+        connections: ConnectionCap::new(opts.max_connections, metrics.clone())
+            .with_per_ip(opts.max_connections_per_ip),
         prometheus: true,
         metrics: metrics.clone(),
     });
