@@ -25,10 +25,13 @@ pub struct ConnectionCap {
     metrics: Arc<Metrics>,
 }
 
+/// Open connections per host key (see [`host`]).
+type HostCounts = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
 #[derive(Debug)]
 struct PerIp {
     max: u32,
-    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    open: HostCounts,
 }
 
 /// One open connection; dropping it frees its place.
@@ -36,7 +39,7 @@ struct PerIp {
 pub struct ConnectionPermit {
     open: Arc<AtomicUsize>,
     /// The address's count, when addresses are capped.
-    host: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, u32>>>)>,
+    host: Option<(IpAddr, HostCounts)>,
     metrics: Arc<Metrics>,
 }
 
