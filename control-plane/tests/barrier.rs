@@ -41,6 +41,24 @@ async fn served_by(http: &reqwest::Client, edge: &Node, alias: &str) -> Option<S
     r.json::<Value>().await.ok()?["canonical_name"].as_str().map(str::to_owned)
 }
 
+/// Runs `nexusctl ARGS` against the plane (a blocking child process).
+async fn nexusctl(api: std::net::SocketAddr, key: &str, args: &[&str]) -> std::process::Output {
+    let (url, key) = (format!("http://{api}"), key.to_owned());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nexusctl"))
+            .env_clear()
+            .env("NEXUS_URL", url)
+            .env("NEXUS_TOKEN", key)
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 fn ids(v: &Value) -> Vec<String> {
     let mut ids: Vec<String> =
         v.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap_or("?").to_owned()).collect();
@@ -143,9 +161,40 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     }
     assert_eq!(store.registry_head().await.unwrap().version, head.version);
 
+    // nexusctl --wait applied: returns once all three serve it, says so
+    // on stderr (stdout stays the command's answer), exit 0.
+    let canonical = "https://api.nexus.com/ctl";
+    let out = nexusctl(
+        api,
+        &key,
+        &["--wait", "applied", "alias", "create", "frontend", "ctl", canonical],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("served: version") && err.contains("on 3 of 3 live edges"), "{err}");
+    for e in &edges {
+        assert_eq!(served_by(&http, e, "ctl").await.as_deref(), Some(canonical));
+    }
+
     // Edge 3 stops; its last report stays fresh for a while: a straggler.
     let [one, two, three] = edges;
     three.stop().await;
+    // nexusctl names it and exits 9; the write is committed all the same.
+    let args = ["--wait", "applied", "--wait-timeout", "500ms", "alias", "create", "frontend"];
+    let out = nexusctl(api, &key, &[&args[..], &["ctl-late", canonical]].concat()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{err}");
+    assert!(err.contains("not yet served") && err.contains("edge-3 (far"), "{err}");
+    let path = "/api/admin/aliases/frontend/ctl-late".to_owned();
+    let (s, _, a) = write(reqwest::Method::GET, path, None).await;
+    assert_eq!((s, a["canonical"].as_str()), (StatusCode::OK, Some(canonical)), "{a}");
+    // Region home's edges are both up: the same wait there succeeds.
+    let args = ["--wait", "applied", "--wait-region", "home", "alias", "create", "frontend"];
+    let out = nexusctl(api, &key, &[&args[..], &["ctl-home", canonical]].concat()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("on 2 of 2 live edges in home"), "{err}");
     let (s, h, a) = create("late".into(), "?wait=applied&timeout=1s").await;
     assert_eq!((s, h.as_deref()), (StatusCode::ACCEPTED, Some("timeout")), "{a}");
     assert_eq!(ids(&a["barrier"]["stragglers"]), ["edge-3"], "{a}");

@@ -16,7 +16,7 @@
 //! The answer is the write's own, with header `x-nexus-barrier: applied` or
 //! `timeout` and a `barrier` object merged into its JSON body (a body-less
 //! answer, such as a deactivation's 204, becomes 200 with only that
-//! object): `{"version", "epoch", "live", "required", "applied": [ids],
+//! object): `{"reached", "version", "epoch", "live", "required", "applied": [ids],
 //! "stragglers": [{id, region, version}], "waited_ms"}`. When too few
 //! edges applied it in time, or no live edge is there to confirm it, the
 //! status is **202 Accepted**: the write is committed, just not yet
@@ -146,7 +146,7 @@ async fn await_edges(st: &Shared, barrier: &Barrier) -> Result<Outcome, ApiError
     let started = Instant::now();
     let head = st.store.registry_head().await?;
     let Some(bus) = st.propagation.bus() else {
-        let body = json!({"epoch": head.epoch, "version": head.version, "live": 0,
+        let body = json!({"reached": false, "epoch": head.epoch, "version": head.version, "live": 0,
             "required": 0, "applied": [], "stragglers": [], "waited_ms": 0,
             "message": "REDIS_URL is not set: no edge can confirm the write"});
         return Ok(Outcome { reached: false, body });
@@ -171,6 +171,7 @@ async fn await_edges(st: &Shared, barrier: &Barrier) -> Result<Outcome, ApiError
         // No live edge: nothing can confirm the write, so waiting is no use.
         if reached || live.is_empty() || started.elapsed() >= barrier.timeout {
             let body = json!({
+                "reached": reached,
                 "epoch": head.epoch,
                 "version": head.version,
                 "region": barrier.region,

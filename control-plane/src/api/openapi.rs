@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, generated: each handler's `#[utoipa::path]`
 //! describes it, and [`super::routes`] registers handlers and their paths
 //! from one list, so a routed handler is a documented one. What every
-//! route shares is added here once: the security schemes, and the error
-//! responses each kind of route can give (the codes of `error.rs`).
+//! route shares is added here once: the security schemes, the error
+//! responses each kind of route can give (the codes of `error.rs`), and
+//! the publish barrier's parameters on every write (`barrier.rs`).
 //!
 //! `GET /api/admin/openapi.json` is public: the document describes the
 //! API, holds no registry data, and tools (code generators, schemathesis)
@@ -14,7 +15,8 @@ use std::sync::OnceLock;
 use axum::http::{HeaderValue, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use utoipa::Modify;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
@@ -138,6 +140,59 @@ impl Modify for Errors {
     }
 }
 
+/// The publish barrier (`barrier.rs`), which every write route takes: its
+/// four query parameters and its 202.
+struct Barrier;
+
+fn query(name: &str, description: &str, schema: ObjectBuilder) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .description(Some(description))
+        .schema(Some(schema.build()))
+        .build()
+}
+
+impl Modify for Barrier {
+    fn modify(&self, doc: &mut OpenApi) {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let params = [
+            query(
+                "wait",
+                "`applied`: answer only once the live edges serve this write (read-your-writes)",
+                string().enum_values(Some(["applied"])),
+            ),
+            query("region", "With `wait`: only the live edges of this region", string()),
+            query(
+                "quorum",
+                "With `wait`: enough when ceil(F x live) edges serve it; 0 < F <= 1, default 1",
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .exclusive_minimum(Some(0))
+                    .maximum(Some(1)),
+            ),
+            query(
+                "timeout",
+                "With `wait`: how long to wait, `Nms` or `Ns`, default 10s, at most 60s",
+                string().pattern(Some("^[0-9]+(ms|s)$")),
+            ),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
+                op.parameters.get_or_insert_with(Vec::new).extend(params.iter().cloned());
+                let accepted = ResponseBuilder::new()
+                    .description(
+                        "With `wait=applied`: committed, but not served by enough live edges \
+                         within the timeout; the body's `barrier` names the stragglers",
+                    )
+                    .build();
+                op.responses.responses.entry("202".to_owned()).or_insert_with(|| accepted.into());
+                add(op, "400", "Malformed request: bad path, query or body (`bad_request`)");
+            }
+        }
+    }
+}
+
 /// The document, built once from the route table.
 pub fn document() -> &'static OpenApi {
     static DOC: OnceLock<OpenApi> = OnceLock::new();
@@ -146,6 +201,7 @@ pub fn document() -> &'static OpenApi {
         // path was added: the shared responses go on now, over every path.
         let (_, mut doc) = super::routes().split_for_parts();
         Errors.modify(&mut doc);
+        Barrier.modify(&mut doc);
         doc
     })
 }

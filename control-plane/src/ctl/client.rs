@@ -3,6 +3,7 @@
 //! out, and every failure sorted into what the exit code means.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -53,6 +54,9 @@ pub mod exit {
     pub const DENIED: u8 = 7;
     /// Over the credential's rate limit (429): retry after `Retry-After`.
     pub const RATE_LIMITED: u8 = 8;
+    /// `--wait applied`: the write is committed, but not every edge asked
+    /// for served it within the timeout (the API's 202).
+    pub const NOT_APPLIED: u8 = 9;
 }
 
 impl CtlError {
@@ -80,6 +84,35 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// `wait=applied&...`, added to every write (see [`Client::with_wait`]).
+    wait: Option<String>,
+    /// The `barrier` object of every write answered so far.
+    barriers: Arc<Mutex<Vec<Value>>>,
+}
+
+/// `--wait applied`'s parameters, as the API's publish barrier takes them.
+#[derive(Debug, Clone, Default)]
+pub struct Wait {
+    pub region: Option<String>,
+    pub quorum: Option<f64>,
+    /// `500ms`, `5s` (the API's format; at most 60 s).
+    pub timeout: Option<String>,
+}
+
+impl Wait {
+    fn query(&self) -> String {
+        let mut q = vec![("wait", "applied".to_owned())];
+        if let Some(r) = &self.region {
+            q.push(("region", r.clone()));
+        }
+        if let Some(f) = self.quorum {
+            q.push(("quorum", f.to_string()));
+        }
+        if let Some(t) = &self.timeout {
+            q.push(("timeout", t.clone()));
+        }
+        q.iter().map(|(k, v)| format!("{k}={}", seg(v))).collect::<Vec<_>>().join("&")
+    }
 }
 
 /// An answer: its status, the registry version it names, its body.
@@ -97,7 +130,30 @@ impl Client {
             .user_agent(concat!("nexusctl/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CtlError::Other(format!("HTTP client: {e}")))?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), token, http })
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+            wait: None,
+            barriers: Arc::default(),
+        })
+    }
+
+    /// Every write through this client waits until the edges serve it.
+    pub fn with_wait(mut self, wait: Option<Wait>) -> Self {
+        self.wait = wait.map(|w| w.query());
+        self
+    }
+
+    /// The same client, its writes not waiting (a dry run changes nothing
+    /// the edges could apply).
+    pub fn without_wait(&self) -> Self {
+        Self { wait: None, ..self.clone() }
+    }
+
+    /// The barrier results of the writes sent so far.
+    pub fn barriers(&self) -> Vec<Value> {
+        self.barriers.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, CtlError> {
@@ -125,8 +181,10 @@ impl Client {
         file: Vec<u8>,
         content_type: &str,
     ) -> Result<Answer, CtlError> {
-        let req =
-            self.http.post(self.url(path)).header(reqwest::header::CONTENT_TYPE, content_type);
+        let req = self
+            .http
+            .post(self.write_url(path))
+            .header(reqwest::header::CONTENT_TYPE, content_type);
         self.answer(self.send(req.body(file)).await?).await
     }
 
@@ -149,7 +207,8 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, CtlError> {
-        let mut req = self.http.request(method, self.url(path));
+        let url = if method == Method::GET { self.url(path) } else { self.write_url(path) };
+        let mut req = self.http.request(method, url);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -158,6 +217,17 @@ impl Client {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A write's URL, with the barrier's parameters when asked for.
+    fn write_url(&self, path: &str) -> String {
+        match &self.wait {
+            None => self.url(path),
+            Some(q) => {
+                let join = if path.contains('?') { '&' } else { '?' };
+                format!("{}{path}{join}{q}", self.base)
+            }
+        }
     }
 
     /// Sends `req` with the credential; only a transport failure is an
@@ -188,6 +258,11 @@ impl Client {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         if status.is_success() {
+            if let Some(b) = body.get("barrier")
+                && let Ok(mut seen) = self.barriers.lock()
+            {
+                seen.push(b.clone());
+            }
             return Ok(Answer { status, version, body });
         }
         Err(api_error(status, body))

@@ -25,7 +25,8 @@ use table::{Tone, paint, render};
     about = "Manage a NEXUS registry through its admin API",
     after_help = "Exit codes: 0 ok, 1 failed (server error), 2 usage or bad request, \
                   3 API unreachable, 4 not found, 5 conflict, 6 governance violation, \
-                  7 unauthorized or forbidden, 8 rate-limited (retry later)."
+                  7 unauthorized or forbidden, 8 rate-limited (retry later), \
+                  9 committed but not served by the edges within --wait-timeout."
 )]
 pub struct Cli {
     /// The control plane's admin API.
@@ -37,8 +38,27 @@ pub struct Cli {
     /// `table` for people, `json` for scripts.
     #[arg(long, short, value_enum, default_value = "table", global = true)]
     output: Output,
+    /// Writes return only once the edges serve them (the API's publish
+    /// barrier); exit 9 if they did not within the timeout.
+    #[arg(long, value_enum, global = true)]
+    wait: Option<WaitFor>,
+    /// With --wait: only the live edges of this region.
+    #[arg(long, global = true, requires = "wait")]
+    wait_region: Option<String>,
+    /// With --wait: enough when this share of the live edges serve it (0 < F <= 1).
+    #[arg(long, global = true, requires = "wait")]
+    wait_quorum: Option<f64>,
+    /// With --wait: how long to wait, e.g. `500ms`, `5s` (default 10s, at most 60s).
+    #[arg(long, global = true, requires = "wait")]
+    wait_timeout: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WaitFor {
+    /// Every live edge (or the region's, or the quorum) serves the write.
+    Applied,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -246,7 +266,12 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command, printing to stdout.
 pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
-    let client = Client::new(&cli.url, cli.token.clone())?;
+    let wait = cli.wait.map(|WaitFor::Applied| client::Wait {
+        region: cli.wait_region.clone(),
+        quorum: cli.wait_quorum,
+        timeout: cli.wait_timeout.clone(),
+    });
+    let client = Client::new(&cli.url, cli.token.clone())?.with_wait(wait);
     let json_out = cli.output == Output::Json;
     let print = |v: &Value, columns: &[(&str, &str)]| {
         if json_out {
@@ -543,12 +568,66 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
             clap_complete::generate(shell, &mut Cli::command(), "nexusctl", &mut std::io::stdout());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(waited(&client))
+}
+
+/// What `--wait applied` found for each write, on stderr (stdout stays the
+/// command's own answer); exit 9 when a write was not served in time.
+fn waited(client: &Client) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for b in client.barriers() {
+        let n = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let applied = b.get("applied").and_then(Value::as_array).map_or(0, Vec::len);
+        let scope = match b.get("region").and_then(Value::as_str) {
+            Some(r) => format!("live edges in {r}"),
+            None => "live edges".to_owned(),
+        };
+        if b.get("reached").and_then(Value::as_bool) == Some(true) {
+            eprintln!(
+                "{}: version {} on {applied} of {} {scope} in {} ms",
+                paint("served", Tone::Good),
+                n("version"),
+                n("live"),
+                n("waited_ms"),
+            );
+            continue;
+        }
+        let late: Vec<String> = b
+            .get("stragglers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                format!(
+                    "{} ({}, at version {})",
+                    table::cell(s.get("id")),
+                    table::cell(s.get("region")),
+                    table::cell(s.get("version"))
+                )
+            })
+            .collect();
+        eprintln!(
+            "{}: version {} is committed but served by {applied} of {} {scope} ({} required) \
+             after {} ms{}",
+            paint("not yet served", Tone::Bad),
+            n("version"),
+            n("live"),
+            n("required"),
+            n("waited_ms"),
+            if late.is_empty() {
+                String::new()
+            } else {
+                format!("; waiting on {}", late.join(", "))
+            },
+        );
+        code = ExitCode::from(client::exit::NOT_APPLIED);
+    }
+    code
 }
 
 /// The dry run of applying `args`.
 async fn plan(client: &Client, args: &ApplyArgs) -> Result<Value, CtlError> {
-    send_plan(client, args, true, None).await
+    send_plan(&client.without_wait(), args, true, None).await
 }
 
 async fn send_plan(

@@ -115,6 +115,20 @@ async fn the_document_is_public_openapi_3_1_and_matches_every_route() {
                 assert!(responses.contains_key(status), "{method} {path}: no {status}");
             }
         }
+        // Every write takes the publish barrier's parameters, and may 202.
+        if matches!(method.as_str(), "POST" | "PUT" | "DELETE") {
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for name in ["wait", "region", "quorum", "timeout"] {
+                assert!(names.contains(&name), "{method} {path}: no barrier parameter {name}");
+            }
+            assert!(responses.contains_key("202"), "{method} {path}: no barrier 202");
+        }
         for (status, r) in responses {
             if status.starts_with('4') || status.starts_with('5') {
                 let schema = &r["content"]["application/json"]["schema"];
