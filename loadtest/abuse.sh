@@ -3,7 +3,7 @@
 # `nexus-loadtest abuse` (legitimate resolves alone, then under the attack).
 #
 #   loadtest/abuse.sh [--duration 8s] [--scenarios all|rapid-reset,slowloris,...]
-#                     [--connections 16] [--count 99999] [--report FILE]
+#                     [--connections 16] [--rate R] [--count 99999] [--report FILE]
 #                     [--no-build] [--keep]
 #
 # Every scenario gets its own edge (so each RSS peak is that attack's):
@@ -26,6 +26,9 @@ set -euo pipefail
 DURATION=8s
 SCENARIOS=all
 CONNECTIONS=16
+# --rate R: the legitimate load is offered at R req/s (open model) instead
+# of as fast as its connections go.
+RATE=()
 COUNT=99999
 REPORT=abuse-report.json
 BUILD=1
@@ -40,6 +43,7 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION="$2"; shift 2 ;;
         --scenarios) SCENARIOS="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
+        --rate) RATE=(--rate "$2"); shift 2 ;;
         --count) COUNT="$2"; shift 2 ;;
         --report) REPORT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
@@ -87,7 +91,7 @@ for s in "${LIST[@]}"; do
         --target "http://127.0.0.1:$PORT" --quic-target "127.0.0.1:$qport" \
         --token "$TOKEN" --aliases-file "$WORK/data/aliases.yaml" --pid "$EDGE_PID" \
         --duration "$DURATION" --warmup "$warmup" --connections "$CONNECTIONS" \
-        "${extra[@]}" --report "$WORK/$s.json" || rc=$?
+        "${RATE[@]}" "${extra[@]}" --report "$WORK/$s.json" || rc=$?
     kill "$EDGE_PID" 2>/dev/null || true
     wait "$EDGE_PID" 2>/dev/null || true
     case $rc in

@@ -135,7 +135,8 @@ pub struct Metrics {
     /// `EDGE_MAX_CONNECTIONS_PER_IP` open.
     pub connections_refused_per_ip: Counter,
     /// UDP datagrams the QUIC endpoint could not use (undecryptable or
-    /// unknown Initials, junk): what an Initial flood shows up as.
+    /// unknown Initials, junk, Initials over the endpoint's budget): what
+    /// an Initial flood shows up as.
     pub quic_datagrams_dropped: Counter,
     pub sync_state: Gauge,
     /// Commit on the control plane → applied here, per delta (sync thread

@@ -32,6 +32,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Concurrent HTTP/2 streams per connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// Connections accepted in a row before the accept loop yields its turn.
+const ACCEPT_BATCH: u32 = 8;
 /// How long open connections may finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,7 +71,16 @@ pub async fn serve(
     let builder = Arc::new(builder());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
+    let mut accepted = 0u32;
     loop {
+        // Accepting must not starve serving: under a connection flood
+        // every accept is ready at once, and tokio's budget would let this
+        // task take 128 per turn while each open connection gets one
+        // request. Every [`ACCEPT_BATCH`] accepts the connections go first.
+        accepted = accepted.wrapping_add(1);
+        if accepted.is_multiple_of(ACCEPT_BATCH) {
+            tokio::task::yield_now().await;
+        }
         let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,

@@ -57,6 +57,7 @@ fn run(scenario: Scenario) -> ScenarioReport {
         legit: Arc::new(HttpConnector::new(&options, &keys).unwrap()),
         keys: keys.len(),
         connections: 4,
+        rate: None,
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(200),
         threads: 1,
@@ -85,6 +86,22 @@ fn rapid_reset_leaves_the_edge_serving_and_shows_as_connection_errors() {
         r.counters_moved.get("nexus_edge_connection_errors_total").is_some_and(|n| *n > 0.0),
         "no connection error counted:\n{r}"
     );
+}
+
+#[test]
+fn a_settings_flood_is_closed_by_the_edge_and_counted() {
+    let r = run(Scenario::SettingsFlood);
+    assert_served_throughout(&r);
+    // Each flooding connection is closed once its control-frame bucket is
+    // empty; the attacker reconnects, so there are many.
+    assert!(r.attack.closed_by_edge > 1, "the edge closed no flooding connection:\n{r}");
+    let closed: f64 = r
+        .counters_moved
+        .iter()
+        .filter(|(k, _)| k.starts_with("nexus_edge_h2_flood_closed_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(closed > 1.0, "no flood closure counted:\n{r}");
 }
 
 #[test]

@@ -8,6 +8,13 @@
 //! of the QUIC round trip (see README "Measuring"). Here a request is one
 //! readiness event, one `recvmmsg`, the answer and one `sendmsg`.
 //!
+//! Initial packets (a client's first flight) cost quinn-proto a key
+//! derivation and a decryption each, before it can tell a real client from
+//! a flood of 1200-byte datagrams. They are held to [`INITIALS_PER_SEC`]
+//! (burst the same) by a GCRA bucket checked on the first byte alone; over
+//! it they are dropped unread and counted with the other dropped datagrams.
+//! Packets of established connections (short headers) are never charged.
+//!
 //! Timers: each connection's next quinn-proto deadline is kept beside it.
 //! One tokio sleep is armed for the earliest known deadline and only moved
 //! earlier, never pushed back per packet; when it fires, every connection
@@ -23,6 +30,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
+use governor::{DefaultDirectRateLimiter, Quota};
 use nexus_protocol::quic::close;
 use quinn::{EcnCodepoint, EndpointConfig, ServerConfig};
 use quinn_proto::{ConnectionHandle, DatagramEvent, Incoming, Transmit};
@@ -31,6 +39,17 @@ use super::conn::Conn;
 use super::socket::{RecvBuffers, Socket, udp_transmit};
 use super::{DRAIN_TIMEOUT, QuicError};
 use crate::app::App;
+
+/// Initial packets accepted per second (and at once). A connection's
+/// handshake sends one or two; far above what an edge's clients open, far
+/// below what a flood sends (`loadtest/abuse.sh`: ~55,000 per second).
+pub const INITIALS_PER_SEC: u32 = 4096;
+
+/// A QUIC v1 long-header Initial packet (RFC 9000 §17.2: form bit set,
+/// type bits 00), by its first byte.
+fn is_initial(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|b| b & 0xB0 == 0x80)
+}
 
 /// A bound QUIC endpoint, ready for [`serve`].
 #[derive(Debug)]
@@ -72,6 +91,11 @@ pub async fn serve(endpoint: Endpoint, app: Arc<App>, shutdown: impl Future<Outp
         response_buf: Vec::new(),
         earliest: None,
         closing_since: None,
+        initials: {
+            let n =
+                std::num::NonZeroU32::new(INITIALS_PER_SEC).unwrap_or(std::num::NonZeroU32::MIN);
+            DefaultDirectRateLimiter::direct(Quota::per_second(n))
+        },
     };
     driver.run(shutdown).await;
 }
@@ -91,6 +115,8 @@ struct Driver {
     /// No connection deadline is earlier than this.
     earliest: Option<Instant>,
     closing_since: Option<Instant>,
+    /// The Initial packets' budget ([`INITIALS_PER_SEC`]).
+    initials: DefaultDirectRateLimiter,
 }
 
 impl Driver {
@@ -173,6 +199,10 @@ impl Driver {
         ecn: Option<EcnCodepoint>,
         data: BytesMut,
     ) {
+        if is_initial(&data) && self.initials.check().is_err() {
+            self.app.metrics.quic_datagrams_dropped.inc();
+            return;
+        }
         self.response_buf.clear();
         match self.proto.handle(now, remote, local_ip, ecn, data, &mut self.response_buf) {
             Some(DatagramEvent::ConnectionEvent(handle, event)) => {
@@ -294,4 +324,21 @@ fn enqueue(queue: &mut Vec<ConnectionHandle>, handle: ConnectionHandle, conn: &m
 /// The earlier of a known deadline and `at`.
 fn sooner(known: Option<Instant>, at: Instant) -> Option<Instant> {
     Some(known.map_or(at, |k| k.min(at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_long_header_initials_are_charged() {
+        // Initial (0xc0 | pn length), with and without the fixed bit.
+        assert!(is_initial(&[0xc3, 0, 0, 0, 1]));
+        assert!(is_initial(&[0x83]));
+        // 0-RTT (01), Handshake (10), Retry (11), short header, empty.
+        for first in [0xd0u8, 0xe0, 0xf0, 0x40, 0x5f] {
+            assert!(!is_initial(&[first]), "{first:#x}");
+        }
+        assert!(!is_initial(&[]));
+    }
 }

@@ -173,8 +173,10 @@ pub struct Setup {
     pub pid: Option<u32>,
     pub legit: Arc<HttpConnector>,
     pub keys: usize,
-    /// Legitimate connections (closed model).
+    /// Legitimate connections.
     pub connections: usize,
+    /// Legitimate requests/s offered (open model); `None`: closed model.
+    pub rate: Option<f64>,
     /// Each phase's legitimate load.
     pub duration: Duration,
     /// Attack alone before the legitimate load starts (the idle and
@@ -223,7 +225,7 @@ pub fn run(setup: &Setup, scenario: Scenario) -> Result<ScenarioReport, AbuseErr
     let metrics_before = runtime.block_on(scrape(http));
     let monitor = Monitor::start(http, setup.pid, 3)?;
     let plan = Plan {
-        model: Model::Closed,
+        model: setup.rate.map_or(Model::Closed, |rate| Model::Open { rate }),
         connections: setup.connections,
         duration: setup.duration,
         keys: setup.keys,

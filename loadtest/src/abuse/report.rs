@@ -46,6 +46,8 @@ pub struct ScenarioReport {
     pub scenario: String,
     pub attack_description: String,
     pub legit_connections: usize,
+    /// Requests/s offered (open model); `None`: closed model.
+    pub legit_rate: Option<f64>,
     pub duration_s: f64,
     pub without_attack: Legit,
     pub during_attack: Legit,
@@ -87,6 +89,7 @@ impl ScenarioReport {
             scenario: scenario.name().to_owned(),
             attack_description,
             legit_connections: setup.connections,
+            legit_rate: setup.rate,
             duration_s: setup.duration.as_secs_f64(),
             throughput_ratio: during_attack.rps / without_attack.rps.max(f64::MIN_POSITIVE),
             without_attack,

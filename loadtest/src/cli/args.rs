@@ -243,6 +243,12 @@ pub struct AbuseArgs {
     /// Legitimate connections (closed model, one request in flight each).
     #[arg(long, default_value_t = 16)]
     pub connections: usize,
+    /// Offer the legitimate load at this many requests/s over its
+    /// connections (open model) instead of as fast as they go: the ratio
+    /// then says whether the edge kept serving that rate, not how much of
+    /// the shared generator core the attacker took.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Legitimate load's per-request timeout.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: Duration,

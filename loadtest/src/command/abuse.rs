@@ -29,6 +29,9 @@ pub fn run(args: AbuseArgs) -> anyhow::Result<()> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of requests per second");
+    }
     let keys = Keyspace::load(&args.aliases_file).context("--aliases-file")?;
     let options = HttpOptions {
         target: target.clone(),
@@ -57,6 +60,7 @@ pub fn run(args: AbuseArgs) -> anyhow::Result<()> {
         legit,
         keys: keys.len(),
         connections: args.connections,
+        rate: args.rate,
         duration: args.duration,
         warmup: args.warmup,
         threads: args.threads,
