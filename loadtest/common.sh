@@ -92,6 +92,10 @@ nexus_start_edge() {
     # The bound address is read from the "listening" log line (LOG_LEVEL=info
     # logs no per-request lines). `env` execs, so $! is the edge itself.
     declare -p SERVER_CPU &>/dev/null || SERVER_CPU=(taskset -c 0)
+    # Made here, not by the background job's redirect: the loop below may
+    # read it before that job has run (and sed on a missing file fails the
+    # script under `set -e`).
+    : >"$WORK/${EDGE_LOG:-edge.log}"
     env EDGE_HTTP_ADDR="127.0.0.1:0" EDGE_WORKERS=1 "${EDGE_AUTH_ENV[@]}" LOG_LEVEL=info \
         NO_COLOR=1 "$@" "${SERVER_CPU[@]}" "$BIN/nexus-edge" \
         "${EDGE_SOURCE[@]}" >"$WORK/${EDGE_LOG:-edge.log}" 2>&1 &
