@@ -27,8 +27,9 @@
 #      bytes sent meanwhile, failed resolves, and the API's slowest answer.
 #
 # Writes a JSON report (--report, default fleet-report.json). Exits 0 when
-# the targets are met (commit→visible p99 over all edges < 50 ms, no edge
-# unready during the stampede), 2 when not, 1 when it could not run.
+# the targets are met (commit→applied p99 < 50 ms unwatched and
+# commit→visible p99 < 50 ms watched, over all edges; no edge unready
+# during the stampede), 2 when not, 1 when it could not run.
 #
 # Needs PostgreSQL's server binaries, redis-server, curl, jq, python3 with
 # `cryptography`; cargo unless --no-build. Runs as root (PostgreSQL then
