@@ -10,6 +10,8 @@ mod edge_support;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "support/nexusctl.rs"]
+mod nexusctl;
 #[path = "support/plane.rs"]
 mod plane;
 #[path = "support/wait.rs"]
@@ -23,6 +25,7 @@ use nexus_edge::bus::Transport;
 use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_local::redis::Redis;
+use nexusctl::nexusctl;
 use plane::Plane;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -39,24 +42,6 @@ async fn served_by(http: &reqwest::Client, edge: &Node, alias: &str) -> Option<S
         return None;
     }
     r.json::<Value>().await.ok()?["canonical_name"].as_str().map(str::to_owned)
-}
-
-/// Runs `nexusctl ARGS` against the plane (a blocking child process).
-async fn nexusctl(api: std::net::SocketAddr, key: &str, args: &[&str]) -> std::process::Output {
-    let (url, key) = (format!("http://{api}"), key.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_nexusctl"))
-            .env_clear()
-            .env("NEXUS_URL", url)
-            .env("NEXUS_TOKEN", key)
-            .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -165,7 +150,7 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     // on stderr (stdout stays the command's answer), exit 0.
     let canonical = "https://api.nexus.com/ctl";
     let out = nexusctl(
-        api,
+        format!("http://{api}"),
         &key,
         &["--wait", "applied", "alias", "create", "frontend", "ctl", canonical],
     )
@@ -182,7 +167,9 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     three.stop().await;
     // nexusctl names it and exits 9; the write is committed all the same.
     let args = ["--wait", "applied", "--wait-timeout", "500ms", "alias", "create", "frontend"];
-    let out = nexusctl(api, &key, &[&args[..], &["ctl-late", canonical]].concat()).await;
+    let out =
+        nexusctl(format!("http://{api}"), &key, &[&args[..], &["ctl-late", canonical]].concat())
+            .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "{err}");
     assert!(err.contains("not yet served") && err.contains("edge-3 (far"), "{err}");
@@ -191,7 +178,9 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     assert_eq!((s, a["canonical"].as_str()), (StatusCode::OK, Some(canonical)), "{a}");
     // Region home's edges are both up: the same wait there succeeds.
     let args = ["--wait", "applied", "--wait-region", "home", "alias", "create", "frontend"];
-    let out = nexusctl(api, &key, &[&args[..], &["ctl-home", canonical]].concat()).await;
+    let out =
+        nexusctl(format!("http://{api}"), &key, &[&args[..], &["ctl-home", canonical]].concat())
+            .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("on 2 of 2 live edges in home"), "{err}");

@@ -9,22 +9,9 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app};
 
-/// Runs `nexusctl ARGS` against `app` with `token` (off the async
-/// runtime: the binary is a blocking child process).
+/// Runs `nexusctl ARGS` against `app` with `token`.
 async fn ctl(app: &TestApp, token: &str, args: &[&str]) -> Output {
-    let (url, token) = (app.url(""), token.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_nexusctl"))
-            .env_clear()
-            .env("NEXUS_URL", url)
-            .env("NEXUS_TOKEN", token)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    crate::nexusctl::nexusctl(app.url(""), token, args).await
 }
 
 fn text(b: &[u8]) -> String {

@@ -2,6 +2,8 @@
 //! real server on port 0 against its own fresh PostgreSQL database.
 
 mod helpers;
+#[path = "../support/nexusctl.rs"]
+mod nexusctl;
 mod proxy;
 
 mod aliases;
