@@ -83,11 +83,18 @@ async fn command(c: &Client, name: &'static str, args: Vec<String>) -> Value {
     c.custom(cmd!(name), args).await.unwrap()
 }
 
-/// An edge on `url` under `prefix`, serving HTTP on port 0.
+/// An edge on `url` under `prefix`, serving HTTP on port 0, checking the
+/// head every 250 ms.
 fn edge(url: &str, prefix: &str, region: &str) -> Node {
+    edge_checking(url, prefix, region, Duration::from_millis(250))
+}
+
+/// The same, checking the head only every `check`: what it gets sooner,
+/// it got from the channel.
+fn edge_checking(url: &str, prefix: &str, region: &str, check: Duration) -> Node {
     let transport = Arc::new(RedisConfig::new(url, prefix).connect().unwrap());
     let id = format!("edge-{region}");
-    edge_support::launch(transport, None, dev_verify_key(), &id, region, Duration::from_millis(250))
+    edge_support::launch(transport, None, dev_verify_key(), &id, region, check)
 }
 
 /// Runs the publisher on `url` until the returned sender is dropped.
@@ -246,7 +253,38 @@ async fn a_three_node_cluster_carries_propagation() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;
     let stop = publish(&app, &rig, &url);
-    let edges = [edge(&url, rig.keys.prefix(), "a"), edge(&url, rig.keys.prefix(), "b")];
+    // The edges check the head only once a minute (after the first
+    // catch-up): the writes below reach them within the test's patience
+    // only through the shard channel.
+    let minute = Duration::from_secs(60);
+    let edges = [
+        edge_checking(&url, rig.keys.prefix(), "a", minute),
+        edge_checking(&url, rig.keys.prefix(), "b", minute),
+    ];
+    // Both edges hold a shard subscription on the node that owns the
+    // registry's slot, and none a plain one anywhere.
+    let channel = rig.keys.channel();
+    let mut nodes = Vec::new();
+    for a in &addrs {
+        nodes.push(client(&format!("redis://{a}")).await);
+    }
+    let count = |reply: Value| -> i64 {
+        let pairs: Vec<Value> = reply.convert().unwrap();
+        pairs.get(1).and_then(Value::as_i64).unwrap_or(0)
+    };
+    wait_until("both edges subscribed to the shard channel", PATIENCE, || async {
+        let mut shard = 0;
+        for n in &nodes {
+            let sub = vec!["SHARDNUMSUB".to_owned(), channel.clone()];
+            shard += count(n.custom(cmd!("PUBSUB"), sub).await.unwrap());
+        }
+        shard == 2
+    })
+    .await;
+    for n in &nodes {
+        let plain = vec!["NUMSUB".to_owned(), channel.clone()];
+        assert_eq!(count(n.custom(cmd!("PUBSUB"), plain).await.unwrap()), 0);
+    }
     const WRITES: usize = 40;
     for i in 0..WRITES {
         let (status, body) = app

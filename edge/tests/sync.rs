@@ -369,6 +369,19 @@ async fn redis_up_but_empty_stays_not_ready_until_published() {
     p.cleanup().await;
 }
 
+#[tokio::test]
+async fn an_edge_that_found_nothing_takes_the_first_snapshot_at_its_notice() {
+    let p = FakePublisher::new().await;
+    let mut config = sync_config(&p.keys, &redis_url(), None);
+    // Longer than the rig's patience: only the notice can explain a load.
+    config.sync.check_interval = Duration::from_secs(60);
+    let edge = SyncEdge::start(config).await;
+    edge.wait_progress("a catch-up that found nothing", |s| s.failures >= 1).await;
+    p.publish_snapshot(&p.snapshot(3, three(3))).await;
+    edge.wait_version(1, 3).await;
+    p.cleanup().await;
+}
+
 /// Measured, not asserted: publish on Redis → applied on the edge, so the
 /// end-to-end figure can be split into publisher and edge shares.
 #[tokio::test]

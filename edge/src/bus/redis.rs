@@ -7,6 +7,13 @@
 //! of writes that must land in order goes out as one pipeline on one
 //! connection.
 //!
+//! On Redis Cluster (`redis-cluster://`) the channel is a shard channel
+//! (`SPUBLISH`/`SSUBSCRIBE`, Redis 7): its name carries the registry's hash
+//! tag, so a delta goes to the nodes of the registry's one shard, where a
+//! plain `PUBLISH` is copied over the cluster bus to every node. Publisher
+//! and edges pick the same kind from the same URL; off a cluster it is
+//! plain pub/sub, which every Redis has.
+//!
 //! `rediss://` is TLS on rustls, verified against `REDIS_CA_FILE` (or the
 //! system trust store); [`RedisBus::check_tls`] turns a certificate that
 //! does not verify into a start-up error rather than an endless retry.
@@ -17,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::clients::SubscriberClient;
+use fred::clients::{Pipeline, SubscriberClient};
 use fred::cmd;
 use fred::prelude::*;
 use fred::types::Message;
@@ -190,6 +197,8 @@ pub struct RedisBus {
     builder: Builder,
     client: Client,
     keys: RedisKeys,
+    /// Shard channel (on a cluster) or plain channel; see the module doc.
+    sharded: bool,
     /// For [`RedisBus::check_tls`]: the client configuration and the first
     /// server, when the URL asks for TLS.
     tls: Option<(Arc<rustls::ClientConfig>, fred::types::config::Server)>,
@@ -227,6 +236,7 @@ impl RedisBus {
         // again; ours are the ones `check_tls` probes with.
         config.tls = tls.clone().map(|c| TlsConnector::Rustls(c.into()).into());
         let tls = tls.zip(first_server(&config.server));
+        let sharded = config.server.is_clustered();
         let mut builder = Builder::from_config(config);
         builder
             .with_performance_config(|p| {
@@ -245,7 +255,7 @@ impl RedisBus {
             .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
         let client = builder.build()?;
         client.connect();
-        Ok(Self { builder, client, keys: settings.keys.clone(), tls })
+        Ok(Self { builder, client, keys: settings.keys.clone(), sharded, tls })
     }
 
     /// With a `rediss://` URL, opens one TLS connection to the (first)
@@ -287,6 +297,22 @@ impl RedisBus {
 
     pub fn keys(&self) -> &RedisKeys {
         &self.keys
+    }
+
+    /// Whether the channel is a shard channel (the URL is a cluster's).
+    pub fn is_sharded(&self) -> bool {
+        self.sharded
+    }
+
+    /// Queues one channel message on `pipe`, the kind the feeds listen to.
+    async fn queue_message(&self, pipe: &Pipeline<Client>, message: Value) -> Result<(), BusError> {
+        let channel = self.keys.channel();
+        let () = if self.sharded {
+            pipe.spublish(channel, message).await?
+        } else {
+            pipe.publish(channel, message).await?
+        };
+        Ok(())
     }
 
     fn slow() -> Options {
@@ -365,7 +391,7 @@ impl Transport for RedisBus {
     async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError> {
         let pipe = self.client.pipeline();
         for m in messages {
-            let () = pipe.publish(self.keys.channel(), Value::Bytes(m.into())).await?;
+            self.queue_message(&pipe, Value::Bytes(m.into())).await?;
         }
         let _: Vec<Value> = pipe.all().await?;
         Ok(())
@@ -383,7 +409,7 @@ impl Transport for RedisBus {
             let () = pipe.del(self.keys.deltas()).await?;
         }
         let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
-        let () = pipe.publish(self.keys.channel(), head.to_string()).await?;
+        self.queue_message(&pipe, head.to_string().into()).await?;
         let _: Vec<Value> = pipe.all().await?;
         Ok(())
     }
@@ -425,6 +451,7 @@ impl Transport for RedisBus {
         subscriber.connect();
         Ok(Box::new(RedisFeed {
             channel: self.keys.channel(),
+            sharded: self.sharded,
             subscriber,
             messages,
             reconnects,
@@ -438,6 +465,7 @@ impl Transport for RedisBus {
 /// reader lags; that is reported as [`Event::Lagged`].
 struct RedisFeed {
     channel: String,
+    sharded: bool,
     subscriber: SubscriberClient,
     messages: broadcast::Receiver<Message>,
     reconnects: broadcast::Receiver<Server>,
@@ -446,14 +474,24 @@ struct RedisFeed {
 
 impl std::fmt::Debug for RedisFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisFeed").field("channel", &self.channel).finish_non_exhaustive()
+        f.debug_struct("RedisFeed")
+            .field("channel", &self.channel)
+            .field("sharded", &self.sharded)
+            .finish_non_exhaustive()
     }
 }
 
 #[async_trait]
 impl Feed for RedisFeed {
     async fn subscribe(&mut self) -> Result<(), BusError> {
-        Ok(self.subscriber.subscribe(self.channel.as_str()).await?)
+        // fred routes SSUBSCRIBE to the node that owns the channel's slot.
+        let channel = self.channel.as_str();
+        if self.sharded {
+            self.subscriber.ssubscribe(channel).await?;
+        } else {
+            self.subscriber.subscribe(channel).await?;
+        }
+        Ok(())
     }
 
     async fn next(&mut self) -> Event {

@@ -145,8 +145,8 @@ pub struct BusSource {
     connected: bool,
     subscribed: bool,
     behind: bool,
-    /// After a failed catch-up, wait for the next check or reconnect rather
-    /// than retrying at every message.
+    /// After a failed catch-up, wait for the next check, reconnect or head
+    /// notice rather than retrying at every message.
     may_retry: bool,
     /// Header of the last snapshot refused (it holds the content hash and
     /// signature), so the same envelope is not fetched, decoded and refused
@@ -299,9 +299,13 @@ impl BusSource {
             return Some(Update::SignedDelta(bytes));
         }
         // A head notice: a change too big for the channel, or a snapshot.
+        // It is news a failed catch-up waited for (the head was missing, or
+        // the snapshot refused): try again now rather than at the next
+        // check. Notices come once per snapshot or oversized change, never
+        // per delta, so this cannot turn into a retry per message.
         match Head::parse(&bytes) {
             Ok(h) if position(at).is_at(h) => {}
-            _ => self.behind = true,
+            _ => (self.behind, self.may_retry) = (true, true),
         }
         None
     }
