@@ -293,6 +293,17 @@ async fn a_three_node_cluster_carries_propagation() {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     converged(&edges, WRITES).await;
+    // No delta was copied over the cluster bus: a plain PUBLISH goes to
+    // every node as a `publish` message (CLUSTER INFO lists only the kinds
+    // it has sent).
+    for (n, a) in nodes.iter().zip(&addrs) {
+        let info: String = n.custom(cmd!("CLUSTER"), vec!["INFO"]).await.unwrap();
+        let broadcast = info
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster_stats_messages_publish_sent:"))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap());
+        assert_eq!(broadcast, 0, "{a} broadcast deltas over the cluster bus");
+    }
     // Every key of the registry is in one slot (the hash tag), which is
     // what lets the publisher's multi-key scripts run on a cluster.
     let c = client(&format!("redis://{}", addrs[0])).await;
