@@ -4,9 +4,18 @@
 //! busy at no cost to itself. The tracker walks the 9-byte frame headers as
 //! the bytes pass (no copy, no allocation; a state machine across reads),
 //! skips payloads, and charges each non-ACK SETTINGS, non-ACK PING, empty
-//! DATA, WINDOW_UPDATE and PRIORITY frame to a per-connection token bucket.
-//! When the bucket is empty the read fails and hyper closes the connection
-//! (counted in `nexus_edge_h2_flood_closed_total{kind}`).
+//! DATA, WINDOW_UPDATE, PRIORITY and RST_STREAM frame to a per-connection
+//! token bucket. When the bucket is empty the read fails and hyper closes
+//! the connection (counted in `nexus_edge_h2_flood_closed_total{kind}`).
+//!
+//! It also adds up each header block (HEADERS and its CONTINUATIONs) from
+//! the frame lengths and closes the connection once one passes
+//! [`MAX_HEADER_BLOCK`]. h2 stops a CONTINUATION flood too, but only after
+//! it has HPACK-decoded several full frames; here the bytes past the limit
+//! never reach the decoder. HPACK never encodes a header in more bytes than
+//! the 32 its list-size accounting adds to name and value, so a block that
+//! long is far over the edge's header list limit and would be refused
+//! anyway: the only thing lost is the 431 on that one stream.
 //!
 //! The tracker sniffs the client preface itself: a connection whose first
 //! bytes are not `PRI * HTTP/2.0...` (HTTP/1.1, or h2 never started) turns
@@ -35,13 +44,20 @@ pub const PREFACE_LEN: usize = PREFACE.len();
 pub const BURST: u32 = 100;
 /// Control frames one connection may send per second, sustained.
 pub const REFILL_PER_SEC: u32 = 50;
+/// Encoded bytes one header block may span: twice the header list limit
+/// (padding and HPACK table-size updates come on top of the list).
+pub const MAX_HEADER_BLOCK: usize = 2 * crate::server::MAX_HEADER_BYTES;
 
 const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
 const PRIORITY: u8 = 0x2;
+const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
 const PING: u8 = 0x6;
 const WINDOW_UPDATE: u8 = 0x8;
+const CONTINUATION: u8 = 0x9;
 const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
 
 /// Which control frame emptied the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +67,9 @@ pub enum Flood {
     EmptyData,
     WindowUpdate,
     Priority,
+    Reset,
+    /// A header block past [`MAX_HEADER_BLOCK`] (not a bucket).
+    Continuation,
 }
 
 impl Flood {
@@ -62,6 +81,8 @@ impl Flood {
             Flood::EmptyData => "empty_data",
             Flood::WindowUpdate => "window_update",
             Flood::Priority => "priority",
+            Flood::Reset => "rst_stream",
+            Flood::Continuation => "continuation",
         }
     }
 }
@@ -83,6 +104,9 @@ enum State {
 pub struct H2Guard {
     state: State,
     header: [u8; 9],
+    /// Encoded bytes of the header block still open (HEADERS without
+    /// END_HEADERS, then its CONTINUATIONs); `None` between blocks.
+    block: Option<usize>,
     tokens: u32,
     refilled: Option<Instant>,
     burst: u32,
@@ -100,6 +124,7 @@ impl H2Guard {
         Self {
             state: State::Preface(PREFACE_LEN),
             header: [0; 9],
+            block: None,
             tokens: burst,
             refilled: None,
             burst,
@@ -142,12 +167,16 @@ impl H2Guard {
                     let len =
                         (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
                     self.state = if len == 0 { State::Header(0) } else { State::Payload(len) };
+                    if matches!(h[3], HEADERS | CONTINUATION) {
+                        self.header_block(h[3], h[4], len)?;
+                    }
                     let kind = match (h[3], h[4] & ACK != 0) {
                         (SETTINGS, false) => Some(Flood::Settings),
                         (PING, false) => Some(Flood::Ping),
                         (DATA, _) if len == 0 => Some(Flood::EmptyData),
                         (WINDOW_UPDATE, _) => Some(Flood::WindowUpdate),
                         (PRIORITY, _) => Some(Flood::Priority),
+                        (RST_STREAM, _) => Some(Flood::Reset),
                         _ => None,
                     };
                     if let Some(kind) = kind {
@@ -156,6 +185,19 @@ impl H2Guard {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Adds a HEADERS or CONTINUATION frame of `len` payload bytes to the
+    /// open header block. Whether the frames are in a legal order is h2's
+    /// business; a CONTINUATION with no block open counts from zero.
+    fn header_block(&mut self, kind: u8, flags: u8, len: usize) -> Result<(), Flood> {
+        let so_far = if kind == HEADERS { 0 } else { self.block.unwrap_or(0) };
+        let total = so_far + len;
+        if total > MAX_HEADER_BLOCK {
+            return Err(Flood::Continuation);
+        }
+        self.block = (flags & END_HEADERS == 0).then_some(total);
         Ok(())
     }
 
@@ -336,6 +378,48 @@ mod tests {
                 g.feed(c).expect("legitimate traffic passes");
             }
         }
+    }
+
+    #[test]
+    fn a_header_block_past_the_limit_closes_and_a_large_legal_one_passes() {
+        let fragment = vec![0u8; 16_000];
+        // A legal block of 30,000 bytes in three frames, then the same
+        // block never ended.
+        let mut legal = preface();
+        legal.extend(frame(HEADERS, 0, &fragment[..10_000]));
+        legal.extend(frame(CONTINUATION, 0, &fragment[..10_000]));
+        legal.extend(frame(CONTINUATION, END_HEADERS, &fragment[..10_000]));
+        let mut flood = legal.clone();
+        flood.extend(frame(HEADERS, 0, &fragment[..100]));
+        for _ in 0..3 {
+            flood.extend(frame(CONTINUATION, 0, &fragment));
+        }
+        for chunk in [1, 9, 4096, 70_000] {
+            let mut g = H2Guard::new(1, 0);
+            for c in legal.chunks(chunk) {
+                g.feed(c).expect("a block under the limit passes");
+            }
+            let mut g = H2Guard::new(1, 0);
+            let r = flood.chunks(chunk).try_for_each(|c| g.feed(c));
+            assert_eq!(r, Err(Flood::Continuation), "chunk {chunk}");
+        }
+        // Caught at the header of the frame that crosses the limit, before
+        // its payload is read: h2 never decodes it.
+        let mut g = H2Guard::new(1, 0);
+        let crossing = legal.len() + 9 + 100 + 2 * (9 + 16_000) + 9;
+        assert_eq!(g.feed(&flood[..crossing]), Err(Flood::Continuation));
+    }
+
+    #[test]
+    fn rapid_resets_are_charged() {
+        let mut g = H2Guard::new(3, 0);
+        g.feed(&preface()).unwrap();
+        for _ in 0..3 {
+            g.feed(&frame(HEADERS, 0x5, &[0x82])).unwrap();
+            g.feed(&frame(RST_STREAM, 0, &[0, 0, 0, 8])).unwrap();
+        }
+        g.feed(&frame(HEADERS, 0x5, &[0x82])).expect("HEADERS are not charged");
+        assert_eq!(g.feed(&frame(RST_STREAM, 0, &[0, 0, 0, 8])), Err(Flood::Reset));
     }
 
     #[test]

@@ -151,6 +151,36 @@ async fn http2_control_frame_floods_are_closed_and_counted() {
         assert_eq!(counted, 1, "{label} flood closures");
         assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
     }
+    // A header block that never ends (CVE-2024-27316): closed once it
+    // passes twice the header list limit, which is before h2's own limit
+    // of five CONTINUATION frames.
+    let mut literals = Vec::new();
+    while literals.len() + 26 <= 16_000 {
+        // Literal without indexing, new name: `x-flood: aaaa...` (16 a's).
+        literals.extend([0x00, 7]);
+        literals.extend(b"x-flood");
+        literals.push(16);
+        literals.extend([b'a'; 16]);
+    }
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend(frame(0x4, 0, &[]));
+    // HEADERS on stream 1, END_STREAM without END_HEADERS: `:method GET`.
+    let mut headers = frame(0x1, 0x1, &[0x82]);
+    headers[8] = 1;
+    bytes.extend(headers);
+    for _ in 0..8 {
+        let mut continuation = frame(0x9, 0, &literals);
+        continuation[8] = 1;
+        bytes.extend(continuation);
+    }
+    let mut s = TcpStream::connect(edge.addr).await.unwrap();
+    let _ = s.write_all(&bytes).await;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "a CONTINUATION flood was still connected after 5 s");
+    let counted = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", "continuation")]).get();
+    assert_eq!(counted, 1, "CONTINUATION flood closures");
+    assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
     // Ordinary HTTP/2 use (one SETTINGS, a few requests) is never charged.
     let fresh = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
     for _ in 0..150 {

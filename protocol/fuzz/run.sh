@@ -17,7 +17,9 @@
 #
 # Environment: FUZZ_SANITIZER (address | none; default address),
 # CARGO_TARGET_DIR (default <repo>/target/fuzz), FUZZ_TARGETS (a
-# space-separated subset to run).
+# space-separated subset to run), FUZZ_NO_BUILD=1 (run the targets as last
+# built: a long campaign then does not rebuild all of them for every edit
+# to the crates they link).
 #
 # Limits: -rss_limit_mb=2048 and -malloc_limit_mb=512. The decoders bound
 # themselves far below that (a bincode body may claim at most 16x its tier,
@@ -42,6 +44,7 @@ started=$(date +%s)
 ledger="$CARGO_TARGET_DIR/ledger.tsv"
 [[ -f $ledger ]] || printf 'target\tseconds\texecs\texec_per_s\tcov\tcrashes\tsanitizer\tended_utc\n' >"$ledger"
 for crate in "${crates[@]}"; do
+    [[ ${FUZZ_NO_BUILD:-0} == 1 ]] && break
     # Target by target: a plain `cargo fuzz build` also builds the `seeds`
     # generator with coverage instrumentation but without libFuzzer, which
     # does not link.
