@@ -139,7 +139,9 @@ pub struct Metrics {
     /// an Initial flood shows up as.
     pub quic_datagrams_dropped: Counter,
     pub sync_state: Gauge,
-    /// Commit on the control plane → applied here, per delta (sync thread
+    /// Commit on the control plane → applied here, per change applied (a
+    /// delta, or a snapshot that replaces a state the edge followed), not
+    /// counting changes committed before the edge started (sync thread
     /// only, so the histogram's internal lock is never contended).
     pub sync_lag: Histogram,
 }

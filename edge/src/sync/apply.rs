@@ -50,6 +50,11 @@ pub struct Applier {
     last_rejection: Option<Rejection>,
     /// Commit→applied lag of recent updates, for the report.
     lag: LagWindow,
+    /// When this applier was made (the edge started). A change committed
+    /// before it is no propagation lag of this edge: it is what a fresh
+    /// edge catches up on (up to a ring's worth of deltas on top of the
+    /// snapshot it loads first), however old.
+    started_at_ms: i64,
     /// While the disk copy is restored: its updates were applied long after
     /// their commit because the edge was not running, which is no
     /// propagation lag.
@@ -69,6 +74,7 @@ impl Applier {
     /// An applier for `state` that accepts trusted local updates only; see
     /// [`with_key`](Self::with_key) and [`with_writer`](Self::with_writer).
     pub fn new(state: Arc<State>, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        let started_at_ms = clock.now_ms();
         Self {
             live: state.source(),
             state,
@@ -81,6 +87,7 @@ impl Applier {
             applied_at_ms: 0,
             last_rejection: None,
             lag: LagWindow::new(),
+            started_at_ms,
             restoring: false,
             disk_snapshot: 0,
             disk_log: 0,
@@ -201,7 +208,7 @@ impl Applier {
             && following
             && snapshot.created_at_ms > 0
         {
-            self.lag.record(snapshot.created_at_ms, self.applied_at_ms);
+            self.note_lag(snapshot.created_at_ms, self.applied_at_ms);
         }
         if let (Step::Applied { .. }, Some(w)) = (&step, &self.writer) {
             w.snapshot(bytes, snapshot.epoch, snapshot.version);
@@ -275,15 +282,25 @@ impl Applier {
                 self.content_hash = hash;
                 self.applied_at_ms = now;
                 if !self.restoring {
-                    let lag_ms = (now - delta.committed_at_ms).max(0);
-                    self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
-                    self.lag.record(delta.committed_at_ms, now);
+                    self.note_lag(delta.committed_at_ms, now);
                 }
                 Step::Applied { version }
             }
             Ok(Applied::Stale) => Step::Unchanged,
             Err(missed) => Step::Missed(missed),
         }
+    }
+
+    /// Records a change committed at `committed_at_ms` and applied at
+    /// `applied_at_ms` as propagation lag (the metric and the report's
+    /// window), unless it was committed before this edge started.
+    fn note_lag(&mut self, committed_at_ms: i64, applied_at_ms: i64) {
+        if committed_at_ms < self.started_at_ms {
+            return;
+        }
+        let lag_ms = (applied_at_ms - committed_at_ms).max(0);
+        self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
+        self.lag.record(committed_at_ms, applied_at_ms);
     }
 
     /// How the active count of each context would move if `delta` were
@@ -518,10 +535,15 @@ mod tests {
 
     #[test]
     fn lag_is_recorded_for_deltas_and_followed_snapshots_not_for_a_restore_or_a_first_state() {
-        let clock = Clock::manual(10_000);
+        // Both edges start at 9 s; the updates arrive at 10 s.
+        let clock = Clock::manual(9_000);
         let state = Arc::new(State::new(SourceKind::Redis));
         let mut a =
             Applier::new(state, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
+        let fresh = Arc::new(State::new(SourceKind::Redis));
+        let mut b =
+            Applier::new(fresh, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
+        clock.set(10_000);
         let saved = Saved {
             snapshot: snapshot(1, vec![rec("a", true, 1)]),
             // Committed at 0, restored at 10 s: the edge was down, not slow.
@@ -544,13 +566,16 @@ mod tests {
         let lag = a.lag(clock.now_ms()).unwrap();
         assert_eq!((lag.p50_ms, lag.samples), (10, 1));
         (d.from_version, d.to_version, d.committed_at_ms) = (3, 4, 9_960);
-        a.apply(Update::Delta(d));
+        a.apply(Update::Delta(d.clone()));
         assert_eq!(a.lag(clock.now_ms()).map(|l| (l.p50_ms, l.p99_ms)), Some((10, 40)));
+        // Committed before the edge started (caught up from the ring after
+        // its first snapshot): applied, but no lag of this edge.
+        (d.from_version, d.to_version, d.committed_at_ms) = (4, 5, 8_000);
+        assert!(matches!(a.apply(Update::Delta(d)), Step::Applied { version: 5 }));
+        let lag = a.lag(clock.now_ms()).unwrap();
+        assert_eq!((lag.max_ms, lag.samples), (40, 2));
 
         // A fresh edge's first snapshot, built long ago, is not lag.
-        let fresh = Arc::new(State::new(SourceKind::Redis));
-        let mut b =
-            Applier::new(fresh, Arc::new(Metrics::new()), clock.clone()).with_key(dev_verify_key());
         let old = |version: u64, created_at_ms: i64| {
             let s = Snapshot {
                 epoch: 1,

@@ -78,9 +78,11 @@ mod tests {
 
     #[test]
     fn the_report_carries_the_lag_and_the_state_age() {
-        let clock = Clock::manual(1_000);
+        // Started at 950 ms (the delta below, committed at 975, counts).
+        let clock = Clock::manual(950);
         let state = Arc::new(State::new(SourceKind::Redis));
         let mut a = Applier::new(state, Arc::new(Metrics::new()), clock.clone());
+        clock.set(1_000);
         let json = |a: &Applier| {
             let r = EdgeReport::of("e1", "eu", a, clock.now_ms()).to_json();
             serde_json::from_str::<serde_json::Value>(&r).unwrap()
