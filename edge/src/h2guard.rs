@@ -59,7 +59,8 @@ const CONTINUATION: u8 = 0x9;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
-/// Which control frame emptied the bucket.
+/// Why the guard closed a connection: the control frame that emptied the
+/// bucket, or a header block past [`MAX_HEADER_BLOCK`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flood {
     Settings,

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Options, YAML, spawn_edge};
+use common::{Options, TestEdge, YAML, spawn_edge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -121,10 +121,30 @@ async fn slow_clients_are_closed_at_the_deadline() {
 
 /// One raw HTTP/2 frame on stream 0.
 fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+    frame_on(0, kind, flags, payload)
+}
+
+/// One raw HTTP/2 frame on `stream` (below 256).
+fn frame_on(stream: u8, kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
     let len = payload.len();
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, 0];
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, stream];
     f.extend_from_slice(payload);
     f
+}
+
+/// Sends `bytes` on a new connection and asserts that the edge closed it
+/// within 5 s and counted it once more as a `label` flood.
+async fn closed_as_flood(edge: &TestEdge, bytes: &[u8], label: &'static str) {
+    let before = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", label)]).get();
+    let mut s = TcpStream::connect(edge.addr).await.unwrap();
+    // The edge may close before it has read everything: a failed write
+    // is part of the expected outcome.
+    let _ = s.write_all(bytes).await;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "a {label} flood was still connected after 5 s");
+    let counted = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", label)]).get();
+    assert_eq!(counted, before + 1, "{label} flood closures");
 }
 
 #[tokio::test]
@@ -140,15 +160,7 @@ async fn http2_control_frame_floods_are_closed_and_counted() {
         for _ in 0..1000 {
             bytes.extend(frame(kind, 0, payload));
         }
-        let mut s = TcpStream::connect(edge.addr).await.unwrap();
-        // The edge may close before it has read everything: a failed write
-        // is part of the expected outcome.
-        let _ = s.write_all(&bytes).await;
-        let mut out = Vec::new();
-        let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-        assert!(closed.is_ok(), "a {label} flood was still connected after 5 s");
-        let counted = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", label)]).get();
-        assert_eq!(counted, 1, "{label} flood closures");
+        closed_as_flood(&edge, &bytes, label).await;
         assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
     }
     // A header block that never ends (CVE-2024-27316): closed once it
@@ -165,21 +177,11 @@ async fn http2_control_frame_floods_are_closed_and_counted() {
     let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     bytes.extend(frame(0x4, 0, &[]));
     // HEADERS on stream 1, END_STREAM without END_HEADERS: `:method GET`.
-    let mut headers = frame(0x1, 0x1, &[0x82]);
-    headers[8] = 1;
-    bytes.extend(headers);
+    bytes.extend(frame_on(1, 0x1, 0x1, &[0x82]));
     for _ in 0..8 {
-        let mut continuation = frame(0x9, 0, &literals);
-        continuation[8] = 1;
-        bytes.extend(continuation);
+        bytes.extend(frame_on(1, 0x9, 0, &literals));
     }
-    let mut s = TcpStream::connect(edge.addr).await.unwrap();
-    let _ = s.write_all(&bytes).await;
-    let mut out = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    assert!(closed.is_ok(), "a CONTINUATION flood was still connected after 5 s");
-    let counted = edge.app.metrics.h2_flood_closed.get_or_create(&[("kind", "continuation")]).get();
-    assert_eq!(counted, 1, "CONTINUATION flood closures");
+    closed_as_flood(&edge, &bytes, "continuation").await;
     assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
     // Ordinary HTTP/2 use (one SETTINGS, a few requests) is never charged.
     let fresh = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();

@@ -299,11 +299,6 @@ impl RedisBus {
         &self.keys
     }
 
-    /// Whether the channel is a shard channel (the URL is a cluster's).
-    pub fn is_sharded(&self) -> bool {
-        self.sharded
-    }
-
     /// Queues one channel message on `pipe`, the kind the feeds listen to.
     async fn queue_message(&self, pipe: &Pipeline<Client>, message: Value) -> Result<(), BusError> {
         let channel = self.keys.channel();
