@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use database::{DbConnection, DbTls, DbUrlError, SslMode};
 
 pub use governance::GovernanceSource;
-pub use nexus_edge::logging::LogFormat;
+pub use nexus_runtime::logging::LogFormat;
 pub use propagation::PropagationConfig;
 pub use tokens::TokenConfig;
 
@@ -103,8 +103,8 @@ impl ApiTls {
     /// The rustls server configuration (ALPN h2, http/1.1), an error
     /// naming the variable whose file is wrong.
     pub fn server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, ConfigError> {
-        use nexus_edge::tls::TlsError;
-        nexus_edge::tls::server_config(&self.cert, &self.key).map_err(|e| match e {
+        use nexus_runtime::tls::TlsError;
+        nexus_runtime::tls::server_config(&self.cert, &self.key).map_err(|e| match e {
             TlsError::Key { .. } => invalid("API_TLS_KEY", e),
             e => invalid("API_TLS_CERT", e),
         })
@@ -121,7 +121,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// `LOG_LEVEL`: a tracing filter directive.
     pub log_level: String,
-    /// `LOG_FORMAT`: `text` (default) or `json` (see `nexus_edge::logging`).
+    /// `LOG_FORMAT`: `text` (default) or `json` (see `nexus_runtime::logging`).
     pub log_format: LogFormat,
     /// `NEXUS_GOVERNANCE_FILE` if set, else the built-in rules.
     pub governance: GovernanceSource,
@@ -182,7 +182,7 @@ impl Config {
             token_expiration_secs,
             tokens,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
-            log_format: parse_or(&get, nexus_edge::logging::LOG_FORMAT, LogFormat::Text)?,
+            log_format: parse_or(&get, nexus_runtime::logging::LOG_FORMAT, LogFormat::Text)?,
             governance: GovernanceSource::from_value(get(governance::VARIABLE)),
             audit_archive_after_days: archive,
             audit_purge_after_days: purge,

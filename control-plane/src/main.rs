@@ -91,7 +91,7 @@ impl From<PolicyArg> for ImportPolicy {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
-    nexus_edge::logging::init(&config.log_level, config.log_format)?;
+    nexus_runtime::logging::init(&config.log_level, config.log_format)?;
     if let Some(Command::Token { sub, role, contexts, ttl, team }) = &cli.command {
         return token(&config, sub, team.as_deref(), *role, contexts, *ttl);
     }

@@ -21,10 +21,10 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_edge::bus::Transport;
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_local::redis::Redis;
+use nexus_runtime::bus::Transport;
+use nexus_runtime::bus::redis::RedisConfig;
 use nexusctl::nexusctl;
 use plane::Plane;
 use reqwest::StatusCode;

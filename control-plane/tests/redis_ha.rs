@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use fred::cmd;
 use fred::prelude::*;
 use nexus_control_plane::publisher::Settings;
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_local::redis::{Redis, find_redis_server};
 use nexus_protocol::signing::dev_verify_key;
+use nexus_runtime::bus::redis::RedisConfig;
 use reqwest::StatusCode;
 
 use helpers::{TestApp, spawn_app, url_for};

@@ -14,11 +14,11 @@ use std::time::Duration;
 use nexus_protocol::TokenVerifier;
 use nexus_protocol::signing::{self, VerifyingKey};
 
-use crate::bus::redis::RedisConfig;
 use crate::quic::config::QuicConfig;
 use crate::sync::SyncConfig;
 use env::parsed;
-pub use env::{ConfigError, Secret, TlsFiles};
+pub use env::{ConfigError, EnvError, Secret, TlsFiles};
+use nexus_runtime::bus::redis::RedisConfig;
 
 /// Command line of `nexus-edge`.
 #[derive(Debug, clap::Parser)]
@@ -78,7 +78,7 @@ pub struct Config {
     pub rate_limit: Option<rate_limit::RateLimit>,
     pub log_level: String,
     /// `LOG_FORMAT`: `text` (default) or `json` (see [`crate::logging`]).
-    pub log_format: crate::logging::LogFormat,
+    pub log_format: nexus_runtime::logging::LogFormat,
     pub max_connections: usize,
     /// `EDGE_MAX_CONNECTIONS_PER_IP`: connections one client host may hold
     /// (IPv6: per /64); unset or `0`: no per-host cap.
@@ -96,13 +96,15 @@ fn redis_ca_file(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<PathBuf>, ConfigError> {
     let ca_file = env("REDIS_CA_FILE").filter(|p| !p.is_empty()).map(PathBuf::from);
-    crate::bus::redis::tls_config(url, ca_file.as_deref()).map_err(|e| ConfigError::Invalid {
-        name: "REDIS_CA_FILE",
-        value: ca_file.as_ref().map_or_else(String::new, |p| p.display().to_string()),
-        reason: match e {
-            crate::bus::redis::RedisTlsError::Roots(why) => why.to_string(),
-            other => other.to_string(),
-        },
+    nexus_runtime::bus::redis::tls_config(url, ca_file.as_deref()).map_err(|e| {
+        EnvError::Invalid {
+            name: "REDIS_CA_FILE",
+            value: ca_file.as_ref().map_or_else(String::new, |p| p.display().to_string()),
+            reason: match e {
+                nexus_runtime::bus::redis::RedisTlsError::Roots(why) => why.to_string(),
+                other => other.to_string(),
+            },
+        }
     })?;
     Ok(ca_file)
 }
@@ -124,8 +126,9 @@ fn report_redis(
         return Ok(None);
     }
     // The URL may hold a password: never echoed back.
-    let invalid =
-        |reason: String| ConfigError::Invalid { name: NAME, value: "<redacted>".into(), reason };
+    let invalid = |reason: String| {
+        EnvError::Invalid { name: NAME, value: "<redacted>".into(), reason }.into()
+    };
     // Any scheme fred reads (redis, rediss, redis-sentinel, ...: a
     // sentinel URL follows the primary through a failover); the rest of
     // the URL is fred's to check when it connects.
@@ -135,7 +138,7 @@ fn report_redis(
     }
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
     let ca_file = ca_file.filter(|_| tls).cloned();
-    crate::bus::redis::tls_config(&report, ca_file.as_deref())
+    nexus_runtime::bus::redis::tls_config(&report, ca_file.as_deref())
         .map_err(|e| invalid(e.to_string()))?;
     Ok(Some(RedisConfig::new(&report, prefix).with_ca_file(ca_file)))
 }
@@ -188,11 +191,12 @@ impl Config {
             "required" => AuthMode::Required(Box::new(tokens::edge_verifier(&env)?)),
             "off" => AuthMode::Off,
             other => {
-                return Err(ConfigError::Invalid {
+                return Err(EnvError::Invalid {
                     name: "EDGE_AUTH",
                     value: other.to_owned(),
                     reason: "expected 'required' or 'off'".into(),
-                });
+                }
+                .into());
             }
         };
         let rate_limit = rate_limit::from_env(&env, matches!(auth, AuthMode::Required(_)))?;
@@ -200,7 +204,7 @@ impl Config {
         let max_connections_per_ip =
             parsed::<u32>(&env, "EDGE_MAX_CONNECTIONS_PER_IP")?.filter(|&n| n > 0);
         let log_level = env("LOG_LEVEL").unwrap_or_else(|| "info".into());
-        let log_format = parsed(&env, crate::logging::LOG_FORMAT)?.unwrap_or_default();
+        let log_format = parsed(&env, nexus_runtime::logging::LOG_FORMAT)?.unwrap_or_default();
         let prometheus = parsed(&env, "PROMETHEUS_ENABLED")?.unwrap_or(true);
         let quic = QuicConfig::from_env(&env, tls.as_ref())?;
         Ok(Self {
@@ -225,7 +229,7 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
     let verify_key = match (env("NEXUS_VERIFY_KEY"), env("NEXUS_VERIFY_KEY_FILE")) {
         (Some(hex), _) => parse_key("NEXUS_VERIFY_KEY", hex)?,
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::KeyFile {
+            let text = std::fs::read_to_string(&path).map_err(|source| EnvError::KeyFile {
                 name: "NEXUS_VERIFY_KEY_FILE",
                 path: path.clone().into(),
                 source,
@@ -237,11 +241,12 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
     };
     let check_ms: u64 = parsed(env, "EDGE_CHECK_INTERVAL_MS")?.unwrap_or(2_000);
     if check_ms == 0 {
-        return Err(ConfigError::Invalid {
+        return Err(EnvError::Invalid {
             name: "EDGE_CHECK_INTERVAL_MS",
             value: "0".into(),
             reason: "must be at least 1".into(),
-        });
+        }
+        .into());
     }
     let edge_id = env("EDGE_ID").unwrap_or_else(|| {
         let host = env("HOSTNAME").unwrap_or_else(|| "edge".into());
@@ -257,11 +262,14 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
 }
 
 fn parse_key(name: &'static str, hex: String) -> Result<VerifyingKey, ConfigError> {
-    signing::parse_verify_key(&hex).map_err(|e| ConfigError::Invalid {
-        name,
-        // A public key: fine to echo back.
-        value: hex.trim().to_owned(),
-        reason: e.to_string(),
+    signing::parse_verify_key(&hex).map_err(|e| {
+        EnvError::Invalid {
+            name,
+            // A public key: fine to echo back.
+            value: hex.trim().to_owned(),
+            reason: e.to_string(),
+        }
+        .into()
     })
 }
 
@@ -349,7 +357,7 @@ mod tests {
         assert!(redis_config(&bad).unwrap_err().to_string().contains("NEXUS_VERIFY_KEY"));
         let mut bad = base.to_vec();
         bad.push(("NEXUS_VERIFY_KEY_FILE", "/nonexistent/key"));
-        assert!(matches!(redis_config(&bad), Err(ConfigError::KeyFile { .. })));
+        assert!(matches!(redis_config(&bad), Err(ConfigError::Env(EnvError::KeyFile { .. }))));
         // A file wins over REDIS_URL.
         let args = Args { aliases_file: Some("a.yaml".into()) };
         let c = Config::from_parts(args, |k| (k == "EDGE_AUTH").then(|| "off".into())).unwrap();

@@ -46,7 +46,7 @@ pub const BURST: u32 = 100;
 pub const REFILL_PER_SEC: u32 = 50;
 /// Encoded bytes one header block may span: twice the header list limit
 /// (padding and HPACK table-size updates come on top of the list).
-pub const MAX_HEADER_BLOCK: usize = 2 * crate::server::MAX_HEADER_BYTES;
+pub const MAX_HEADER_BLOCK: usize = 2 * crate::limits::MAX_HEADER_BYTES;
 
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;

@@ -1,6 +1,10 @@
 //! NEXUS SSOT edge: resolves aliases from an in-memory table, with no
 //! database, over HTTP/1.1 and HTTP/2 (cleartext or TLS).
 //!
+//! What it shares with the control plane at run time (the bus client, TLS
+//! set-up, logging, the token-key variables) is `nexus_runtime`'s; the
+//! types and codecs are `nexus_protocol`'s.
+//!
 //! # Layout
 //!
 //! - [`config`]: the typed configuration, read once and checked at start.
@@ -11,8 +15,6 @@
 //!   time; [`table::Table`] is also what the benches measure.
 //! - [`state`]: the current table and its `(epoch, version)`, swapped
 //!   atomically on snapshots and patched by deltas.
-//! - [`bus`]: the propagation transport, one interface for the
-//!   publisher and the edges: Redis, or in-process (dev mode, tests).
 //! - [`source`]: where states come from, file and Redis alike behind the
 //!   [`source::Source`] trait and one [`source::drive`] loop; the Redis
 //!   catch-up is a pure core ([`source::catchup`]).
@@ -26,27 +28,25 @@
 //! - [`service`]: HTTP routes and answers.
 //! - [`server`]: the hardened hyper server on an already-bound listener.
 //! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
+//! - [`limits`]: how much one request may send (head, headers, streams).
+//! - [`h2guard`]: the HTTP/2 control-frame flood guard.
 //! - [`connections`]: the shared connection cap.
 //! - [`deadline`]: the per-connection slow-client guard.
-//! - [`tls`]: rustls configuration (ring, ALPN h2 + http/1.1).
 //! - [`quic`]: the QUIC front end (`nexus-resolve/1` on quinn).
 //! - [`quic_client`]: a client library for that protocol.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`node`]: a whole edge in one call (the binary, and dev mode's
 //!   in-process edge).
-//! - [`logging`]: the logger both binaries install (`LOG_LEVEL`,
-//!   `LOG_FORMAT=text|json`, colour only on a terminal).
 
 pub mod app;
 pub mod auth;
-pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod deadline;
 pub mod h2guard;
-pub mod logging;
+pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod persist;
@@ -59,5 +59,4 @@ pub mod source;
 pub mod state;
 pub mod sync;
 pub mod table;
-pub mod tls;
 pub mod workers;

@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> anyhow::Result<()> {
     let config = Config::from_parts(Args::parse(), |k| std::env::var(k).ok())?;
-    nexus_edge::logging::init(&config.log_level, config.log_format)?;
+    nexus_runtime::logging::init(&config.log_level, config.log_format)?;
     // Signals, the file watcher and shutdown run here; requests run on the
     // workers' own runtimes.
     let control = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

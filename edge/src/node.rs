@@ -15,8 +15,6 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::auth::Authenticator;
-use crate::bus::Transport;
-use crate::bus::redis::TLS_CHECK_TIMEOUT;
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config, RedisSource, SourceConfig};
 use crate::connections::ConnectionCap;
@@ -26,7 +24,10 @@ use crate::source::file::{FileSource, POLL_INTERVAL};
 use crate::source::{self, Applier, Source as _};
 use crate::state::{SourceKind, State};
 use crate::sync::SyncConfig;
-use crate::{tls, workers};
+use crate::workers;
+use nexus_runtime::bus::Transport;
+use nexus_runtime::bus::redis::TLS_CHECK_TIMEOUT;
+use nexus_runtime::tls;
 
 /// What keeps the state current once the edge listens.
 // One value, made once at start and moved into its task: its size is moot.

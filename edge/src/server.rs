@@ -22,16 +22,11 @@ use tokio_rustls::TlsAcceptor;
 use crate::app::App;
 use crate::deadline::{Deadline, REQUEST_DEADLINE, Watched};
 use crate::h2guard::Guarded;
+use crate::limits::{MAX_CONCURRENT_STREAMS, MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::metrics::Metrics;
 
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest HTTP/1 read buffer, which bounds the request head (431 beyond).
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Most headers in one request.
-pub const MAX_HEADERS: usize = 64;
-/// Concurrent HTTP/2 streams per connection.
-pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// Connections accepted in a row before the accept loop yields its turn.
 const ACCEPT_BATCH: u32 = 8;
 /// How long open connections may finish after shutdown begins.

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use fred::cmd;
 use fred::prelude::*;
-use nexus_edge::bus::Transport;
 use nexus_edge::clock::Clock;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::sync::update::Progress;
 use nexus_local::redis::Redis;
 use nexus_protocol::keys::RedisKeys;
+use nexus_runtime::bus::Transport;
 use sync_rig::{EdgeConfig, FakePublisher, PATIENCE, rec, sync_config, wait_until};
 use tokio::sync::watch;
 

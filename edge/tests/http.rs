@@ -228,7 +228,7 @@ async fn http2_over_tls_with_alpn() {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let tls = nexus_edge::tls::server_config(&cert_path, &key_path).unwrap();
+    let tls = nexus_runtime::tls::server_config(&cert_path, &key_path).unwrap();
     let edge = spawn_edge(YAML, Options { tls: Some(tls), ..Options::default() }).await;
     let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
     let c = reqwest::Client::builder()

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nexus_edge::bus::redis::{RedisBus, RedisConfig, RedisTlsError, tls_config};
-use nexus_edge::bus::{Event, Transport};
+use nexus_runtime::bus::redis::{RedisBus, RedisConfig, RedisTlsError, tls_config};
+use nexus_runtime::bus::{Event, Transport};
 
 /// Bound on redis-server accepting TLS after it was started.
 const START: Duration = Duration::from_secs(20);

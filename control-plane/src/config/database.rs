@@ -65,7 +65,7 @@ pub enum DbUrlError {
     RootCert {
         path: PathBuf,
         #[source]
-        source: nexus_edge::tls::TlsError,
+        source: nexus_runtime::tls::TlsError,
     },
     #[error("{0}")]
     Url(#[source] tokio_postgres::Error),
@@ -92,7 +92,7 @@ pub fn parse(url: &str) -> Result<DbConnection, DbUrlError> {
     let roots = match mode {
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let file = rootcert.filter(|p| p != "system").map(PathBuf::from);
-            let roots = nexus_edge::tls::client_roots(file.as_deref()).map_err(|source| {
+            let roots = nexus_runtime::tls::client_roots(file.as_deref()).map_err(|source| {
                 DbUrlError::RootCert { path: file.unwrap_or_else(|| "system".into()), source }
             })?;
             Some(Arc::new(roots))

@@ -42,7 +42,7 @@ impl PropagationConfig {
         let redis_ca_file =
             get("REDIS_CA_FILE").filter(|p| !p.trim().is_empty()).map(PathBuf::from);
         if let Some(url) = &redis_url {
-            use nexus_edge::bus::redis::{RedisTlsError, tls_config};
+            use nexus_runtime::bus::redis::{RedisTlsError, tls_config};
             tls_config(url, redis_ca_file.as_deref()).map_err(|e| match e {
                 RedisTlsError::Roots(why) => invalid("REDIS_CA_FILE", why),
                 other => invalid("REDIS_CA_FILE", other),

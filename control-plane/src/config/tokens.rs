@@ -1,6 +1,6 @@
 //! Token keys of the control plane: what it signs with and what it
 //! accepts. Read once from the environment (the variable names and the key
-//! formats are the edges', `nexus_edge::config::tokens`).
+//! formats are both planes', `nexus_runtime::tokens`).
 //!
 //! | set                                    | signs   | accepts |
 //! | -------------------------------------- | ------- | ------- |
@@ -13,9 +13,10 @@
 //! and the start-up log names what it costs. `TOKEN_MAX_TTL` (default a
 //! day) caps every lifetime minted here; `TOKEN_EXPIRATION` must fit it.
 
-use nexus_edge::config::tokens as keys;
 use nexus_protocol::jwk::{self, PublicKey};
 use nexus_protocol::{TokenSigner, TokenVerifier};
+use nexus_runtime::env::EnvError;
+use nexus_runtime::tokens as keys;
 
 use super::{ConfigError, invalid};
 
@@ -32,14 +33,12 @@ pub struct TokenConfig {
     pub max_ttl: i64,
 }
 
-fn edge_error(e: nexus_edge::config::ConfigError) -> ConfigError {
-    use nexus_edge::config::ConfigError as E;
+fn env_error(e: EnvError) -> ConfigError {
     match e {
-        E::Invalid { name, reason, .. } => invalid(name, reason),
-        E::KeyFile { name, path, source } => {
+        EnvError::Invalid { name, reason, .. } => invalid(name, reason),
+        EnvError::KeyFile { name, path, source } => {
             invalid(name, format!("cannot read {}: {source}", path.display()))
         }
-        other => invalid(keys::VERIFY_KEYS, other),
     }
 }
 
@@ -63,10 +62,10 @@ impl TokenConfig {
             ));
         }
         let signing = keys::text_of(get, keys::SIGNING_KEY, keys::SIGNING_KEY_FILE)
-            .map_err(edge_error)?
+            .map_err(env_error)?
             .map(|(name, text)| jwk::parse_signing_key(&text).map_err(|e| invalid(name, e)))
             .transpose()?;
-        let extra = keys::verify_keys(get).map_err(edge_error)?.unwrap_or_default();
+        let extra = keys::verify_keys(get).map_err(env_error)?.unwrap_or_default();
         let signer = match (&signing, secret) {
             (Some(key), _) => Some(TokenSigner::eddsa(key)),
             (None, Some(s)) => Some(TokenSigner::hs256(s)),

@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
-use nexus_edge::bus::Transport;
-use nexus_edge::bus::memory::MemoryBus;
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::node;
 use nexus_edge::state::SourceKind;
-use nexus_edge::sync::{MESSAGE_BUFFER, SyncConfig};
+use nexus_edge::sync::SyncConfig;
 use nexus_local::postgres::Postgres;
 use nexus_protocol::signing::verify_key_hex;
 use nexus_protocol::{AliasFile, ContextScope, Role};
+use nexus_runtime::bus::MESSAGE_BUFFER;
+use nexus_runtime::bus::Transport;
+use nexus_runtime::bus::memory::MemoryBus;
+use nexus_runtime::bus::redis::RedisConfig;
 use tokio::net::TcpListener;
 
 use crate::config::Config;

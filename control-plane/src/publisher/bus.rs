@@ -1,18 +1,18 @@
 //! The publisher's side of propagation, over any
-//! [`Transport`](nexus_edge::bus::Transport) (Redis for a fleet, the
+//! [`Transport`](nexus_runtime::bus::Transport) (Redis for a fleet, the
 //! in-process bus in dev mode): what it means to publish deltas and
 //! snapshots, to read the head edges would need, and to keep the fleet
 //! hash tidy. The transport keeps the ordering contract (see
-//! [`nexus_edge::bus`]); this keeps the publisher's rules on top of it.
+//! [`nexus_runtime::bus`]); this keeps the publisher's rules on top of it.
 
 use std::sync::Arc;
 
-use nexus_edge::bus::{BusError as TransportError, Transport};
 use nexus_protocol::Head;
+use nexus_runtime::bus::{BusError as TransportError, Transport};
 
 use super::batch::SealedDelta;
 
-pub use nexus_edge::bus::RING_LEN;
+pub use nexus_runtime::bus::RING_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -141,7 +141,7 @@ pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use nexus_edge::bus::memory::MemoryBus;
+    use nexus_runtime::bus::memory::MemoryBus;
 
     use super::*;
 

@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_edge::bus::BusError;
-use nexus_edge::bus::redis::{RedisConfig, TLS_CHECK_TIMEOUT};
 use nexus_protocol::signing::verify_key_hex;
+use nexus_runtime::bus::BusError;
+use nexus_runtime::bus::redis::{RedisConfig, TLS_CHECK_TIMEOUT};
 use tokio::task::JoinHandle;
 
 use super::bus::Bus;

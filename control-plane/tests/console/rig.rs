@@ -13,9 +13,9 @@ use nexus_control_plane::auth::api_key;
 use nexus_control_plane::config::Config;
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::node::Node;
 use nexus_protocol::{ContextScope, Role};
+use nexus_runtime::bus::redis::RedisConfig;
 use rand::RngCore;
 use tokio::sync::watch;
 

@@ -12,10 +12,10 @@ use nexus_control_plane::publisher::bus::Bus;
 use nexus_control_plane::publisher::election::Election;
 use nexus_control_plane::publisher::{Publisher, Settings, Step};
 use nexus_control_plane::store::leader::LeaderDb;
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
+use nexus_runtime::bus::redis::RedisConfig;
 use rand::RngCore;
 use tokio::sync::broadcast;
 

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_edge::bus::Transport;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::node::{self, Node};
 use nexus_edge::state::SourceKind;
 use nexus_edge::sync::SyncConfig;
 use nexus_protocol::signing::VerifyingKey;
+use nexus_runtime::bus::Transport;
 
 /// Edge `id` in `region`, syncing from `transport` (checking every
 /// `check_interval`) and reporting to `report` when given, else to

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use governor::Quota;
 use nexus_protocol::rate::{self, Rate};
 
-use super::env::ConfigError;
+use super::env::{ConfigError, EnvError};
 
 /// A limit on each credential's requests to this edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,9 @@ pub fn from_env(
     const RATE: &str = "EDGE_RATE_LIMIT";
     const BURST: &str = "EDGE_RATE_LIMIT_BURST";
     let text = env(RATE).filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "off".into());
-    let invalid =
-        |name, value: String, reason: String| ConfigError::Invalid { name, value, reason };
+    let invalid = |name, value: String, reason: String| -> ConfigError {
+        EnvError::Invalid { name, value, reason }.into()
+    };
     let rate = rate::parse(&text)
         .map_err(|_| invalid(RATE, text.clone(), "want off, or N/s, N/m or N/h".into()))?;
     let burst = match env(BURST).filter(|b| !b.trim().is_empty()) {

@@ -1,9 +1,5 @@
-//! The token-key variables, read the same way by both planes (the control
-//! plane calls [`verify_keys`] too): `NEXUS_TOKEN_VERIFY_KEYS` (the text
-//! itself) or `NEXUS_TOKEN_VERIFY_KEYS_FILE` (a path), holding a JWKS
-//! document or PEM `PUBLIC KEY` blocks; parsed by `nexus_protocol::jwk`.
-//!
-//! What an edge accepts ([`edge_verifier`]):
+//! The edge's token policy over the token-key variables both planes read
+//! (`nexus_runtime::tokens`). What an edge accepts ([`edge_verifier`]):
 //!
 //! | set                          | mode          |
 //! | ---------------------------- | ------------- |
@@ -20,62 +16,10 @@
 //! private key among its verify keys, refuses the start: an edge that can
 //! mint tokens is what the asymmetric keys exist to prevent.
 
-use std::path::PathBuf;
+use nexus_protocol::TokenVerifier;
+use nexus_runtime::tokens::{DEFAULT_MAX_TTL, SIGNING_KEY, SIGNING_KEY_FILE, text_of, verify_keys};
 
-use nexus_protocol::jwk::{self, PublicKey};
-use nexus_protocol::{KeyTextError, TokenVerifier};
-
-use super::env::ConfigError;
-
-pub const VERIFY_KEYS: &str = "NEXUS_TOKEN_VERIFY_KEYS";
-pub const VERIFY_KEYS_FILE: &str = "NEXUS_TOKEN_VERIFY_KEYS_FILE";
-pub const SIGNING_KEY: &str = "NEXUS_TOKEN_SIGNING_KEY";
-pub const SIGNING_KEY_FILE: &str = "NEXUS_TOKEN_SIGNING_KEY_FILE";
-/// `TOKEN_MAX_TTL` when unset: a day, on both planes.
-pub const DEFAULT_MAX_TTL: i64 = 24 * 3600;
-
-/// The text of `name` or of the file `name_file` names; `None` when
-/// neither is set (or both are empty).
-pub fn text_of(
-    env: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    name_file: &'static str,
-) -> Result<Option<(&'static str, String)>, ConfigError> {
-    let set = |n: &str| env(n).filter(|v| !v.trim().is_empty());
-    match (set(name), set(name_file)) {
-        (Some(_), Some(_)) => Err(ConfigError::Invalid {
-            name: name_file,
-            value: String::new(),
-            reason: format!("set {name} or {name_file}, not both"),
-        }),
-        (Some(text), None) => Ok(Some((name, text))),
-        (None, Some(path)) => {
-            let path = PathBuf::from(path.trim());
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::KeyFile {
-                name: name_file,
-                path,
-                source,
-            })?;
-            Ok(Some((name_file, text)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-fn refused(name: &'static str, e: KeyTextError) -> ConfigError {
-    // Never the value: it may be a private key pasted by mistake.
-    ConfigError::Invalid { name, value: "<key text>".into(), reason: e.to_string() }
-}
-
-/// `NEXUS_TOKEN_VERIFY_KEYS[_FILE]`, parsed; `None` when unset.
-pub fn verify_keys(
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<Vec<PublicKey>>, ConfigError> {
-    let Some((name, text)) = text_of(env, VERIFY_KEYS, VERIFY_KEYS_FILE)? else {
-        return Ok(None);
-    };
-    jwk::parse_verify_keys(&text).map(Some).map_err(|e| refused(name, e))
-}
+use super::env::{ConfigError, EnvError};
 
 /// What an edge verifies tokens with (see the module's table).
 pub fn edge_verifier(env: &impl Fn(&str) -> Option<String>) -> Result<TokenVerifier, ConfigError> {
@@ -86,11 +30,12 @@ pub fn edge_verifier(env: &impl Fn(&str) -> Option<String>) -> Result<TokenVerif
         None => DEFAULT_MAX_TTL,
         Some(v) if v > 0 => v,
         Some(v) => {
-            return Err(ConfigError::Invalid {
+            return Err(EnvError::Invalid {
                 name: "TOKEN_MAX_TTL",
                 value: v.to_string(),
                 reason: "must be positive".into(),
-            });
+            }
+            .into());
         }
     };
     let secret = env("SECRET_KEY").filter(|s| !s.is_empty());
@@ -121,7 +66,9 @@ pub fn log_mode(verifier: &TokenVerifier) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nexus_protocol::jwk;
     use nexus_protocol::signing::SigningKey;
+    use nexus_runtime::tokens::{VERIFY_KEYS, VERIFY_KEYS_FILE};
     use std::collections::HashMap;
 
     fn env(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
@@ -148,6 +95,6 @@ mod tests {
         let e = edge_verifier(&env(&[(VERIFY_KEYS, private.clone())])).unwrap_err().to_string();
         assert!(e.contains("PRIVATE") && !e.contains(private.lines().nth(1).unwrap()), "{e}");
         let e = edge_verifier(&env(&[(VERIFY_KEYS_FILE, "/nonexistent/jwks.json".into())]));
-        assert!(matches!(e, Err(ConfigError::KeyFile { .. })));
+        assert!(matches!(e, Err(ConfigError::Env(EnvError::KeyFile { .. }))));
     }
 }

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 
-use crate::config::env::{ConfigError, TlsFiles, switch};
+use crate::config::env::{ConfigError, EnvError, TlsFiles, switch};
 
 use super::{QuicError, cert, server_config};
 
@@ -44,7 +44,7 @@ impl QuicConfig {
         let addr = match env("EDGE_QUIC_ADDR") {
             None => ([0, 0, 0, 0], 8443).into(),
             Some(raw) => raw.trim().parse().map_err(|e: std::net::AddrParseError| {
-                ConfigError::Invalid { name: "EDGE_QUIC_ADDR", reason: e.to_string(), value: raw }
+                EnvError::Invalid { name: "EDGE_QUIC_ADDR", reason: e.to_string(), value: raw }
             })?,
         };
         let on = switch(env, "EDGE_QUIC", true)?;
@@ -74,7 +74,7 @@ pub fn prepare(
             return Ok(None);
         }
         (Some(QuicCert::Files), Some(files)) => {
-            let tls = crate::tls::server_config(&files.cert, &files.key)?;
+            let tls = nexus_runtime::tls::server_config(&files.cert, &files.key)?;
             (*tls).clone()
         }
         (Some(QuicCert::Files), None) | (Some(QuicCert::SelfSigned), _) => {

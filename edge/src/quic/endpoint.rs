@@ -35,7 +35,7 @@ pub enum QuicError {
     #[error("TLS configuration is not usable for QUIC (TLS 1.3 needed): {0}")]
     Tls(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
     #[error("EDGE_TLS_CERT/EDGE_TLS_KEY: {0}")]
-    Files(#[from] crate::tls::TlsError),
+    Files(#[from] nexus_runtime::tls::TlsError),
     #[error("self-signed certificate: {0}")]
     Cert(#[from] rcgen::Error),
     #[error("TLS: {0}")]

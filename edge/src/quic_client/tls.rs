@@ -8,7 +8,7 @@ use rustls::crypto::ring;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::{ClientError, Trust};
-pub use crate::tls::AnyCertificate;
+pub use nexus_runtime::tls::AnyCertificate;
 
 pub(super) fn config(trust: &Trust) -> Result<ClientConfig, ClientError> {
     let provider = Arc::new(ring::default_provider());

@@ -26,7 +26,6 @@ use tokio::sync::watch;
 
 use super::catchup::{Action, CatchUp, Position};
 use super::{Applier, Source, Step, Update};
-use crate::bus::{BusError, Event, Feed, Transport};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::persist::{Disk, Writer};
@@ -35,6 +34,7 @@ use crate::sync::SyncConfig;
 use crate::sync::apply::is_envelope;
 use crate::sync::report::EdgeReport;
 use crate::sync::update::Progress;
+use nexus_runtime::bus::{BusError, Event, Feed, Transport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -20,15 +20,11 @@ use std::time::Duration;
 
 use nexus_protocol::signing::VerifyingKey;
 
-/// Channel messages buffered for the sync loop before the oldest are
-/// dropped (fred's default is 32; a drop is handled as a gap either way).
-pub const MESSAGE_BUFFER: usize = 4_096;
-
 /// Default `EDGE_CHECK_INTERVAL_MS`.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2_000);
 
 /// Everything sync needs whatever the transport, read once from the
-/// environment (the transport's own settings are [`crate::bus::redis::RedisConfig`]).
+/// environment (the transport's own settings are [`nexus_runtime::bus::redis::RedisConfig`]).
 #[derive(Clone)]
 pub struct SyncConfig {
     pub verify_key: VerifyingKey,

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use fred::cmd;
 use fred::prelude::*;
 use nexus_edge::app::App;
-use nexus_edge::bus::redis::RedisConfig;
 use nexus_edge::clock::Clock;
 use nexus_edge::config::Secret;
 use nexus_edge::connections::ConnectionCap;
@@ -26,6 +25,7 @@ use nexus_protocol::envelope::{encode_delta, encode_snapshot};
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
 use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context, Delta, Snapshot};
+use nexus_runtime::bus::redis::RedisConfig;
 use rand::RngCore;
 use tokio::sync::watch;
 
@@ -231,7 +231,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
         redis: RedisConfig {
             url: Secret::new(url),
             keys: keys.clone(),
-            message_buffer: nexus_edge::sync::MESSAGE_BUFFER,
+            message_buffer: nexus_runtime::bus::MESSAGE_BUFFER,
             ca_file: None,
         },
         sync: SyncConfig {

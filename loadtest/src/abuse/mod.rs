@@ -10,6 +10,7 @@
 //! - [`h2`]: rapid reset, CONTINUATION, SETTINGS and PING floods;
 //! - [`tcp`]: idle connections, slowloris, connection flood;
 //! - [`quic`]: Initial flood, abandoned streams;
+//! - [`scenario`]: the attacks by name and the setup they share;
 //! - [`report`]: the per-scenario report and its table.
 //!
 //! The attack runs on a thread and runtime of its own, and the monitor
@@ -21,135 +22,19 @@ pub mod h2;
 pub mod monitor;
 pub mod quic;
 pub mod report;
+pub mod scenario;
 pub mod tcp;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::{self, Counter, Model, Plan};
-use crate::http::HttpConnector;
 use crate::keyspace::KeyChoice;
 
 use self::attack::{Aim, Counters, Stop};
 use self::monitor::{Monitor, Probe};
 use self::report::{Legit, ScenarioReport};
-
-/// One attack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scenario {
-    RapidReset,
-    Continuation,
-    SettingsFlood,
-    PingFlood,
-    Idle,
-    Slowloris,
-    ConnFlood,
-    QuicInitialFlood,
-    QuicAbandonedStreams,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 9] = [
-        Scenario::RapidReset,
-        Scenario::Continuation,
-        Scenario::SettingsFlood,
-        Scenario::PingFlood,
-        Scenario::Idle,
-        Scenario::Slowloris,
-        Scenario::ConnFlood,
-        Scenario::QuicInitialFlood,
-        Scenario::QuicAbandonedStreams,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::RapidReset => "rapid-reset",
-            Scenario::Continuation => "continuation",
-            Scenario::SettingsFlood => "settings-flood",
-            Scenario::PingFlood => "ping-flood",
-            Scenario::Idle => "idle",
-            Scenario::Slowloris => "slowloris",
-            Scenario::ConnFlood => "conn-flood",
-            Scenario::QuicInitialFlood => "quic-initial-flood",
-            Scenario::QuicAbandonedStreams => "quic-abandoned-streams",
-        }
-    }
-
-    pub fn is_quic(self) -> bool {
-        matches!(self, Scenario::QuicInitialFlood | Scenario::QuicAbandonedStreams)
-    }
-
-    /// What the report's `attack.sent` counts.
-    fn unit(self) -> &'static str {
-        match self {
-            Scenario::RapidReset
-            | Scenario::Continuation
-            | Scenario::SettingsFlood
-            | Scenario::PingFlood => "frames",
-            Scenario::Idle => "connections",
-            Scenario::Slowloris => "bytes",
-            Scenario::ConnFlood => "connections",
-            Scenario::QuicInitialFlood => "datagrams",
-            Scenario::QuicAbandonedStreams => "streams",
-        }
-    }
-
-    fn describe(self, aim: &Aim) -> String {
-        match self {
-            Scenario::RapidReset => format!(
-                "HTTP/2 HEADERS + RST_STREAM(CANCEL) loop (CVE-2023-44487), {} h2c connections",
-                aim.connections
-            ),
-            Scenario::Continuation => format!(
-                "HEADERS without END_HEADERS, then endless CONTINUATION (CVE-2024-27316), {} h2c connections",
-                aim.connections
-            ),
-            Scenario::SettingsFlood => {
-                format!("SETTINGS frames as fast as possible, {} h2c connections", aim.connections)
-            }
-            Scenario::PingFlood => {
-                format!("PING frames as fast as possible, {} h2c connections", aim.connections)
-            }
-            Scenario::Idle => format!("{} idle TCP connections", aim.idle),
-            Scenario::Slowloris => format!(
-                "{} slowloris connections, one header byte every {:?}",
-                aim.slowloris, aim.slowloris_every
-            ),
-            Scenario::ConnFlood => format!(
-                "{} connections held + {} tasks opening and resetting connections",
-                aim.flood_hold, aim.flood_tasks
-            ),
-            Scenario::QuicInitialFlood => format!(
-                "1200-byte Initial-looking and junk datagrams, {} sockets, new source port every {}",
-                aim.quic_sockets,
-                quic::DATAGRAMS_PER_PORT
-            ),
-            Scenario::QuicAbandonedStreams => format!(
-                "{} QUIC connections, streams opened with a partial frame and never finished",
-                aim.connections
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Scenario {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Scenario {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scenario::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| {
-            let names: Vec<_> = Scenario::ALL.iter().map(|c| c.name()).collect();
-            format!("unknown scenario {s:?}; one of: {}", names.join(", "))
-        })
-    }
-}
+pub use self::scenario::{Scenario, Setup};
 
 /// Why a scenario could not run.
 #[derive(Debug, thiserror::Error)]
@@ -163,28 +48,6 @@ pub enum AbuseError {
     NotHealthy(std::net::SocketAddr),
     #[error(transparent)]
     Keyspace(#[from] crate::keyspace::KeyspaceError),
-}
-
-/// Everything the scenarios share.
-#[derive(Debug)]
-pub struct Setup {
-    pub aim: Aim,
-    /// The edge's process, for RSS and CPU (none: not measured).
-    pub pid: Option<u32>,
-    pub legit: Arc<HttpConnector>,
-    pub keys: usize,
-    /// Legitimate connections.
-    pub connections: usize,
-    /// Legitimate requests/s offered (open model); `None`: closed model.
-    pub rate: Option<f64>,
-    /// Each phase's legitimate load.
-    pub duration: Duration,
-    /// Attack alone before the legitimate load starts (the idle and
-    /// slowloris connections need it to be all open).
-    pub warmup: Duration,
-    /// Legitimate load's worker threads.
-    pub threads: usize,
-    pub seed: u64,
 }
 
 /// Phases the monitor tells apart (it starts in the first, before).

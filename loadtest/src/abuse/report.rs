@@ -10,7 +10,7 @@ use crate::report::{Latency, errors_by_kind};
 
 use super::attack::AttackStats;
 use super::monitor::Watch;
-use super::{Scenario, Setup};
+use super::scenario::{Scenario, Setup};
 
 /// The legitimate load of one phase.
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,4 @@
-//! Logging, set up in one place for both binaries (the control plane
-//! depends on this crate for it): `LOG_LEVEL` is the filter, `LOG_FORMAT`
+//! Logging, set up in one place for both binaries: `LOG_LEVEL` is the filter, `LOG_FORMAT`
 //! the shape, and colour only on a terminal.
 //!
 //! - `text` (the default): human lines for a terminal.
@@ -179,7 +178,7 @@ mod tests {
         assert_eq!(lines.len(), 1, "{text}");
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(v["level"], "INFO");
-        assert_eq!(v["target"], "nexus_edge::logging::tests");
+        assert_eq!(v["target"], "nexus_runtime::logging::tests");
         assert_eq!(v["fields"]["message"], "internal error");
         assert_eq!(v["fields"]["status"], 500);
         assert_eq!(v["span"]["request_id"], "req-42", "{v}");

@@ -33,6 +33,11 @@ use nexus_protocol::Head;
 /// Deltas kept in the ring.
 pub const RING_LEN: usize = 1024;
 
+/// Channel messages a feed buffers for its reader before the oldest are
+/// dropped (fred's default is 32; a drop is an [`Event::Lagged`], handled as
+/// a gap either way).
+pub const MESSAGE_BUFFER: usize = 4_096;
+
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,7 @@ use nexus_protocol::keys::RedisKeys;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{BusError, Event, Feed, RING_LEN, Transport};
-use crate::config::env::Secret;
+use crate::env::Secret;
 use crate::tls::{self, TlsError};
 
 /// The Redis transport's settings, read once from the environment.
@@ -44,7 +44,7 @@ pub struct RedisConfig {
     pub url: Secret,
     /// `NEXUS_REDIS_PREFIX`.
     pub keys: RedisKeys,
-    /// Channel messages a feed buffers (see [`crate::sync::MESSAGE_BUFFER`]);
+    /// Channel messages a feed buffers (see [`super::MESSAGE_BUFFER`]);
     /// tests make it tiny to force drops.
     pub message_buffer: usize,
     /// `REDIS_CA_FILE`: the CA (PEM) a `rediss://` server's certificate must
@@ -68,7 +68,7 @@ impl RedisConfig {
         Self {
             url: Secret::new(url),
             keys: RedisKeys::new(prefix),
-            message_buffer: crate::sync::MESSAGE_BUFFER,
+            message_buffer: super::MESSAGE_BUFFER,
             ca_file: None,
         }
     }
