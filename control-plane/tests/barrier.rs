@@ -5,31 +5,17 @@
 //! `?wait=applied` is answered only once every live edge serves it; a
 //! stopped edge (its last report still fresh) is named as the straggler.
 
-#[path = "support/edge.rs"]
-mod edge_support;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "support/nexusctl.rs"]
-mod nexusctl;
-#[path = "support/plane.rs"]
-mod plane;
-#[path = "support/wait.rs"]
-#[allow(dead_code)]
-mod wait;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use nexus_edge::node::Node;
-use nexus_local::redis::Redis;
+use nexus_harness::Plane;
+use nexus_harness::local::redis::Redis;
+use nexus_harness::{nexusctl, wait_until_within};
 use nexus_runtime::bus::Transport;
 use nexus_runtime::bus::redis::RedisConfig;
-use nexusctl::nexusctl;
-use plane::Plane;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wait::wait_until;
 
 const SECRET: &str = "barrier-test-secret-barrier-test-secret-01";
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -61,7 +47,7 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
     let edge = |id: &str, region: &str| {
         let t: Arc<dyn Transport> =
             Arc::new(RedisConfig::new(&redis.url(), prefix).connect().unwrap());
-        edge_support::launch(t, None, verify, id, region, Duration::from_secs(2))
+        nexus_harness::launch_edge(t, None, verify, id, region, Duration::from_secs(2))
     };
     let edges = [edge("edge-1", "home"), edge("edge-2", "home"), edge("edge-3", "far")];
 
@@ -84,7 +70,7 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
                           "canonical": format!("https://api.nexus.com/{alias}")});
         write(reqwest::Method::POST, format!("/api/admin/aliases{query}"), Some(body))
     };
-    wait_until("every edge in the fleet view", PATIENCE, || async {
+    wait_until_within("every edge in the fleet view", PATIENCE, || async {
         let (s, _, f) = write(reqwest::Method::GET, "/api/admin/edges".into(), None).await;
         s == StatusCode::OK && f["items"].as_array().is_some_and(|i| i.len() == 3)
     })

@@ -6,16 +6,6 @@
 //! their region and lag; each region names its slowest edge; `/metrics`
 //! carries the same figures.
 
-#[path = "support/edge.rs"]
-mod edge_support;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "support/plane.rs"]
-mod plane;
-#[path = "support/wait.rs"]
-mod wait;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,13 +13,13 @@ use fred::cmd;
 use fred::prelude::*;
 use nexus_control_plane::config::Config;
 use nexus_edge::node::Node;
-use nexus_local::redis::Redis;
+use nexus_harness::Plane;
+use nexus_harness::local::redis::Redis;
+use nexus_harness::{redis_client, wait_until_within};
 use nexus_protocol::keys::RedisKeys;
 use nexus_runtime::bus::Transport;
 use nexus_runtime::bus::redis::RedisConfig;
-use plane::Plane;
 use serde_json::{Value, json};
-use wait::{client, wait_until};
 
 const SECRET: &str = "fleet-test-secret-fleet-test-secret-0123456";
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -43,7 +33,7 @@ fn edge(
     report: Option<Arc<dyn Transport>>,
 ) -> Node {
     let key = config.propagation.signing_key.verifying_key();
-    edge_support::launch(transport, report, key, id, region, Duration::from_millis(200))
+    nexus_harness::launch_edge(transport, report, key, id, region, Duration::from_millis(200))
 }
 
 fn item<'a>(fleet: &'a Value, id: &str) -> Option<&'a Value> {
@@ -59,10 +49,10 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     let dir = tempfile::tempdir().unwrap();
     let primary = Redis::start(&dir.path().join("primary")).unwrap();
     let replica = Redis::start(&dir.path().join("replica")).unwrap();
-    let to_replica = client(&replica.url()).await;
+    let to_replica = redis_client(&replica.url()).await;
     let args = vec!["127.0.0.1".to_owned(), primary.port().to_string()];
     let _: fred::prelude::Value = to_replica.custom(cmd!("REPLICAOF"), args).await.unwrap();
-    wait_until("the replica in sync", PATIENCE, || async {
+    wait_until_within("the replica in sync", PATIENCE, || async {
         let info: String = to_replica.custom(cmd!("INFO"), vec!["replication"]).await.unwrap();
         info.contains("master_link_status:up")
     })
@@ -94,7 +84,7 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
     };
     let fleet = || async { serde_json::from_str::<Value>(&get("/api/admin/edges").await).unwrap() };
     let current = |f: &Value, id: &str| item(f, id).is_some_and(|e| e["versions_behind"] == 0);
-    wait_until("both edges current in the fleet view", PATIENCE, || async {
+    wait_until_within("both edges current in the fleet view", PATIENCE, || async {
         let f = fleet().await;
         current(&f, "edge-home") && current(&f, "edge-far")
     })
@@ -151,7 +141,7 @@ async fn an_edge_on_a_read_only_replica_is_in_the_fleet_view_with_its_lag() {
         "source": "redis", "lag_ms_p50": 900, "lag_ms_p99": 45_000, "lag_samples": 10,
         "state_age_ms": 60_000,
     });
-    let primary_client = client(&primary.url()).await;
+    let primary_client = redis_client(&primary.url()).await;
     let _: i64 =
         primary_client.hset(keys.edges(), ("edge-stuck", stuck.to_string())).await.unwrap();
     let f = fleet().await;

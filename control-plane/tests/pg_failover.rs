@@ -14,7 +14,7 @@ use nexus_control_plane::domain::alias::NewAlias;
 use nexus_control_plane::domain::governance::Governance;
 use nexus_control_plane::registry;
 use nexus_control_plane::store::{Actor, Store};
-use nexus_local::postgres::Postgres;
+use nexus_harness::local::postgres::Postgres;
 
 const GOVERNANCE: &str = include_str!("../../deploy/config/alias_governance.yaml");
 

@@ -2,15 +2,6 @@
 //! database (through `spawn_app`) and its own random Redis prefix, and
 //! drives the publisher one `step()` at a time.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "api/proxy.rs"]
-#[allow(dead_code)]
-mod proxy;
-#[path = "propagation/rig.rs"]
-mod rig;
-
 use std::time::{Duration, Instant};
 
 use nexus_control_plane::metrics::KindLabels;
@@ -23,9 +14,11 @@ use nexus_protocol::{AliasRecord, DecodeError, Delta, Head, Limits};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use helpers::spawn_app;
-use proxy::Proxy;
-use rig::{Channel, Rig, step_until, step_until_ok, step_until_takeover, steps_until_idle};
+use nexus_harness::Proxy;
+use nexus_harness::spawn_app;
+use nexus_harness::{
+    Channel, Rig, step_until, step_until_ok, step_until_takeover, steps_until_idle,
+};
 
 /// Decodes and verifies every channel message as a delta, in order.
 fn deltas(messages: &[Vec<u8>]) -> Vec<Delta> {
@@ -40,7 +33,7 @@ fn deltas(messages: &[Vec<u8>]) -> Vec<Delta> {
 async fn writes_go_out_as_signed_deltas_in_version_order() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;
-    let mut channel = Channel::subscribe(&rig).await;
+    let mut channel = Channel::subscribe(&rig.keys).await;
     let mut publisher = rig.publisher(&app);
     // An empty registry: the new leader publishes a snapshot first.
     let first = publisher.step().await.unwrap();
@@ -258,7 +251,7 @@ async fn a_redis_that_lost_its_keys_is_refilled() {
 
     rig.delete_keys().await;
     assert_eq!(rig.head().await, None);
-    let mut channel = Channel::subscribe(&rig).await;
+    let mut channel = Channel::subscribe(&rig.keys).await;
     let step = publisher.step().await.unwrap();
     assert!(
         matches!(step, Step::Snapshot { reason: SnapshotReason::RedisLost, records: 5, .. }),
@@ -352,8 +345,12 @@ async fn the_outbox_is_pruned_behind_the_ring_and_the_history_window() {
 
     // A history window of 30 days keeps every row, however far behind.
     let kept = Settings { prune_every: Duration::ZERO, ..Settings::default() };
-    let (mut publisher, _) =
-        rig.publisher_via(&app, &rig::redis_url(), &helpers::url_for(&app.db_name), kept);
+    let (mut publisher, _) = rig.publisher_via(
+        &app,
+        &nexus_harness::redis_url(),
+        &nexus_harness::url_for(&app.db_name),
+        kept,
+    );
     steps_until_idle(&mut publisher).await;
     assert_eq!(outbox().await, (Some(1), 1_100));
     drop(publisher);
@@ -364,8 +361,12 @@ async fn the_outbox_is_pruned_behind_the_ring_and_the_history_window() {
         outbox_retention: Duration::ZERO,
         ..Settings::default()
     };
-    let (mut publisher, _) =
-        rig.publisher_via(&app, &rig::redis_url(), &helpers::url_for(&app.db_name), short);
+    let (mut publisher, _) = rig.publisher_via(
+        &app,
+        &nexus_harness::redis_url(),
+        &nexus_harness::url_for(&app.db_name),
+        short,
+    );
     steps_until_idle(&mut publisher).await;
     assert_eq!(outbox().await, (Some(77), 1_024));
     // Time travel says what it can no longer show (410), and still shows
@@ -438,7 +439,7 @@ async fn a_big_import_goes_out_as_a_head_notice_and_a_snapshot() {
     let rig = Rig::new(&app).await;
     let mut publisher = rig.publisher(&app);
     steps_until_idle(&mut publisher).await;
-    let mut channel = Channel::subscribe(&rig).await;
+    let mut channel = Channel::subscribe(&rig.keys).await;
     let aliases: Vec<_> = (0..5_000)
         .map(|i| {
             json!({"context": "backend", "alias": format!("bulk-{i}"),
@@ -513,7 +514,7 @@ async fn the_fleet_view_shows_who_is_behind_and_who_is_stale() {
 async fn commit_to_visible_latency_with_the_run_loop() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;
-    let mut channel = Channel::subscribe(&rig).await;
+    let mut channel = Channel::subscribe(&rig.keys).await;
     let publisher = rig.publisher(&app);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(publisher.run(async move {
@@ -572,9 +573,9 @@ fn upstream(url: &str, default_port: u16) -> std::net::SocketAddr {
 async fn a_redis_outage_costs_nothing_but_time() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;
-    let proxy = Proxy::start(upstream(&rig::redis_url(), 6379)).await;
+    let proxy = Proxy::start(upstream(&nexus_harness::redis_url(), 6379)).await;
     let via = format!("redis://{}", proxy.addr);
-    let db = helpers::url_for(&app.db_name);
+    let db = nexus_harness::url_for(&app.db_name);
     let (mut publisher, _) = rig.publisher_via(&app, &via, &db, Settings::default());
     steps_until_idle(&mut publisher).await;
     app.create("frontend", "before", "https://api.nexus.com/b").await;
@@ -614,11 +615,11 @@ async fn a_redis_outage_costs_nothing_but_time() {
 async fn a_leader_cut_off_from_postgres_stops_and_another_takes_over() {
     let app = spawn_app().await;
     let rig = Rig::new(&app).await;
-    let db = helpers::url_for(&app.db_name);
+    let db = nexus_harness::url_for(&app.db_name);
     let proxy = Proxy::start(upstream(&db, 5432)).await;
     let cut_db = format!("postgres://postgres@{}/{}", proxy.addr, app.db_name);
     let (mut a, a_metrics) =
-        rig.publisher_via(&app, &rig::redis_url(), &cut_db, Settings::default());
+        rig.publisher_via(&app, &nexus_harness::redis_url(), &cut_db, Settings::default());
     let (mut b, _) = rig.publisher_with(&app, Settings::default());
     assert!(matches!(a.step().await.unwrap(), Step::Snapshot { .. }));
     assert_eq!(b.step().await.unwrap(), Step::Follower);

@@ -4,17 +4,6 @@
 //! free ports and killed when the test ends; the publisher, the API and
 //! the edges (the `nexus_edge` library) are the ones production runs.
 
-#[path = "support/edge.rs"]
-mod edge_support;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "propagation/rig.rs"]
-#[allow(dead_code)]
-mod rig;
-#[path = "support/wait.rs"]
-mod wait;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,14 +14,14 @@ use fred::cmd;
 use fred::prelude::*;
 use nexus_control_plane::publisher::Settings;
 use nexus_edge::node::Node;
-use nexus_local::redis::{Redis, find_redis_server};
+use nexus_harness::local::redis::{Redis, find_redis_server};
 use nexus_protocol::signing::dev_verify_key;
 use nexus_runtime::bus::redis::RedisConfig;
 use reqwest::StatusCode;
 
-use helpers::{TestApp, spawn_app, url_for};
-use rig::Rig;
-use wait::{client, wait_until};
+use nexus_harness::Rig;
+use nexus_harness::{TestApp, spawn_app, url_for};
+use nexus_harness::{redis_client, wait_until_within};
 
 /// Bound on every wait: a failover takes a few seconds.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -42,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// A `redis-server` started with extra arguments (sentinel or cluster
-/// mode, which `nexus_local::redis` does not start), killed on drop.
+/// mode, which `nexus_harness::local::redis` does not start), killed on drop.
 struct Server {
     child: Child,
     port: u16,
@@ -94,7 +83,7 @@ fn edge(url: &str, prefix: &str, region: &str) -> Node {
 fn edge_checking(url: &str, prefix: &str, region: &str, check: Duration) -> Node {
     let transport = Arc::new(RedisConfig::new(url, prefix).connect().unwrap());
     let id = format!("edge-{region}");
-    edge_support::launch(transport, None, dev_verify_key(), &id, region, check)
+    nexus_harness::launch_edge(transport, None, dev_verify_key(), &id, region, check)
 }
 
 /// Runs the publisher on `url` until the returned sender is dropped.
@@ -147,7 +136,7 @@ async fn a_sentinel_failover_mid_stream_loses_no_write() {
     let dir = tempfile::tempdir().unwrap();
     let primary = Redis::start(&dir.path().join("primary")).unwrap();
     let replica = Redis::start(&dir.path().join("replica")).unwrap();
-    let to_replica = client(&replica.url()).await;
+    let to_replica = redis_client(&replica.url()).await;
     command(&to_replica, "REPLICAOF", vec!["127.0.0.1".into(), primary.port().to_string()]).await;
     let mut sentinels = Vec::new();
     for n in 0..3 {
@@ -167,13 +156,18 @@ async fn a_sentinel_failover_mid_stream_loses_no_write() {
         .unwrap();
         sentinels.push(Server::start(&sdir, "sentinel", &[conf.to_str().unwrap(), "--sentinel"]));
     }
-    let first = client(&format!("redis://127.0.0.1:{}", sentinels[0].port)).await;
-    wait_until("the sentinels to agree on the primary and its replica", PATIENCE, || async {
-        let ok: Result<String, _> = first.custom(cmd!("SENTINEL"), vec!["ckquorum", "nexus"]).await;
-        let replicas: Result<Vec<Value>, _> =
-            first.custom(cmd!("SENTINEL"), vec!["replicas", "nexus"]).await;
-        ok.is_ok() && replicas.is_ok_and(|r| r.len() == 1)
-    })
+    let first = redis_client(&format!("redis://127.0.0.1:{}", sentinels[0].port)).await;
+    wait_until_within(
+        "the sentinels to agree on the primary and its replica",
+        PATIENCE,
+        || async {
+            let ok: Result<String, _> =
+                first.custom(cmd!("SENTINEL"), vec!["ckquorum", "nexus"]).await;
+            let replicas: Result<Vec<Value>, _> =
+                first.custom(cmd!("SENTINEL"), vec!["replicas", "nexus"]).await;
+            ok.is_ok() && replicas.is_ok_and(|r| r.len() == 1)
+        },
+    )
     .await;
 
     let url = format!(
@@ -200,7 +194,7 @@ async fn a_sentinel_failover_mid_stream_loses_no_write() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    wait_until("a sentinel to promote the replica", PATIENCE, || async {
+    wait_until_within("a sentinel to promote the replica", PATIENCE, || async {
         let info: Result<String, _> = to_replica.custom(cmd!("INFO"), vec!["replication"]).await;
         info.is_ok_and(|i| i.contains("role:master"))
     })
@@ -241,8 +235,8 @@ async fn a_three_node_cluster_carries_propagation() {
         .expect("redis-cli is installed with redis-server");
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
     for a in &addrs {
-        let c = client(&format!("redis://{a}")).await;
-        wait_until(&format!("cluster state ok on {a}"), PATIENCE, || async {
+        let c = redis_client(&format!("redis://{a}")).await;
+        wait_until_within(&format!("cluster state ok on {a}"), PATIENCE, || async {
             let info: String = c.custom(cmd!("CLUSTER"), vec!["INFO"]).await.unwrap();
             info.contains("cluster_state:ok")
         })
@@ -266,13 +260,13 @@ async fn a_three_node_cluster_carries_propagation() {
     let channel = rig.keys.channel();
     let mut nodes = Vec::new();
     for a in &addrs {
-        nodes.push(client(&format!("redis://{a}")).await);
+        nodes.push(redis_client(&format!("redis://{a}")).await);
     }
     let count = |reply: Value| -> i64 {
         let pairs: Vec<Value> = reply.convert().unwrap();
         pairs.get(1).and_then(Value::as_i64).unwrap_or(0)
     };
-    wait_until("both edges subscribed to the shard channel", PATIENCE, || async {
+    wait_until_within("both edges subscribed to the shard channel", PATIENCE, || async {
         let mut shard = 0;
         for n in &nodes {
             let sub = vec!["SHARDNUMSUB".to_owned(), channel.clone()];
@@ -306,7 +300,7 @@ async fn a_three_node_cluster_carries_propagation() {
     }
     // Every key of the registry is in one slot (the hash tag), which is
     // what lets the publisher's multi-key scripts run on a cluster.
-    let c = client(&format!("redis://{}", addrs[0])).await;
+    let c = redis_client(&format!("redis://{}", addrs[0])).await;
     let slot = |key: String| {
         let c = c.clone();
         async move {

@@ -15,9 +15,9 @@ use nexus_control_plane::store::leader::{LeaderConnection, LeaderDb};
 use rand::RngCore;
 use tokio::sync::Notify;
 
-/// The tests' PostgreSQL (see `nexus_local::test`), by host and port.
+/// The tests' PostgreSQL (see `nexus_harness::local::test`), by host and port.
 fn base_url() -> String {
-    nexus_local::test::database_url()
+    nexus_harness::local::test::database_url()
 }
 
 fn random(prefix: &str) -> String {

@@ -1,16 +1,14 @@
 //! The `nexus-edge` binary: refuses to start without SECRET_KEY, reloads on
 //! SIGHUP, drains and exits on SIGTERM.
 
-mod process;
-
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use process::Edge;
+use nexus_harness::process::EdgeProcess;
 
 fn edge(file: &std::path::Path) -> Command {
-    let mut c = process::command();
+    let mut c = nexus_harness::process::command();
     c.arg("--aliases-file").arg(file);
     c
 }
@@ -96,7 +94,7 @@ fn the_start_up_log_and_status_say_which_verification_is_in_force() {
     let jwks = nexus_protocol::jwk::jwks(std::slice::from_ref(&public)).to_string();
     let mut cmd = edge(&file);
     cmd.env("NEXUS_TOKEN_VERIFY_KEYS", &jwks).env("EDGE_HTTP_ADDR", "127.0.0.1:0");
-    let mut running = Edge::start(&mut cmd);
+    let mut running = EdgeProcess::start(&mut cmd);
     let (mode, seen) = running.wait_for("token verification", "mode");
     assert_eq!(mode, "eddsa");
     let (addr, more) = running.wait_for("listening", "addr");
@@ -121,7 +119,7 @@ fn sighup_reloads_and_sigterm_stops() {
     let v1 = "aliases:\n  - context: frontend\n    alias: one\n    canonical: https://x/1\n";
     std::fs::write(&file, v1).unwrap();
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let mut running = Edge::start(edge(&file).env("EDGE_AUTH", "off"));
+    let mut running = EdgeProcess::start(edge(&file).env("EDGE_AUTH", "off"));
     let addr: SocketAddr = running.wait_for("listening", "addr").0.parse().unwrap();
     assert_eq!(status_of(addr, "frontend/one"), 200);
     assert_eq!(status_of(addr, "frontend/two"), 404);

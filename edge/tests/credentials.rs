@@ -4,46 +4,37 @@
 //! credentials. Every "within 1 s" is measured from the control plane's
 //! answer to the change, waiting on the edges' answers with a deadline.
 
-#[path = "../../control-plane/tests/api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[allow(dead_code)]
-mod plane_rig;
-mod sync_rig;
-
 use std::time::{Duration, Instant};
 
 use nexus_protocol::{ContextScope, Role, TokenVerifier};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use plane_rig::Plane;
-use sync_rig::{SyncEdge, redis_url, sync_config, wait_until};
+use nexus_harness::LivePlane;
+use nexus_harness::{SyncEdge, redis_url, sync_config, wait_until};
 
 /// How fast a credential change must be refused everywhere.
 const WITHIN: Duration = Duration::from_secs(1);
 const TARGET: &str = "/api/aliases/resolve/frontend/user-profile";
 
-impl Plane {
-    /// An edge verifying the harness's HS256 tokens, with the credential
-    /// set from the stream.
-    async fn checking_edge(&self) -> SyncEdge {
-        let verifier = TokenVerifier::hs256(helpers::SECRET).with_max_ttl(3600);
-        SyncEdge::start_with_auth(sync_config(&self.keys, &redis_url(), None), Some(verifier)).await
-    }
+/// An edge verifying the harness's HS256 tokens, with the credential
+/// set from the stream.
+async fn checking_edge(plane: &LivePlane) -> SyncEdge {
+    let verifier = TokenVerifier::hs256(nexus_harness::SECRET).with_max_ttl(3600);
+    SyncEdge::start_with_auth(sync_config(&plane.keys, &redis_url(), None), Some(verifier)).await
+}
 
-    /// Two edges holding the registry with `frontend/user-profile`.
-    async fn ready_edges(&self) -> Vec<SyncEdge> {
-        let (status, body) =
-            self.app.create("frontend", "user-profile", "https://api.nexus.com/v1/p").await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let v = body["version"].as_u64().unwrap();
-        let edges = vec![self.checking_edge().await, self.checking_edge().await];
-        for e in &edges {
-            wait_until("edge at the alias", || async { e.state.version() >= v }).await;
-        }
-        edges
+/// Two edges holding the registry with `frontend/user-profile`.
+async fn ready_edges(plane: &LivePlane) -> Vec<SyncEdge> {
+    let (status, body) =
+        plane.app.create("frontend", "user-profile", "https://api.nexus.com/v1/p").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v = body["version"].as_u64().unwrap();
+    let edges = vec![checking_edge(plane).await, checking_edge(plane).await];
+    for e in &edges {
+        wait_until("edge at the alias", || async { e.state.version() >= v }).await;
     }
+    edges
 }
 
 async fn status(edge: &SyncEdge, path: &str, credential: &str) -> u16 {
@@ -71,7 +62,7 @@ async fn refused_everywhere(edges: &[SyncEdge], credential: &str, since: Instant
     since.elapsed()
 }
 
-async fn revoke(plane: &Plane, body: Value) -> Value {
+async fn revoke(plane: &LivePlane, body: Value) -> Value {
     let (s, answer) = plane.app.post("/api/admin/tokens/revoke", &body).await;
     assert_eq!(s, StatusCode::OK, "{answer}");
     answer
@@ -79,10 +70,10 @@ async fn revoke(plane: &Plane, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_jti_is_refused_on_every_edge_within_a_second() {
-    let plane = Plane::start("nexus-cred").await;
-    let edges = plane.ready_edges().await;
+    let plane = LivePlane::start("nexus-cred").await;
+    let edges = ready_edges(&plane).await;
     let token = plane.app.token(Role::Resolver, &["frontend"]);
-    let jti = TokenVerifier::hs256(helpers::SECRET).verify(&token).unwrap().jti.unwrap();
+    let jti = TokenVerifier::hs256(nexus_harness::SECRET).verify(&token).unwrap().jti.unwrap();
     for e in &edges {
         // Twice: the second answer comes from the edge's cache.
         assert_eq!(status(e, TARGET, &token).await, 200);
@@ -109,7 +100,7 @@ async fn a_revoked_jti_is_refused_on_every_edge_within_a_second() {
     assert!(audit.to_string().contains(&format!("token/{jti}")), "{audit}");
 
     // An edge that starts now gets it in its snapshot.
-    let late = plane.checking_edge().await;
+    let late = checking_edge(&plane).await;
     let head = edges[0].state.version();
     wait_until("late edge", || async { late.state.version() >= head }).await;
     assert_eq!(status(&late, TARGET, &token).await, 401);
@@ -118,8 +109,8 @@ async fn a_revoked_jti_is_refused_on_every_edge_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_subject_is_refused_everywhere_and_its_new_tokens_are_not() {
-    let plane = Plane::start("nexus-cred").await;
-    let edges = plane.ready_edges().await;
+    let plane = LivePlane::start("nexus-cred").await;
+    let edges = ready_edges(&plane).await;
     let now = chrono::Utc::now().timestamp();
     let scope = ContextScope::All;
     let old = plane.app.signer.mint("deployer", Role::Resolver, scope.clone(), now - 10, 600);
@@ -171,8 +162,8 @@ async fn a_revoked_subject_is_refused_everywhere_and_its_new_tokens_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_key_resolves_on_every_edge_and_a_revoked_one_is_refused_within_a_second() {
-    let plane = Plane::start("nexus-cred").await;
-    let edges = plane.ready_edges().await;
+    let plane = LivePlane::start("nexus-cred").await;
+    let edges = ready_edges(&plane).await;
     let (s, k) = plane
         .app
         .post(
@@ -204,8 +195,8 @@ async fn a_resolver_key_resolves_on_every_edge_and_a_revoked_one_is_refused_with
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_api_key_is_refused_on_every_edge_without_being_told() {
-    let plane = Plane::start("nexus-cred").await;
-    let edges = plane.ready_edges().await;
+    let plane = LivePlane::start("nexus-cred").await;
+    let edges = ready_edges(&plane).await;
     // Whole seconds, as the control plane keeps it.
     let expires = chrono::Utc::now() + chrono::Duration::milliseconds(3_500);
     let (s, k) = plane

@@ -5,9 +5,6 @@
 //! primary and replica, started here; the library, then the binary
 //! configured by `EDGE_REPORT_REDIS_URL`.
 
-mod process;
-mod sync_rig;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +14,10 @@ use nexus_edge::clock::Clock;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::sync::update::Progress;
-use nexus_local::redis::Redis;
+use nexus_harness::local::redis::Redis;
+use nexus_harness::{EdgeConfig, FakePublisher, PATIENCE, rec, sync_config, wait_until};
 use nexus_protocol::keys::RedisKeys;
 use nexus_runtime::bus::Transport;
-use sync_rig::{EdgeConfig, FakePublisher, PATIENCE, rec, sync_config, wait_until};
 use tokio::sync::watch;
 
 async fn client(url: &str) -> Client {
@@ -134,8 +131,13 @@ async fn an_edge_on_a_replica_reports_to_the_primary_with_its_lag() {
 }
 
 /// The binary on the replica, reporting through `report` when given.
-fn edge_binary(replica: &str, prefix: &str, id: &str, report: Option<&str>) -> process::Edge {
-    let mut command = process::command();
+fn edge_binary(
+    replica: &str,
+    prefix: &str,
+    id: &str,
+    report: Option<&str>,
+) -> nexus_harness::process::EdgeProcess {
+    let mut command = nexus_harness::process::command();
     command
         .env("REDIS_URL", replica)
         .env("NEXUS_REDIS_PREFIX", prefix)
@@ -147,7 +149,7 @@ fn edge_binary(replica: &str, prefix: &str, id: &str, report: Option<&str>) -> p
     if let Some(url) = report {
         command.env("EDGE_REPORT_REDIS_URL", url);
     }
-    process::Edge::start(&mut command)
+    nexus_harness::process::EdgeProcess::start(&mut command)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

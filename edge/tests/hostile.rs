@@ -1,11 +1,9 @@
 //! Hostile or oversized input: refused with the right status, and never
 //! takes the server down.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Options, TestEdge, YAML, spawn_edge};
+use nexus_harness::{Options, TestEdge, YAML, spawn_edge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -93,7 +91,8 @@ async fn connections_over_the_cap_are_closed_and_counted() {
     assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
     assert_eq!(edge.app.metrics.connections_refused.get(), 1);
     drop(held);
-    common::wait_until("the place to free up", || async { health_ok(edge.addr).await }).await;
+    nexus_harness::wait_until("the place to free up", || async { health_ok(edge.addr).await })
+        .await;
 }
 
 #[tokio::test]
@@ -154,14 +153,14 @@ async fn http2_control_frame_floods_are_closed_and_counted() {
     let bearer = edge.bearer(&["*"]);
     // A legitimate HTTP/2 client, connected before the floods and after.
     let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
-    assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
+    assert_eq!(nexus_harness::get(&h2, &url, Some(&bearer)).await.0, 200);
     for (kind, label, payload) in [(0x4, "settings", &[][..]), (0x6, "ping", &[7; 8][..])] {
         let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         for _ in 0..1000 {
             bytes.extend(frame(kind, 0, payload));
         }
         closed_as_flood(&edge, &bytes, label).await;
-        assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
+        assert_eq!(nexus_harness::get(&h2, &url, Some(&bearer)).await.0, 200);
     }
     // A header block that never ends (CVE-2024-27316): closed once it
     // passes twice the header list limit, which is before h2's own limit
@@ -182,11 +181,11 @@ async fn http2_control_frame_floods_are_closed_and_counted() {
         bytes.extend(frame_on(1, 0x9, 0, &literals));
     }
     closed_as_flood(&edge, &bytes, "continuation").await;
-    assert_eq!(common::get(&h2, &url, Some(&bearer)).await.0, 200);
+    assert_eq!(nexus_harness::get(&h2, &url, Some(&bearer)).await.0, 200);
     // Ordinary HTTP/2 use (one SETTINGS, a few requests) is never charged.
     let fresh = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
     for _ in 0..150 {
-        assert_eq!(common::get(&fresh, &url, Some(&bearer)).await.0, 200);
+        assert_eq!(nexus_harness::get(&fresh, &url, Some(&bearer)).await.0, 200);
     }
     let text = edge.app.metrics.encode();
     assert!(text.contains("nexus_edge_h2_flood_closed_total{kind=\"settings\"} 1"), "{text}");
@@ -226,7 +225,7 @@ async fn one_host_cannot_take_every_connection() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     // Closing one frees the first host's place.
     held.pop();
-    common::wait_until("the host's place to free up", || async {
+    nexus_harness::wait_until("the host's place to free up", || async {
         let mut s = from([127, 0, 0, 1]).await;
         let _ = s.write_all(health).await;
         let mut buf = [0u8; 64];

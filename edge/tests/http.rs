@@ -1,15 +1,13 @@
 //! The edge over HTTP: every answer of the resolve endpoint, the token
 //! cases, the service endpoints, HTTP/2 and TLS.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Options, SECRET, TestEdge, YAML, get, spawn_edge, wait_until};
 use nexus_edge::app::App;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::state::{SourceKind, State};
+use nexus_harness::{Options, SECRET, TestEdge, YAML, get, spawn_edge, wait_until};
 use nexus_protocol::{AUDIENCE, Claims, ContextScope, Role, TokenSigner};
 
 fn client() -> reqwest::Client {

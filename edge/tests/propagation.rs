@@ -1,15 +1,9 @@
-//! End to end: the real control plane (its own test harness: a fresh
+//! End to end: the real control plane (the workspace's harness: a fresh
 //! PostgreSQL database per test, the API on port 0), its publisher on a
 //! random Redis prefix, and several edges on port 0 syncing from it.
 //!
 //! The figures printed by `commit_to_visible_on_every_edge` are measured,
 //! not asserted (run with `--nocapture` to see them).
-
-#[path = "../../control-plane/tests/api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-mod plane_rig;
-mod sync_rig;
 
 use std::time::{Duration, Instant};
 
@@ -17,21 +11,8 @@ use nexus_protocol::keys::RedisKeys;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use plane_rig::Plane;
-use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
-
-impl Plane {
-    async fn edge(&self) -> SyncEdge {
-        SyncEdge::start(sync_config(&self.keys, &redis_url(), None)).await
-    }
-
-    /// Creates an alias; returns the version it committed at.
-    async fn create(&self, ctx: &str, alias: &str, canonical: &str) -> u64 {
-        let (status, body) = self.app.create(ctx, alias, canonical).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["version"].as_u64().unwrap()
-    }
-}
+use nexus_harness::LivePlane;
+use nexus_harness::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
 
 async fn wait_all(edges: &[SyncEdge], version: u64) {
     for e in edges {
@@ -44,7 +25,7 @@ async fn wait_all(edges: &[SyncEdge], version: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane() {
-    let mut plane = Plane::start("nexus-e2e").await;
+    let mut plane = LivePlane::start("nexus-e2e").await;
     let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
     let v =
         plane.create("frontend", "user-profile", "https://api.nexus.com/v1/users/profile").await;
@@ -113,7 +94,7 @@ async fn create_update_deactivate_reach_every_edge_and_survive_the_control_plane
 /// convergence after the edges' pub/sub connections are cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_to_visible_on_every_edge() {
-    let plane = Plane::start("nexus-e2e").await;
+    let plane = LivePlane::start("nexus-e2e").await;
     let edges = vec![plane.edge().await, plane.edge().await, plane.edge().await];
     let v = plane.create("frontend", "warm-up", "https://api.nexus.com/w").await;
     wait_all(&edges, v).await;
@@ -145,7 +126,7 @@ async fn commit_to_visible_on_every_edge() {
 
     // Cut every edge's pub/sub connection, then write at once.
     let fake =
-        FakePublisher { keys: plane.keys.clone(), redis: sync_rig::connect().await, epoch: 0 };
+        FakePublisher { keys: plane.keys.clone(), redis: nexus_harness::connect().await, epoch: 0 };
     let mut cuts = Vec::new();
     for i in 0..5 {
         for e in &edges {
@@ -168,7 +149,7 @@ async fn commit_to_visible_on_every_edge() {
 }
 
 async fn cleanup(keys: &RedisKeys) {
-    FakePublisher { keys: keys.clone(), redis: sync_rig::connect().await, epoch: 0 }
+    FakePublisher { keys: keys.clone(), redis: nexus_harness::connect().await, epoch: 0 }
         .cleanup()
         .await;
 }

@@ -2,15 +2,13 @@
 //! UDP port 0 and the client library: every answer, pipelining, tokens,
 //! malformed and oversized frames, the connection cap, metrics.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use common::{Options, TestEdge, YAML, spawn_edge};
 use nexus_edge::app::App;
 use nexus_edge::quic;
 use nexus_edge::quic_client::{Client, ClientError, Trust};
+use nexus_harness::{Options, TestEdge, YAML, spawn_edge};
 use nexus_protocol::quic::{ALPN, MAX_FRAME_LEN, Reply, Request, Status, decode_reply};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -240,7 +238,8 @@ async fn connections_over_the_cap_are_refused_and_counted() {
     // The first is unaffected, and its place frees when it closes.
     assert_eq!(first.resolve("backend", "billing").await.unwrap().status, Status::Ok);
     first.close();
-    common::wait_until("the place to free", || async { edge.app.connections.open() == 0 }).await;
+    nexus_harness::wait_until("the place to free", || async { edge.app.connections.open() == 0 })
+        .await;
     let again = connect(addr, None).await.unwrap();
     assert_eq!(again.resolve("backend", "billing").await.unwrap().status, Status::Ok);
 }

@@ -1,14 +1,12 @@
 //! The `nexus-edge` binary serves QUIC when asked for the development
 //! certificate, on the address of `EDGE_QUIC_ADDR`, and stops on SIGTERM.
 
-mod process;
-
 use std::net::SocketAddr;
 
 use nexus_edge::quic_client::{Client, Trust};
 use nexus_protocol::quic::Status;
 
-use process::Edge;
+use nexus_harness::process::EdgeProcess;
 
 #[test]
 fn self_signed_quic_resolves_and_stops_on_sigterm() {
@@ -16,8 +14,8 @@ fn self_signed_quic_resolves_and_stops_on_sigterm() {
     let file = dir.path().join("aliases.yaml");
     let yaml = "aliases:\n  - context: frontend\n    alias: one\n    canonical: https://x/1\n";
     std::fs::write(&file, yaml).unwrap();
-    let mut running = Edge::start(
-        process::command()
+    let mut running = EdgeProcess::start(
+        nexus_harness::process::command()
             .arg("--aliases-file")
             .arg(&file)
             .env("EDGE_QUIC_ADDR", "127.0.0.1:0")

@@ -1,9 +1,7 @@
 //! Reloading the alias file: a change is picked up, a broken file is
 //! refused and the previous state keeps serving.
 
-mod common;
-
-use common::{Options, YAML, get, spawn_edge, wait_until};
+use nexus_harness::{Options, YAML, get, spawn_edge, wait_until};
 
 const ADDED: &str = "  - context: system
     alias: fresh

@@ -4,15 +4,13 @@
 //! the edge keeps serving but says `degraded`, rather than taking the
 //! replica's frozen head as a confirmation.
 
-mod sync_rig;
-
 use std::time::Duration;
 
 use fred::cmd;
 use fred::prelude::*;
-use nexus_local::redis::Redis;
+use nexus_harness::local::redis::Redis;
+use nexus_harness::{FakePublisher, SyncEdge, rec, sync_config, wait_until};
 use nexus_protocol::keys::RedisKeys;
-use sync_rig::{FakePublisher, SyncEdge, rec, sync_config, wait_until};
 
 async fn client(url: &str) -> Client {
     let c = Builder::from_config(Config::from_url(url).unwrap()).build().unwrap();

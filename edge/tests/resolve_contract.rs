@@ -14,12 +14,6 @@
 //! (`system`) is a 404 on both, and once governance drops a context
 //! (`backend`, still holding an alias) it is a 400 on both.
 
-#[path = "../../control-plane/tests/api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-mod plane_rig;
-mod sync_rig;
-
 use std::sync::Arc;
 
 use nexus_edge::app::App;
@@ -30,8 +24,8 @@ use nexus_protocol::{ContextScope, Role, TokenSigner, TokenVerifier};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
-use plane_rig::Plane;
-use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
+use nexus_harness::LivePlane;
+use nexus_harness::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
 
 /// Which credentials a case sends.
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +187,7 @@ impl AuthEdge {
         let metrics = Arc::new(Metrics::new());
         let app = Arc::new(App {
             state: synced.state.clone(),
-            auth: Some(Authenticator::new(TokenVerifier::hs256(helpers::SECRET))),
+            auth: Some(Authenticator::new(TokenVerifier::hs256(nexus_harness::SECRET))),
             connections: ConnectionCap::new(100, metrics.clone()),
             prometheus: false,
             metrics,
@@ -227,7 +221,7 @@ async fn ask(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_planes_give_every_request_the_same_answer() {
-    let mut plane = Plane::start("nexus-contract").await;
+    let mut plane = LivePlane::start("nexus-contract").await;
     for (ctx, alias, canonical) in [
         ("frontend", "user-profile", "https://api.nexus.com/v1/users/profile"),
         ("backend", "billing", "https://api.nexus.com/v1/billing"),
@@ -299,7 +293,7 @@ async fn both_planes_give_every_request_the_same_answer() {
     drop(synced);
     // Stopped first, so it writes nothing under the prefix after cleanup.
     plane.stop_publisher().await;
-    FakePublisher { keys: plane.keys.clone(), redis: sync_rig::connect().await, epoch: 0 }
+    FakePublisher { keys: plane.keys.clone(), redis: nexus_harness::connect().await, epoch: 0 }
         .cleanup()
         .await;
 }

@@ -2,15 +2,15 @@
 //! propagation contract says (the control plane's publisher is tested
 //! against the same contract on its side).
 
-mod sync_rig;
-
 use std::time::Duration;
 
 use fred::prelude::*;
 use nexus_edge::config::Secret;
+use nexus_harness::{
+    FakePublisher, SyncEdge, closed_port_url, rec, redis_url, sync_config, wait_until,
+};
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::{SigningKey, dev_signing_key};
-use sync_rig::{FakePublisher, SyncEdge, closed_port_url, rec, redis_url, sync_config, wait_until};
 
 fn three(v: u64) -> Vec<nexus_protocol::AliasRecord> {
     vec![

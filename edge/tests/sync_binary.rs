@@ -2,20 +2,17 @@
 //! syncs, persists its last-known-good state, serves that copy when
 //! restarted with Redis down, and stays not-ready with neither.
 
-mod process;
-mod sync_rig;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
-use process::Edge;
-use sync_rig::{FakePublisher, closed_port_url, rec, redis_url, wait_until};
+use nexus_harness::process::EdgeProcess;
+use nexus_harness::{FakePublisher, closed_port_url, rec, redis_url, wait_until};
 
 /// The edge syncing from `url` under `prefix`; also the log lines before
 /// the one saying where it listens.
-fn start(url: &str, prefix: &str, state_dir: &Path) -> (Edge, SocketAddr, Vec<String>) {
-    let running = Edge::start(
-        process::command()
+fn start(url: &str, prefix: &str, state_dir: &Path) -> (EdgeProcess, SocketAddr, Vec<String>) {
+    let running = EdgeProcess::start(
+        nexus_harness::process::command()
             .env("REDIS_URL", url)
             .env("NEXUS_REDIS_PREFIX", prefix)
             .env("EDGE_STATE_DIR", state_dir)

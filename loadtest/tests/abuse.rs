@@ -4,9 +4,6 @@
 //! attack shows in its metrics. No throughput is asserted: a debug build
 //! on a shared machine says nothing about rates.
 
-#[path = "../../edge/tests/common/mod.rs"]
-mod edge;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +19,10 @@ use nexus_loadtest::target::Target;
 fn run(scenario: Scenario) -> ScenarioReport {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let edge = runtime.block_on(edge::spawn_edge(edge::YAML, edge::Options::default()));
+    let edge = runtime.block_on(nexus_harness::spawn_edge(
+        nexus_harness::YAML,
+        nexus_harness::Options::default(),
+    ));
     let bearer = edge.bearer(&["*"]);
     let token = bearer.strip_prefix("Bearer ").unwrap().to_owned();
     let keys = Keyspace::from_paths(vec![

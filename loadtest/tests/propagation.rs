@@ -1,17 +1,9 @@
 //! `nexus-loadtest propagation` as an SRE runs it, against the real thing:
-//! a control plane (its own test harness: a fresh PostgreSQL database, the
-//! API on port 0) with its publisher on a fresh Redis prefix, and edges on
-//! port 0 syncing from it (the edge's sync rig). The probe runs as the
+//! a control plane (the workspace's harness: a fresh PostgreSQL database,
+//! the API on port 0) with its publisher on a fresh Redis prefix, and edges
+//! on port 0 syncing from it. The probe runs as the
 //! built binary; the checks are what a user reads: exit status, the table,
 //! the JSON report, and what is left in the registry.
-
-#[path = "../../control-plane/tests/api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "../../edge/tests/plane_rig/mod.rs"]
-mod plane_rig;
-#[path = "../../edge/tests/sync_rig/mod.rs"]
-mod sync_rig;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,45 +13,43 @@ use nexus_protocol::keys::RedisKeys;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use plane_rig::Plane;
-use sync_rig::{FakePublisher, SyncEdge, rec, redis_url, sync_config, wait_until};
+use nexus_harness::LivePlane;
+use nexus_harness::{FakePublisher, SyncEdge, rec, redis_url, sync_config, wait_until};
 
-impl Plane {
-    /// An edge syncing from this plane, holding a state with `frontend`
-    /// (so a miss there is a 404, as on any edge in service).
-    async fn edge(&self) -> SyncEdge {
-        let edge = SyncEdge::start(sync_config(&self.keys, &redis_url(), None)).await;
-        let (status, body) = self.app.create("frontend", "seed", "https://api.nexus.com/s").await;
-        assert!(status.is_success(), "{body}");
-        let version =
-            self.app.get("/api/admin/aliases/frontend/seed").await.1["version"].as_u64().unwrap();
-        wait_until("edge has the seed alias", || async {
-            edge.state.is_loaded() && edge.state.version() >= version
-        })
-        .await;
-        edge
-    }
+/// An edge syncing from this plane, holding a state with `frontend`
+/// (so a miss there is a 404, as on any edge in service).
+async fn seeded_edge(plane: &LivePlane) -> SyncEdge {
+    let edge = SyncEdge::start(sync_config(&plane.keys, &redis_url(), None)).await;
+    let (status, body) = plane.app.create("frontend", "seed", "https://api.nexus.com/s").await;
+    assert!(status.is_success(), "{body}");
+    let version =
+        plane.app.get("/api/admin/aliases/frontend/seed").await.1["version"].as_u64().unwrap();
+    wait_until("edge has the seed alias", || async {
+        edge.state.is_loaded() && edge.state.version() >= version
+    })
+    .await;
+    edge
+}
 
-    fn url(&self) -> String {
-        format!("http://{}", self.app.addr)
-    }
+fn api_url(plane: &LivePlane) -> String {
+    format!("http://{}", plane.app.addr)
+}
 
-    /// Active aliases of `frontend` whose name contains `part`.
-    async fn active(&self, part: &str) -> usize {
-        let path = format!("/api/admin/aliases?context=frontend&active=true&q={part}");
-        let (status, body) = self.app.get(&path).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["items"].as_array().unwrap().len()
-    }
+/// Active aliases of `frontend` whose name contains `part`.
+async fn active(plane: &LivePlane, part: &str) -> usize {
+    let path = format!("/api/admin/aliases?context=frontend&active=true&q={part}");
+    let (status, body) = plane.app.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"].as_array().unwrap().len()
+}
 
-    /// Stops the edges and the publisher (awaited, so nothing writes
-    /// afterwards), then removes this plane's Redis keys; the database goes
-    /// with the app.
-    async fn shut(mut self, edges: Vec<SyncEdge>) {
-        drop(edges);
-        self.stop_publisher().await;
-        forget(&self.keys).await;
-    }
+/// Stops the edges and the publisher (awaited, so nothing writes
+/// afterwards), then removes this plane's Redis keys; the database goes
+/// with the app.
+async fn shut(mut plane: LivePlane, edges: Vec<SyncEdge>) {
+    drop(edges);
+    plane.stop_publisher().await;
+    forget(&plane.keys).await;
 }
 
 /// Deletes a prefix's keys until they stay deleted: an edge told to stop
@@ -67,9 +57,10 @@ impl Plane {
 /// rig, and the rig keeps no handle to await its task), so the keys must
 /// stay absent for longer than one heartbeat interval.
 async fn forget(keys: &RedisKeys) {
-    let fake = FakePublisher { keys: keys.clone(), redis: sync_rig::connect().await, epoch: 0 };
+    let fake =
+        FakePublisher { keys: keys.clone(), redis: nexus_harness::connect().await, epoch: 0 };
     let all = vec![keys.snapshot(), keys.head(), keys.deltas(), keys.edges()];
-    let deadline = Instant::now() + sync_rig::PATIENCE;
+    let deadline = Instant::now() + nexus_harness::PATIENCE;
     let mut clean_since = Instant::now();
     loop {
         let left: i64 = fake.redis.exists(all.clone()).await.unwrap();
@@ -114,10 +105,10 @@ async fn probe(args: Vec<String>) -> Run {
     }
 }
 
-fn args(plane: &Plane, edges: &[String], rest: &[&str]) -> Vec<String> {
+fn args(plane: &LivePlane, edges: &[String], rest: &[&str]) -> Vec<String> {
     let mut a = vec![
         "--control-plane".to_owned(),
-        plane.url(),
+        api_url(plane),
         "--token".to_owned(),
         plane.app.admin.clone(),
     ];
@@ -153,8 +144,8 @@ fn assert_ordered(latency: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_shows_on_both_edges_and_the_report_says_so() {
-    let plane = Plane::start("nexus-probe-test").await;
-    let edges = vec![plane.edge().await, plane.edge().await];
+    let plane = LivePlane::start("nexus-probe-test").await;
+    let edges = vec![seeded_edge(&plane).await, seeded_edge(&plane).await];
     let urls: Vec<String> = edges.iter().map(edge_url).collect();
 
     let run = probe(args(
@@ -193,7 +184,7 @@ async fn every_write_shows_on_both_edges_and_the_report_says_so() {
     // Cleaned up: nothing the run wrote is still active.
     let prefix = r["alias_prefix"].as_str().unwrap().to_owned();
     assert!(prefix.starts_with("probe-"), "{prefix}");
-    assert_eq!(plane.active(&prefix).await, 0);
+    assert_eq!(active(&plane, &prefix).await, 0);
 
     // Updates: 3 aliases, each rewritten in turn; kept afterwards.
     let run = probe(args(
@@ -208,19 +199,19 @@ async fn every_write_shows_on_both_edges_and_the_report_says_so() {
         (Some(12), Some(24))
     );
     let prefix = run.report["alias_prefix"].as_str().unwrap().to_owned();
-    assert_eq!(plane.active(&prefix).await, 3);
+    assert_eq!(active(&plane, &prefix).await, 3);
     // Each edge resolves the last canonical written to each alias.
     for e in &edges {
         let c = e.canonical("frontend", &format!("{prefix}2")).await;
         assert!(c.as_ref().is_some_and(|c| c.ends_with("/11")), "{prefix}2 on {}: {c:?}", e.id);
     }
-    plane.shut(edges).await;
+    shut(plane, edges).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_that_does_not_sync_times_out_and_fails_the_run() {
-    let plane = Plane::start("nexus-probe-test").await;
-    let good = plane.edge().await;
+    let plane = LivePlane::start("nexus-probe-test").await;
+    let good = seeded_edge(&plane).await;
     // A loaded edge on another Redis prefix: it answers, it never syncs.
     let other = FakePublisher::new().await;
     other
@@ -257,16 +248,16 @@ async fn an_edge_that_does_not_sync_times_out_and_fails_the_run() {
     assert_eq!(f(&r["all_edges_latency_ms"]["max"]), 0.0);
     assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
     assert!(run.stderr.contains("not every write was visible"), "{}", run.stderr);
-    assert_eq!(plane.active(r["alias_prefix"].as_str().unwrap()).await, 0);
-    plane.shut(vec![good]).await;
+    assert_eq!(active(&plane, r["alias_prefix"].as_str().unwrap()).await, 0);
+    shut(plane, vec![good]).await;
     drop(stuck);
     forget(&other.keys).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_stops_before_measuring_with_a_clear_message() {
-    let plane = Plane::start("nexus-probe-test").await;
-    let edge = plane.edge().await;
+    let plane = LivePlane::start("nexus-probe-test").await;
+    let edge = seeded_edge(&plane).await;
     let good = vec![edge_url(&edge)];
     let refused = |run: &Run, needle: &str| {
         assert_eq!(run.code, Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
@@ -294,6 +285,6 @@ async fn bad_input_stops_before_measuring_with_a_clear_message() {
 
     let run = probe(args(&plane, &good, &["--writes", "0"])).await;
     refused(&run, "--writes must be at least 1");
-    assert_eq!(plane.active("probe-").await, 0);
-    plane.shut(vec![edge]).await;
+    assert_eq!(active(&plane, "probe-").await, 0);
+    shut(plane, vec![edge]).await;
 }

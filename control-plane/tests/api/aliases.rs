@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 
 const CANON: &str = "https://api.nexus.com/v1/users/profile";
 
@@ -269,8 +269,8 @@ async fn a_governance_change_reaches_every_control_plane() {
     // A second control plane on the same database.
     let state = server::prepare(
         app.store.clone(),
-        nexus_protocol::TokenVerifier::hs256(crate::helpers::SECRET),
-        Governance::from_yaml(crate::helpers::GOVERNANCE).unwrap(),
+        nexus_protocol::TokenVerifier::hs256(nexus_harness::SECRET),
+        Governance::from_yaml(nexus_harness::GOVERNANCE).unwrap(),
     )
     .await
     .unwrap();

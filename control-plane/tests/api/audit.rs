@@ -2,7 +2,7 @@ use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_app};
+use nexus_harness::{TestApp, spawn_app};
 
 const CANON: &str = "https://api.nexus.com/x";
 

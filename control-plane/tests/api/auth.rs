@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 use nexus_protocol::Role;
 
 const CANON: &str = "https://api.nexus.com/x";
@@ -244,7 +244,7 @@ struct KeyedApp {
 
 impl Drop for KeyedApp {
     fn drop(&mut self) {
-        crate::helpers::drop_database(self.db.clone());
+        nexus_harness::drop_database(self.db.clone());
     }
 }
 
@@ -253,10 +253,10 @@ impl KeyedApp {
         use nexus_control_plane::config::DbConfig;
         use nexus_control_plane::domain::governance::Governance;
         use nexus_control_plane::{server, store::Store};
-        let db = crate::helpers::fresh_database().await;
-        let store = Store::new(&DbConfig::new(&crate::helpers::url_for(&db))).unwrap();
+        let db = nexus_harness::fresh_database().await;
+        let store = Store::new(&DbConfig::new(&nexus_harness::url_for(&db))).unwrap();
         store.migrate().await.unwrap();
-        let gov = Governance::from_yaml(crate::helpers::GOVERNANCE).unwrap();
+        let gov = Governance::from_yaml(nexus_harness::GOVERNANCE).unwrap();
         let state = server::prepare(store, verifier, gov).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use nexus_protocol::{Role, TokenVerifier};
 
-use crate::helpers::{SECRET, drop_database, fresh_database, url_for};
+use nexus_harness::{SECRET, drop_database, fresh_database, url_for};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nexus-control-plane"));

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 
 #[tokio::test]
 async fn sixteen_racing_writers_one_wins() {

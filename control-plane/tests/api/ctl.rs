@@ -7,11 +7,11 @@ use std::process::Output;
 use nexus_protocol::Role;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_app};
+use nexus_harness::{TestApp, spawn_app};
 
 /// Runs `nexusctl ARGS` against `app` with `token`.
 async fn ctl(app: &TestApp, token: &str, args: &[&str]) -> Output {
-    crate::nexusctl::nexusctl(app.url(""), token, args).await
+    nexus_harness::nexusctl(app.url(""), token, args).await
 }
 
 fn text(b: &[u8]) -> String {

@@ -6,7 +6,7 @@ use nexus_control_plane::api::error::{INTERNAL, STORE_UNAVAILABLE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, admin_client, spawn_app, spawn_app_without_database};
+use nexus_harness::{TestApp, admin_client, spawn_app, spawn_app_without_database};
 
 /// Words that appear in PostgreSQL's, tokio-postgres's or the pool's
 /// messages, or name where the database is.

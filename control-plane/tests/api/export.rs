@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use nexus_harness::{TestApp, spawn_app};
 use nexus_protocol::{AliasFile, Role};
 
 async fn export(

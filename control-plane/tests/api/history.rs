@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{GOVERNANCE, TestApp, spawn_app, spawn_app_with};
+use nexus_harness::{GOVERNANCE, TestApp, spawn_app, spawn_app_with};
 use nexus_protocol::Role;
 
 const A: &str = "https://api.nexus.com/v1/checkout";

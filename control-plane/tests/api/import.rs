@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 
 fn entry(alias: &str, canonical: &str) -> serde_json::Value {
     json!({"context": "frontend", "alias": alias, "canonical": canonical})

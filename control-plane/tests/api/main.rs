@@ -1,11 +1,6 @@
 //! One API test binary (faster to build than many): each module boots the
 //! real server on port 0 against its own fresh PostgreSQL database.
 
-mod helpers;
-#[path = "../support/nexusctl.rs"]
-mod nexusctl;
-mod proxy;
-
 mod aliases;
 mod audit;
 mod auth;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{GOVERNANCE, TestApp, spawn_app, spawn_app_with};
+use nexus_harness::{GOVERNANCE, TestApp, spawn_app, spawn_app_with};
 use nexus_protocol::{Context, ContextScope, Role};
 
 const CANON: &str = "https://api.nexus.com/x";
@@ -355,15 +355,15 @@ struct Db(String);
 
 impl Drop for Db {
     fn drop(&mut self) {
-        crate::helpers::drop_database(self.0.clone());
+        nexus_harness::drop_database(self.0.clone());
     }
 }
 
 #[tokio::test]
 async fn migration_0006_gives_existing_aliases_an_owner() {
     use nexus_control_plane::store::migrate::MIGRATIONS;
-    let db = Db(crate::helpers::fresh_database().await);
-    let url = crate::helpers::url_for(&db.0);
+    let db = Db(nexus_harness::fresh_database().await);
+    let url = nexus_harness::url_for(&db.0);
     let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let (before, ownership) = MIGRATIONS.split_at(5);

@@ -13,7 +13,7 @@ use nexus_protocol::{ContextScope, Role};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_app};
+use nexus_harness::{TestApp, spawn_app};
 
 const BURST: u32 = 3;
 

@@ -6,7 +6,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::spawn_app;
+use nexus_harness::spawn_app;
 use nexus_protocol::Role;
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use nexus_control_plane::store::{SchemaState, Store};
 use nexus_protocol::TokenVerifier;
 use reqwest::StatusCode;
 
-use crate::helpers::{
+use nexus_harness::{
     GOVERNANCE, SECRET, drop_database, fresh_database, spawn_app_without_database, url_for,
 };
 
@@ -54,8 +54,8 @@ async fn a_database_that_is_down_answers_503_as_json() {
 
 #[tokio::test]
 async fn recovers_by_itself_when_the_database_returns() {
-    use crate::helpers::{base_url, drop_database};
-    use crate::proxy::Proxy;
+    use nexus_harness::Proxy;
+    use nexus_harness::{base_url, drop_database};
 
     let db = fresh_database().await;
     Store::new(&DbConfig::new(&url_for(&db))).unwrap().migrate().await.unwrap();

@@ -5,11 +5,6 @@
 //! timing run.
 
 mod browser;
-#[path = "../support/edge.rs"]
-mod edge_support;
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod http;
 mod perf;
 mod rig;

@@ -49,10 +49,10 @@ pub struct System {
 impl System {
     /// The control plane with one edge per region named.
     pub async fn start(regions: &[&str]) -> System {
-        let db_name = crate::helpers::fresh_database().await;
-        let db_url = crate::helpers::url_for(&db_name);
+        let db_name = nexus_harness::fresh_database().await;
+        let db_url = nexus_harness::url_for(&db_name);
         let prefix = format!("nexus-console-{}", random_hex());
-        let redis = nexus_local::test::redis_url();
+        let redis = nexus_harness::local::test::redis_url();
         let env = |k: &str| -> Option<String> {
             match k {
                 "DATABASE_URL" => Some(db_url.clone()),
@@ -85,7 +85,7 @@ impl System {
             // The tests resolve without tokens; the console is what is tested.
             let key = config.propagation.signing_key.verifying_key();
             let id = format!("edge-{region}");
-            let n = crate::edge_support::launch(
+            let n = nexus_harness::launch_edge(
                 transport,
                 None,
                 key,
@@ -121,7 +121,7 @@ impl System {
     /// tampering.
     pub async fn sql(&self) -> tokio_postgres::Client {
         let (c, conn) =
-            tokio_postgres::connect(&crate::helpers::url_for(&self.db_name), tokio_postgres::NoTls)
+            tokio_postgres::connect(&nexus_harness::url_for(&self.db_name), tokio_postgres::NoTls)
                 .await
                 .unwrap();
         tokio::spawn(conn);
@@ -181,7 +181,7 @@ impl System {
 
     async fn cleanup(&self) {
         use fred::prelude::*;
-        if let Ok(cfg) = Config::from_url(&nexus_local::test::redis_url())
+        if let Ok(cfg) = Config::from_url(&nexus_harness::local::test::redis_url())
             && let Ok(client) = Builder::from_config(cfg).build()
             && client.init().await.is_ok()
         {
@@ -196,6 +196,6 @@ impl System {
 impl Drop for System {
     /// The database goes with the system, also when a test failed.
     fn drop(&mut self) {
-        crate::helpers::drop_database(self.db_name.clone());
+        nexus_harness::drop_database(self.db_name.clone());
     }
 }

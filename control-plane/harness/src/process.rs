@@ -1,26 +1,21 @@
-//! The `nexus-edge` binary as a child process, for the tests that run it
-//! (binary.rs, quic_binary.rs, sync_binary.rs): a clean environment plus
-//! each test's variables, the log read line by line on a thread, signals
-//! sent with `kill`, and the process killed when the test ends, whatever
-//! happens.
-
-// Each test binary that includes this uses a different part of it.
-#![allow(dead_code)]
+//! The `nexus-edge` binary as a child process, for the tests that run it:
+//! a clean environment plus each test's variables, the log read line by
+//! line on a thread, signals sent with `kill`, and the process killed when
+//! the test ends, whatever happens.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_nexus-edge");
-
 /// How long the edge has to log a line a test waits for, or to exit.
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// `nexus-edge` with an empty environment but for what every test wants:
 /// HTTP on a port the kernel picks, one worker, plain info logs.
+/// The edge package's tests only: cargo builds `nexus-edge` for them.
 pub fn command() -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(crate::cargo_bin("nexus-edge"));
     c.env_clear()
         .env("EDGE_HTTP_ADDR", "127.0.0.1:0")
         .env("EDGE_WORKERS", "1")
@@ -30,12 +25,13 @@ pub fn command() -> Command {
 }
 
 /// A running edge; killed when dropped.
-pub struct Edge {
+#[derive(Debug)]
+pub struct EdgeProcess {
     child: Child,
     lines: Receiver<String>,
 }
 
-impl Edge {
+impl EdgeProcess {
     pub fn start(command: &mut Command) -> Self {
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let out = child.stdout.take().unwrap();
@@ -90,7 +86,7 @@ impl Edge {
     }
 }
 
-impl Drop for Edge {
+impl Drop for EdgeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

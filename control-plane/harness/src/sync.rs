@@ -1,14 +1,11 @@
-//! Rig for the Redis sync tests: a random key prefix per test, a fake
-//! publisher that writes exactly what the propagation contract says (signed
-//! with the dev key), and an edge booted in-process on port 0.
+//! The Redis sync tests' rig: a fake publisher that writes exactly what
+//! the propagation contract says (signed with the dev key) under a fresh
+//! prefix, and an edge syncing in-process, HTTP on port 0.
 
-#![allow(dead_code)]
-
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fred::cmd;
 use fred::prelude::*;
@@ -29,27 +26,8 @@ use nexus_runtime::bus::redis::RedisConfig;
 use rand::RngCore;
 use tokio::sync::watch;
 
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-/// NEXUS_TEST_REDIS_URL, else 127.0.0.1:6379, else a private redis-server
-/// for this test binary (nexus-local).
-pub fn redis_url() -> String {
-    nexus_local::test::redis_url()
-}
-
-/// A command client; fails the test with how to start Redis if it is down.
-pub async fn connect() -> Client {
-    let url = redis_url();
-    let client = Builder::from_config(Config::from_url(&url).unwrap()).build().unwrap();
-    let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
-    if !matches!(connected, Ok(Ok(_))) {
-        panic!(
-            "Redis is unreachable at {url} ({connected:?}); unset NEXUS_TEST_REDIS_URL to let \
-             the tests start a private server, or point it at a running one."
-        );
-    }
-    client
-}
+use crate::redis::{PATIENCE, connect, fresh_keys};
+use crate::wait::{stopped, wait_until};
 
 pub fn rec(ctx: &str, alias: &str, canonical: &str, version: u64) -> AliasRecord {
     AliasRecord {
@@ -70,6 +48,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Writes what the control plane's publisher would, under its own prefix.
+#[derive(Debug)]
 pub struct FakePublisher {
     pub keys: RedisKeys,
     pub redis: Client,
@@ -78,10 +57,7 @@ pub struct FakePublisher {
 
 impl FakePublisher {
     pub async fn new() -> Self {
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let keys = RedisKeys::new(&format!("nexus-edge-test-{}", hex::encode(b)));
-        Self { keys, redis: connect().await, epoch: 1 }
+        Self { keys: fresh_keys("nexus-edge-test"), redis: connect().await, epoch: 1 }
     }
 
     pub fn snapshot(&self, version: u64, records: Vec<AliasRecord>) -> Snapshot {
@@ -196,6 +172,7 @@ impl FakePublisher {
 }
 
 /// An edge in Redis sync mode, serving HTTP on port 0.
+#[derive(Debug)]
 pub struct SyncEdge {
     pub addr: SocketAddr,
     pub state: Arc<State>,
@@ -211,10 +188,6 @@ impl Drop for SyncEdge {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// An edge's settings: the Redis transport's and sync's.
@@ -333,25 +306,4 @@ impl SyncEdge {
         let (status, _, body) = self.get(&format!("/api/aliases/resolve/{ctx}/{alias}")).await;
         (status == 200).then(|| body["canonical_name"].as_str().unwrap_or_default().to_owned())
     }
-}
-
-/// Polls `cond` every 10 ms until it holds, failing after [`PATIENCE`].
-pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn closed_port_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("redis://127.0.0.1:{port}")
 }

@@ -1,25 +1,63 @@
-//! Test harness: boots the real edge in-process on port 0 with a temporary
-//! alias file, and helpers to mint tokens and poll until a condition holds.
+//! The real edge in this process, two ways: [`spawn_edge`] serves an
+//! alias file (HTTP on port 0, the file polled every 50 ms), and
+//! [`launch_edge`] is a whole node syncing from a bus, as the control
+//! plane's tests run one (one worker, QUIC and metrics off, no token check:
+//! those tests look at what reaches the edges).
 
-#![allow(dead_code)]
-
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nexus_edge::app::App;
 use nexus_edge::auth::Authenticator;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
+use nexus_edge::node::{self, Node};
 use nexus_edge::server::serve;
 use nexus_edge::source::{self, file::FileSource};
 use nexus_edge::state::{SourceKind, State};
+use nexus_edge::sync::SyncConfig;
+use nexus_protocol::signing::VerifyingKey;
 use nexus_protocol::{ContextScope, Role, TokenSigner, TokenVerifier};
+use nexus_runtime::bus::Transport;
 use tokio::sync::watch;
 
-pub const SECRET: &[u8] = b"test-secret-of-reasonable-length";
+use crate::app::SECRET;
+use crate::wait::{stopped, wait_until};
+
+/// Edge `id` in `region`, syncing from `transport` (checking every
+/// `check_interval`) and reporting to `report` when given, else to
+/// `transport`; states must be signed by `verify_key`'s private half.
+pub fn launch_edge(
+    transport: Arc<dyn Transport>,
+    report: Option<Arc<dyn Transport>>,
+    verify_key: VerifyingKey,
+    id: &str,
+    region: &str,
+    check_interval: Duration,
+) -> Node {
+    let config = nexus_edge::config::Config::embedded(|k| match k {
+        "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
+        "EDGE_WORKERS" => Some("1".into()),
+        "EDGE_QUIC" => Some("off".into()),
+        "EDGE_AUTH" => Some("off".into()),
+        "PROMETHEUS_ENABLED" => Some("false".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sync = SyncConfig {
+        verify_key,
+        edge_id: id.into(),
+        region: region.into(),
+        state_dir: None,
+        check_interval,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let (state, feed) =
+        node::open_bus_reporting(&sync, transport, report, SourceKind::Redis, &metrics).unwrap();
+    node::launch(&config, state, feed, metrics).unwrap()
+}
 
 pub const YAML: &str = "aliases:
   - context: frontend
@@ -68,10 +106,6 @@ impl Drop for TestEdge {
     }
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 /// Starts an edge serving `yaml`, polling the file every 50 ms.
 pub async fn spawn_edge(yaml: &str, opts: Options) -> TestEdge {
     let dir = tempfile::tempdir().unwrap();
@@ -118,19 +152,6 @@ impl TestEdge {
     /// Rewrites the alias file (the poller picks it up).
     pub fn write_file(&self, yaml: &str) {
         std::fs::write(&self.path, yaml).unwrap();
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds, failing after 10 s.
-pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

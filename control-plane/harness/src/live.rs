@@ -1,10 +1,6 @@
-//! A control plane with its publisher running, on a fresh PostgreSQL
-//! database (the control plane's own test harness, API on port 0) and a
-//! fresh Redis prefix: the rig of the end-to-end propagation tests
-//! (edge/tests/propagation.rs, loadtest/tests/propagation.rs). The crate
-//! that includes it must have `helpers` (control-plane/tests/api/helpers.rs)
-//! and `sync_rig` (edge/tests/sync_rig) at its root; each test adds the
-//! methods it needs in its own `impl Plane`.
+//! A test app ([`crate::app`]) with its publisher running on a fresh Redis
+//! prefix: the rig of the end-to-end propagation tests, where edges sync
+//! from what the admin API commits.
 
 use std::sync::Arc;
 
@@ -17,29 +13,29 @@ use nexus_control_plane::store::leader::LeaderDb;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
 use nexus_runtime::bus::redis::RedisConfig;
-use rand::RngCore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, spawn_app, url_for};
-use crate::sync_rig::{self, redis_url};
+use crate::app::{TestApp, spawn_app};
+use crate::database::url_for;
+use crate::redis::{self, fresh_keys, redis_url};
+use crate::sync::{SyncEdge, sync_config};
 
-pub struct Plane {
+#[derive(Debug)]
+pub struct LivePlane {
     pub app: TestApp,
     pub keys: RedisKeys,
     stop: Option<oneshot::Sender<()>>,
     publisher: Option<JoinHandle<()>>,
 }
 
-impl Plane {
+impl LivePlane {
     /// `tag` begins the Redis prefix, so keys left behind name their test.
     pub async fn start(tag: &str) -> Self {
         // Fails with how to start Redis when it is down.
-        drop(sync_rig::connect().await);
+        drop(redis::connect().await);
         let app = spawn_app().await;
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let keys = RedisKeys::new(&format!("{tag}-{}", hex::encode(b)));
+        let keys = fresh_keys(tag);
         let bus =
             Bus::new(Arc::new(RedisConfig::new(&redis_url(), keys.prefix()).connect().unwrap()));
         app.state.propagation.attach(bus.clone());
@@ -69,5 +65,18 @@ impl Plane {
         if let Some(publisher) = self.publisher.take() {
             publisher.await.unwrap();
         }
+    }
+
+    /// An edge syncing from this plane (no credential check).
+    pub async fn edge(&self) -> SyncEdge {
+        SyncEdge::start(sync_config(&self.keys, &redis_url(), None)).await
+    }
+
+    /// Creates an alias through the admin API; returns the version it
+    /// committed at.
+    pub async fn create(&self, ctx: &str, alias: &str, canonical: &str) -> u64 {
+        let (status, body) = self.app.create(ctx, alias, canonical).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        body["version"].as_u64().unwrap()
     }
 }

@@ -1,6 +1,6 @@
-//! `spawn_app()`: a fresh database (random name, migrations applied), the
-//! server in-process on port 0, tokens for every role. The database is
-//! dropped when the app is.
+//! `spawn_app()`: the control plane's admin API in-process on port 0, on a
+//! fresh database (migrations applied), tokens for every role. The
+//! database is dropped when the app is.
 
 use std::net::SocketAddr;
 
@@ -11,67 +11,19 @@ use nexus_control_plane::domain::governance::Governance;
 use nexus_control_plane::server;
 use nexus_control_plane::store::Store;
 use nexus_protocol::{Context, ContextScope, Role, TokenSigner, TokenVerifier};
-use rand::RngCore;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::database::{drop_database, fresh_database, url_for};
+
+/// The HS256 secret every rig signs and verifies tokens with (the control
+/// plane's and the edges' alike, so one token works on both).
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
+/// The built-in governance rules, as `deploy/` ships them.
 pub const GOVERNANCE: &str = include_str!("../../../deploy/config/alias_governance.yaml");
 
-/// NEXUS_TEST_DATABASE_URL, else 127.0.0.1:5432, else a private cluster for
-/// this test binary (nexus-local).
-pub fn base_url() -> String {
-    nexus_local::test::database_url()
-}
-
-/// The base URL with another database name.
-pub fn url_for(db: &str) -> String {
-    let base = base_url();
-    let (head, _) = base.rsplit_once('/').unwrap_or((&base, ""));
-    format!("{head}/{db}")
-}
-
-pub async fn admin_client() -> tokio_postgres::Client {
-    let url = base_url();
-    let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "PostgreSQL is unreachable at {url} ({e}); unset NEXUS_TEST_DATABASE_URL to let the \
-             tests start a private server, or point it at a running one."
-        ),
-    };
-    tokio::spawn(conn);
-    client
-}
-
-/// A fresh empty database; returns its name.
-pub async fn fresh_database() -> String {
-    let mut b = [0u8; 8];
-    rand::rng().fill_bytes(&mut b);
-    let name = format!("nexus_test_{}", hex::encode(b));
-    admin_client().await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    name
-}
-
-pub fn drop_database(name: String) {
-    // Drop runs outside any runtime we may block: use a thread with its own.
-    let _ = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-            return;
-        };
-        rt.block_on(async {
-            if let Ok((c, conn)) = tokio_postgres::connect(&base_url(), tokio_postgres::NoTls).await
-            {
-                tokio::spawn(conn);
-                let _ =
-                    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            }
-        });
-    })
-    .join();
-}
-
+#[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
@@ -80,7 +32,6 @@ pub struct TestApp {
     pub db_name: String,
     pub admin: String,
     /// The running server's state (propagation tests attach Redis to it).
-    #[allow(dead_code)] // read by tests/propagation.rs, which shares this file
     pub state: Shared,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -196,6 +147,7 @@ impl TestApp {
 
 /// A control plane whose database is a port nobody listens on (what a
 /// crashed PostgreSQL looks like), named `db`, with a short store timeout.
+#[derive(Debug)]
 pub struct DeadStoreApp {
     pub addr: SocketAddr,
     /// The port the store points at.

@@ -1,6 +1,6 @@
-//! Redis side of the propagation tests: a random key prefix per test, a
-//! publisher wired to the test app's database, a channel subscriber, and
-//! direct reads of the keys the contract names.
+//! The publisher side of the propagation tests: a fresh key prefix per
+//! test, publishers wired to the test app's database that a test steps one
+//! unit of work at a time, and direct reads of the keys the contract names.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,33 +16,12 @@ use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::dev_signing_key;
 use nexus_runtime::bus::redis::RedisConfig;
-use rand::RngCore;
-use tokio::sync::broadcast;
 
-use crate::helpers::{TestApp, url_for};
+use crate::app::TestApp;
+use crate::database::url_for;
+use crate::redis::{PATIENCE, connect, fresh_keys, redis_url};
 
-/// How long any single wait for Redis may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// NEXUS_TEST_REDIS_URL, else 127.0.0.1:6379, else a private redis-server
-/// for this test binary (nexus-local).
-pub fn redis_url() -> String {
-    nexus_local::test::redis_url()
-}
-
-async fn connect() -> Client {
-    let url = redis_url();
-    let client = Builder::from_config(Config::from_url(&url).unwrap()).build().unwrap();
-    let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
-    if !matches!(connected, Ok(Ok(_))) {
-        panic!(
-            "Redis is unreachable at {url} ({connected:?}); unset NEXUS_TEST_REDIS_URL to let \
-             the tests start a private server, or point it at a running one."
-        );
-    }
-    client
-}
-
+#[derive(Debug)]
 pub struct Rig {
     pub keys: RedisKeys,
     redis: Client,
@@ -51,9 +30,7 @@ pub struct Rig {
 
 impl Rig {
     pub async fn new(app: &TestApp) -> Self {
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let keys = RedisKeys::new(&format!("nexus-test-{}", hex::encode(b)));
+        let keys = fresh_keys("nexus-test");
         Self { keys, redis: connect().await, db_url: url_for(&app.db_name) }
     }
 
@@ -134,42 +111,6 @@ impl Rig {
     pub async fn cleanup(&self) {
         self.delete_keys().await;
         let _: i64 = self.redis.del(self.keys.edges()).await.unwrap();
-    }
-}
-
-/// A subscriber to the registry's channel.
-pub struct Channel {
-    _client: Client,
-    rx: broadcast::Receiver<fred::types::Message>,
-}
-
-impl Channel {
-    pub async fn subscribe(rig: &Rig) -> Self {
-        let client = connect().await;
-        let rx = client.message_rx();
-        client.subscribe(rig.keys.channel()).await.unwrap();
-        Self { _client: client, rx }
-    }
-
-    pub async fn next(&mut self) -> Vec<u8> {
-        let msg = tokio::time::timeout(PATIENCE, self.rx.recv())
-            .await
-            .expect("a message on the channel within 10 s")
-            .expect("the subscriber keeps up");
-        msg.value.as_bytes().unwrap().to_vec()
-    }
-
-    pub async fn take(&mut self, n: usize) -> Vec<Vec<u8>> {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.next().await);
-        }
-        out
-    }
-
-    /// A message already received, if any.
-    pub fn try_next(&mut self) -> Option<Vec<u8>> {
-        self.rx.try_recv().ok().map(|m| m.value.as_bytes().unwrap().to_vec())
     }
 }
 

@@ -11,17 +11,8 @@
 //! Replay a failure with `NEXUS_MODEL_SEED=<seed printed by the test>`;
 //! `NEXUS_MODEL_OPS` changes the number of operations (default 240).
 
-#[path = "../../control-plane/tests/api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "../../control-plane/tests/propagation/rig.rs"]
-#[allow(dead_code)]
-mod rig;
-#[path = "model/round.rs"]
 mod round;
-#[path = "model/serial.rs"]
 mod serial;
-mod sync_rig;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,10 +25,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use helpers::{TestApp, spawn_app};
+use nexus_harness::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
+use nexus_harness::{TestApp, spawn_app};
 use round::Round;
 use serial::{Expect, Key, Op, Serial};
-use sync_rig::{FakePublisher, SyncEdge, redis_url, sync_config, wait_until};
 
 const EDGES: usize = 3;
 const ROUNDS: usize = 3;
@@ -48,7 +39,7 @@ const FAULT_RATE: f64 = 0.04;
 /// An edge that can be restarted on the same state directory.
 struct Node {
     edge: Option<SyncEdge>,
-    config: sync_rig::EdgeConfig,
+    config: nexus_harness::EdgeConfig,
     _dir: tempfile::TempDir,
 }
 
@@ -99,9 +90,9 @@ impl Tally {
 }
 
 /// The control plane with its publisher on a fresh database and prefix.
-async fn start_plane() -> (TestApp, rig::Rig, oneshot::Sender<()>) {
+async fn start_plane() -> (TestApp, nexus_harness::Rig, oneshot::Sender<()>) {
     let app = spawn_app().await;
-    let rig = rig::Rig::new(&app).await;
+    let rig = nexus_harness::Rig::new(&app).await;
     app.state.propagation.attach(rig.bus());
     let publisher = rig.publisher(&app);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -190,7 +181,7 @@ impl Faults {
                 // and is no fault: cut again until one subscriber was there,
                 // so that every cut counted really closed a connection.
                 tally.kills += 1;
-                let deadline = Instant::now() + sync_rig::PATIENCE;
+                let deadline = Instant::now() + nexus_harness::PATIENCE;
                 tally.killed += loop {
                     let mut killed = 0;
                     for n in nodes.iter() {
@@ -245,10 +236,10 @@ async fn control_plane_active(app: &TestApp) -> BTreeMap<Key, (String, u64)> {
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(10);
 
-/// Whether `state` reaches `epoch:version` within [`sync_rig::PATIENCE`]
+/// Whether `state` reaches `epoch:version` within [`nexus_harness::PATIENCE`]
 /// (polled), so that the caller can say why not.
 async fn at_head(state: &nexus_edge::state::State, epoch: u64, version: u64) -> bool {
-    let deadline = Instant::now() + sync_rig::PATIENCE;
+    let deadline = Instant::now() + nexus_harness::PATIENCE;
     loop {
         if state.is_loaded() && state.epoch() == epoch && state.version() == version {
             return true;
@@ -265,7 +256,7 @@ async fn at_head(state: &nexus_edge::state::State, epoch: u64, version: u64) -> 
 /// were checked.
 async fn verify(
     app: &TestApp,
-    rig: &rig::Rig,
+    rig: &nexus_harness::Rig,
     redis: &FakePublisher,
     nodes: &[Node],
     model: &Serial,
@@ -338,7 +329,7 @@ async fn every_edge_converges_to_the_serial_model_through_faults() {
 
     let (app, rig, _stop) = start_plane().await;
     let redis =
-        FakePublisher { keys: rig.keys.clone(), redis: sync_rig::connect().await, epoch: 0 };
+        FakePublisher { keys: rig.keys.clone(), redis: nexus_harness::connect().await, epoch: 0 };
     let mut nodes = Vec::with_capacity(EDGES);
     for _ in 0..EDGES {
         nodes.push(Node::start(&rig.keys).await);

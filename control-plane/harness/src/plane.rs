@@ -1,7 +1,6 @@
 //! The control plane as `serve` starts it, on a fresh database and a Redis
 //! the test made, with an admin API key: what the fleet and barrier tests
-//! put edges next to. Include with `#[path]` beside `api/helpers.rs`
-//! (mounted as `helpers`).
+//! put edges next to.
 
 use std::net::SocketAddr;
 
@@ -10,12 +9,13 @@ use nexus_control_plane::config::Config;
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
 use nexus_protocol::{ContextScope, Role};
-use rand::RngCore;
 use tokio::sync::watch;
 
-use crate::helpers;
+use crate::database::Database;
+use crate::redis::fresh_keys;
 
 /// A running control plane; [`Plane::stop`] it at the end.
+#[derive(Debug)]
 pub struct Plane {
     pub config: Config,
     pub store: Store,
@@ -30,23 +30,12 @@ pub struct Plane {
     _db: Database,
 }
 
-/// The plane's database, dropped when the test ends, failed or not.
-struct Database(String);
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        helpers::drop_database(self.0.clone());
-    }
-}
-
 impl Plane {
     /// Starts on a fresh database, publishing to `redis_url` under a fresh
     /// `name-…` prefix, tokens signed with `secret`.
     pub async fn start(name: &str, redis_url: &str, secret: &str) -> Self {
-        let db = helpers::fresh_database().await;
-        let mut b = [0u8; 8];
-        rand::rng().fill_bytes(&mut b);
-        let (db_url, prefix) = (helpers::url_for(&db), format!("{name}-{}", hex::encode(b)));
+        let db = Database::fresh().await;
+        let (db_url, prefix) = (db.url(), fresh_keys(name).prefix().to_owned());
         let config = Config::from_lookup(|k: &str| match k {
             "DATABASE_URL" => Some(db_url.clone()),
             "SECRET_KEY" => Some(secret.into()),
@@ -81,7 +70,7 @@ impl Plane {
             )
             .await
             .unwrap();
-        Plane { config, store, api, key, prefix, stop, served, _db: Database(db) }
+        Plane { config, store, api, key, prefix, stop, served, _db: db }
     }
 
     /// Stops serving (the database goes when `self` does).
