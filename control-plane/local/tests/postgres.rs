@@ -3,10 +3,16 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nexus_local::postgres::{Postgres, find_bindir};
-use support::{OWNER_DIR, alive, announce_and_park, postmaster_pid, spawn_owner, wait_until};
+use support::{OWNER_DIR, alive, announce_and_park, spawn_owner, wait_until};
+
+/// The postmaster's pid, from the first line of postmaster.pid.
+fn postmaster_pid(data_dir: &Path) -> u32 {
+    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).unwrap();
+    text.lines().next().unwrap().trim().parse().unwrap()
+}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nexus-local-it-{name}-{}", std::process::id()));

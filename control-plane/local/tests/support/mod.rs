@@ -1,8 +1,6 @@
-//! Shared by the crate's integration tests: process liveness, deadlines, and
-//! a child process (this test binary again) that owns a server and gets
-//! `kill -9`ed.
-
-#![allow(dead_code)]
+//! Shared by the crate's integration tests (each uses all of it): process
+//! liveness, deadlines, and a child process (this test binary again) that
+//! owns a server and gets `kill -9`ed.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -22,12 +20,6 @@ pub fn alive(pid: u32) -> bool {
             .status()
             .is_ok_and(|s| s.success()),
     }
-}
-
-/// The postmaster's pid, from the first line of postmaster.pid.
-pub fn postmaster_pid(data_dir: &Path) -> u32 {
-    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).unwrap();
-    text.lines().next().unwrap().trim().parse().unwrap()
 }
 
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
