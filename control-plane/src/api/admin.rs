@@ -41,12 +41,12 @@ pub struct ConflictQuery {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"resolution": "use_incoming"}))]
 pub struct ResolveBody {
     #[schema(value_type = ResolutionSchema)]
-    resolution: Resolution,
+    pub(crate) resolution: Resolution,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -68,22 +68,22 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ci", "role": "resolver", "contexts": ["frontend"],
     "expires_at": "2027-01-01T00:00:00Z"}))]
 pub struct KeyBody {
     /// 1 to 200 printable bytes.
-    name: String,
+    pub(crate) name: String,
     #[schema(value_type = RoleSchema)]
-    role: Role,
+    pub(crate) role: Role,
     /// Context names, or `["*"]` for all.
     #[schema(value_type = Vec<String>)]
-    contexts: ContextScope,
+    pub(crate) contexts: ContextScope,
     /// RFC 3339, in the future: refused everywhere (every edge included)
     /// from then on. Absent: until revoked.
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 /// Recorded conflicts in the caller's contexts, newest first.

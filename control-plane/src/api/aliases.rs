@@ -32,7 +32,7 @@ use crate::store::aliases::{AliasFilter, Created, Updated};
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "context": "frontend", "alias": "user-profile",
@@ -40,11 +40,11 @@ const MAX_LIMIT: i64 = 1000;
     "description": "Profile of the signed-in user"
 }))]
 pub struct CreateBody {
-    context: String,
-    alias: String,
-    canonical: String,
-    description: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
+    pub(crate) context: String,
+    pub(crate) alias: String,
+    pub(crate) canonical: String,
+    pub(crate) description: Option<String>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
@@ -56,18 +56,23 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// Absent fields are left as they are; `null` clears `description` or
 /// `expires_at`.
-#[derive(Debug, Deserialize, ToSchema)]
+// Serialised (by `nexusctl`) the same way round: `None` is left out,
+// `Some(None)` is sent as `null`. (A `//` comment: the doc comment is the
+// OpenAPI schema's description.)
+#[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"canonical": "https://api.nexus.com/v2/users/profile"}))]
 pub struct UpdateBody {
-    canonical: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) canonical: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
-    description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    pub(crate) description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<DateTime<Utc>>)]
-    expires_at: Option<Option<DateTime<Utc>>>,
-    is_active: Option<bool>,
+    pub(crate) expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) is_active: Option<bool>,
 }
 
 /// The alias's new owner: a principal name (token subject, or

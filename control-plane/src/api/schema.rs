@@ -213,7 +213,7 @@ pub struct CreatedKeySchema {
 }
 
 /// A resolve answer.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, serde::Deserialize, ToSchema)]
 #[schema(as = Resolved, example = json!({"canonical_name": "https://api.nexus.com/v1/users/profile"}))]
 pub struct ResolvedSchema {
     pub canonical_name: String,

@@ -124,7 +124,7 @@ impl Verifier {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub ok: bool,
     pub checked: u64,

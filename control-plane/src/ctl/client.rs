@@ -7,7 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use super::wait::Wait;
 
 /// Bound on one call: an admin command that hangs is worse than one that
 /// says the API did not answer.
@@ -90,37 +94,21 @@ pub struct Client {
     barriers: Arc<Mutex<Vec<Value>>>,
 }
 
-/// `--wait applied`'s parameters, as the API's publish barrier takes them.
-#[derive(Debug, Clone, Default)]
-pub struct Wait {
-    pub region: Option<String>,
-    pub quorum: Option<f64>,
-    /// `500ms`, `5s` (the API's format; at most 60 s).
-    pub timeout: Option<String>,
-}
-
-impl Wait {
-    fn query(&self) -> String {
-        let mut q = vec![("wait", "applied".to_owned())];
-        if let Some(r) = &self.region {
-            q.push(("region", r.clone()));
-        }
-        if let Some(f) = self.quorum {
-            q.push(("quorum", f.to_string()));
-        }
-        if let Some(t) = &self.timeout {
-            q.push(("timeout", t.clone()));
-        }
-        q.iter().map(|(k, v)| format!("{k}={}", seg(v))).collect::<Vec<_>>().join("&")
-    }
-}
-
 /// An answer: its status, the registry version it names, its body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub version: Option<u64>,
     pub body: Value,
+}
+
+impl Answer {
+    /// The body as the API's type `T` for it: what a command decides on
+    /// (a verdict, a plan) is read through the type the API wrote it from.
+    /// The [`Value`] stays, for `--output json` to print as it came.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, CtlError> {
+        T::deserialize(&self.body).map_err(|e| CtlError::Other(format!("reading the answer: {e}")))
+    }
 }
 
 impl Client {
@@ -157,7 +145,7 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, CtlError> {
-        self.call(Method::GET, path, None).await
+        self.call(Method::GET, path, None::<&()>).await
     }
 
     /// A GET whose answer is a file, not JSON (`accept` picks its format).
@@ -188,16 +176,18 @@ impl Client {
         self.answer(self.send(req.body(file)).await?).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
+    /// A POST of `body`: one of the API's own request types.
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Answer, CtlError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    pub async fn put(&self, path: &str, body: &Value) -> Result<Answer, CtlError> {
+    /// A PUT of `body`: one of the API's own request types.
+    pub async fn put(&self, path: &str, body: &impl Serialize) -> Result<Answer, CtlError> {
         self.call(Method::PUT, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Answer, CtlError> {
-        self.call(Method::DELETE, path, None).await
+        self.call(Method::DELETE, path, None::<&()>).await
     }
 
     /// Sends one JSON request; see [`Client::answer`].
@@ -205,7 +195,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<Answer, CtlError> {
         let url = if method == Method::GET { self.url(path) } else { self.write_url(path) };
         let mut req = self.http.request(method, url);

@@ -18,7 +18,7 @@ use super::governance::Governance;
 use super::rbac::Writer;
 
 /// What applying does to one alias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Create,
@@ -31,7 +31,7 @@ pub enum Action {
 
 /// One line of the plan: the alias, its action, and its record before
 /// and after (as the export file shows records).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlanItem {
     pub context: String,
     pub alias: String,
@@ -46,7 +46,7 @@ pub struct PlanItem {
 }
 
 /// Counts of each action.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub create: u64,
     pub update: u64,

@@ -16,7 +16,7 @@ use crate::domain::governance::Governance;
 use crate::domain::rbac::Writer;
 
 /// What an apply did, or would do (`dry_run`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ApplyReport {
     pub dry_run: bool,
     pub prune: bool,
