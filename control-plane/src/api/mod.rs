@@ -106,4 +106,3 @@ async fn openapi_json() -> Response {
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
-

@@ -25,7 +25,10 @@ pub(crate) struct Path<T>(pub(crate) T);
 
 /// The alias a route's `{context}/{alias}` names, parsed by [`parse_key`]:
 /// a path that does not decode, or a name that does not parse, is the same
-/// JSON 400 a handler calling it would give.
+/// JSON 400 a handler calling it would give. Taken after the `Caller` (401
+/// first) and before the query and the body, so a request wrong in both
+/// its key and its body hears about the key; the RBAC check stays in the
+/// handler, after the body ([`super::caller::Caller::may_on`]).
 #[derive(Debug)]
 pub(crate) struct AliasPath(pub(crate) AliasKey);
 
