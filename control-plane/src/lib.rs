@@ -10,14 +10,19 @@
 //!   domain's plan.
 //! - [`audit`]: the hash chain (pure) and the retention job.
 //! - [`auth`]: tokens (via `nexus_protocol::jwt`) and API keys.
-//! - [`api`]: axum routes and handlers; errors mapped to statuses once.
+//! - [`web`]: the HTTP layer `api` and `console` share: state, extractors,
+//!   the caller, errors mapped to statuses once, the rate limit, the
+//!   request-id and metrics middleware, the fleet and history views.
+//! - [`api`]: the admin and service API: the route table (the OpenAPI
+//!   document is made from it) and its handlers.
 //! - [`console`]: the admin's web pages under `/console`, server-rendered,
 //!   on the same RBAC and write path as the API.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`publisher`]: signed deltas and snapshots to the bus (Redis, or
 //!   in-process), one leader.
 //! - [`report`]: an error with its whole source chain, for logs.
-//! - [`server`]: start-up checks and serving on a given listener.
+//! - [`server`]: start-up checks, the router (`api` and `console` over
+//!   `web`'s middleware), and serving on a given listener.
 //! - [`dev`]: `nexus-control-plane dev`, the whole system in one process.
 //! - [`ctl`]: `nexusctl`, the admin's CLI over the admin API.
 
@@ -25,7 +30,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
-pub mod console;
+pub(crate) mod console;
 pub mod ctl;
 pub mod dev;
 pub mod domain;
@@ -35,3 +40,4 @@ pub mod registry;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod web;

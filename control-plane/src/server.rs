@@ -1,12 +1,16 @@
 //! Starting the control plane: governance loaded into the database, schema
-//! checked, background jobs started, and the API served on a listener the
-//! caller bound (tests pass one on port 0), in plaintext or — with
-//! `API_TLS_CERT`/`API_TLS_KEY` — over TLS with HTTP/1.1 and h2 by ALPN.
+//! checked, background jobs started, and the API and the console ([`router`])
+//! served on a listener the caller bound (tests pass one on port 0), in
+//! plaintext or — with `API_TLS_CERT`/`API_TLS_KEY` — over TLS with
+//! HTTP/1.1 and h2 by ALPN.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::serve::ListenerExt as _;
 use nexus_protocol::TokenVerifier;
 use tokio::net::{TcpListener, TcpStream};
@@ -14,11 +18,13 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::api::{self, AppState, Shared};
+use crate::api::{self, barrier};
 use crate::audit::retention::Retention;
 use crate::domain::governance::{Governance, GovernanceError};
 use crate::report::Chain;
 use crate::store::{Actor, SchemaState, Store, StoreError};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Shared, observe, throttle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,6 +52,24 @@ pub async fn prepare(
     }
     store.put_governance("file", governance.document(), &Actor::system("startup")).await?;
     Ok(AppState::new(store, verifier, governance))
+}
+
+/// The API's route table and the console's pages, under the middleware
+/// every request passes (outermost first): the request id and metrics, the
+/// rate limit, the body limit, the publish barrier.
+pub fn router(state: Shared) -> Router {
+    let (router, _) = api::routes().split_for_parts();
+    router
+        .merge(crate::console::router(state.clone()))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Innermost: the barrier waits only for a write that was let in.
+        .layer(middleware::from_fn_with_state(state.clone(), barrier::wait))
+        .layer(DefaultBodyLimit::max(api::BODY_LIMIT))
+        // Inside `observe`: a 429 is counted, timed and has a request id.
+        .layer(middleware::from_fn_with_state(state.clone(), throttle::limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state)
 }
 
 /// Serves the API and the retention job until `shutdown` resolves.
@@ -84,13 +108,13 @@ pub async fn serve_on(
             }
         });
     }
-    let app = api::router(state);
+    let app = router(state);
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
     // The peer address reaches the handlers (`ConnectInfo`): requests
-    // without a valid credential are rate-limited by it (`api::ratelimit`).
+    // without a valid credential are rate-limited by it (`web::throttle`).
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,

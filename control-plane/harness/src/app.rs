@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 
 use chrono::Utc;
-use nexus_control_plane::api::Shared;
 use nexus_control_plane::config::DbConfig;
 use nexus_control_plane::domain::governance::Governance;
 use nexus_control_plane::server;
 use nexus_control_plane::store::Store;
+use nexus_control_plane::web::Shared;
 use nexus_protocol::{Context, ContextScope, Role, TokenSigner, TokenVerifier};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -162,7 +162,7 @@ pub async fn spawn_app_without_database(db: &str) -> DeadStoreApp {
     drop(spare);
     let mut cfg = DbConfig::new(&format!("postgres://postgres@127.0.0.1:{port}/{db}"));
     cfg.timeout = std::time::Duration::from_millis(500);
-    let state = nexus_control_plane::api::AppState::new(
+    let state = nexus_control_plane::web::AppState::new(
         Store::new(&cfg).unwrap(),
         TokenVerifier::hs256(SECRET),
         Governance::from_yaml(GOVERNANCE).unwrap(),

@@ -10,23 +10,24 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::aliases::{parse_cursor, parse_limit};
-use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json, Path, Query};
 use super::schema::{
     AuditPageSchema, AuditVerifySchema, ConflictListSchema, ConflictSchema, CreatedKeySchema,
     ResolutionSchema, RoleSchema,
 };
-use super::state::Shared;
 use crate::auth::api_key;
 use crate::domain::conflict::Resolution;
 use crate::domain::governance::{Governance, GovernanceDoc};
 use crate::domain::rbac::{Action, Scope};
 use crate::store::audit::AuditFilter;
 use crate::store::conflicts::Resolved;
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::{Json, Path, Query};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ConflictStatus {
+pub(crate) enum ConflictStatus {
     Open,
     Resolved,
 }
@@ -34,7 +35,7 @@ pub enum ConflictStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ConflictQuery {
+pub(crate) struct ConflictQuery {
     status: Option<ConflictStatus>,
     /// 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -44,7 +45,7 @@ pub struct ConflictQuery {
 #[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"resolution": "use_incoming"}))]
-pub struct ResolveBody {
+pub(crate) struct ResolveBody {
     #[schema(value_type = ResolutionSchema)]
     pub(crate) resolution: Resolution,
 }
@@ -52,7 +53,7 @@ pub struct ResolveBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// Only rows by this user.
     actor: Option<String>,
     /// Only this action, e.g. `alias.update`.
@@ -72,7 +73,7 @@ pub struct AuditQuery {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ci", "role": "resolver", "contexts": ["frontend"],
     "expires_at": "2027-01-01T00:00:00Z"}))]
-pub struct KeyBody {
+pub(crate) struct KeyBody {
     /// 1 to 200 printable bytes.
     pub(crate) name: String,
     #[schema(value_type = RoleSchema)]
@@ -95,7 +96,7 @@ pub struct KeyBody {
     params(ConflictQuery),
     responses((status = 200, description = "Conflicts", body = ConflictListSchema))
 )]
-pub async fn conflicts(
+pub(crate) async fn conflicts(
     State(st): State<Shared>,
     caller: Caller,
     Query(q): Query<ConflictQuery>,
@@ -119,7 +120,7 @@ pub async fn conflicts(
         (status = 409, description = "Already resolved (`already_resolved`)", body = ErrorBody),
     )
 )]
-pub async fn resolve_conflict(
+pub(crate) async fn resolve_conflict(
     State(st): State<Shared>,
     caller: Caller,
     Path(id): Path<i32>,
@@ -151,7 +152,7 @@ pub async fn resolve_conflict(
     params(AuditQuery),
     responses((status = 200, description = "A page of audit rows", body = AuditPageSchema))
 )]
-pub async fn audit(
+pub(crate) async fn audit(
     State(st): State<Shared>,
     caller: Caller,
     Query(q): Query<AuditQuery>,
@@ -177,7 +178,10 @@ pub async fn audit(
     tag = "admin",
     responses((status = 200, description = "The chain check", body = AuditVerifySchema))
 )]
-pub async fn verify_audit(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
+pub(crate) async fn verify_audit(
+    State(st): State<Shared>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.may(Action::ReadAudit, Scope::Global)?;
     Ok(axum::Json(st.store.verify_audit().await?).into_response())
 }
@@ -189,7 +193,10 @@ pub async fn verify_audit(State(st): State<Shared>, caller: Caller) -> Result<Re
     tag = "admin",
     responses((status = 200, description = "The rules", body = Object))
 )]
-pub async fn governance(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
+pub(crate) async fn governance(
+    State(st): State<Shared>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.may(Action::ReadGovernance, Scope::Global)?;
     Ok(axum::Json(st.governance().document().clone()).into_response())
 }
@@ -205,7 +212,7 @@ pub async fn governance(State(st): State<Shared>, caller: Caller) -> Result<Resp
         (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
     )
 )]
-pub async fn put_governance(
+pub(crate) async fn put_governance(
     State(st): State<Shared>,
     caller: Caller,
     Json(doc): Json<GovernanceDoc>,
@@ -229,7 +236,7 @@ pub async fn put_governance(
         (status = 413, description = "Body too large (`payload_too_large`)", body = ErrorBody),
     )
 )]
-pub async fn create_key(
+pub(crate) async fn create_key(
     State(st): State<Shared>,
     caller: Caller,
     Json(b): Json<KeyBody>,
@@ -271,7 +278,10 @@ pub async fn create_key(
     responses((status = 200, description = "`{\"items\": [{id, name, role, contexts, created_at, \
         created_by, revoked_at, expires_at}]}`, newest first", body = Object))
 )]
-pub async fn list_keys(State(st): State<Shared>, caller: Caller) -> Result<Response, ApiError> {
+pub(crate) async fn list_keys(
+    State(st): State<Shared>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.may(Action::ManageApiKeys, Scope::Global)?;
     let items = st.store.list_api_keys().await?;
     Ok(axum::Json(json!({ "items": items })).into_response())
@@ -288,7 +298,7 @@ pub async fn list_keys(State(st): State<Shared>, caller: Caller) -> Result<Respo
         (status = 404, description = "No active key with that id (`not_found`)", body = ErrorBody),
     )
 )]
-pub async fn revoke_key(
+pub(crate) async fn revoke_key(
     State(st): State<Shared>,
     caller: Caller,
     Path(id): Path<i32>,

@@ -9,25 +9,24 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use nexus_protocol::{AliasEntry, AliasFile, AliasKey, AliasName, Canonical, Context};
+use nexus_protocol::{AliasEntry, AliasFile, AliasKey, Canonical, Context};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::error::ErrorBody;
-use super::extract::{Caller, Json, Path, Query};
 use super::schema::{
     AliasEntrySchema, AliasFileSchema, AliasPageSchema, AliasSchema, ImportPolicySchema,
     ImportReportSchema,
 };
-use super::state::Shared;
 use crate::domain::alias::{AliasPatch, NewAlias, OwnedAlias, parse_description, parse_owner};
-use crate::domain::governance::Violation;
 use crate::domain::import::ImportPolicy;
 use crate::domain::rbac::{Action, Scope};
-use crate::registry::{self, WriteError};
+use crate::registry;
 use crate::store::aliases::{AliasFilter, Created, Updated};
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::{AliasPath, Json, Query};
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -39,7 +38,7 @@ const MAX_LIMIT: i64 = 1000;
     "canonical": "https://api.nexus.com/v1/users/profile",
     "description": "Profile of the signed-in user"
 }))]
-pub struct CreateBody {
+pub(crate) struct CreateBody {
     pub(crate) context: String,
     pub(crate) alias: String,
     pub(crate) canonical: String,
@@ -62,7 +61,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, serde::Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"canonical": "https://api.nexus.com/v2/users/profile"}))]
-pub struct UpdateBody {
+pub(crate) struct UpdateBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) canonical: Option<String>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
@@ -80,14 +79,14 @@ pub struct UpdateBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"owner": "bob"}))]
-pub struct TransferBody {
+pub(crate) struct TransferBody {
     owner: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only this context.
     #[param(example = "frontend")]
     context: Option<String>,
@@ -104,7 +103,7 @@ pub struct ListQuery {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImportBody {
+pub(crate) struct ImportBody {
     #[schema(value_type = Vec<AliasEntrySchema>)]
     aliases: Vec<AliasEntry>,
     #[serde(default)]
@@ -118,7 +117,7 @@ pub struct ImportBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ImportQuery {
+pub(crate) struct ImportQuery {
     #[serde(default)]
     #[param(value_type = Option<ImportPolicySchema>)]
     on_conflict: ImportPolicy,
@@ -130,13 +129,6 @@ pub struct ImportQuery {
 
 fn bad(e: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(e.to_string())
-}
-
-pub(crate) fn parse_key(context: &str, alias: &str) -> Result<AliasKey, ApiError> {
-    Ok(AliasKey {
-        context: Context::parse(context).map_err(|e| bad(format!("context: {e}")))?,
-        alias: AliasName::parse(alias).map_err(|e| bad(format!("alias: {e}")))?,
-    })
 }
 
 pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -151,23 +143,6 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i32>, ApiError
     cursor
         .map(|c| c.parse::<i32>().map_err(|_| bad("cursor is not one this API returned")))
         .transpose()
-}
-
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Governance(v) => ApiError::Governance(v),
-            WriteError::EntryGovernance { index, violation, .. } => {
-                ApiError::Governance(Violation {
-                    rule: violation.rule,
-                    message: format!("entry {index}: {}", violation.message),
-                })
-            }
-            WriteError::Refused(report) => ApiError::ImportConflicts(report),
-            WriteError::NotOwner(items) => ApiError::NotOwnerMany(items),
-            WriteError::Store(e) => e.into(),
-        }
-    }
 }
 
 /// Creates an alias. Creating the same alias again answers 200 with it.
@@ -189,7 +164,7 @@ impl From<WriteError> for ApiError {
                                       with `rule`)", body = ErrorBody),
     )
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(st): State<Shared>,
     caller: Caller,
     Json(b): Json<CreateBody>,
@@ -215,7 +190,7 @@ pub async fn create(
     params(ListQuery),
     responses((status = 200, description = "A page of aliases", body = AliasPageSchema))
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(st): State<Shared>,
     caller: Caller,
     Query(q): Query<ListQuery>,
@@ -254,13 +229,12 @@ pub async fn list(
         (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
     )
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(st): State<Shared>,
     caller: Caller,
-    Path((context, alias)): Path<(String, String)>,
+    AliasPath(key): AliasPath,
 ) -> Result<Response, ApiError> {
-    let key = parse_key(&context, &alias)?;
-    caller.may(Action::ReadAliases, Scope::Context(key.context.as_str()))?;
+    caller.may_on(Action::ReadAliases, &key)?;
     match st.store.alias(&key).await? {
         Some(a) => Ok(axum::Json(a).into_response()),
         None => Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias))),
@@ -288,14 +262,13 @@ pub async fn get(
          body = ErrorBody),
     )
 )]
-pub async fn update(
+pub(crate) async fn update(
     State(st): State<Shared>,
     caller: Caller,
-    Path((context, alias)): Path<(String, String)>,
+    AliasPath(key): AliasPath,
     Json(b): Json<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let key = parse_key(&context, &alias)?;
-    caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    caller.may_on(Action::WriteAliases, &key)?;
     let patch = AliasPatch {
         canonical: b.canonical.as_deref().map(Canonical::parse).transpose().map_err(bad)?,
         description: b
@@ -346,13 +319,12 @@ fn updated(u: Updated, key: &AliasKey) -> Result<OwnedAlias, ApiError> {
         (status = 404, description = "No active alias there (`not_found`)", body = ErrorBody),
     )
 )]
-pub async fn deactivate(
+pub(crate) async fn deactivate(
     State(st): State<Shared>,
     caller: Caller,
-    Path((context, alias)): Path<(String, String)>,
+    AliasPath(key): AliasPath,
 ) -> Result<Response, ApiError> {
-    let key = parse_key(&context, &alias)?;
-    caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    caller.may_on(Action::WriteAliases, &key)?;
     let done =
         registry::deactivate(&st.store, &st.governance(), &key, &caller.actor(), &caller.writer())
             .await?;
@@ -377,14 +349,13 @@ pub async fn deactivate(
         (status = 404, description = "No such alias (`not_found`)", body = ErrorBody),
     )
 )]
-pub async fn transfer(
+pub(crate) async fn transfer(
     State(st): State<Shared>,
     caller: Caller,
-    Path((context, alias)): Path<(String, String)>,
+    AliasPath(key): AliasPath,
     Json(b): Json<TransferBody>,
 ) -> Result<Response, ApiError> {
-    let key = parse_key(&context, &alias)?;
-    caller.may(Action::TransferOwnership, Scope::Context(key.context.as_str()))?;
+    caller.may_on(Action::TransferOwnership, &key)?;
     let owner = parse_owner(&b.owner).map_err(bad)?;
     let done = registry::transfer(&st.store, &key, &owner, &caller.actor()).await?;
     updated(done, &key).map(|a| axum::Json(a).into_response())
@@ -417,7 +388,7 @@ pub async fn transfer(
          body = ErrorBody),
     )
 )]
-pub async fn import(
+pub(crate) async fn import(
     State(st): State<Shared>,
     caller: Caller,
     headers: HeaderMap,

@@ -12,18 +12,19 @@ use nexus_protocol::{AliasFile, Context};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Query};
 use super::schema::{AliasFileSchema, ApplyReportSchema};
-use super::state::Shared;
 use crate::domain::rbac::{Action, Scope};
 use crate::registry::{self, ApplyOptions};
 use crate::store::apply::Applied;
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::Query;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ApplyQuery {
+pub(crate) struct ApplyQuery {
     /// Deactivate active aliases the file lacks, in the contexts it names.
     #[serde(default)]
     #[param(value_type = Option<bool>)]
@@ -63,7 +64,7 @@ pub struct ApplyQuery {
          body = ErrorBody),
     )
 )]
-pub async fn apply(
+pub(crate) async fn apply(
     State(st): State<Shared>,
     caller: Caller,
     Query(q): Query<ApplyQuery>,

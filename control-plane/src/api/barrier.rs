@@ -2,7 +2,7 @@
 //! only once the edges serve it — read-your-writes for deploy pipelines.
 //!
 //! - `wait=applied`: wait for the live edges (heartbeat within
-//!   [`STALE_AFTER_MS`](super::edges::STALE_AFTER_MS)) to report the
+//!   [`STALE_AFTER_MS`](crate::web::fleet::STALE_AFTER_MS)) to report the
 //!   registry's `(epoch, version)` or later, as read right after the write
 //!   committed (a concurrent write can only make the wait longer, never
 //!   end it early);
@@ -33,9 +33,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::edges::{EdgeView, Fleet};
-use super::error::ApiError;
-use super::state::Shared;
+use crate::web::Shared;
+use crate::web::error::ApiError;
+use crate::web::fleet::{EdgeView, Fleet};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,7 +48,7 @@ const PARAMS: [&str; 4] = ["wait", "region", "quorum", "timeout"];
 
 /// What a write asked to wait for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Barrier {
+pub(crate) struct Barrier {
     pub region: Option<String>,
     pub quorum: f64,
     pub timeout: Duration,
@@ -56,7 +56,7 @@ pub struct Barrier {
 
 /// Splits `query` into the barrier (`None` without `wait`) and what the
 /// handler gets.
-pub fn parse(query: &str) -> Result<(Option<Barrier>, String), ApiError> {
+pub(crate) fn parse(query: &str) -> Result<(Option<Barrier>, String), ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))?;
     let (ours, rest): (Vec<_>, Vec<_>) =
@@ -107,7 +107,7 @@ fn duration(text: &str) -> Option<Duration> {
 }
 
 /// The middleware (see the module notes).
-pub async fn wait(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn wait(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }

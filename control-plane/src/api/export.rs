@@ -6,11 +6,11 @@ use axum::http::{HeaderMap, HeaderValue, header::ACCEPT, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{AliasFile, Context};
 
-use super::error::ApiError;
-use super::extract::Caller;
 use super::schema::AliasFileSchema;
-use super::state::Shared;
 use crate::domain::rbac::{Action, Scope};
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::ApiError;
 
 /// The contexts of `?context=a&context=b` or `?context=a,b`; `None` when
 /// none is named. Any other parameter is refused, like everywhere else.
@@ -64,7 +64,7 @@ fn wants_json(headers: &HeaderMap) -> bool {
          )),
     )
 )]
-pub async fn export(
+pub(crate) async fn export(
     State(st): State<Shared>,
     caller: Caller,
     headers: HeaderMap,

@@ -1,53 +1,52 @@
-//! The HTTP API (axum): routes, the request-id and metrics middleware, and
-//! the handlers, which only parse, authorise, call the store and answer.
-//! Errors become statuses in one place, [`error`], which keeps internal
-//! causes in the log and out of response bodies.
+//! The admin and service API (axum): the route table, the document made
+//! from it, and the handlers, which only parse, authorise, call the store
+//! and answer. What they share with the console (state, extractors, the
+//! caller, the one error table) is `web`'s; `server::router` puts the two
+//! together under the shared middleware.
+//!
+//! - [`aliases`], [`history`], [`export`], [`apply`]: the aliases.
+//! - [`admin`]: conflicts, audit, governance, API keys; [`edges`]: the fleet.
+//! - [`tokens`]: the JWKS and revocation.
+//! - [`service`]: resolve, health, status, metrics.
+//! - [`barrier`]: `?wait=applied` on every write.
+//! - [`openapi`], [`schema`]: the document's shared parts and the schemas
+//!   of bodies whose types live outside `api/`.
 
-pub mod admin;
-pub mod aliases;
-pub mod apply;
-pub mod barrier;
-pub mod edges;
-pub mod error;
-pub mod export;
-pub mod extract;
-pub mod history;
-pub mod openapi;
-pub mod ratelimit;
-pub mod schema;
-pub mod service;
-pub mod state;
-pub mod tokens;
+// `nexusctl` sends and reads these modules' bodies, so the two cannot drift.
+pub(crate) mod admin;
+pub(crate) mod aliases;
+mod apply;
+pub(crate) mod barrier;
+mod edges;
+mod export;
+mod history;
+mod openapi;
+pub(crate) mod schema;
+mod service;
+mod tokens;
 
-use std::time::Instant;
+use std::sync::OnceLock;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderValue;
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use rand::RngCore;
-use tracing::Instrument;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header::CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::metrics::{RequestLabels, RouteLabels};
-use extract::RequestId;
-pub use state::{AppState, Shared};
+use crate::web::Shared;
 
 /// Largest request body, except imports.
 pub const BODY_LIMIT: usize = 1 << 20;
 /// Largest import body.
-pub const IMPORT_LIMIT: usize = 64 << 20;
-const REQUEST_ID: &str = "x-request-id";
-const MAX_REQUEST_ID_LEN: usize = 128;
+const IMPORT_LIMIT: usize = 64 << 20;
 
 /// The one route table: every route is a handler annotated with
 /// `#[utoipa::path]` (its path and method come from there), so the router
-/// and the OpenAPI document ([`openapi::document`]) cannot disagree.
+/// and the OpenAPI document ([`document`]) cannot disagree.
 /// `tests/api/openapi.rs` checks that nothing is routed around it.
-pub fn routes() -> OpenApiRouter<Shared> {
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
     let (schemas, paths, import) = routes!(aliases::import);
     let import = (schemas, paths, import.layer(DefaultBodyLimit::max(IMPORT_LIMIT)));
     let (schemas, paths, apply) = routes!(apply::apply);
@@ -68,7 +67,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(edges::list))
-        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi_json))
         .routes(routes!(service::resolve))
         .routes(routes!(service::health))
         .routes(routes!(service::metrics_json))
@@ -78,65 +77,33 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(tokens::revoke))
 }
 
-pub fn router(state: Shared) -> Router {
-    let (router, _) = routes().split_for_parts();
-    router
-        .merge(crate::console::router(state.clone()))
-        .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
-        // Innermost: the barrier waits only for a write that was let in.
-        .layer(middleware::from_fn_with_state(state.clone(), barrier::wait))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // Inside `observe`: a 429 is counted, timed and has a request id.
-        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+/// The document, built once from the route table. Here, beside the table,
+/// because the table also serves it ([`openapi_json`]).
+fn document() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, mut doc) = routes().split_for_parts();
+        openapi::add_shared(&mut doc);
+        doc
+    })
 }
 
-/// Gives every request an id (the caller's `x-request-id` when sane, else a
-/// fresh one), echoes it, and counts and times the request by route.
-async fn observe(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
-        .filter(|v| v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let mut b = [0u8; 16];
-            rand::rng().fill_bytes(&mut b);
-            hex::encode(b)
-        });
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    // Whatever the handler logs (an error's cause chain, above all) carries
-    // the id the client was given, so a 500 can be found in the log.
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut res = next.run(req).instrument(span).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID, v);
-    }
-    let status = res.status().as_u16();
-    let elapsed = started.elapsed();
-    // Never the headers: they carry credentials.
-    tracing::info!(
-        request_id = %id,
-        %method,
-        route = %route,
-        status,
-        ms = elapsed.as_secs_f64() * 1e3,
-        "request"
-    );
-    st.metrics
-        .requests
-        .get_or_create(&RequestLabels { route: route.clone(), method, status })
-        .inc();
-    st.metrics.duration.get_or_create(&RouteLabels { route }).observe(elapsed.as_secs_f64());
+// Public: the document describes the API, holds no registry data, and
+// tools (code generators, schemathesis) fetch it before they hold a
+// credential. Every route it describes keeps its own authentication. (Not
+// a doc comment: that would become the operation's description.)
+/// Serves the document.
+#[utoipa::path(
+    get,
+    path = "/api/admin/openapi.json",
+    tag = "admin",
+    security(()),
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)),
+)]
+async fn openapi_json() -> Response {
+    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
+    let body = JSON.get_or_init(|| serde_json::to_vec(document()).unwrap_or_default());
+    let mut res = body.clone().into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }

@@ -1,30 +1,21 @@
-//! The OpenAPI 3.1 document, generated: each handler's `#[utoipa::path]`
-//! describes it, and [`super::routes`] registers handlers and their paths
-//! from one list, so a routed handler is a documented one. What every
-//! route shares is added here once: the security schemes, the error
-//! responses each kind of route can give (the codes of `error.rs`), and
-//! the publish barrier's parameters on every write (`barrier.rs`).
-//!
-//! `GET /api/admin/openapi.json` is public: the document describes the
-//! API, holds no registry data, and tools (code generators, schemathesis)
-//! fetch it before they hold a credential. Every route it describes keeps
-//! its own authentication.
+//! What the OpenAPI 3.1 document adds to the handlers' own
+//! `#[utoipa::path]` descriptions (the route table, `api::routes`, builds
+//! the document from those, so a routed handler is a documented one): the
+//! document's head, and what every route shares, added here once — the
+//! security schemes, the error responses each kind of route can give (the
+//! codes of `web/error.rs`), and the publish barrier's parameters on every
+//! write (`barrier.rs`).
 
-use std::sync::OnceLock;
-
-use axum::http::{HeaderValue, header::CONTENT_TYPE};
-use axum::response::{IntoResponse, Response};
+use crate::web::error::ErrorBody;
 use utoipa::Modify;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
-use super::error::ErrorBody;
-
 /// The security scheme names.
-pub const JWT: &str = "jwt";
-pub const API_KEY: &str = "api_key";
+pub(crate) const JWT: &str = "jwt";
+pub(crate) const API_KEY: &str = "api_key";
 
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
@@ -44,7 +35,7 @@ pub const API_KEY: &str = "api_key";
     ),
     modifiers(&Security, &Errors),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct Security;
 
@@ -193,31 +184,10 @@ impl Modify for Barrier {
     }
 }
 
-/// The document, built once from the route table.
-pub fn document() -> &'static OpenApi {
-    static DOC: OnceLock<OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| {
-        // The router starts from `ApiDoc`, whose modifiers ran before any
-        // path was added: the shared responses go on now, over every path.
-        let (_, mut doc) = super::routes().split_for_parts();
-        Errors.modify(&mut doc);
-        Barrier.modify(&mut doc);
-        doc
-    })
-}
-
-/// Serves the document.
-#[utoipa::path(
-    get,
-    path = "/api/admin/openapi.json",
-    tag = "admin",
-    security(()),
-    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)),
-)]
-pub async fn openapi_json() -> Response {
-    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
-    let body = JSON.get_or_init(|| serde_json::to_vec(document()).unwrap_or_default());
-    let mut res = body.clone().into_response();
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
+/// Adds what every route shares to `doc`, the route table's document: the
+/// router starts from [`ApiDoc`], whose modifiers ran before any path was
+/// added, so these go on once every path is there.
+pub(crate) fn add_shared(doc: &mut OpenApi) {
+    Errors.modify(doc);
+    Barrier.modify(doc);
 }

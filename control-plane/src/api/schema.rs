@@ -3,10 +3,15 @@
 //! Each names the type whose JSON it describes; `tests/api/openapi.rs`
 //! checks the served bodies' fields against these, so they cannot drift
 //! silently.
+//!
+//! They are never built: only their `ToSchema` derives are used.
+#![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::web::fleet::{EdgeView, RegionSummary};
 
 /// An alias as stored, with its owner (`domain::alias::OwnedAlias`).
 #[derive(Debug, ToSchema)]
@@ -17,7 +22,7 @@ use utoipa::ToSchema;
     "created_at": "2026-01-05T14:03:00.123Z", "updated_at": "2026-01-05T14:03:00.123Z",
     "created_by": "alice", "version": 42, "owner": "alice"
 }))]
-pub struct AliasSchema {
+pub(crate) struct AliasSchema {
     pub id: i32,
     pub context: String,
     pub alias: String,
@@ -38,7 +43,7 @@ pub struct AliasSchema {
 /// A page of aliases.
 #[derive(Debug, ToSchema)]
 #[schema(as = AliasPage)]
-pub struct AliasPageSchema {
+pub(crate) struct AliasPageSchema {
     pub items: Vec<AliasSchema>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
@@ -50,7 +55,7 @@ pub struct AliasPageSchema {
     "context": "frontend", "alias": "user-profile",
     "canonical": "https://api.nexus.com/v1/users/profile", "is_active": true
 }))]
-pub struct AliasEntrySchema {
+pub(crate) struct AliasEntrySchema {
     pub context: String,
     pub alias: String,
     pub canonical: String,
@@ -63,7 +68,7 @@ pub struct AliasEntrySchema {
 /// The declarative file (`nexus_protocol::AliasFile`), YAML or JSON.
 #[derive(Debug, ToSchema)]
 #[schema(as = AliasFile)]
-pub struct AliasFileSchema {
+pub(crate) struct AliasFileSchema {
     pub aliases: Vec<AliasEntrySchema>,
 }
 
@@ -71,8 +76,7 @@ pub struct AliasFileSchema {
 /// content (`domain::import::ImportPolicy`).
 #[derive(Debug, ToSchema)]
 #[schema(as = ImportPolicy)]
-#[allow(dead_code)] // a schema only
-pub enum ImportPolicySchema {
+pub(crate) enum ImportPolicySchema {
     #[schema(rename = "reject")]
     Reject,
     #[schema(rename = "skip")]
@@ -87,7 +91,7 @@ pub enum ImportPolicySchema {
     "created": 1, "updated": 0, "skipped": 0, "unchanged": 99, "conflicts": [],
     "dry_run": true, "from_version": 120, "to_version": 121
 }))]
-pub struct ImportReportSchema {
+pub(crate) struct ImportReportSchema {
     pub created: u64,
     pub updated: u64,
     pub skipped: u64,
@@ -108,7 +112,7 @@ pub struct ImportReportSchema {
 /// A recorded conflict (`domain::conflict::Conflict`).
 #[derive(Debug, ToSchema)]
 #[schema(as = Conflict)]
-pub struct ConflictSchema {
+pub(crate) struct ConflictSchema {
     pub id: i32,
     pub context: String,
     pub alias: String,
@@ -127,15 +131,14 @@ pub struct ConflictSchema {
 
 #[derive(Debug, ToSchema)]
 #[schema(as = ConflictList)]
-pub struct ConflictListSchema {
+pub(crate) struct ConflictListSchema {
     pub items: Vec<ConflictSchema>,
 }
 
 /// How a conflict is settled (`domain::conflict::Resolution`).
 #[derive(Debug, ToSchema)]
 #[schema(as = Resolution)]
-#[allow(dead_code)] // a schema only
-pub enum ResolutionSchema {
+pub(crate) enum ResolutionSchema {
     #[schema(rename = "keep_existing")]
     KeepExisting,
     #[schema(rename = "use_incoming")]
@@ -145,7 +148,7 @@ pub enum ResolutionSchema {
 /// An audit row (`store::audit::AuditRow`).
 #[derive(Debug, ToSchema)]
 #[schema(as = AuditRow)]
-pub struct AuditRowSchema {
+pub(crate) struct AuditRowSchema {
     pub id: i32,
     #[schema(example = "alias.update")]
     pub action: String,
@@ -166,7 +169,7 @@ pub struct AuditRowSchema {
 
 #[derive(Debug, ToSchema)]
 #[schema(as = AuditPage)]
-pub struct AuditPageSchema {
+pub(crate) struct AuditPageSchema {
     pub items: Vec<AuditRowSchema>,
     pub next_cursor: Option<String>,
 }
@@ -174,7 +177,7 @@ pub struct AuditPageSchema {
 /// The audit chain check (`audit::chain::Report`).
 #[derive(Debug, ToSchema)]
 #[schema(as = AuditVerify, example = json!({"ok": true, "checked": 1234, "first_bad_id": null}))]
-pub struct AuditVerifySchema {
+pub(crate) struct AuditVerifySchema {
     pub ok: bool,
     pub checked: u64,
     pub first_bad_id: Option<i32>,
@@ -183,8 +186,7 @@ pub struct AuditVerifySchema {
 /// A role (`nexus_protocol::Role`).
 #[derive(Debug, ToSchema)]
 #[schema(as = Role)]
-#[allow(dead_code)] // a schema only
-pub enum RoleSchema {
+pub(crate) enum RoleSchema {
     #[schema(rename = "admin")]
     Admin,
     #[schema(rename = "editor")]
@@ -200,7 +202,7 @@ pub enum RoleSchema {
 #[schema(as = CreatedKey, example = json!({
     "id": 3, "key": "nxk_...", "name": "ci", "role": "editor", "contexts": ["frontend"]
 }))]
-pub struct CreatedKeySchema {
+pub(crate) struct CreatedKeySchema {
     pub id: i32,
     /// The secret; only its digest is stored.
     pub key: String,
@@ -215,13 +217,13 @@ pub struct CreatedKeySchema {
 /// A resolve answer.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[schema(as = Resolved, example = json!({"canonical_name": "https://api.nexus.com/v1/users/profile"}))]
-pub struct ResolvedSchema {
+pub(crate) struct ResolvedSchema {
     pub canonical_name: String,
 }
 
 #[derive(Debug, ToSchema)]
 #[schema(as = Health, example = json!({"status": "ok"}))]
-pub struct HealthSchema {
+pub(crate) struct HealthSchema {
     /// `ok`, or `unavailable` (with `error` and `message`) on a 503.
     pub status: String,
     pub error: Option<String>,
@@ -230,7 +232,7 @@ pub struct HealthSchema {
 
 #[derive(Debug, ToSchema)]
 #[schema(as = ServiceMetrics)]
-pub struct MetricsSchema {
+pub(crate) struct MetricsSchema {
     /// `total_aliases`, `active_aliases`, `inactive_aliases`,
     /// `open_conflicts`, `audit_rows`, `registry_version`,
     /// `response_time_ms`.
@@ -240,7 +242,7 @@ pub struct MetricsSchema {
 
 #[derive(Debug, ToSchema)]
 #[schema(as = ServiceStatus)]
-pub struct StatusSchema {
+pub(crate) struct StatusSchema {
     /// `service`, `version`, `uptime_seconds`, `health`
     /// (`healthy|degraded`), `propagation`, `registry_epoch`,
     /// `registry_version`, `registry_age_seconds`.
@@ -251,11 +253,11 @@ pub struct StatusSchema {
 /// The edge fleet (`GET /api/admin/edges`).
 #[derive(Debug, ToSchema)]
 #[schema(as = Fleet)]
-pub struct FleetSchema {
-    pub items: Vec<super::edges::EdgeView>,
+pub(crate) struct FleetSchema {
+    pub items: Vec<EdgeView>,
     /// Per region (by name): edges, stale, behind, and the slowest edge by
     /// versions behind and by lag p99.
-    pub regions: Vec<super::edges::RegionSummary>,
+    pub regions: Vec<RegionSummary>,
     /// `{"epoch": N, "version": N}`: the registry head.
     #[schema(value_type = Object)]
     pub registry: Value,
@@ -272,7 +274,7 @@ pub struct FleetSchema {
 /// What an apply did or would do (`store::apply::ApplyReport`).
 #[derive(Debug, ToSchema)]
 #[schema(as = ApplyReport)]
-pub struct ApplyReportSchema {
+pub(crate) struct ApplyReportSchema {
     pub dry_run: bool,
     pub prune: bool,
     /// The registry version the plan was computed against: pass it back as

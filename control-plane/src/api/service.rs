@@ -11,21 +11,20 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use super::aliases::parse_key;
-use super::edges::{self, Fleet};
-use super::error::ErrorBody;
-use super::error::{ApiError, INTERNAL, STORE_UNAVAILABLE};
-use super::extract::{Caller, Path, Query};
-use super::history;
 use super::schema::{HealthSchema, MetricsSchema, ResolvedSchema, StatusSchema};
-use super::state::Shared;
-use crate::domain::rbac::{Action, Scope};
+use crate::domain::rbac::Action;
 use crate::report::Chain;
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::{ApiError, ErrorBody, INTERNAL, STORE_UNAVAILABLE};
+use crate::web::extract::{AliasPath, Query};
+use crate::web::fleet::{self as edges, Fleet};
+use crate::web::history::{self, AsOf};
 
 /// `?as_of=`; any other parameter is ignored, as it always was.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ResolveQuery {
+pub(crate) struct ResolveQuery {
     /// A registry version (digits) or an RFC 3339 time: the answer as the
     /// registry stood then (control plane only; 400 above the head or in
     /// the future, 410 before the history kept).
@@ -58,19 +57,18 @@ pub struct ResolveQuery {
          body = ErrorBody),
     )
 )]
-pub async fn resolve(
+pub(crate) async fn resolve(
     State(st): State<Shared>,
     caller: Caller,
-    Path((context, alias)): Path<(String, String)>,
+    AliasPath(key): AliasPath,
     Query(q): Query<ResolveQuery>,
 ) -> Result<Response, ApiError> {
-    let key = parse_key(&context, &alias)?;
-    caller.may(Action::Resolve, Scope::Context(key.context.as_str()))?;
+    caller.may_on(Action::Resolve, &key)?;
     if !st.governance().knows(&key.context) {
         return Err(ApiError::UnknownContext(format!("unknown context {}", key.context)));
     }
     if let Some(as_of) = q.as_of {
-        return history::resolve_as_of(&st, &key, history::AsOf::parse(&as_of)?).await;
+        return history::resolve_as_of(&st, &key, AsOf::parse(&as_of)?).await;
     }
     let (canonical, version) = st.store.resolve(&key).await?;
     let Some(canonical) = canonical else {
@@ -95,7 +93,7 @@ pub async fn resolve(
                           "message": "the registry database is unavailable; retry later"})),
     )
 )]
-pub async fn health(State(st): State<Shared>) -> Response {
+pub(crate) async fn health(State(st): State<Shared>) -> Response {
     match st.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
         Err(e) => {
@@ -125,7 +123,7 @@ pub async fn health(State(st): State<Shared>) -> Response {
          body = ErrorBody),
     )
 )]
-pub async fn metrics_json(State(st): State<Shared>) -> Result<Response, ApiError> {
+pub(crate) async fn metrics_json(State(st): State<Shared>) -> Result<Response, ApiError> {
     let t = Instant::now();
     let s = st.store.stats().await?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -152,7 +150,7 @@ pub async fn metrics_json(State(st): State<Shared>) -> Result<Response, ApiError
         (status = 503, description = "Degraded: the registry could not be read", body = StatusSchema),
     )
 )]
-pub async fn status(State(st): State<Shared>) -> Response {
+pub(crate) async fn status(State(st): State<Shared>) -> Response {
     let stats = st.store.stats().await;
     let base = json!({
         "service": "nexus-control-plane",
@@ -192,7 +190,7 @@ pub async fn status(State(st): State<Shared>) -> Response {
         (status = 404, description = "Disabled (`not_found`)", body = ErrorBody),
     )
 )]
-pub async fn prometheus(State(st): State<Shared>) -> Response {
+pub(crate) async fn prometheus(State(st): State<Shared>) -> Response {
     if !st.prometheus_enabled.load(std::sync::atomic::Ordering::Relaxed) {
         return ApiError::NotFound("no such route (PROMETHEUS_ENABLED=false)".into())
             .into_response();

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::error::ApiError;
-use super::extract::{Caller, Json};
-use super::state::Shared;
 use crate::domain::rbac::{Action, Scope};
+use crate::web::Shared;
+use crate::web::caller::Caller;
+use crate::web::error::ApiError;
+use crate::web::extract::Json;
 
 /// The public keys this instance accepts tokens from (its own signing
 /// key's, then `NEXUS_TOKEN_VERIFY_KEYS`), as a JWKS (RFC 7517). Public:
@@ -28,7 +29,7 @@ use crate::domain::rbac::{Action, Scope};
     responses((status = 200, description = "`{\"keys\": [{kty: OKP, crv: Ed25519, x, kid, alg: \
         EdDSA, use: sig}]}`", content_type = "application/json", body = Object)),
 )]
-pub async fn jwks(State(st): State<Shared>) -> Response {
+pub(crate) async fn jwks(State(st): State<Shared>) -> Response {
     let doc = nexus_protocol::jwk::jwks(&st.verifier.public_keys());
     let mut res = axum::Json(doc).into_response();
     // Verifiers may cache it; a rotation publishes the next key well ahead.
@@ -40,7 +41,7 @@ pub async fn jwks(State(st): State<Shared>) -> Response {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"sub": "ci-deployer"}))]
-pub struct RevokeBody {
+pub(crate) struct RevokeBody {
     /// The token id (`jti` claim) to refuse, 1 to 128 bytes.
     jti: Option<String>,
     /// Refuse every token of this subject issued before `before`.
@@ -71,7 +72,7 @@ fn printable(what: &str, v: &str, max: usize) -> Result<(), ApiError> {
             \"version\": N}`: the registry version that carries it", body = Object),
     )
 )]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(st): State<Shared>,
     caller: Caller,
     Json(b): Json<RevokeBody>,

@@ -1,6 +1,6 @@
 //! Cross-site request forgery: every state-changing request is a POST whose
 //! form carries the session's synchronizer token (checked in
-//! [`super::Signed::check`]), and whose `Origin` (or, without one,
+//! [`super::extract::Posted`]), and whose `Origin` (or, without one,
 //! `Sec-Fetch-Site`) says it came from the console's own pages. The
 //! SameSite=Strict cookie already keeps a cross-site POST from carrying the
 //! session; these checks do not rely on it.

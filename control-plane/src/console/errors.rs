@@ -1,6 +1,6 @@
 //! A refused or failed console request is the API's own [`ApiError`]:
 //! turned into its response (status, message, and the logging of an
-//! unexpected cause, all in `api/error.rs`), marked, and then rendered as an
+//! unexpected cause, all in `web/error.rs`), marked, and then rendered as an
 //! HTML page by [`render`]. So the console answers with the API's status
 //! and text, and no cause reaches a page that the API would not show.
 
@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::csrf::Refused;
 use super::view;
-use crate::api::error::ApiError;
 use crate::registry::WriteError;
 use crate::store::StoreError;
+use crate::web::error::ApiError;
 
 /// Why a console request did not succeed.
 #[derive(Debug)]

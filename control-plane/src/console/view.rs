@@ -3,14 +3,14 @@
 //! notices, field errors, the hidden anti-forgery field.
 
 use axum::http::HeaderValue;
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use super::Signed;
 use super::assets;
+use super::signed::Signed;
 use crate::domain::rbac::{Action, Scope};
 
 pub static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
@@ -248,6 +248,15 @@ pub fn described(id: &str, error: Option<&String>) -> Option<String> {
 /// An HTML response.
 pub fn respond(markup: Markup) -> Response {
     ([(CONTENT_TYPE, HTML.clone())], markup.into_string()).into_response()
+}
+
+/// 303 to `to`: where a form that was taken sends the browser.
+pub fn see_other(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ struct KeyedApp {
     addr: std::net::SocketAddr,
     http: reqwest::Client,
     db: String,
-    state: nexus_control_plane::api::Shared,
+    state: nexus_control_plane::web::Shared,
 }
 
 impl Drop for KeyedApp {

@@ -1,8 +1,8 @@
 //! Nothing internal reaches a client: with the database gone, every body
-//! is one of the fixed texts of `api::error`, never the database's own
+//! is one of the fixed texts of `web::error`, never the database's own
 //! words, its name, host or port.
 
-use nexus_control_plane::api::error::{INTERNAL, STORE_UNAVAILABLE};
+use nexus_control_plane::web::error::{INTERNAL, STORE_UNAVAILABLE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

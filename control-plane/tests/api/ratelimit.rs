@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use chrono::Utc;
-use nexus_control_plane::api::ratelimit::RateLimitConfig;
+use nexus_control_plane::config::rate_limit::RateLimitConfig;
 use nexus_protocol::{ContextScope, Role};
 use reqwest::StatusCode;
 use serde_json::Value;

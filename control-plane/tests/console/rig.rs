@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nexus_control_plane::api::Shared;
 use nexus_control_plane::auth::api_key;
 use nexus_control_plane::config::Config;
 use nexus_control_plane::server;
 use nexus_control_plane::store::{Actor, Store};
+use nexus_control_plane::web::Shared;
 use nexus_edge::node::Node;
 use nexus_protocol::{ContextScope, Role};
 use nexus_runtime::bus::redis::RedisConfig;

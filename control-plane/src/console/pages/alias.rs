@@ -12,15 +12,18 @@ use serde::Deserialize;
 
 use super::aliases::{AliasForm, FieldErrors, alias_form, alias_href, contexts_known};
 use super::sign_in::Empty;
-use crate::api::aliases::parse_key;
-use crate::api::error::ApiError;
-use crate::api::history::{AsOf, HistoryItem, resolve_as_of};
-use crate::console::view::{self, Nav, csrf_field, opt_time, respond};
-use crate::console::{ConsoleState, Posted, Problem, Signed, see_other};
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
+use crate::console::view::{self, Nav, csrf_field, opt_time, respond, see_other};
 use crate::domain::alias::{AliasPatch, OwnedAlias, parse_description};
 use crate::domain::rbac::{Action, Scope};
 use crate::registry;
 use crate::store::aliases::Updated;
+use crate::web::error::ApiError;
+use crate::web::extract::parse_key;
+use crate::web::history::{AsOf, HistoryItem, resolve_as_of};
 
 /// Versions shown on the page (the API pages further).
 const HISTORY_SHOWN: i64 = 50;
@@ -131,7 +134,7 @@ async fn render(
     q: &PageQuery,
     edit: Option<(&AliasForm, &FieldErrors)>,
 ) -> Result<Response, Problem> {
-    s.caller.may(Action::ReadAliases, Scope::Context(key.context.as_str()))?;
+    s.caller.may_on(Action::ReadAliases, key)?;
     let Some(alias) = st.app.store.alias(key).await? else {
         return Err(ApiError::NotFound(format!("no alias {}/{}", key.context, key.alias)).into());
     };
@@ -217,7 +220,7 @@ pub async fn update(
     Posted { signed: s, form }: Posted<AliasForm>,
 ) -> Result<Response, Problem> {
     let key = parse_key(&context, &alias)?;
-    s.caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    s.caller.may_on(Action::WriteAliases, &key)?;
     let q = PageQuery::default();
     let refuse = |errors: FieldErrors| (form.clone(), errors);
     let canonical = match Canonical::parse(form.canonical.trim()) {
@@ -284,7 +287,7 @@ pub async fn deactivate(
     Posted { signed: s, .. }: Posted<Empty>,
 ) -> Result<Response, Problem> {
     let key = parse_key(&context, &alias)?;
-    s.caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    s.caller.may_on(Action::WriteAliases, &key)?;
     let rules = st.app.governance();
     let writer = s.caller.writer();
     let done_ =
@@ -300,7 +303,7 @@ pub async fn reactivate(
     Posted { signed: s, .. }: Posted<Empty>,
 ) -> Result<Response, Problem> {
     let key = parse_key(&context, &alias)?;
-    s.caller.may(Action::WriteAliases, Scope::Context(key.context.as_str()))?;
+    s.caller.may_on(Action::WriteAliases, &key)?;
     let patch = AliasPatch { is_active: Some(true), ..AliasPatch::default() };
     let rules = st.app.governance();
     done(

@@ -9,13 +9,16 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::error::ApiError;
-use crate::console::view::{self, Nav, csrf_field, described, field_error, respond};
-use crate::console::{ConsoleState, Posted, Problem, Signed, see_other};
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
+use crate::console::view::{self, Nav, csrf_field, described, field_error, respond, see_other};
 use crate::domain::alias::{FieldError, NewAlias};
 use crate::domain::rbac::{Action, Scope};
 use crate::registry::{self, WriteError};
 use crate::store::aliases::{AliasFilter, Created};
+use crate::web::error::ApiError;
 use nexus_protocol::Context;
 
 /// Rows per page.

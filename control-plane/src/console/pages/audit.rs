@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::error::ApiError;
+use crate::console::errors::Problem;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
 use crate::console::view::{self, Nav, respond};
-use crate::console::{ConsoleState, Problem, Signed};
 use crate::domain::rbac::{Action, Scope};
 use crate::store::audit::{AuditFilter, AuditRow};
+use crate::web::error::ApiError;
 
 /// Rows per page.
 const PAGE: i64 = 50;

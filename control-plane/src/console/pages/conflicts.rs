@@ -9,12 +9,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aliases::alias_href;
-use crate::api::error::ApiError;
-use crate::console::view::{self, Nav, csrf_field, opt_time, respond};
-use crate::console::{ConsoleState, Posted, Problem, Signed, see_other};
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
+use crate::console::view::{self, Nav, csrf_field, opt_time, respond, see_other};
 use crate::domain::conflict::Resolution;
 use crate::domain::rbac::{Action, Scope};
 use crate::store::conflicts::Resolved;
+use crate::web::error::ApiError;
 
 /// Conflicts listed per page (newest first).
 const SHOWN: i64 = 200;

@@ -8,12 +8,14 @@ use axum::response::Response;
 use chrono::Utc;
 use maud::{Markup, html};
 
-use crate::api::Shared;
-use crate::api::edges::{self, EdgeView};
-use crate::api::error::ApiError;
+use crate::console::errors::Problem;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
 use crate::console::view::{self, Nav, age, respond, time_ms};
-use crate::console::{ConsoleState, Problem, Signed};
 use crate::domain::rbac::{Action, Scope};
+use crate::web::Shared;
+use crate::web::error::ApiError;
+use crate::web::fleet::{self as edges, EdgeView};
 
 /// How often the page reloads its table.
 const REFRESH_MS: u32 = 2000;

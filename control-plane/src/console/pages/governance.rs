@@ -7,10 +7,12 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use crate::api::error::ApiError;
+use crate::console::errors::Problem;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
 use crate::console::view::{self, Nav, respond};
-use crate::console::{ConsoleState, Problem, Signed};
 use crate::domain::rbac::{Action, Scope};
+use crate::web::error::ApiError;
 
 fn value(v: &Value) -> Markup {
     match v {

@@ -14,13 +14,16 @@ use nexus_protocol::{AliasFile, Context};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::error::ApiError;
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
 use crate::console::view::{self, Nav, csrf_field, respond};
-use crate::console::{ConsoleState, Posted, Problem, Signed};
 use crate::domain::apply::Action as PlanAction;
 use crate::domain::rbac::{Action, Scope};
 use crate::registry::{self, ApplyOptions, WriteError};
 use crate::store::apply::{Applied, ApplyReport};
+use crate::web::error::ApiError;
 
 /// Plan lines shown (the counts cover all).
 const LINES_SHOWN: usize = 1000;

@@ -9,11 +9,14 @@ use nexus_protocol::{ContextScope, Role};
 use serde::Deserialize;
 
 use super::sign_in::Empty;
-use crate::api::error::ApiError;
 use crate::auth::api_key;
-use crate::console::view::{self, Nav, csrf_field, opt_time, respond};
-use crate::console::{ConsoleState, Posted, Problem, Signed, see_other};
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
+use crate::console::view::{self, Nav, csrf_field, opt_time, respond, see_other};
 use crate::domain::rbac::{Action, Scope};
+use crate::web::error::ApiError;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {

@@ -1,5 +1,5 @@
 //! One module per console page. Each handler parses, authorises with the
-//! API's [`crate::api::extract::Caller`], calls the function the API
+//! API's [`crate::web::caller::Caller`], calls the function the API
 //! handler calls, and renders.
 
 pub mod alias;

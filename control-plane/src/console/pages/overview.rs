@@ -7,8 +7,10 @@ use chrono::Utc;
 use maud::html;
 
 use super::fleet;
+use crate::console::errors::Problem;
+use crate::console::signed::Signed;
+use crate::console::state::ConsoleState;
 use crate::console::view::{self, Nav, age, respond};
-use crate::console::{ConsoleState, Problem, Signed};
 use crate::domain::rbac::{Action, Scope};
 
 pub async fn page(State(st): State<ConsoleState>, s: Signed) -> Result<Response, Problem> {

@@ -9,9 +9,13 @@ use serde::Deserialize;
 
 use crate::auth::{AuthError, authenticate};
 use crate::console::csrf::{over_tls, same_origin};
-use crate::console::view::{bare, respond};
-use crate::console::{ConsoleState, Posted, Problem, open_session, see_other, session};
+use crate::console::errors::Problem;
+use crate::console::extract::Posted;
+use crate::console::session;
+use crate::console::state::{ConsoleState, open_session};
+use crate::console::view::{bare, respond, see_other};
 use crate::domain::rbac::{Action, role_allows};
+use crate::web::error::ApiError;
 
 /// Longest credential taken (tokens are a few hundred bytes).
 const MAX_CREDENTIAL: usize = 8 << 10;
@@ -95,10 +99,8 @@ pub async fn submit(
     let cookie = open_session(&st, credential.to_owned(), &principal.name, secure);
     tracing::info!(principal = %principal.name, role = principal.role.as_str(), "console sign-in");
     let mut res = see_other("/console");
-    res.headers_mut().insert(
-        SET_COOKIE,
-        cookie.parse().map_err(|e| Problem::Api(crate::api::error::ApiError::internal(e)))?,
-    );
+    res.headers_mut()
+        .insert(SET_COOKIE, cookie.parse().map_err(|e| Problem::Api(ApiError::internal(e)))?);
     Ok(res)
 }
 

@@ -20,6 +20,7 @@ use crate::auth::AuthError;
 use crate::domain::conflict::ConflictType;
 use crate::domain::governance::Violation;
 use crate::publisher::bus::BusError;
+use crate::registry::WriteError;
 use crate::report::Chain;
 use crate::store::import::ImportReport;
 use crate::store::{BoxError, StoreError};
@@ -27,12 +28,12 @@ use crate::store::{BoxError, StoreError};
 /// What a 503 from the store says.
 pub const STORE_UNAVAILABLE: &str = "the registry database is unavailable; retry later";
 /// What a 503 from Redis (the fleet view) says.
-pub const FLEET_UNAVAILABLE: &str = "the fleet view (Redis) is unavailable; retry later";
+const FLEET_UNAVAILABLE: &str = "the fleet view (Redis) is unavailable; retry later";
 /// What a 500 says; the cause is in the log, under the request id.
 pub const INTERNAL: &str = "internal error; it was logged under this request's x-request-id";
 
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     // Client faults: the message is for the client.
     BadRequest(String),
     UnknownContext(String),
@@ -47,8 +48,6 @@ pub enum ApiError {
         kind: ConflictType,
         existing: Value,
     },
-    /// Reactivating an alias whose key is taken by another active one.
-    Taken(Value),
     AlreadyResolved(i32),
     /// An apply planned on `expected` met the registry at `found`.
     Moved {
@@ -82,7 +81,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 500 with `cause` logged.
-    pub fn internal(cause: impl Into<BoxError>) -> Self {
+    pub(crate) fn internal(cause: impl Into<BoxError>) -> Self {
         ApiError::Internal(cause.into())
     }
 
@@ -95,7 +94,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict { .. } | ApiError::Taken(_) | ApiError::ImportConflicts(_) => {
+            ApiError::Conflict { .. } | ApiError::ImportConflicts(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
             ApiError::AlreadyResolved(_) => (StatusCode::CONFLICT, "already_resolved"),
@@ -122,46 +121,46 @@ impl ApiError {
 /// fields come with some codes only.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"error": "not_found", "message": "no alias frontend/user-profile"}))]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// `bad_request`, `unknown_context`, `unauthorized`, `forbidden`,
     /// `not_owner`, `not_found`, `method_not_allowed`, `conflict`,
     /// `already_resolved`, `registry_moved`, `gone`, `payload_too_large`,
     /// `governance_violation`, `rate_limited`, `store_unavailable` or
     /// `internal`.
     #[schema(example = "not_found")]
-    pub error: &'static str,
-    pub message: String,
+    error: &'static str,
+    message: String,
     /// `governance_violation`: the rule that was broken.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "reserved_names")]
-    pub rule: Option<&'static str>,
+    rule: Option<&'static str>,
     /// `conflict` on a create: the conflict recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict_id: Option<i32>,
+    conflict_id: Option<i32>,
     /// `conflict` on a create: `duplicate`, `normalization` or `shadowing`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict_type: Option<&'static str>,
+    conflict_type: Option<&'static str>,
     /// `conflict`: the active alias in the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub existing: Option<Value>,
+    existing: Option<Value>,
     /// `conflict` on an import: every entry that conflicts.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub conflicts: Option<Vec<Value>>,
+    conflicts: Option<Vec<Value>>,
     /// `not_owner` on one alias: who owns it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "alice")]
-    pub owner: Option<String>,
+    owner: Option<String>,
     /// `not_owner` on an apply or import: every alias refused, with its
     /// owner.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub refused: Option<Vec<Value>>,
+    refused: Option<Vec<Value>>,
     /// `rate_limited`: seconds until a request may succeed (also the
     /// `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    retry_after: Option<u64>,
 }
 
 impl ErrorBody {
@@ -183,7 +182,7 @@ impl ErrorBody {
 
 /// Whole seconds for `Retry-After`: rounded up, at least 1 (0 would invite
 /// an immediate retry that is refused again).
-pub fn retry_after_secs(wait: Duration) -> u64 {
+fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
@@ -207,10 +206,6 @@ impl IntoResponse for ApiError {
                     code,
                     format!("{} conflict; recorded as conflict {conflict_id}", kind.as_str()),
                 )
-            },
-            ApiError::Taken(existing) => ErrorBody {
-                existing: Some(existing),
-                ..ErrorBody::new(code, "another active alias holds this context and name")
             },
             ApiError::MethodNotAllowed => {
                 ErrorBody::new(code, "this route does not take that method")
@@ -292,6 +287,23 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Store(e)
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Governance(v) => ApiError::Governance(v),
+            WriteError::EntryGovernance { index, violation, .. } => {
+                ApiError::Governance(Violation {
+                    rule: violation.rule,
+                    message: format!("entry {index}: {}", violation.message),
+                })
+            }
+            WriteError::Refused(report) => ApiError::ImportConflicts(report),
+            WriteError::NotOwner(items) => ApiError::NotOwnerMany(items),
+            WriteError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -1,12 +1,8 @@
 //! Rate limits on the admin API, per credential: a GCRA bucket (`governor`)
 //! per principal, and per client address for requests that carry no valid
 //! credential, so bad credentials cannot flood the API (or the API-key
-//! lookups behind it) under fresh names. Over the limit: 429 `rate_limited`
-//! with `Retry-After`, counted in `nexus_cp_rate_limited_total{key}`.
-//!
-//! Health, status, metrics, the OpenAPI document and the JWKS are exempt
-//! (monitors and verifiers poll them, and they hold no registry data); so is
-//! everything outside `/api/` (the console has its own sessions).
+//! lookups behind it) under fresh names. This file holds the buckets;
+//! [`super::throttle`] charges them for each request.
 //!
 //! Memory is bounded: each map holds at most `max_keys` buckets. A map
 //! that reaches it first drops the buckets that are full again (as good as
@@ -16,35 +12,18 @@
 //! memory. IPv6 clients are keyed by their /64, which one host usually
 //! holds whole.
 //!
-//! Settings (read once, at start): `API_RATE_LIMIT` (`off`, or `N/s`,
-//! `N/m`, `N/h`; default `100/s`), `API_RATE_LIMIT_BURST` (default twice
-//! N), `API_RATE_LIMIT_KEYS` (default 100000).
+//! Settings (read once, at start, by `config::rate_limit`): `API_RATE_LIMIT`
+//! (`off`, or `N/s`, `N/m`, `N/h`; default `100/s`), `API_RATE_LIMIT_BURST`
+//! (default twice N), `API_RATE_LIMIT_KEYS` (default 100000).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::error::ApiError;
-use super::extract::{Authenticated, principal_of};
-use super::state::Shared;
-pub use crate::config::rate_limit::{RateLimitConfig, RateLimitError};
-use crate::metrics::LimitLabels;
-
-/// Routes no limit applies to (matched paths).
-const EXEMPT: &[&str] = &[
-    "/api/aliases/health",
-    "/api/aliases/status",
-    "/api/aliases/metrics",
-    "/api/admin/openapi.json",
-    "/metrics",
-    "/.well-known/jwks.json",
-];
+use crate::config::rate_limit::RateLimitConfig;
 
 /// The limit as governor's quota; `None` when the limit is off.
 fn quota(config: &RateLimitConfig) -> Option<Quota> {
@@ -110,6 +89,7 @@ impl<T: std::hash::Hash + Eq + Clone> Buckets<T> {
         self.limiter.len() < self.max_keys
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.limiter.len()
     }
@@ -117,7 +97,7 @@ impl<T: std::hash::Hash + Eq + Clone> Buckets<T> {
 
 /// The limiter the API runs with.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     config: RateLimitConfig,
     /// `None` when off.
     maps: Option<(Buckets<String>, Buckets<IpAddr>)>,
@@ -125,24 +105,24 @@ pub struct RateLimiter {
 
 /// Which bucket refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     Principal(Duration),
     Address(Duration),
 }
 
 impl RateLimiter {
-    pub fn new(config: RateLimitConfig) -> Self {
+    pub(crate) fn new(config: RateLimitConfig) -> Self {
         let maps = quota(&config)
             .map(|q| (Buckets::new(q, config.max_keys), Buckets::new(q, config.max_keys)));
         RateLimiter { config, maps }
     }
 
-    pub fn config(&self) -> RateLimitConfig {
+    pub(crate) fn config(&self) -> RateLimitConfig {
         self.config
     }
 
     /// Takes one request from the principal's bucket.
-    pub fn check_principal(&self, name: &str) -> Result<(), Refused> {
+    pub(crate) fn check_principal(&self, name: &str) -> Result<(), Refused> {
         match &self.maps {
             None => Ok(()),
             Some((p, _)) => p.check(name.to_owned()).map_err(Refused::Principal),
@@ -151,7 +131,7 @@ impl RateLimiter {
 
     /// Takes one request from the client address's bucket (`None`: the
     /// address is not known, and all such requests share one).
-    pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), Refused> {
+    pub(crate) fn check_address(&self, addr: Option<IpAddr>) -> Result<(), Refused> {
         match &self.maps {
             None => Ok(()),
             Some((_, a)) => a
@@ -161,7 +141,8 @@ impl RateLimiter {
     }
 
     /// Buckets held (principals, addresses).
-    pub fn keys(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn keys(&self) -> (usize, usize) {
         self.maps.as_ref().map_or((0, 0), |(p, a)| (p.len(), a.len()))
     }
 }
@@ -180,51 +161,10 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The middleware: authenticates once (the handler's [`super::extract::Caller`]
-/// reuses it), then charges the principal's bucket, or the address's when
-/// the request has no valid credential.
-pub async fn limit(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
-    let limited = req.uri().path().starts_with("/api/")
-        && !req.extensions().get::<MatchedPath>().is_some_and(|p| EXEMPT.contains(&p.as_str()));
-    let limiter = st.rate_limiter();
-    if !limited || limiter.config().rate.is_none() {
-        return next.run(req).await;
-    }
-    let (mut parts, body) = req.into_parts();
-    let outcome = principal_of(&parts, &st).await;
-    let charged = match &outcome {
-        Ok(p) => limiter.check_principal(&p.name),
-        Err(_) => {
-            let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            limiter.check_address(addr)
-        }
-    };
-    if let Err(refused) = charged {
-        let (key, wait) = match refused {
-            Refused::Principal(w) => ("principal", w),
-            Refused::Address(w) => ("address", w),
-        };
-        st.metrics.rate_limited.get_or_create(&LimitLabels { key }).inc();
-        return ApiError::RateLimited(wait).into_response();
-    }
-    // Kept for the handler, so the credential is checked once; a store
-    // failure is not kept (the handler tries again, and answers 503).
-    match outcome {
-        Ok(p) => {
-            parts.extensions.insert(Authenticated(Ok(p)));
-        }
-        Err(ApiError::Unauthorized(why)) => {
-            parts.extensions.insert(Authenticated(Err(why)));
-        }
-        Err(_) => {}
-    }
-    req = Request::from_parts(parts, body);
-    next.run(req).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::rate_limit::RateLimitError;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<RateLimitConfig, RateLimitError> {
         RateLimitConfig::from_lookup(|k| {

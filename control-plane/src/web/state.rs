@@ -1,4 +1,4 @@
-//! What every handler shares.
+//! The state every handler of the API and the console gets.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use nexus_protocol::TokenVerifier;
 
-use super::ratelimit::{RateLimitConfig, RateLimiter};
+use super::rate_limit::RateLimiter;
+use crate::config::rate_limit::RateLimitConfig;
 use crate::domain::governance::Governance;
 use crate::metrics::Metrics;
 use crate::publisher::Propagation;
@@ -49,7 +50,7 @@ impl AppState {
         })
     }
 
-    pub fn rate_limiter(&self) -> Arc<RateLimiter> {
+    pub(crate) fn rate_limiter(&self) -> Arc<RateLimiter> {
         match self.rate_limiter.read() {
             Ok(l) => l.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -72,7 +73,7 @@ impl AppState {
         }
     }
 
-    pub fn set_governance(&self, g: Governance) {
+    pub(crate) fn set_governance(&self, g: Governance) {
         let next = Arc::new(g);
         match self.governance.write() {
             Ok(mut w) => *w = next,

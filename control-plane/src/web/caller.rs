@@ -1,45 +1,29 @@
-//! Extractors whose rejections are our JSON errors, the caller's identity,
-//! and the request id.
+//! Who is calling: the one place a request's credential becomes a
+//! principal ([`principal_of`]), the [`Caller`] extractor, and the RBAC
+//! answers a handler (of the API or the console) asks of it.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use nexus_protocol::AliasKey;
 
 use super::error::ApiError;
+use super::observe::RequestId;
 use super::state::Shared;
 use crate::auth::{Principal, authenticate};
 use crate::domain::rbac::{Action, Decision, Scope, Writer, decide};
 use crate::store::Actor;
 
-/// `axum::Json`, refusing with a JSON 400/413.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
-
-/// `axum::extract::Query`, refusing with a JSON 400.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
-
-/// `axum::extract::Path`, refusing with a JSON 400.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct Path<T>(pub T);
-
-/// The request id set by the request-id middleware.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// An authenticated caller and the request it makes.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub request_id: Option<String>,
+pub(crate) struct Caller {
+    pub(crate) principal: Principal,
+    pub(crate) request_id: Option<String>,
 }
 
 impl Caller {
     /// Deny by default: `Ok` only when the decision table allows.
-    pub fn may(&self, action: Action, scope: Scope<'_>) -> Result<(), ApiError> {
+    pub(crate) fn may(&self, action: Action, scope: Scope<'_>) -> Result<(), ApiError> {
         let p = &self.principal;
         match decide(p.role, &p.contexts, action, scope) {
             Decision::Allow => Ok(()),
@@ -53,9 +37,14 @@ impl Caller {
         }
     }
 
+    /// [`Caller::may`] for an action on one alias: its context decides.
+    pub(crate) fn may_on(&self, action: Action, key: &AliasKey) -> Result<(), ApiError> {
+        self.may(action, Scope::Context(key.context.as_str()))
+    }
+
     /// For a listing across contexts: refuses a role that may not `action`
     /// at all, else narrows to the caller's contexts (`None`: all).
-    pub fn may_list(&self, action: Action) -> Result<Option<Vec<String>>, ApiError> {
+    pub(crate) fn may_list(&self, action: Action) -> Result<Option<Vec<String>>, ApiError> {
         if !crate::domain::rbac::role_allows(self.principal.role, action) {
             return Err(ApiError::Forbidden(format!(
                 "role {} may not {action:?}",
@@ -66,7 +55,7 @@ impl Caller {
     }
 
     /// The contexts a listing is narrowed to; `None` when all are visible.
-    pub fn visible(&self) -> Option<Vec<String>> {
+    pub(crate) fn visible(&self) -> Option<Vec<String>> {
         if self.principal.role == nexus_protocol::Role::Admin {
             return None;
         }
@@ -78,7 +67,7 @@ impl Caller {
         }
     }
 
-    pub fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         let p = &self.principal;
         let owner = p.team.as_deref().map(|t| nexus_protocol::token::owner_name(&p.name, Some(t)));
         Actor { name: p.name.clone(), request_id: self.request_id.clone(), owner }
@@ -86,20 +75,20 @@ impl Caller {
 
     /// The caller as ownership sees it: it owns what it creates, under its
     /// team's name when its token names one, else its own.
-    pub fn writer(&self) -> Writer {
+    pub(crate) fn writer(&self) -> Writer {
         Writer::new(self.principal.role, &self.principal.name, self.principal.team.as_deref())
     }
 }
 
-/// The rate limiter's authentication of this request (`api::ratelimit`),
+/// The rate limiter's authentication of this request ([`super::throttle`]),
 /// kept so the credential is checked once: the principal, or the message
 /// of the 401 it earned.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Result<Principal, String>);
+pub(crate) struct Authenticated(pub(crate) Result<Principal, String>);
 
 /// Authenticates the request's `Authorization` header: the one place the
 /// API turns a credential into a principal.
-pub async fn principal_of(parts: &Parts, state: &Shared) -> Result<Principal, ApiError> {
+pub(crate) async fn principal_of(parts: &Parts, state: &Shared) -> Result<Principal, ApiError> {
     let header = match parts.headers.get(AUTHORIZATION) {
         Some(v) => Some(
             v.to_str().map_err(|_| ApiError::Unauthorized("bad Authorization header".into()))?,
