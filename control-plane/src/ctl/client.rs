@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::wait::Wait;
 
 /// Bound on one call: an admin command that hangs is worse than one that
 /// says the API did not answer.
@@ -127,9 +126,11 @@ impl Client {
         })
     }
 
-    /// Every write through this client waits until the edges serve it.
-    pub fn with_wait(mut self, wait: Option<Wait>) -> Self {
-        self.wait = wait.map(|w| w.query());
+    /// Every write through this client waits until the edges serve it:
+    /// `query` is the barrier's parameters (`wait::Wait::query`), taken as
+    /// text so the client stays a leaf that `wait` builds on.
+    pub fn with_wait(mut self, query: Option<String>) -> Self {
+        self.wait = query;
         self
     }
 

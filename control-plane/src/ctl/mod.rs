@@ -57,7 +57,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
         quorum: cli.wait_quorum,
         timeout: cli.wait_timeout.clone(),
     });
-    let client = Client::new(&cli.url, cli.token.clone())?.with_wait(wait);
+    let client = Client::new(&cli.url, cli.token.clone())?.with_wait(wait.map(|w| w.query()));
     let out = cli.output;
     let verdict = match cli.command {
         Command::Alias(cmd) => command::alias::run(&client, out, cmd).await?,
