@@ -5,9 +5,11 @@
 //! governance rules (for [`governance`], the rules' source), so every other
 //! module may import it. [`propagation`] holds the publisher's part,
 //! [`database`] the TLS settings of `DATABASE_URL`, [`tokens`] the token
-//! keys.
+//! keys; each reads its error from `error.rs`, a leaf, and nothing from
+//! this file, so no child imports its parent.
 
 pub mod database;
+mod error;
 pub mod governance;
 pub mod propagation;
 pub mod rate_limit;
@@ -19,6 +21,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use database::{DbConnection, DbTls, DbUrlError, SslMode};
+use error::invalid;
+pub use error::{ConfigError, MIN_SECRET_LEN};
 
 pub use governance::GovernanceSource;
 pub use nexus_runtime::logging::LogFormat;
@@ -26,30 +30,6 @@ pub use propagation::PropagationConfig;
 pub use tokens::TokenConfig;
 
 use crate::domain::governance::Governance;
-
-/// Shortest `SECRET_KEY` accepted, in bytes: HS256 wants at least 256 bits.
-pub const MIN_SECRET_LEN: usize = 32;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{name}: {message}")]
-    Invalid { name: &'static str, message: String },
-    #[error(
-        "no token keys: set NEXUS_TOKEN_SIGNING_KEY (or NEXUS_TOKEN_SIGNING_KEY_FILE, an Ed25519 \
-         PKCS#8 PEM), or NEXUS_TOKEN_VERIFY_KEYS for an instance that only verifies; \
-         SECRET_KEY (HS256, at least {MIN_SECRET_LEN} random bytes) is for development"
-    )]
-    MissingSecret,
-    #[error(
-        "this instance holds only verify keys and cannot mint tokens; set \
-         NEXUS_TOKEN_SIGNING_KEY (or mint on the instance that holds it)"
-    )]
-    NoSigningKey,
-}
-
-fn invalid(name: &'static str, message: impl fmt::Display) -> ConfigError {
-    ConfigError::Invalid { name, message: message.to_string() }
-}
 
 /// One type for every secret of both planes; redacted in `Debug`.
 pub use nexus_protocol::Secret;

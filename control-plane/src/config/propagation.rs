@@ -6,9 +6,10 @@
 
 use std::path::PathBuf;
 
+use nexus_protocol::Secret;
 use nexus_protocol::signing::{self, SigningKey};
 
-use super::{ConfigError, Secret, invalid};
+use super::error::{ConfigError, invalid};
 
 /// Longest accepted `NEXUS_REDIS_PREFIX`.
 pub const MAX_PREFIX_LEN: usize = 64;

@@ -18,7 +18,7 @@ use nexus_protocol::{TokenSigner, TokenVerifier};
 use nexus_runtime::env::EnvError;
 use nexus_runtime::tokens as keys;
 
-use super::{ConfigError, invalid};
+use super::error::{ConfigError, invalid};
 
 /// Default `TOKEN_MAX_TTL`: a day (dev mode's printed tokens live that
 /// long), the edges' default too.

@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-
 /// Bound on one call: an admin command that hangs is worse than one that
 /// says the API did not answer.
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -21,6 +21,7 @@
 pub mod batch;
 pub mod bus;
 pub mod election;
+mod error;
 pub mod mirror;
 pub mod rebuild;
 pub mod start;
@@ -33,14 +34,15 @@ use nexus_protocol::signing::SigningKey;
 
 use crate::metrics::{KindLabels, PublishMetrics};
 use crate::report::Chain;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use batch::{Limits, Plan};
-use bus::{Bus, BusError, RING_LEN};
-use election::{Election, ElectionError};
+use bus::{Bus, RING_LEN};
+use election::Election;
 use mirror::Mirror;
 use rebuild::Rebuild;
 use status::Reporter;
 
+pub use error::PublishError;
 pub use status::{Propagation, PublisherState};
 
 /// Tunables, with the contract's values as defaults.
@@ -84,34 +86,6 @@ impl Default for Settings {
             edge_retention: Duration::from_secs(24 * 3600),
             outbox_retention: Duration::from_secs(30 * 86_400),
             prune_every: Duration::from_secs(60),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error(transparent)]
-    Election(#[from] ElectionError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error("snapshot encoding task failed: {0}")]
-    Encode(#[from] tokio::task::JoinError),
-}
-
-impl PublishError {
-    /// What `/api/aliases/status` shows (it is public): the kind of
-    /// failure, never the database's or Redis's own text, which goes to
-    /// the log.
-    pub fn summary(&self) -> &'static str {
-        match self {
-            PublishError::Election(_) => "the leader election cannot reach the registry database",
-            PublishError::Store(e) if e.is_unavailable() => "the registry database is unavailable",
-            PublishError::Store(_) => "reading the registry failed",
-            PublishError::Bus(e) if e.is_unavailable() => "redis is unavailable",
-            PublishError::Bus(_) => "redis does not hold the published state",
-            PublishError::Encode(_) => "snapshot encoding failed",
         }
     }
 }

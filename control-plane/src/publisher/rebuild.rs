@@ -9,7 +9,7 @@ use nexus_protocol::signing::SigningKey;
 use nexus_protocol::{AliasRecord, Credentials, Head, KnownContexts, Snapshot};
 use tokio::task::JoinHandle;
 
-use super::PublishError;
+use super::error::PublishError;
 use super::mirror::Mirror;
 use crate::store::Store;
 use crate::store::changes::SnapshotRead;
