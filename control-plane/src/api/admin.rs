@@ -138,7 +138,7 @@ pub(crate) async fn resolve_conflict(
     match resolved {
         Resolved::Done(c) => Ok(axum::Json(c).into_response()),
         Resolved::NotFound => Err(ApiError::NotFound(format!("no conflict {id}"))),
-        Resolved::AlreadyResolved(_) => Err(ApiError::AlreadyResolved(id)),
+        Resolved::Already => Err(ApiError::AlreadyResolved(id)),
         Resolved::NotOwner { alias, owner } => Err(ApiError::NotOwner { alias, owner }),
     }
 }

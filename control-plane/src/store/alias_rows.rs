@@ -1,6 +1,6 @@
 //! Reading `aliases` rows: the columns, their decoding, and the lookups
-//! every plan starts from. Shared by the alias, import and conflict writes,
-//! which therefore need nothing from each other.
+//! every plan starts from. Shared by the alias, import, apply and conflict
+//! writes, which therefore need nothing from each other.
 
 use std::collections::HashMap;
 
@@ -117,10 +117,25 @@ pub(crate) async fn active_for(
         COLS.split(", ").map(|c| format!("x.{c}")).collect::<Vec<_>>().join(", ")
     );
     let rows = client.query(&sql, &[&contexts, &names]).await?;
-    let mut existing = HashMap::with_capacity(rows.len());
-    for r in &rows {
+    by_key(&rows)
+}
+
+/// The active rows in `contexts`, with their owners.
+pub(crate) async fn active_in(
+    client: &impl GenericClient,
+    contexts: &[&str],
+) -> Result<HashMap<AliasKey, OwnedAlias>, StoreError> {
+    let sql = format!("SELECT {COLS} FROM aliases WHERE is_active AND context = ANY($1)");
+    let rows = client.query(&sql, &[&contexts]).await?;
+    by_key(&rows)
+}
+
+/// Active rows (at most one a key) by their key.
+fn by_key(rows: &[Row]) -> Result<HashMap<AliasKey, OwnedAlias>, StoreError> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for r in rows {
         let a = owned_from_row(r)?;
-        existing.insert(a.row.key(), a);
+        found.insert(a.row.key(), a);
     }
-    Ok(existing)
+    Ok(found)
 }

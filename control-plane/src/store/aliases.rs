@@ -43,7 +43,7 @@ pub enum Updated {
 
 /// Filters of the list endpoint.
 #[derive(Debug, Clone, Default)]
-pub struct AliasFilter {
+pub(crate) struct AliasFilter {
     pub context: Option<String>,
     /// Contexts the caller may see; `None` means all.
     pub visible: Option<Vec<String>>,
@@ -53,10 +53,21 @@ pub struct AliasFilter {
     pub limit: i64,
 }
 
+impl AliasFilter {
+    /// `q` as an `ILIKE` pattern: anywhere in the text, its `\`, `%` and
+    /// `_` taken literally.
+    pub(crate) fn pattern(&self) -> Option<String> {
+        self.q.as_ref().map(|q| {
+            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+}
+
 impl Store {
     /// Creates an alias (rules already checked by the caller). Under the
     /// lock: one read (the key and its shadows), the plan, one write.
-    pub async fn create_alias(
+    pub(crate) async fn create_alias(
         &self,
         new: &NewAlias,
         shadow: ShadowPolicy,
@@ -99,12 +110,12 @@ impl Store {
         current_owned_at(&client, key).await
     }
 
-    pub async fn list_aliases(&self, f: &AliasFilter) -> Result<Vec<OwnedAlias>, StoreError> {
+    pub(crate) async fn list_aliases(
+        &self,
+        f: &AliasFilter,
+    ) -> Result<Vec<OwnedAlias>, StoreError> {
         let client = self.client().await?;
-        let pattern = f.q.as_ref().map(|q| {
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let pattern = f.pattern();
         let sql = format!(
             "SELECT {COLS} FROM aliases \
              WHERE ($1::TEXT IS NULL OR context = $1) \
@@ -124,7 +135,7 @@ impl Store {
 
     /// Applies `patch` to the alias at `key`, if `writer` may change it and
     /// the rules accept the result.
-    pub async fn update_alias(
+    pub(crate) async fn update_alias(
         &self,
         key: &AliasKey,
         patch: &AliasPatch,
@@ -136,13 +147,13 @@ impl Store {
         let mut client = self.client().await?;
         let ledger = Ledger::open(&mut client, actor, 0).await?;
         let current = current_owned_at(ledger.tx(), key).await?;
-        let owner = current.as_ref().map(|c| c.owner.clone()).unwrap_or_default();
-        carry_out(ledger, plan_update(current.as_ref(), patch, rules, now, writer), owner).await
+        let plan = plan_update(current.as_ref(), patch, rules, now, writer);
+        carry_out(ledger, plan, current).await
     }
 
     /// Deactivates the active alias at `key`, if `writer` may; edges stop
     /// resolving it.
-    pub async fn deactivate_alias(
+    pub(crate) async fn deactivate_alias(
         &self,
         key: &AliasKey,
         rules: &Governance,
@@ -152,15 +163,15 @@ impl Store {
         let mut client = self.client().await?;
         let ledger = Ledger::open(&mut client, actor, 0).await?;
         let active = active_owned_at(ledger.tx(), key).await?;
-        let owner = active.as_ref().map(|c| c.owner.clone()).unwrap_or_default();
-        carry_out(ledger, plan_deactivate(active.as_ref(), rules, writer), owner).await
+        let plan = plan_deactivate(active.as_ref(), rules, writer);
+        carry_out(ledger, plan, active).await
     }
 
     /// Gives the alias at `key` (active, else the newest inactive one) the
     /// owner `to`. The row is rewritten unchanged, so the transfer takes a
     /// version (and shows in the alias's history) and its audit row
     /// (`alias.transfer`, before and after) is chained like any write's.
-    pub async fn transfer_alias(
+    pub(crate) async fn transfer_alias(
         &self,
         key: &AliasKey,
         to: &str,
@@ -200,12 +211,12 @@ impl Store {
     }
 }
 
-/// Carries out an update or deactivation plan; `owner` is the row's (a
-/// change keeps it).
+/// Carries out an update or deactivation plan made on `current` (a change
+/// keeps its owner).
 async fn carry_out(
     mut ledger: Ledger<'_>,
     plan: UpdatePlan,
-    owner: String,
+    current: Option<OwnedAlias>,
 ) -> Result<Updated, StoreError> {
     match plan {
         UpdatePlan::NotFound => Ok(Updated::NotFound),
@@ -214,6 +225,7 @@ async fn carry_out(
         UpdatePlan::Write(w) => {
             let alias = ledger.stage(&w)?;
             ledger.commit().await?;
+            let owner = current.map(|c| c.owner).unwrap_or_default();
             Ok(Updated::Done(OwnedAlias { row: alias, owner }))
         }
     }

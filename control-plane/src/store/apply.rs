@@ -3,12 +3,12 @@
 //! active aliases of the named contexts read once, the domain's plan, and
 //! every row through the ledger's one statement.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use nexus_protocol::{AliasEntry, Context};
 use serde::Serialize;
 
-use super::alias_rows::{COLS, owned_from_row};
+use super::alias_rows::active_in;
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::apply::{Counts, PlanItem, plan_apply};
@@ -44,7 +44,7 @@ pub enum Applied {
 
 /// Who applies, and the rules that say whose aliases it may change.
 #[derive(Debug, Clone, Copy)]
-pub struct ApplyBy<'a> {
+pub(crate) struct ApplyBy<'a> {
     pub actor: &'a Actor,
     pub writer: &'a Writer,
     pub rules: &'a Governance,
@@ -55,7 +55,7 @@ impl Store {
     /// duplicate keys) as the desired state of `contexts`; with
     /// `expected_version`, only if the registry is still there; only if
     /// the plan refuses nothing (a dry run shows the refusals).
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         entries: &[AliasEntry],
         contexts: &HashSet<Context>,
@@ -71,13 +71,7 @@ impl Store {
             return Ok(Applied::Moved { expected, found: base });
         }
         let names: Vec<&str> = contexts.iter().map(Context::as_str).collect();
-        let sql = format!("SELECT {COLS} FROM aliases WHERE is_active AND context = ANY($1)");
-        let rows = ledger.tx().query(&sql, &[&names]).await?;
-        let mut active = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let a = owned_from_row(r)?;
-            active.insert(a.row.key(), a);
-        }
+        let active = active_in(ledger.tx(), &names).await?;
         let plan = plan_apply(entries, &active, contexts, prune, by.writer, by.rules);
         let mut report = ApplyReport {
             dry_run,

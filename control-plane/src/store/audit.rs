@@ -1,19 +1,26 @@
 //! The `audit_logs` table: query, chain verification, retention.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
+use tokio_postgres::Row;
 
+use super::decode::decode;
 use super::ledger::{AuditEntry, Ledger};
-use super::{Actor, Store, StoreError};
+use super::{Actor, Store, StoreError, consistent};
 use crate::audit::chain::{Report, StoredRow, Verifier};
 
 /// Rows read per round trip while verifying.
 const VERIFY_BATCH: i64 = 5_000;
 
-/// An audit row as the API shows it.
+/// The columns [`audit_row`] decodes, named as [`AuditRow`]'s fields.
+const AUDIT_COLS: &str = r#"id, action, "user", target, details, before_state AS before,
+    after_state AS after, request_id, created_at, is_archived, archived_at, prev_hash, row_hash"#;
+
+/// An audit row as stored: what the API shows (all but `prev_hash`) and
+/// what verification feeds the chain ([`StoredRow`]), read by one decoder.
 #[derive(Debug, Clone, Serialize)]
-pub struct AuditRow {
+pub(crate) struct AuditRow {
     pub id: i32,
     pub action: String,
     pub user: String,
@@ -25,11 +32,46 @@ pub struct AuditRow {
     pub created_at: DateTime<Utc>,
     pub is_archived: bool,
     pub archived_at: Option<DateTime<Utc>>,
-    pub row_hash: Option<String>,
+    /// The hash of the row before; verification's, never shown.
+    #[serde(skip)]
+    pub prev_hash: Option<Vec<u8>>,
+    /// Shown in hex.
+    #[serde(serialize_with = "hex_hash")]
+    pub row_hash: Option<Vec<u8>>,
+}
+
+fn hex_hash<S: Serializer>(hash: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    hash.as_ref().map(hex::encode).serialize(s)
+}
+
+fn audit_row(r: &Row) -> Result<AuditRow, StoreError> {
+    Ok(decode!(r => AuditRow {
+        id, action, user, target, details, before, after, request_id, created_at,
+        is_archived, archived_at, prev_hash, row_hash,
+    }))
+}
+
+/// The row as the chain hashes it.
+impl From<AuditRow> for StoredRow {
+    fn from(r: AuditRow) -> Self {
+        StoredRow {
+            id: r.id,
+            action: r.action,
+            user: r.user,
+            target: r.target,
+            details: r.details,
+            before: r.before,
+            after: r.after,
+            request_id: r.request_id,
+            created_at_ms: r.created_at.timestamp_millis(),
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
+pub(crate) struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -46,54 +88,30 @@ pub struct Retained {
 }
 
 impl Store {
-    pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+    pub(crate) async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let client = self.client().await?;
-        let st = client
-            .prepare_cached(
-                r#"SELECT id, action, "user", target, details, before_state, after_state,
-                          request_id, created_at, is_archived, archived_at, row_hash
-                   FROM audit_logs
-                   WHERE ($1::TEXT IS NULL OR "user" = $1)
-                     AND ($2::TEXT IS NULL OR action = $2)
-                     AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3)
-                     AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4)
-                     AND ($5::INT IS NULL OR id > $5)
-                   ORDER BY id LIMIT $6"#,
-            )
-            .await?;
+        let sql = format!(
+            r#"SELECT {AUDIT_COLS}
+               FROM audit_logs
+               WHERE ($1::TEXT IS NULL OR "user" = $1)
+                 AND ($2::TEXT IS NULL OR action = $2)
+                 AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3)
+                 AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4)
+                 AND ($5::INT IS NULL OR id > $5)
+               ORDER BY id LIMIT $6"#
+        );
+        let st = client.prepare_cached(&sql).await?;
         let rows = client
             .query(&st, &[&f.actor, &f.action, &f.since, &f.until, &f.after_id, &f.limit])
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    id: r.try_get(0)?,
-                    action: r.try_get(1)?,
-                    user: r.try_get(2)?,
-                    target: r.try_get(3)?,
-                    details: r.try_get(4)?,
-                    before: r.try_get(5)?,
-                    after: r.try_get(6)?,
-                    request_id: r.try_get(7)?,
-                    created_at: r.try_get(8)?,
-                    is_archived: r.try_get(9)?,
-                    archived_at: r.try_get(10)?,
-                    row_hash: r.try_get::<_, Option<Vec<u8>>>(11)?.map(hex::encode),
-                })
-            })
-            .collect()
+        rows.iter().map(audit_row).collect()
     }
 
     /// Walks the whole chain from its anchor in id order, in one repeatable
     /// read snapshot so concurrent appends do not look like tampering.
     pub async fn verify_audit(&self) -> Result<Report, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = consistent::begin(&mut client).await?;
         let reg = tx
             .query_one(
                 "SELECT audit_anchor_hash, audit_head_id, audit_head_hash FROM registry WHERE id = 1",
@@ -104,34 +122,19 @@ impl Store {
         let head_id: Option<i32> = reg.get(1);
         let head_hash: Vec<u8> = reg.get(2);
         let mut verifier = Verifier::new(&anchor);
+        let st = tx
+            .prepare(&format!(
+                "SELECT {AUDIT_COLS} FROM audit_logs WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .await?;
         let mut after = 0i32;
         'walk: loop {
-            let rows = tx
-                .query(
-                    r#"SELECT id, action, "user", target, details, before_state, after_state,
-                              request_id, created_at, prev_hash, row_hash
-                       FROM audit_logs WHERE id > $1 ORDER BY id LIMIT $2"#,
-                    &[&after, &VERIFY_BATCH],
-                )
-                .await?;
+            let rows = tx.query(&st, &[&after, &VERIFY_BATCH]).await?;
             if rows.is_empty() {
                 break;
             }
             for r in &rows {
-                let created_at: DateTime<Utc> = r.try_get(8)?;
-                let row = StoredRow {
-                    id: r.try_get(0)?,
-                    action: r.try_get(1)?,
-                    user: r.try_get(2)?,
-                    target: r.try_get(3)?,
-                    details: r.try_get(4)?,
-                    before: r.try_get(5)?,
-                    after: r.try_get(6)?,
-                    request_id: r.try_get(7)?,
-                    created_at_ms: created_at.timestamp_millis(),
-                    prev_hash: r.try_get(9)?,
-                    row_hash: r.try_get(10)?,
-                };
+                let row = StoredRow::from(audit_row(r)?);
                 after = row.id;
                 if !verifier.feed(&row) {
                     break 'walk;

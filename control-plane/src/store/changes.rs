@@ -2,14 +2,15 @@
 //! version order, and a consistent snapshot of every alias.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use nexus_protocol::{
     AliasKey, AliasName, AliasRecord, Canonical, Context, CredentialChange, Credentials,
-    KnownContexts,
+    KnownContexts, NameError,
 };
-use tokio_postgres::{IsolationLevel, Row};
+use serde::de::DeserializeOwned;
+use tokio_postgres::Row;
 
-use super::{Store, StoreError};
-use crate::domain::governance::GovernanceDoc;
+use super::{Store, StoreError, consistent, governance, keys};
 
 /// The registry's `(epoch, version)`: the newest committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,55 +57,58 @@ pub struct SnapshotRead {
     pub credentials: Credentials,
 }
 
-/// Rows fetched per round trip while reading a snapshot, so a million
-/// aliases never sit in memory twice (as rows and as records).
-const SNAPSHOT_CHUNK: i32 = 20_000;
 /// Most outbox rows one prune deletes.
-pub const PRUNE_BATCH: i64 = 10_000;
+pub(crate) const PRUNE_BATCH: i64 = 10_000;
 
 fn unsigned(what: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
 }
 
-fn head_from(row: &Row) -> Result<RegistryHead, StoreError> {
+/// A version as the `BIGINT` columns hold it.
+fn signed(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("version {version} is out of range")))
+}
+
+/// The registry's head as `client` sees it (in a transaction: as of its
+/// snapshot).
+async fn head_in(client: &impl GenericClient) -> Result<RegistryHead, StoreError> {
+    let st = client.prepare_cached("SELECT epoch, version FROM registry WHERE id = 1").await?;
+    let row = client.query_opt(&st, &[]).await?.ok_or_else(StoreError::registry_missing)?;
     Ok(RegistryHead {
         epoch: unsigned("registry epoch", row.try_get(0)?)?,
         version: unsigned("registry version", row.try_get(1)?)?,
     })
 }
 
+/// A change's `record` column decoded; `version` names the change when it
+/// does not decode.
+pub(crate) fn decode_record<T: DeserializeOwned>(
+    version: impl std::fmt::Display,
+    record: serde_json::Value,
+) -> Result<T, StoreError> {
+    serde_json::from_value(record).map_err(|e| StoreError::corrupt(format!("change {version}"), e))
+}
+
 fn change_from(row: &Row) -> Result<ChangeRow, StoreError> {
     let version = unsigned("change version", row.try_get(0)?)?;
-    let what = || format!("change {version}");
     let op: String = row.try_get(3)?;
     let op = match op.as_str() {
-        "upsert" => {
-            let record: serde_json::Value = row.try_get(6)?;
-            ChangeOp::Upsert(
-                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
-            )
-        }
+        "upsert" => ChangeOp::Upsert(decode_record(version, row.try_get(6)?)?),
         "remove" => {
+            let bad = |e: NameError| StoreError::corrupt(format!("change {version}"), e);
             let context: String = row.try_get(4)?;
             let alias: String = row.try_get(5)?;
             ChangeOp::Remove(AliasKey {
-                context: Context::parse(&context).map_err(|e| StoreError::corrupt(what(), e))?,
-                alias: AliasName::parse(&alias).map_err(|e| StoreError::corrupt(what(), e))?,
+                context: Context::parse(&context).map_err(bad)?,
+                alias: AliasName::parse(&alias).map_err(bad)?,
             })
         }
-        "contexts" => {
-            let record: serde_json::Value = row.try_get(6)?;
-            ChangeOp::Contexts(
-                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
-            )
+        "contexts" => ChangeOp::Contexts(decode_record(version, row.try_get(6)?)?),
+        "credentials" => ChangeOp::Credentials(decode_record(version, row.try_get(6)?)?),
+        other => {
+            return Err(StoreError::Corrupt(format!("change {version}: unknown op {other:?}")));
         }
-        "credentials" => {
-            let record: serde_json::Value = row.try_get(6)?;
-            ChangeOp::Credentials(
-                serde_json::from_value(record).map_err(|e| StoreError::corrupt(what(), e))?,
-            )
-        }
-        other => return Err(StoreError::Corrupt(format!("{}: unknown op {other:?}", what()))),
     };
     Ok(ChangeRow {
         version,
@@ -149,24 +153,18 @@ const CHANGES_AFTER: &str = "SELECT version, epoch, \
 impl Store {
     /// The registry's epoch and newest version.
     pub async fn registry_head(&self) -> Result<RegistryHead, StoreError> {
-        let client = self.client().await?;
-        let st = client.prepare_cached("SELECT epoch, version FROM registry WHERE id = 1").await?;
-        let row = client.query_opt(&st, &[]).await?.ok_or_else(|| {
-            StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
-        })?;
-        head_from(&row)
+        head_in(&self.client().await?).await
     }
 
     /// Deletes outbox rows at or below `up_to` committed before `before`,
     /// at most [`PRUNE_BATCH`] a call (the leader calls again a minute
     /// later), so no call holds many row locks. Returns how many went.
-    pub async fn prune_changes(
+    pub(crate) async fn prune_changes(
         &self,
         up_to: u64,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let up_to = i64::try_from(up_to)
-            .map_err(|_| StoreError::Corrupt(format!("version {up_to} is out of range")))?;
+        let up_to = signed(up_to)?;
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -178,13 +176,12 @@ impl Store {
     }
 
     /// Up to `limit` outbox rows after `version`, in version order.
-    pub async fn changes_after(
+    pub(crate) async fn changes_after(
         &self,
         version: u64,
         limit: u32,
     ) -> Result<Vec<ChangeRow>, StoreError> {
-        let after = i64::try_from(version)
-            .map_err(|_| StoreError::Corrupt(format!("version {version} is out of range")))?;
+        let after = signed(version)?;
         let client = self.client().await?;
         let st = client.prepare_cached(CHANGES_AFTER).await?;
         let rows = client.query(&st, &[&after, &i64::from(limit)]).await?;
@@ -195,27 +192,12 @@ impl Store {
     /// transaction so the records are exactly the state at that version.
     pub async fn snapshot_read(&self) -> Result<SnapshotRead, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let row = tx.query_opt("SELECT epoch, version FROM registry WHERE id = 1", &[]).await?;
-        let head = head_from(&row.ok_or_else(|| {
-            StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
-        })?)?;
+        let tx = consistent::begin(&mut client).await?;
+        let head = head_in(&tx).await?;
         // In the same transaction: the contexts are those at `head`, as
         // every governance change that changes them takes a version.
-        let contexts = tx
-            .query_opt(
-                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
-                &[],
-            )
+        let contexts = governance::active_in(&tx)
             .await?
-            .map(|r| serde_json::from_value::<GovernanceDoc>(r.get(0)))
-            .transpose()
-            .map_err(|e| StoreError::corrupt("governance document", e))?
             .map_or(KnownContexts::Any, |doc| doc.known_contexts());
         // An inactive row may share its key with a newer active one (the
         // unique index only covers active rows); edges key by name, so
@@ -229,19 +211,8 @@ impl Store {
                  AND b.id <> a.id AND (b.is_active OR (b.version, b.id) > (a.version, a.id)))"
         );
         let st = tx.prepare(&sql).await?;
-        let portal = tx.bind(&st, &[]).await?;
-        let mut records = Vec::new();
-        loop {
-            let rows = tx.query_portal(&portal, SNAPSHOT_CHUNK).await?;
-            if rows.is_empty() {
-                break;
-            }
-            records.reserve(rows.len());
-            for r in &rows {
-                records.push(record_from(r)?);
-            }
-        }
-        let credentials = super::keys::credentials_in(&tx).await?;
+        let records = consistent::read_all(&tx, &st, &[], record_from).await?;
+        let credentials = keys::credentials_in(&tx).await?;
         tx.commit().await?;
         Ok(SnapshotRead { head, records, contexts, credentials })
     }

@@ -4,6 +4,7 @@
 use tokio_postgres::Row;
 
 use super::alias_rows::active_owned_at;
+use super::decode::decode;
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::alias::AliasWrite;
@@ -13,9 +14,8 @@ use crate::domain::conflict::{
 use crate::domain::governance::Governance;
 use crate::domain::rbac::Writer;
 
-/// The name the admin API has always used for a stored conflict.
-pub type ConflictRow = Conflict;
-
+/// The columns [`conflict_from_row`] decodes, named as [`Conflict`]'s
+/// fields.
 const CONFLICT_COLS: &str = "id, context, alias, conflict_type, existing, incoming, resolution, \
                              resolved_at, resolved_by, created_at";
 
@@ -28,19 +28,12 @@ const RECORD: &str = "INSERT INTO conflicts (alias, context, conflict_type, exis
     ORDER BY t.n \
     RETURNING id";
 
+/// A row of [`CONFLICT_COLS`].
 fn conflict_from_row(r: &Row) -> Result<Conflict, StoreError> {
-    Ok(Conflict {
-        id: r.try_get(0)?,
-        context: r.try_get(1)?,
-        alias: r.try_get(2)?,
-        conflict_type: r.try_get(3)?,
-        existing: r.try_get(4)?,
-        incoming: r.try_get(5)?,
-        resolution: r.try_get(6)?,
-        resolved_at: r.try_get(7)?,
-        resolved_by: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-    })
+    Ok(decode!(r => Conflict {
+        id, context, alias, conflict_type, existing, incoming, resolution, resolved_at,
+        resolved_by, created_at,
+    }))
 }
 
 fn corrupt(e: BadConflict) -> StoreError {
@@ -96,11 +89,13 @@ pub(crate) async fn record(
     Ok(ids)
 }
 
+/// The outcome of [`Store::resolve_conflict`].
 #[derive(Debug)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     Done(Conflict),
     NotFound,
-    AlreadyResolved(Conflict),
+    /// Settled before.
+    Already,
     /// `use_incoming` would change an alias another owns, and the writer
     /// may not (ownership as for any update); nothing was written.
     NotOwner {
@@ -110,7 +105,7 @@ pub enum Resolved {
 }
 
 impl Store {
-    pub async fn conflicts(
+    pub(crate) async fn conflicts(
         &self,
         open: Option<bool>,
         visible: Option<&[String]>,
@@ -128,18 +123,18 @@ impl Store {
         rows.iter().map(conflict_from_row).collect()
     }
 
-    pub async fn conflict(&self, id: i32) -> Result<Option<Conflict>, StoreError> {
+    pub(crate) async fn conflict(&self, id: i32) -> Result<Option<Conflict>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {CONFLICT_COLS} FROM conflicts WHERE id = $1");
         let row = client.query_opt(&sql, &[&id]).await?;
         row.as_ref().map(conflict_from_row).transpose()
     }
 
-    /// Settles conflict `id` as [`plan_resolution`] decides.
-    /// Settles conflict `id`. `use_incoming` on an existing alias is a
-    /// change of it, so it needs what any change needs: `writer` owns the
-    /// alias, or is an admin, or `rules` share the context.
-    pub async fn resolve_conflict(
+    /// Settles conflict `id` as [`plan_resolution`] decides. `use_incoming`
+    /// on an existing alias is a change of it, so it needs what any change
+    /// needs: `writer` owns the alias, or is an admin, or `rules` share the
+    /// context.
+    pub(crate) async fn resolve_conflict(
         &self,
         id: i32,
         resolution: Resolution,
@@ -160,7 +155,7 @@ impl Store {
         let write = match plan_resolution(&c, resolution, active.as_ref().map(|a| &a.row))
             .map_err(corrupt)?
         {
-            ResolutionPlan::AlreadyResolved => return Ok(Resolved::AlreadyResolved(c)),
+            ResolutionPlan::AlreadyResolved => return Ok(Resolved::Already),
             ResolutionPlan::Settle(write) => write,
         };
         if let (Some(AliasWrite::Change { .. }), Some(current)) = (&write, &active)

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::alias_rows::{COLS, owned_from_row};
 use super::aliases::AliasFilter;
+use super::decode::decode;
 use super::{Store, StoreError};
 use crate::domain::alias::OwnedAlias;
 
 /// One context's alias counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextCount {
+pub(crate) struct ContextCount {
     pub context: String,
     pub active: i64,
     pub inactive: i64,
@@ -20,7 +21,7 @@ pub struct ContextCount {
 
 /// The registry row: where the registry stands and since when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Registry {
+pub(crate) struct Registry {
     pub epoch: i64,
     pub version: i64,
     pub updated_at: DateTime<Utc>,
@@ -32,7 +33,7 @@ const FIRST_PASS: i64 = 2_000;
 impl Store {
     /// Active and inactive aliases per context, narrowed to `visible`
     /// (`None`: all): a few rows, whatever the registry's size.
-    pub async fn alias_counts(
+    pub(crate) async fn alias_counts(
         &self,
         visible: Option<&[String]>,
     ) -> Result<Vec<ContextCount>, StoreError> {
@@ -40,27 +41,22 @@ impl Store {
         let st = client
             .prepare_cached(
                 "SELECT context, \
-                        coalesce(sum(n) FILTER (WHERE is_active), 0)::BIGINT, \
-                        coalesce(sum(n) FILTER (WHERE NOT is_active), 0)::BIGINT \
+                        coalesce(sum(n) FILTER (WHERE is_active), 0)::BIGINT AS active, \
+                        coalesce(sum(n) FILTER (WHERE NOT is_active), 0)::BIGINT AS inactive \
                  FROM alias_counts WHERE ($1::TEXT[] IS NULL OR context = ANY($1)) \
                  GROUP BY context HAVING sum(n) > 0 ORDER BY context",
             )
             .await?;
         let rows = client.query(&st, &[&visible]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ContextCount {
-                    context: r.try_get(0)?,
-                    active: r.try_get(1)?,
-                    inactive: r.try_get(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(decode!(r => ContextCount { context, active, inactive }))).collect()
     }
 
     /// Open conflicts in `visible` (`None`: all), by the partial index on
     /// open conflicts.
-    pub async fn open_conflicts(&self, visible: Option<&[String]>) -> Result<i64, StoreError> {
+    pub(crate) async fn open_conflicts(
+        &self,
+        visible: Option<&[String]>,
+    ) -> Result<i64, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -71,13 +67,13 @@ impl Store {
         Ok(client.query_one(&st, &[&visible]).await?.try_get(0)?)
     }
 
-    pub async fn registry(&self) -> Result<Registry, StoreError> {
+    pub(crate) async fn registry(&self) -> Result<Registry, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached("SELECT epoch, version, updated_at FROM registry WHERE id = 1")
             .await?;
         let r = client.query_one(&st, &[]).await?;
-        Ok(Registry { epoch: r.try_get(0)?, version: r.try_get(1)?, updated_at: r.try_get(2)? })
+        Ok(decode!(&r => Registry { epoch, version, updated_at }))
     }
 
     /// The aliases `f` selects, in id order after `f.after_id`: the same
@@ -89,11 +85,11 @@ impl Store {
     /// ordered scan would read most of the table), takes the trigram
     /// indexes (BitmapOr) or, at worst, one sequential scan with a top-N
     /// sort.
-    pub async fn search_aliases(&self, f: &AliasFilter) -> Result<Vec<OwnedAlias>, StoreError> {
-        let pattern = f.q.as_ref().map(|q| {
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+    pub(crate) async fn search_aliases(
+        &self,
+        f: &AliasFilter,
+    ) -> Result<Vec<OwnedAlias>, StoreError> {
+        let pattern = f.pattern();
         // Only the conditions in use, so each shape gets a plan that can
         // use its indexes (a generic `$1 IS NULL OR ...` cannot). $1 is the
         // cursor, $2 the page size.

@@ -2,41 +2,28 @@
 //! read in one snapshot together with the registry version they are at.
 
 use nexus_protocol::AliasEntry;
-use tokio_postgres::IsolationLevel;
 
 use super::alias_rows::{COLS, from_row};
-use super::{Store, StoreError};
+use super::{Store, StoreError, consistent};
 
 /// The active aliases of some contexts at one registry version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exported {
+pub(crate) struct Exported {
     pub version: i64,
     /// Sorted by context, then alias, bytewise.
     pub entries: Vec<AliasEntry>,
 }
 
-/// Rows fetched per round trip, so a large registry is not held twice.
-const CHUNK: i32 = 20_000;
-
 impl Store {
     /// Every active alias in `contexts` (all when `None`), in one REPEATABLE
     /// READ transaction so the entries are exactly the state at `version`.
-    pub async fn export(&self, contexts: Option<&[String]>) -> Result<Exported, StoreError> {
+    pub(crate) async fn export(&self, contexts: Option<&[String]>) -> Result<Exported, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = consistent::begin(&mut client).await?;
         let version: i64 = tx
             .query_opt("SELECT version FROM registry WHERE id = 1", &[])
             .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(
-                    "registry row is missing; run nexus-control-plane migrate".into(),
-                )
-            })?
+            .ok_or_else(StoreError::registry_missing)?
             .get(0);
         // Bytewise order ("C"): the same file whatever the database's
         // collation, so two exports diff cleanly.
@@ -47,19 +34,9 @@ impl Store {
                  ORDER BY context COLLATE \"C\", alias COLLATE \"C\""
             ))
             .await?;
-        let portal = tx.bind(&st, &[&contexts]).await?;
-        let mut entries = Vec::new();
-        loop {
-            let rows = tx.query_portal(&portal, CHUNK).await?;
-            if rows.is_empty() {
-                break;
-            }
-            entries.reserve(rows.len());
-            for r in &rows {
-                // The one row decoder (names re-checked as on every read).
-                entries.push(from_row(r)?.entry());
-            }
-        }
+        // The one row decoder (names re-checked as on every read).
+        let entries =
+            consistent::read_all(&tx, &st, &[&contexts], |r| Ok(from_row(r)?.entry())).await?;
         tx.commit().await?;
         Ok(Exported { version, entries })
     }

@@ -1,14 +1,39 @@
 //! The `governance_rules` table: the active rules document, replaced as a
 //! whole (older documents stay, inactive, as history).
 
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 use crate::domain::governance::GovernanceDoc;
 
+/// The active rules document as stored, if one was ever stored.
+async fn active_json(client: &impl GenericClient) -> Result<Option<Value>, StoreError> {
+    let st = client
+        .prepare_cached(
+            "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
+        )
+        .await?;
+    Ok(client.query_opt(&st, &[]).await?.map(|r| r.get(0)))
+}
+
+/// The active rules document, if one was ever stored, as `client` sees it
+/// (in the snapshot's transaction: the rules in force at its version).
+pub(crate) async fn active_in(
+    client: &impl GenericClient,
+) -> Result<Option<GovernanceDoc>, StoreError> {
+    active_json(client)
+        .await?
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| StoreError::corrupt("governance document", e))
+}
+
 impl Store {
     /// Makes `doc` the active rules, unless it already is. Returns whether
     /// anything changed.
-    pub async fn put_governance(
+    pub(crate) async fn put_governance(
         &self,
         name: &str,
         doc: &GovernanceDoc,
@@ -19,13 +44,7 @@ impl Store {
         let mut client = self.client().await?;
         let mut ledger = Ledger::open(&mut client, actor, 0).await?;
         let tx = ledger.tx();
-        let current = tx
-            .query_opt(
-                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
-                &[],
-            )
-            .await?
-            .map(|r| r.get::<_, serde_json::Value>(0));
+        let current = active_json(tx).await?;
         if current.as_ref() == Some(&json) {
             return Ok(false);
         }
@@ -62,18 +81,7 @@ impl Store {
     }
 
     /// The active rules document, if one was ever stored.
-    pub async fn governance(&self) -> Result<Option<GovernanceDoc>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT document FROM governance_rules WHERE is_active ORDER BY id DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        row.map(|r| {
-            serde_json::from_value(r.get(0))
-                .map_err(|e| StoreError::corrupt("governance document", e))
-        })
-        .transpose()
+    pub(crate) async fn governance(&self) -> Result<Option<GovernanceDoc>, StoreError> {
+        active_in(&self.client().await?).await
     }
 }

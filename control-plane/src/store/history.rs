@@ -14,11 +14,12 @@ use chrono::{DateTime, Utc};
 use nexus_protocol::{AliasKey, AliasRecord};
 use tokio_postgres::Row;
 
+use super::changes::decode_record;
 use super::{Store, StoreError};
 
 /// One version of an alias: the change row and who made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AliasVersion {
+pub(crate) struct AliasVersion {
     pub version: i64,
     pub committed_at: DateTime<Utc>,
     /// `None` for a removal (`op = 'remove'`: gone from the registry).
@@ -34,7 +35,7 @@ pub struct AliasVersion {
 
 /// Where a past instant or version falls against the history kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     pub head: i64,
     /// The oldest version the outbox still holds, and when it was committed;
     /// `None` when it holds none.
@@ -43,7 +44,7 @@ pub struct Window {
 
 /// The state of one key at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PastState {
+pub(crate) struct PastState {
     pub version: i64,
     /// When `version` was committed (`None` for version 0 or a version
     /// whose row was pruned).
@@ -87,15 +88,11 @@ SELECT record FROM (
 ORDER BY (record->>'is_active')::BOOLEAN DESC, version DESC
 LIMIT 1"#;
 
-fn record(version: i64, value: serde_json::Value) -> Result<AliasRecord, StoreError> {
-    serde_json::from_value(value).map_err(|e| StoreError::corrupt(format!("change {version}"), e))
-}
-
 fn version_from(row: &Row) -> Result<AliasVersion, StoreError> {
     let version: i64 = row.try_get(0)?;
     let op: String = row.try_get(2)?;
     let record = match op.as_str() {
-        "upsert" => Some(record(version, row.try_get(3)?)?),
+        "upsert" => Some(decode_record(version, row.try_get(3)?)?),
         _ => None,
     };
     Ok(AliasVersion {
@@ -112,7 +109,7 @@ fn version_from(row: &Row) -> Result<AliasVersion, StoreError> {
 impl Store {
     /// Up to `limit` versions of `key` older than `before` (all when
     /// `None`), newest first.
-    pub async fn alias_history(
+    pub(crate) async fn alias_history(
         &self,
         key: &AliasKey,
         before: Option<i64>,
@@ -127,7 +124,7 @@ impl Store {
     }
 
     /// The registry head and the oldest change kept.
-    pub async fn history_window(&self) -> Result<Window, StoreError> {
+    pub(crate) async fn history_window(&self) -> Result<Window, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -141,11 +138,7 @@ impl Store {
         let head: Option<i64> = row.try_get(0)?;
         let oldest: Option<i64> = row.try_get(1)?;
         Ok(Window {
-            head: head.ok_or_else(|| {
-                StoreError::Corrupt(
-                    "registry row is missing; run nexus-control-plane migrate".into(),
-                )
-            })?,
+            head: head.ok_or_else(StoreError::registry_missing)?,
             oldest: match oldest {
                 Some(v) => Some((v, row.try_get(2)?)),
                 None => None,
@@ -156,7 +149,7 @@ impl Store {
     /// The newest version committed at or before `at` (`None` when the
     /// outbox holds none that old). Commit order is version order, so this
     /// walks the primary key backwards from the head.
-    pub async fn version_at(&self, at: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+    pub(crate) async fn version_at(&self, at: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -167,12 +160,16 @@ impl Store {
     }
 
     /// What `key` held at `version` (inside the window: the caller checks).
-    pub async fn state_at(&self, key: &AliasKey, version: i64) -> Result<PastState, StoreError> {
+    pub(crate) async fn state_at(
+        &self,
+        key: &AliasKey,
+        version: i64,
+    ) -> Result<PastState, StoreError> {
         let client = self.client().await?;
         let st = client.prepare_cached(STATE_AT).await?;
         let row =
             client.query_opt(&st, &[&key.context.as_str(), &key.alias.as_str(), &version]).await?;
-        let record = row.map(|r| record(version, r.get(0))).transpose()?;
+        let record = row.map(|r| decode_record(version, r.get(0))).transpose()?;
         let st =
             client.prepare_cached("SELECT committed_at FROM changes WHERE version = $1").await?;
         let committed_at = client.query_opt(&st, &[&version]).await?.map(|r| r.get(0));

@@ -13,14 +13,14 @@ use crate::domain::governance::Governance;
 use crate::domain::import::{ImportPolicy, plan_import};
 use crate::domain::rbac::Writer;
 
-pub use crate::domain::import::ImportReport;
+pub(crate) use crate::domain::import::ImportReport;
 
 impl Store {
     /// Imports `entries` (checked by the caller: names, governance, no
     /// duplicate keys) for `writer`. Under `reject`, any conflict writes
     /// nothing; replacing an alias `writer` may not change (`rules`'
     /// ownership) writes nothing either.
-    pub async fn import(
+    pub(crate) async fn import(
         &self,
         entries: &[AliasEntry],
         policy: ImportPolicy,

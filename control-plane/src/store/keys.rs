@@ -12,7 +12,10 @@ use nexus_protocol::{
     Claims, ContextScope, CredentialChange, Credentials, KeyGrant as Grant, Role,
 };
 use serde::Serialize;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
+use super::decode::decode;
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError};
 
@@ -24,9 +27,17 @@ fn key_name(id: i32, name: &str) -> String {
     format!("api_key:{id}:{name}")
 }
 
+fn role_of(stored: String) -> Result<Role, StoreError> {
+    stored.parse().map_err(StoreError::Corrupt)
+}
+
+fn scope_of(stored: Vec<String>) -> Result<ContextScope, StoreError> {
+    ContextScope::try_from(stored).map_err(|e| StoreError::corrupt("api key contexts", e))
+}
+
 /// A key's grant, as found by its digest.
 #[derive(Debug, Clone)]
-pub struct KeyGrant {
+pub(crate) struct KeyGrant {
     pub id: i32,
     pub name: String,
     pub role: Role,
@@ -36,7 +47,7 @@ pub struct KeyGrant {
 
 /// A key as listed: never its digest.
 #[derive(Debug, Clone, Serialize)]
-pub struct KeyInfo {
+pub(crate) struct KeyInfo {
     pub id: i32,
     pub name: String,
     pub role: String,
@@ -59,9 +70,36 @@ pub struct KeyCreated {
 /// A revocation as committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum Revocation {
+pub(crate) enum Revocation {
     Token { jti: String, until: DateTime<Utc> },
     Subject { sub: String, before: DateTime<Utc>, until: DateTime<Utc> },
+}
+
+impl Revocation {
+    /// The change that carries it to the edges (times in whole seconds).
+    fn change(&self) -> CredentialChange {
+        match self {
+            Revocation::Token { jti, until } => CredentialChange::RevokeToken(RevokedToken {
+                jti: jti.clone(),
+                until: until.timestamp(),
+            }),
+            Revocation::Subject { sub, before, until } => {
+                CredentialChange::RevokeSubject(RevokedSubject {
+                    sub: sub.clone(),
+                    before: before.timestamp(),
+                    until: until.timestamp(),
+                })
+            }
+        }
+    }
+
+    /// What its audit row names.
+    fn target(&self) -> String {
+        match self {
+            Revocation::Token { jti, .. } => format!("token/{jti}"),
+            Revocation::Subject { sub, .. } => format!("subject/{sub}"),
+        }
+    }
 }
 
 impl Store {
@@ -78,7 +116,7 @@ impl Store {
     }
 
     /// [`Store::create_api_key`], refused everywhere from `expires_at` on.
-    pub async fn create_expiring_api_key(
+    pub(crate) async fn create_expiring_api_key(
         &self,
         name: &str,
         role: Role,
@@ -119,7 +157,7 @@ impl Store {
 
     /// Every key, newest first, without its digest (the secret was never
     /// kept): what `GET /api/admin/api-keys` shows.
-    pub async fn list_api_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(crate) async fn list_api_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -130,22 +168,15 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                Ok(KeyInfo {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    role: r.try_get(2)?,
-                    contexts: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                    created_by: r.try_get(5)?,
-                    revoked_at: r.try_get(6)?,
-                    expires_at: r.try_get(7)?,
-                })
+                Ok(decode!(r => KeyInfo {
+                    id, name, role, contexts, created_at, created_by, revoked_at, expires_at,
+                }))
             })
             .collect()
     }
 
     /// Revokes key `id`; false when there is no such unrevoked key.
-    pub async fn revoke_api_key(&self, id: i32, actor: &Actor) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_api_key(&self, id: i32, actor: &Actor) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let mut ledger = Ledger::open(&mut client, actor, 0).await?;
         let row = ledger
@@ -171,7 +202,10 @@ impl Store {
 
     /// The unrevoked, unexpired key with this digest, if any. Read on
     /// every request, so a revocation takes effect at once.
-    pub async fn api_key_by_digest(&self, digest: &[u8]) -> Result<Option<KeyGrant>, StoreError> {
+    pub(crate) async fn api_key_by_digest(
+        &self,
+        digest: &[u8],
+    ) -> Result<Option<KeyGrant>, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -183,16 +217,11 @@ impl Store {
         let Some(row) = client.query_opt(&st, &[&digest]).await? else {
             return Ok(None);
         };
-        let role: String = row.try_get(2)?;
-        let role = role.parse().map_err(StoreError::Corrupt)?;
-        let contexts: Vec<String> = row.try_get(3)?;
-        let contexts = ContextScope::try_from(contexts)
-            .map_err(|e| StoreError::corrupt("api key contexts", e))?;
         Ok(Some(KeyGrant {
             id: row.try_get(0)?,
             name: row.try_get(1)?,
-            role,
-            contexts,
+            role: role_of(row.try_get(2)?)?,
+            contexts: scope_of(row.try_get(3)?)?,
             digest: row.try_get(4)?,
         }))
     }
@@ -200,62 +229,69 @@ impl Store {
 
 impl Store {
     /// Revokes token `jti` until `until`, audited, on every edge.
-    pub async fn revoke_token(
+    pub(crate) async fn revoke_token(
         &self,
         jti: &str,
         until: DateTime<Utc>,
         actor: &Actor,
     ) -> Result<(Revocation, u64), StoreError> {
-        let mut client = self.client().await?;
-        let ledger = Ledger::open(&mut client, actor, 0).await?;
-        let row = ledger
-            .tx()
-            .query_one(
-                "INSERT INTO revoked_tokens (jti, until, revoked_by) VALUES ($1, $2, $3) \
-                 ON CONFLICT (jti) DO UPDATE SET until = GREATEST(revoked_tokens.until, \
-                   EXCLUDED.until), revoked_by = EXCLUDED.revoked_by RETURNING until",
-                &[&jti, &until, &actor.name],
-            )
-            .await?;
-        let until: DateTime<Utc> = row.try_get(0)?;
-        let change = CredentialChange::RevokeToken(RevokedToken {
-            jti: jti.to_owned(),
-            until: until.timestamp(),
-        });
-        let revocation = Revocation::Token { jti: jti.to_owned(), until };
-        commit_revocation(ledger, change, revocation, format!("token/{jti}")).await
+        let upsert = "INSERT INTO revoked_tokens (jti, until, revoked_by) VALUES ($1, $2, $3) \
+                      ON CONFLICT (jti) DO UPDATE SET until = GREATEST(revoked_tokens.until, \
+                        EXCLUDED.until), revoked_by = EXCLUDED.revoked_by RETURNING until";
+        self.revoke(actor, upsert, &[&jti, &until, &actor.name], |row| {
+            Ok(Revocation::Token { jti: jti.to_owned(), until: row.try_get(0)? })
+        })
+        .await
     }
 
     /// Revokes every token of `sub` issued before `before`, until `until`.
-    pub async fn revoke_subject(
+    pub(crate) async fn revoke_subject(
         &self,
         sub: &str,
         before: DateTime<Utc>,
         until: DateTime<Utc>,
         actor: &Actor,
     ) -> Result<(Revocation, u64), StoreError> {
+        let upsert = "INSERT INTO revoked_subjects (sub, before, until, revoked_by) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT (sub) DO UPDATE SET \
+                        before = GREATEST(revoked_subjects.before, EXCLUDED.before), \
+                        until = GREATEST(revoked_subjects.until, EXCLUDED.until), \
+                        revoked_by = EXCLUDED.revoked_by \
+                      RETURNING before, until";
+        self.revoke(actor, upsert, &[&sub, &before, &until, &actor.name], |row| {
+            Ok(Revocation::Subject {
+                sub: sub.to_owned(),
+                before: row.try_get(0)?,
+                until: row.try_get(1)?,
+            })
+        })
+        .await
+    }
+
+    /// One revocation: `upsert` writes its row (a revocation already there
+    /// only ever widens) and returns the times in force, `revocation` reads
+    /// them back; then it goes to every edge as a credential change,
+    /// audited as `token.revoke`. Returns it with the version it took.
+    async fn revoke(
+        &self,
+        actor: &Actor,
+        upsert: &str,
+        params: &[&(dyn ToSql + Sync)],
+        revocation: impl FnOnce(&Row) -> Result<Revocation, StoreError>,
+    ) -> Result<(Revocation, u64), StoreError> {
         let mut client = self.client().await?;
-        let ledger = Ledger::open(&mut client, actor, 0).await?;
-        let row = ledger
-            .tx()
-            .query_one(
-                "INSERT INTO revoked_subjects (sub, before, until, revoked_by) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (sub) DO UPDATE SET \
-                   before = GREATEST(revoked_subjects.before, EXCLUDED.before), \
-                   until = GREATEST(revoked_subjects.until, EXCLUDED.until), \
-                   revoked_by = EXCLUDED.revoked_by \
-                 RETURNING before, until",
-                &[&sub, &before, &until, &actor.name],
-            )
-            .await?;
-        let (before, until): (DateTime<Utc>, DateTime<Utc>) = (row.try_get(0)?, row.try_get(1)?);
-        let change = CredentialChange::RevokeSubject(RevokedSubject {
-            sub: sub.to_owned(),
-            before: before.timestamp(),
-            until: until.timestamp(),
+        let mut ledger = Ledger::open(&mut client, actor, 0).await?;
+        let row = ledger.tx().query_one(upsert, params).await?;
+        let revocation = revocation(&row)?;
+        let version = ledger.credentials(&revocation.change())?;
+        ledger.note(AuditEntry {
+            action: "token.revoke",
+            target: Some(revocation.target()),
+            after: serde_json::to_value(&revocation).ok(),
+            ..Default::default()
         });
-        let revocation = Revocation::Subject { sub: sub.to_owned(), before, until };
-        commit_revocation(ledger, change, revocation, format!("subject/{sub}")).await
+        ledger.commit().await?;
+        Ok((revocation, u64::try_from(version).unwrap_or_default()))
     }
 
     /// Drops revocations whose tokens have all expired (`until` passed): a
@@ -271,7 +307,7 @@ impl Store {
 
     /// Whether verified `claims` are revoked (the control plane's own
     /// check; edges have the same set from the stream).
-    pub async fn token_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {
+    pub(crate) async fn token_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -283,23 +319,6 @@ impl Store {
         let row = client.query_one(&st, &[&claims.jti, &claims.sub, &(claims.iat as f64)]).await?;
         Ok(row.try_get(0)?)
     }
-}
-
-async fn commit_revocation(
-    mut ledger: Ledger<'_>,
-    change: CredentialChange,
-    revocation: Revocation,
-    target: String,
-) -> Result<(Revocation, u64), StoreError> {
-    let version = ledger.credentials(&change)?;
-    ledger.note(AuditEntry {
-        action: "token.revoke",
-        target: Some(target),
-        after: serde_json::to_value(&revocation).ok(),
-        ..Default::default()
-    });
-    ledger.commit().await?;
-    Ok((revocation, u64::try_from(version).unwrap_or_default()))
 }
 
 /// The credential set in force, read in the snapshot's transaction: what
@@ -337,16 +356,12 @@ pub(crate) async fn credentials_in(
         )
         .await?
     {
-        let id: i32 = r.try_get(0)?;
         let name: String = r.try_get(1)?;
-        let role: String = r.try_get(2)?;
-        let contexts: Vec<String> = r.try_get(3)?;
         set.api_keys.push(Grant {
             digest: digest_of(r.try_get(4)?)?,
-            name: key_name(id, &name),
-            role: role.parse().map_err(StoreError::Corrupt)?,
-            contexts: ContextScope::try_from(contexts)
-                .map_err(|e| StoreError::corrupt("api key contexts", e))?,
+            name: key_name(r.try_get(0)?, &name),
+            role: role_of(r.try_get(2)?)?,
+            contexts: scope_of(r.try_get(3)?)?,
             expires_at: r.try_get(5)?,
         });
     }

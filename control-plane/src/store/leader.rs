@@ -18,7 +18,7 @@ use super::tls::PgTls;
 use crate::config::DbConfig;
 
 /// The NOTIFY channel the `changes` trigger signals (migration 0003).
-pub const CHANNEL: &str = "nexus_changes";
+pub(crate) const CHANNEL: &str = "nexus_changes";
 
 /// Where leader connections go.
 #[derive(Debug, Clone)]
@@ -81,19 +81,19 @@ impl Drop for LeaderConnection {
 }
 
 impl LeaderConnection {
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
 
     /// Tries for the session lock `key`; true when this connection holds
     /// it (also when it held it already).
-    pub async fn try_lock(&self, key: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn try_lock(&self, key: i64) -> Result<bool, StoreError> {
         let row = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?;
         Ok(row.try_get(0)?)
     }
 
     /// A round trip: proves the connection, and so a held lock, is there.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.client.simple_query("SELECT 1").await?;
         Ok(())
     }

@@ -131,7 +131,7 @@ impl<'c> Ledger<'c> {
     /// Begins the write: locks the registry row until commit or drop, and
     /// reserves `ids` alias ids for rows whose audit names their id (one
     /// round trip either way).
-    pub async fn open(
+    pub(crate) async fn open(
         client: &'c mut deadpool_postgres::Client,
         actor: &Actor,
         ids: i32,
@@ -145,9 +145,7 @@ impl<'c> Ledger<'c> {
                  FROM registry WHERE id = 1 FOR UPDATE",
             )
             .await?;
-        let row = tx.query_opt(&st, &[&ids]).await?.ok_or_else(|| {
-            StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
-        })?;
+        let row = tx.query_opt(&st, &[&ids]).await?.ok_or_else(StoreError::registry_missing)?;
         let version: i64 = row.get(1);
         Ok(Self {
             tx,
@@ -166,17 +164,17 @@ impl<'c> Ledger<'c> {
 
     /// The transaction, for the plan's reads and for the rows of tables
     /// that carry no version.
-    pub fn tx(&self) -> &Transaction<'c> {
+    pub(crate) fn tx(&self) -> &Transaction<'c> {
         &self.tx
     }
 
     /// The registry version the lock found.
-    pub fn base(&self) -> i64 {
+    pub(crate) fn base(&self) -> i64 {
         self.base
     }
 
     /// The registry's epoch as the lock found it.
-    pub fn epoch(&self) -> i64 {
+    pub(crate) fn epoch(&self) -> i64 {
         self.epoch
     }
 
@@ -190,7 +188,7 @@ impl<'c> Ledger<'c> {
     /// Stages one alias write with its audit row (`alias.create`,
     /// `alias.update` or `alias.deactivate`) and returns the row as it will
     /// be stored.
-    pub fn stage(&mut self, write: &AliasWrite) -> Result<StoredAlias, StoreError> {
+    pub(crate) fn stage(&mut self, write: &AliasWrite) -> Result<StoredAlias, StoreError> {
         match write {
             AliasWrite::Create(entry) => {
                 let id = self.reserved_id()?;
@@ -242,7 +240,7 @@ impl<'c> Ledger<'c> {
     /// Stages bulk rows without an audit row each: `creates` as new rows,
     /// `replaces` over the rows of the given ids. The caller notes one audit
     /// row that sums them up.
-    pub fn bulk<'e>(
+    pub(crate) fn bulk<'e>(
         &mut self,
         creates: impl IntoIterator<Item = &'e AliasEntry>,
         replaces: impl IntoIterator<Item = (i32, &'e AliasEntry)>,
@@ -272,7 +270,7 @@ impl<'c> Ledger<'c> {
     /// Stages a change of the configured contexts: it takes the next
     /// version like an alias write, so edges receive the new set in version
     /// order, between the alias changes committed before and after it.
-    pub fn contexts(&mut self, known: &KnownContexts) -> Result<i64, StoreError> {
+    pub(crate) fn contexts(&mut self, known: &KnownContexts) -> Result<i64, StoreError> {
         let json = serde_json::to_value(known).map_err(|e| StoreError::corrupt("contexts", e))?;
         Ok(self.outbox("contexts", json))
     }
@@ -281,7 +279,7 @@ impl<'c> Ledger<'c> {
     /// or revoked): the next version, like any change, so it reaches every
     /// edge in the same delta/snapshot stream as aliases (`op =
     /// 'credentials'`, migration 0008).
-    pub fn credentials(&mut self, change: &CredentialChange) -> Result<i64, StoreError> {
+    pub(crate) fn credentials(&mut self, change: &CredentialChange) -> Result<i64, StoreError> {
         let json =
             serde_json::to_value(change).map_err(|e| StoreError::corrupt("credentials", e))?;
         Ok(self.outbox("credentials", json))
@@ -296,7 +294,7 @@ impl<'c> Ledger<'c> {
     }
 
     /// Stages an audit row, chained to the one before.
-    pub fn note(&mut self, entry: AuditEntry) {
+    pub(crate) fn note(&mut self, entry: AuditEntry) {
         let hash = audit_hash(&self.head_hash, &self.actor, &entry, self.now);
         let a = &mut self.audit;
         a.actions.push(entry.action);
@@ -311,7 +309,7 @@ impl<'c> Ledger<'c> {
     /// Writes everything staged and commits. No write without audit: a
     /// ledger with no audit row staged rolls back whatever was done in its
     /// transaction.
-    pub async fn commit(self) -> Result<Committed, StoreError> {
+    pub(crate) async fn commit(self) -> Result<Committed, StoreError> {
         let done = Committed { from: self.base, to: self.version };
         if self.audit.actions.is_empty() {
             debug_assert!(

@@ -17,53 +17,33 @@ pub struct Migration {
 }
 
 impl Migration {
-    pub fn checksum(&self) -> String {
+    pub(crate) fn checksum(&self) -> String {
         hex::encode(Sha256::digest(self.sql.as_bytes()))
     }
 }
 
+/// `migrations![1 "0001_name", ...]`: each version with the name of its
+/// file in `migrations/`, its text embedded from that file.
+macro_rules! migrations {
+    ($($version:literal $name:literal),+ $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../migrations/", $name, ".sql")),
+        }),+]
+    };
+}
+
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_seed_tables",
-        sql: include_str!("../../../migrations/0001_seed_tables.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_registry",
-        sql: include_str!("../../../migrations/0002_registry.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_changes_notify",
-        sql: include_str!("../../../migrations/0003_changes_notify.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_changes_contexts",
-        sql: include_str!("../../../migrations/0004_changes_contexts.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_changes_key",
-        sql: include_str!("../../../migrations/0005_changes_key.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_ownership",
-        sql: include_str!("../../../migrations/0006_ownership.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "0007_console",
-        sql: include_str!("../../../migrations/0007_console.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_credentials",
-        sql: include_str!("../../../migrations/0008_credentials.sql"),
-    },
+pub const MIGRATIONS: &[Migration] = migrations![
+    1 "0001_seed_tables",
+    2 "0002_registry",
+    3 "0003_changes_notify",
+    4 "0004_changes_contexts",
+    5 "0005_changes_key",
+    6 "0006_ownership",
+    7 "0007_console",
+    8 "0008_credentials",
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.
@@ -87,7 +67,7 @@ pub enum SchemaState {
 
 /// Applies every missing migration, each in its own transaction, under an
 /// advisory lock. Returns the names it applied.
-pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError> {
+pub(crate) async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError> {
     let tx = client.transaction().await?;
     tx.batch_execute("SET LOCAL client_min_messages = warning").await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
@@ -95,10 +75,8 @@ pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError>
     let applied = recorded(&tx).await?;
     let mut done = Vec::new();
     for m in MIGRATIONS {
-        match applied.iter().find(|(v, _)| *v == m.version) {
-            Some((_, sum)) if *sum == m.checksum() => continue,
-            Some(_) => return Err(StoreError::MigrationChanged(m.name)),
-            None => {}
+        if is_applied(&applied, m)? {
+            continue;
         }
         tx.batch_execute(m.sql).await.map_err(|e| StoreError::Migration(m.name, e))?;
         tx.execute(
@@ -113,7 +91,7 @@ pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError>
 }
 
 /// Compares the database with the embedded migrations without changing it.
-pub async fn state(client: &Client) -> Result<SchemaState, StoreError> {
+pub(crate) async fn state(client: &Client) -> Result<SchemaState, StoreError> {
     let exists: bool = client
         .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .await?
@@ -121,13 +99,21 @@ pub async fn state(client: &Client) -> Result<SchemaState, StoreError> {
     let applied = if exists { recorded(client).await? } else { Vec::new() };
     let mut missing = Vec::new();
     for m in MIGRATIONS {
-        match applied.iter().find(|(v, _)| *v == m.version) {
-            Some((_, sum)) if *sum == m.checksum() => {}
-            Some(_) => return Err(StoreError::MigrationChanged(m.name)),
-            None => missing.push(m.name),
+        if !is_applied(&applied, m)? {
+            missing.push(m.name);
         }
     }
     Ok(if missing.is_empty() { SchemaState::Current } else { SchemaState::Behind { missing } })
+}
+
+/// Whether `m` is among the `applied` (version, checksum) pairs; an error
+/// when it is there with another text.
+fn is_applied(applied: &[(i32, String)], m: &Migration) -> Result<bool, StoreError> {
+    match applied.iter().find(|(v, _)| *v == m.version) {
+        Some((_, sum)) if *sum == m.checksum() => Ok(true),
+        Some(_) => Err(StoreError::MigrationChanged(m.name)),
+        None => Ok(false),
+    }
 }
 
 async fn recorded(

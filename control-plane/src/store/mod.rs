@@ -4,33 +4,47 @@
 //! audit row — so commit order is version order, and there is no write
 //! without audit.
 //!
-//! - [`migrate`]: embedded migrations.
-//! - [`leader`]: the publisher's lease: an advisory lock and LISTEN on a
+//! The pool and the errors live here; the rest, one concept a module:
+//!
+//! - `ledger`: the one write path: registry lock, versions, outbox, audit.
+//! - `alias_rows`: alias columns, row decoding and the lookups every alias
+//!   plan starts from.
+//! - `aliases`, `import`, `apply`, `conflicts`, `governance`, `keys`,
+//!   `epoch`: the writes, each reading what its plan needs and handing the
+//!   plan to the ledger.
+//! - `audit`: the audit log: listing, chain verification, retention.
+//! - `changes`: what the publisher reads: head, outbox, snapshot.
+//! - `history`: the past of an alias, from the outbox.
+//! - `export`: the active aliases as declarative entries.
+//! - `service`, `console`: the reads behind resolve, metrics and status, and
+//!   the admin console's counts and search.
+//! - `consistent`: read-only REPEATABLE READ transactions and chunked reads.
+//! - `decode`: `decode!`, a row into a struct by column name.
+//! - `migrate`: embedded migrations.
+//! - `leader`: the publisher's lease: an advisory lock and LISTEN on a
 //!   dedicated connection.
-//! - [`ledger`]: the one write path: registry lock, versions, outbox, audit.
-//! - [`alias_rows`]: reading alias rows, shared by every alias write.
-//! - [`aliases`], [`import`], [`conflicts`], [`audit`], [`keys`],
-//!   [`governance`], [`service`]: one table or concern each.
-//! - [`tls`]: the rustls connector every connection goes through.
+//! - `tls`: the rustls connector every connection goes through.
 
-pub mod alias_rows;
+pub(crate) mod alias_rows;
 pub mod aliases;
 pub mod apply;
 pub mod audit;
 pub mod changes;
-pub mod conflicts;
-pub mod console;
-pub mod epoch;
-pub mod export;
-pub mod governance;
-pub mod history;
-pub mod import;
+pub(crate) mod conflicts;
+mod consistent;
+pub(crate) mod console;
+mod decode;
+mod epoch;
+pub(crate) mod export;
+pub(crate) mod governance;
+pub(crate) mod history;
+pub(crate) mod import;
 pub mod keys;
 pub mod leader;
-pub mod ledger;
+pub(crate) mod ledger;
 pub mod migrate;
 pub mod service;
-pub mod tls;
+mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
@@ -75,12 +89,17 @@ pub enum StoreError {
 
 impl StoreError {
     /// A stored value that did not decode, keeping why as the source.
-    pub fn corrupt(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub(crate) fn corrupt(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
         StoreError::CorruptValue { what: what.into(), source: source.into() }
     }
 
+    /// The registry row is missing: the database was never migrated.
+    pub(crate) fn registry_missing() -> Self {
+        StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
+    }
+
     /// Whether retrying later may work (a 503 rather than a 500).
-    pub fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
 }
@@ -118,12 +137,12 @@ impl From<PoolError> for StoreError {
 /// records.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub name: String,
-    pub request_id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) request_id: Option<String>,
     /// The owner of the rows this write creates when not `name` (a token's
     /// team, `team:<team>`); `None`: the creator, as migration 0006's
     /// trigger sets it.
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
 }
 
 impl Actor {
@@ -132,7 +151,7 @@ impl Actor {
     }
 
     /// The owner a row this write creates gets.
-    pub fn owner_of_new(&self) -> &str {
+    pub(crate) fn owner_of_new(&self) -> &str {
         self.owner.as_deref().unwrap_or(&self.name)
     }
 }

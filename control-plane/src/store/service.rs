@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use nexus_protocol::AliasKey;
 
+use super::decode::decode;
 use super::{Store, StoreError};
 
 /// Counts and versions for `/metrics`, `/api/aliases/metrics` and status.
@@ -19,7 +20,10 @@ pub struct Stats {
 
 impl Store {
     /// The live canonical at `key` and the registry version it was read at.
-    pub async fn resolve(&self, key: &AliasKey) -> Result<(Option<String>, i64), StoreError> {
+    pub(crate) async fn resolve(
+        &self,
+        key: &AliasKey,
+    ) -> Result<(Option<String>, i64), StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -37,22 +41,17 @@ impl Store {
         let st = client
             .prepare_cached(
                 "SELECT r.epoch, r.version, r.updated_at, \
-                   (SELECT count(*) FROM aliases WHERE is_active), \
-                   (SELECT count(*) FROM aliases WHERE NOT is_active), \
-                   (SELECT count(*) FROM conflicts WHERE resolution IS NULL), \
-                   (SELECT count(*) FROM audit_logs) \
+                   (SELECT count(*) FROM aliases WHERE is_active) AS active_aliases, \
+                   (SELECT count(*) FROM aliases WHERE NOT is_active) AS inactive_aliases, \
+                   (SELECT count(*) FROM conflicts WHERE resolution IS NULL) AS open_conflicts, \
+                   (SELECT count(*) FROM audit_logs) AS audit_rows \
                  FROM registry r WHERE r.id = 1",
             )
             .await?;
         let r = client.query_one(&st, &[]).await?;
-        Ok(Stats {
-            epoch: r.try_get(0)?,
-            version: r.try_get(1)?,
-            updated_at: r.try_get(2)?,
-            active_aliases: r.try_get(3)?,
-            inactive_aliases: r.try_get(4)?,
-            open_conflicts: r.try_get(5)?,
-            audit_rows: r.try_get(6)?,
-        })
+        Ok(decode!(&r => Stats {
+            epoch, version, updated_at, active_aliases, inactive_aliases, open_conflicts,
+            audit_rows,
+        }))
     }
 }

@@ -27,16 +27,16 @@ use crate::config::{DbTls, SslMode};
 
 /// Makes a TLS session per connection, all with one client configuration.
 #[derive(Debug, Clone)]
-pub struct PgTls {
+pub(crate) struct PgTls {
     config: Arc<ClientConfig>,
 }
 
 /// Why the connector cannot be built (a provider without safe protocol
 /// versions: not expected with ring).
-pub type TlsSetupError = rustls::Error;
+pub(crate) type TlsSetupError = rustls::Error;
 
 impl PgTls {
-    pub fn new(tls: &DbTls) -> Result<Self, TlsSetupError> {
+    pub(crate) fn new(tls: &DbTls) -> Result<Self, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
@@ -85,7 +85,7 @@ where
 
 /// One connection's TLS session, to be started.
 #[derive(Debug)]
-pub struct PgTlsConnect {
+pub(crate) struct PgTlsConnect {
     config: Arc<ClientConfig>,
     host: String,
 }
@@ -111,7 +111,7 @@ where
 
 /// An encrypted connection to PostgreSQL.
 #[derive(Debug)]
-pub struct PgTlsStream<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct PgTlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for PgTlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {

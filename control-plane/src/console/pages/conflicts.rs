@@ -145,7 +145,7 @@ pub async fn resolve(
     match resolved {
         Resolved::Done(_) => Ok(see_other("/console/conflicts?done=resolved")),
         Resolved::NotFound => Err(ApiError::NotFound(format!("no conflict {id}")).into()),
-        Resolved::AlreadyResolved(_) => Err(ApiError::AlreadyResolved(id).into()),
+        Resolved::Already => Err(ApiError::AlreadyResolved(id).into()),
         Resolved::NotOwner { alias, owner } => Err(ApiError::NotOwner { alias, owner }.into()),
     }
 }
