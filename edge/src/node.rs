@@ -122,7 +122,6 @@ pub fn warn_if_dev_key(key: &signing::VerifyingKey) {
 #[derive(Debug)]
 pub struct Node {
     http: Option<SocketAddr>,
-    quic: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     feed: tokio::task::JoinHandle<()>,
     threads: Vec<JoinHandle<()>>,
@@ -179,16 +178,12 @@ pub fn launch(
     let http = bound.first().map(workers::Worker::local_addr).transpose()?;
     let (stop, stop_rx) = watch::channel(false);
     let mut threads = workers::spawn(bound, app.clone(), tls.clone(), stop_rx.clone())?;
-    let quic = match quic {
-        Some(q) => {
-            let (addr, thread) = crate::quic::spawn(config.quic.addr, q, app, stop_rx.clone())
-                .with_context(|| format!("QUIC on {}", config.quic.addr))?;
-            tracing::info!(udp = %addr, alpn = "nexus-resolve/1", "QUIC ready");
-            threads.push(thread);
-            Some(addr)
-        }
-        None => None,
-    };
+    if let Some(q) = quic {
+        let (addr, thread) = crate::quic::spawn(config.quic.addr, q, app, stop_rx.clone())
+            .with_context(|| format!("QUIC on {}", config.quic.addr))?;
+        tracing::info!(udp = %addr, alpn = "nexus-resolve/1", "QUIC ready");
+        threads.push(thread);
+    }
     tracing::info!(
         addr = %http.map_or_else(|| "-".to_owned(), |a| a.to_string()),
         workers = config.workers.get(),
@@ -203,17 +198,13 @@ pub fn launch(
         Feed::File(file, applier) => tokio::spawn(source::drive(file, applier, stopped)),
         Feed::Bus(sync) => tokio::spawn(sync.run(stopped)),
     };
-    Ok(Node { http, quic, stop, feed, threads })
+    Ok(Node { http, stop, feed, threads })
 }
 
 impl Node {
     /// The HTTP listener's address (the first worker's; they share it).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http
-    }
-
-    pub fn quic_addr(&self) -> Option<SocketAddr> {
-        self.quic
     }
 
     /// Stops the feed, drains the connections and joins every thread.

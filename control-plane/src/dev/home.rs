@@ -23,9 +23,6 @@ pub struct Home {
 /// What is generated once per directory and kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Secrets {
-    /// `SECRET_KEY` (HS256): kept for directories made before token keys,
-    /// no longer given to anything (dev signs tokens with EdDSA).
-    pub secret_key: String,
     /// `NEXUS_SIGNING_KEY`: the seed that signs snapshots and deltas.
     pub signing_key: String,
     /// `NEXUS_TOKEN_SIGNING_KEY`: the Ed25519 key (PKCS#8 PEM) that signs
@@ -113,11 +110,8 @@ impl Home {
                 Ok(secrets)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secrets = Secrets {
-                    secret_key: random_hex(),
-                    signing_key: random_hex(),
-                    token_signing_key: Some(token_key()),
-                };
+                let secrets =
+                    Secrets { signing_key: random_hex(), token_signing_key: Some(token_key()) };
                 write_private(&path, &secrets, true)?;
                 Ok(secrets)
             }
@@ -168,12 +162,13 @@ mod tests {
             "{e}"
         );
         let first = home.secrets().unwrap();
-        assert_eq!(first.secret_key.len(), 64);
+        assert_eq!(first.signing_key.len(), 64);
         assert_eq!(home.secrets().unwrap().signing_key, first.signing_key);
         let token_key = first.token_signing_key.clone().unwrap();
         assert!(nexus_protocol::jwk::parse_signing_key(&token_key).is_ok());
         assert_eq!(home.secrets().unwrap().token_signing_key, Some(token_key));
-        // A directory from before token keys gets one, kept from then on.
+        // A directory from before token keys gets one, kept from then on
+        // (its `secret_key`, no longer used, is read past and dropped).
         let old = serde_json::json!({"secret_key": "a", "signing_key": "b"});
         std::fs::write(tmp.path().join("secrets.json"), old.to_string()).unwrap();
         let added = home.secrets().unwrap().token_signing_key.unwrap();
@@ -181,6 +176,6 @@ mod tests {
         drop(home);
         // --reset keeps nothing but the lock.
         let home = Home::open(tmp.path(), true).unwrap();
-        assert_ne!(home.secrets().unwrap().secret_key, first.secret_key);
+        assert_ne!(home.secrets().unwrap().signing_key, first.signing_key);
     }
 }
