@@ -236,8 +236,9 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
             })?;
             parse_key("NEXUS_VERIFY_KEY_FILE", text)?
         }
-        // main warns loudly when it sees the dev key.
-        (None, None) => signing::dev_verify_key(),
+        // Closed by default; main still warns loudly when it sees the dev key.
+        (None, None) if nexus_runtime::env::insecure_dev_keys(env)? => signing::dev_verify_key(),
+        (None, None) => return Err(ConfigError::NoVerifyKey),
     };
     let check_ms: u64 = parsed(env, "EDGE_CHECK_INTERVAL_MS")?.unwrap_or(2_000);
     if check_ms == 0 {
@@ -287,7 +288,7 @@ mod tests {
 
     #[test]
     fn defaults_and_refusals() {
-        let c = config(&[("SECRET_KEY", "s3cret")]).unwrap();
+        let c = config(&[("SECRET_KEY", "s3cret-s3cret-s3cret-s3cret-s3cret")]).unwrap();
         assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.max_connections_per_ip, None);
@@ -323,6 +324,14 @@ mod tests {
     #[test]
     fn redis_mode_reads_the_contract_names_and_hides_the_url() {
         let base = [("EDGE_AUTH", "off"), ("REDIS_URL", "redis://:pw-s3cret@host:6379")];
+        // Closed by default: no verify key, no start.
+        let e = redis_config(&base).unwrap_err();
+        assert!(matches!(e, ConfigError::NoVerifyKey), "{e}");
+        let base = [
+            ("EDGE_AUTH", "off"),
+            ("REDIS_URL", "redis://:pw-s3cret@host:6379"),
+            ("NEXUS_INSECURE_DEV_KEYS", "1"),
+        ];
         let c = redis_config(&base).unwrap();
         let SourceConfig::Redis(redis) = &c.source else { panic!("not redis mode: {c:?}") };
         let RedisSource { redis, report, sync } = &**redis;
@@ -370,6 +379,7 @@ mod tests {
             let vars = [
                 ("EDGE_AUTH", "off"),
                 ("REDIS_URL", "redis://replica:6379"),
+                ("NEXUS_INSECURE_DEV_KEYS", "1"),
                 ("NEXUS_REDIS_PREFIX", "p1"),
                 ("EDGE_REPORT_REDIS_URL", url),
             ];

@@ -121,6 +121,10 @@ pub struct Metrics {
     pub state_age_seconds: Gauge<f64, AtomicU64>,
     pub reloads_ok: Counter,
     pub reloads_rejected: Counter,
+    /// Validly signed states refused for being older than the one held
+    /// (`result="older"`, also counted in `rejected`): a replayed snapshot,
+    /// or a control plane gone back without `epoch bump`.
+    pub reloads_older: Counter,
     pub connections: Gauge<i64, AtomicI64>,
     pub connections_refused: Counter,
     /// HTTP connections closed by the slow-client deadline (`deadline`).
@@ -172,6 +176,7 @@ impl Metrics {
         registry.register("nexus_edge_reloads", "State reloads by result", reloads.clone());
         let reloads_ok = reloads.get_or_create(&[("result", "ok")]).clone();
         let reloads_rejected = reloads.get_or_create(&[("result", "rejected")]).clone();
+        let reloads_older = reloads.get_or_create(&[("result", "older")]).clone();
         let m = Self {
             outcomes,
             resolve_duration: LatencyHistogram::default(),
@@ -182,6 +187,7 @@ impl Metrics {
             state_age_seconds: Gauge::default(),
             reloads_ok,
             reloads_rejected,
+            reloads_older,
             connections: Gauge::default(),
             connections_refused: Counter::default(),
             connections_deadline_closed: Counter::default(),

@@ -1,4 +1,5 @@
-//! The `nexus-edge` binary: refuses to start without SECRET_KEY, reloads on
+//! The `nexus-edge` binary: refuses to start without SECRET_KEY (or with one
+//! too short), or in sync mode without the state verify key; reloads on
 //! SIGHUP, drains and exits on SIGTERM.
 
 use std::net::SocketAddr;
@@ -63,6 +64,35 @@ fn refuses_to_start_without_secret_key() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SECRET_KEY"), "{stderr}");
+}
+
+#[test]
+fn refuses_a_secret_key_too_short_to_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.yaml");
+    std::fs::write(&file, "aliases: []\n").unwrap();
+    let out = edge(&file).env("SECRET_KEY", "short-but-set").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SECRET_KEY") && stderr.contains("32"), "{stderr}");
+    assert!(!stderr.contains("short-but-set"), "the secret was printed: {stderr}");
+}
+
+#[test]
+fn refuses_to_sync_without_the_state_verify_key() {
+    // Closed by default: no NEXUS_VERIFY_KEY, no start (the development
+    // key only with the explicit test switch).
+    let closed = || {
+        let mut c = nexus_harness::process::command();
+        c.env("REDIS_URL", "redis://127.0.0.1:1").env("EDGE_AUTH", "off");
+        c
+    };
+    let out = closed().output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NEXUS_VERIFY_KEY"), "{stderr}");
+    let out = closed().env("NEXUS_INSECURE_DEV_KEYS", "maybe").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NEXUS_INSECURE_DEV_KEYS"));
 }
 
 #[test]

@@ -140,6 +140,8 @@ fn edge_binary(
     let mut command = nexus_harness::process::command();
     command
         .env("REDIS_URL", replica)
+        // The fake publisher signs with the development key.
+        .env("NEXUS_INSECURE_DEV_KEYS", "1")
         .env("NEXUS_REDIS_PREFIX", prefix)
         .env("EDGE_CHECK_INTERVAL_MS", "200")
         .env("EDGE_ID", id)

@@ -145,19 +145,47 @@ async fn a_new_epoch_means_a_fresh_snapshot_even_at_a_lower_version() {
 }
 
 #[tokio::test]
-async fn an_edge_ahead_of_the_control_plane_takes_the_snapshot() {
+async fn an_older_signed_state_written_back_to_redis_is_refused() {
+    // The attacker with Redis: every key written back from an older copy
+    // (snapshot, head and an empty ring), validly signed, same epoch.
     let p = FakePublisher::new().await;
-    p.publish_snapshot(&p.snapshot(1, three(1))).await;
+    let old = p.snapshot(1, three(1));
+    p.publish_snapshot(&old).await;
     let edge = SyncEdge::start(sync_config(&p.keys, &redis_url(), None)).await;
     edge.wait_version(1, 1).await;
-    p.publish_delta(&p.delta(1, vec![rec("frontend", "cart", "https://ghost", 2)], vec![])).await;
+    p.publish_delta(&p.delta(1, vec![rec("frontend", "cart", "https://new", 2)], vec![])).await;
     edge.wait_version(1, 2).await;
-    // Redis goes back to version 1 (same epoch): the edge must follow.
     p.clear_ring().await;
+    p.publish_snapshot(&old).await;
+    // Refused, counted and reported; the edge keeps serving version 2.
+    let older = || edge.metrics.reloads_older.get();
+    wait_until("the older snapshot refused", || async { older() >= 1 }).await;
+    edge.wait_checks(2).await;
+    assert_eq!((edge.state.epoch(), edge.state.version()), (1, 2));
+    assert_eq!(edge.canonical("frontend", "cart").await.as_deref(), Some("https://new"));
+    assert_eq!(older(), 1, "the refused snapshot is not fetched and judged again");
+    let report = p.report(&edge.id).await.expect("a fleet report");
+    let reason = report["last_rejection"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("offered 1:1, holding 1:2"), "{report}");
+    p.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_earlier_epoch_is_refused_even_at_a_higher_version() {
+    // Epochs are ordered: a state of an earlier epoch is older, whatever
+    // its version (a replay from before an `epoch bump`, or a restored
+    // database that was not bumped).
+    let mut p = FakePublisher::new().await;
+    p.epoch = 5;
     p.publish_snapshot(&p.snapshot(1, three(1))).await;
-    edge.wait_version(1, 1).await;
-    let cart = edge.canonical("frontend", "cart").await;
-    assert_eq!(cart.as_deref(), Some("https://api.nexus.com/v1/cart"));
+    let edge = SyncEdge::start(sync_config(&p.keys, &redis_url(), None)).await;
+    edge.wait_version(5, 1).await;
+    p.epoch = 4;
+    p.clear_ring().await;
+    p.publish_snapshot(&p.snapshot(9, three(9))).await;
+    wait_until("the earlier epoch refused", || async { edge.metrics.reloads_older.get() >= 1 })
+        .await;
+    assert_eq!((edge.state.epoch(), edge.state.version()), (5, 1));
     p.cleanup().await;
 }
 

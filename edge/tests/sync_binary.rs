@@ -14,6 +14,8 @@ fn start(url: &str, prefix: &str, state_dir: &Path) -> (EdgeProcess, SocketAddr,
     let running = EdgeProcess::start(
         nexus_harness::process::command()
             .env("REDIS_URL", url)
+            // The fake publisher signs with the development key.
+            .env("NEXUS_INSECURE_DEV_KEYS", "1")
             .env("NEXUS_REDIS_PREFIX", prefix)
             .env("EDGE_STATE_DIR", state_dir)
             .env("EDGE_CHECK_INTERVAL_MS", "200")

@@ -41,6 +41,8 @@ impl Plane {
             "SECRET_KEY" => Some(secret.into()),
             "REDIS_URL" => Some(redis_url.into()),
             "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
+            // The rigs' edges verify with the development key.
+            "NEXUS_INSECURE_DEV_KEYS" => Some("1".into()),
             "LOG_LEVEL" => Some("warn".into()),
             _ => None,
         })

@@ -72,6 +72,7 @@ impl PropagationConfig {
                     .map_err(|e| invalid("NEXUS_SIGNING_KEY_FILE", format!("{path}: {e}")))?;
                 (key, false)
             }
+            // Unused unless this instance publishes (checked below).
             (None, None) => (signing::dev_signing_key(), true),
         };
         let publish = match get("NEXUS_PUBLISH").map(|v| v.trim().to_ascii_lowercase()) {
@@ -82,6 +83,19 @@ impl PropagationConfig {
         };
         if publish && redis_url.is_none() {
             return Err(invalid("NEXUS_PUBLISH", "publishing needs REDIS_URL"));
+        }
+        // Closed by default: a publisher signing with the public
+        // development key lets whoever can write Redis sign any state.
+        let insecure = nexus_runtime::env::insecure_dev_keys(get)
+            .map_err(|e| invalid(nexus_runtime::env::INSECURE_DEV_KEYS, e))?;
+        if publish && dev_key && !insecure {
+            return Err(invalid(
+                "NEXUS_SIGNING_KEY",
+                "not set: a control plane that publishes needs the state signing key \
+                 (NEXUS_SIGNING_KEY, 64 hex chars, or NEXUS_SIGNING_KEY_FILE); the edges verify \
+                 with its public half (NEXUS_VERIFY_KEY). NEXUS_INSECURE_DEV_KEYS=1 signs with \
+                 the public development key, for tests only",
+            ));
         }
         let outbox_retention_days = match get("OUTBOX_RETENTION_DAYS") {
             None => 30,
@@ -125,11 +139,19 @@ mod tests {
     }
 
     #[test]
-    fn defaults_publish_only_with_redis_and_use_the_dev_key() {
+    fn defaults_publish_only_with_redis_and_never_with_the_dev_key() {
         let off = from(&[]).unwrap();
         assert!(!off.publish && off.dev_key && off.prefix == "nexus");
-        let on = from(&[("REDIS_URL", "redis://:hunter2@127.0.0.1:6379")]).unwrap();
-        assert!(on.publish);
+        // Closed by default: publishing without the signing key is refused.
+        let e = from(&[("REDIS_URL", "redis://:hunter2@127.0.0.1:6379")]).unwrap_err();
+        assert!(e.to_string().contains("NEXUS_SIGNING_KEY"), "{e}");
+        assert!(!e.to_string().contains("hunter2"));
+        let on = from(&[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"),
+            ("NEXUS_INSECURE_DEV_KEYS", "1"),
+        ])
+        .unwrap();
+        assert!(on.publish && on.dev_key);
         assert!(!format!("{on:?}").contains("hunter2"));
         let muted = from(&[("REDIS_URL", "redis://127.0.0.1"), ("NEXUS_PUBLISH", "false")]);
         assert!(!muted.unwrap().publish);

@@ -53,6 +53,23 @@ fn token_needs_no_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("SECRET_KEY"));
 }
 
+#[test]
+fn a_publisher_without_the_state_signing_key_does_not_start() {
+    // Closed by default: publishing (REDIS_URL set) needs NEXUS_SIGNING_KEY.
+    let out = bin()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NEXUS_SIGNING_KEY") && stderr.contains("NEXUS_VERIFY_KEY"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn migrate_then_import_a_file() {
     let db = fresh_database().await;

@@ -59,6 +59,7 @@ impl System {
                 "SECRET_KEY" => Some(SECRET.into()),
                 "REDIS_URL" => Some(redis.clone()),
                 "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
+                "NEXUS_INSECURE_DEV_KEYS" => Some("1".into()),
                 "LOG_LEVEL" => Some("warn".into()),
                 _ => None,
             }

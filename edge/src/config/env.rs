@@ -25,6 +25,13 @@ pub enum ConfigError {
          give it NEXUS_TOKEN_VERIFY_KEYS, the public keys, instead"
     )]
     SigningKeyOnEdge(&'static str),
+    #[error(
+        "no state verify key: set NEXUS_VERIFY_KEY (or NEXUS_VERIFY_KEY_FILE) to the public key \
+         of the control plane's NEXUS_SIGNING_KEY; without it anyone who can write Redis could \
+         sign the edge's state (NEXUS_INSECURE_DEV_KEYS=1 accepts the public development key, \
+         for tests only)"
+    )]
+    NoVerifyKey,
     #[error("EDGE_TLS_CERT and EDGE_TLS_KEY must be set together")]
     HalfTls,
     #[error("nothing to serve: pass --aliases-file PATH (or EDGE_ALIASES_FILE), or set REDIS_URL")]

@@ -6,6 +6,7 @@
 //! | verify keys                  | `eddsa`       |
 //! | verify keys and `SECRET_KEY` | `eddsa+hs256` (a migration; warned) |
 //! | `SECRET_KEY` only            | `hs256` (development; warned) |
+//! | a `SECRET_KEY` under 32 bytes | refused at start, on both planes |
 //! | neither                      | refused at start |
 //!
 //! `TOKEN_MAX_TTL` (default a day, as on the control plane) caps the
@@ -17,7 +18,9 @@
 //! mint tokens is what the asymmetric keys exist to prevent.
 
 use nexus_protocol::TokenVerifier;
-use nexus_runtime::tokens::{DEFAULT_MAX_TTL, SIGNING_KEY, SIGNING_KEY_FILE, text_of, verify_keys};
+use nexus_runtime::tokens::{
+    DEFAULT_MAX_TTL, MIN_SECRET_LEN, SIGNING_KEY, SIGNING_KEY_FILE, text_of, verify_keys,
+};
 
 use super::env::{ConfigError, EnvError};
 
@@ -39,6 +42,17 @@ pub fn edge_verifier(env: &impl Fn(&str) -> Option<String>) -> Result<TokenVerif
         }
     };
     let secret = env("SECRET_KEY").filter(|s| !s.is_empty());
+    if let Some(s) = &secret
+        && s.len() < MIN_SECRET_LEN
+    {
+        // Never the value: a secret.
+        return Err(EnvError::Invalid {
+            name: "SECRET_KEY",
+            value: "<redacted>".into(),
+            reason: format!("{} bytes; HS256 needs at least {MIN_SECRET_LEN}", s.len()),
+        }
+        .into());
+    }
     let verifier = match (verify_keys(env)?, secret) {
         (Some(keys), None) => TokenVerifier::eddsa(keys),
         (Some(keys), Some(s)) => TokenVerifier::eddsa(keys).with_hs256(s.as_bytes()),
@@ -83,9 +97,14 @@ mod tests {
         let public = jwk::public_key_pem(&key.verifying_key());
         let v = edge_verifier(&env(&[(VERIFY_KEYS, public.clone())])).unwrap();
         assert_eq!(v.mode(), "eddsa");
-        let both = [(VERIFY_KEYS, public.clone()), ("SECRET_KEY", "s".into())];
+        let secret = "0123456789abcdef0123456789abcdef".to_owned();
+        let both = [(VERIFY_KEYS, public.clone()), ("SECRET_KEY", secret.clone())];
         assert_eq!(edge_verifier(&env(&both)).unwrap().mode(), "eddsa+hs256");
-        assert_eq!(edge_verifier(&env(&[("SECRET_KEY", "s".into())])).unwrap().mode(), "hs256");
+        assert_eq!(edge_verifier(&env(&[("SECRET_KEY", secret)])).unwrap().mode(), "hs256");
+        // 31 bytes: too short to be an HS256 key, refused without echoing it.
+        let short = "0123456789abcdef0123456789abcde".to_owned();
+        let e = edge_verifier(&env(&[("SECRET_KEY", short.clone())])).unwrap_err().to_string();
+        assert!(e.contains("31 bytes") && !e.contains(&short), "{e}");
         assert!(matches!(edge_verifier(&env(&[])), Err(ConfigError::MissingSecret)));
 
         let private = jwk::signing_key_pem(&key);

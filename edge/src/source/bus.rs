@@ -328,8 +328,8 @@ impl BusSource {
                     None => return Err(SyncError::Missing("head")),
                 },
                 Action::ReadRing { after } => c.read(self.bus.ring_after(after).await?),
-                Action::Snapshot { force } => {
-                    if let Some(update) = self.fetch_snapshot(force).await? {
+                Action::Snapshot => {
+                    if let Some(update) = self.fetch_snapshot().await? {
                         self.catch_up = Some(c);
                         return Ok(Some(update));
                     }
@@ -357,7 +357,7 @@ impl BusSource {
 
     /// The snapshot to hand out, or `None` when the bus still holds the
     /// one refused last.
-    async fn fetch_snapshot(&mut self, force: bool) -> Result<Option<Update>, SyncError> {
+    async fn fetch_snapshot(&mut self) -> Result<Option<Update>, SyncError> {
         // The header (hash and signature) is enough to recognise an
         // envelope already refused, without fetching it all again.
         if let Some(refused) = &self.refused_snapshot
@@ -369,7 +369,7 @@ impl BusSource {
             return Err(SyncError::Missing("snapshot"));
         };
         self.handed = Handed::Snapshot(bytes.get(..HEADER_LEN).map(<[u8]>::to_vec));
-        Ok(Some(Update::SignedSnapshot { bytes, force }))
+        Ok(Some(Update::SignedSnapshot { bytes }))
     }
 
     /// A snapshot for the disk copy when the disk log has grown long and

@@ -5,8 +5,10 @@
 //! [`CatchUp::read`], and [`CatchUp::outcome`] with the [`Step`] of every
 //! update it handed out). Tests drive it one action at a time.
 //!
-//! The order: read `P:head`; take the snapshot (forced) when there is no
-//! state, another epoch, or the edge is ahead of the control plane; unless
+//! The order: read `P:head`; take the snapshot when there is no state,
+//! another epoch, or the head is behind the edge (the applier installs
+//! only a later state and refuses, counts and reports an older one, so a
+//! Redis holding an old copy cannot roll the edge back); unless
 //! the state is at the head, read the ring after it and hand its deltas
 //! out; when the ring does not reach back (empty, or a delta that does not
 //! continue the state), take the snapshot once and read the ring after it;
@@ -35,10 +37,11 @@ impl Position {
         self.loaded && self.epoch == head.epoch && self.version == head.version
     }
 
-    /// Whether only a snapshot, installed even if older, can bring the
-    /// state to `head`: no state, another epoch, or ahead of the control
-    /// plane (its history was rewritten).
-    fn needs_forced_snapshot(self, head: Head) -> bool {
+    /// Whether only the snapshot can bring the state to `head`: no state,
+    /// another epoch, or a head behind the state. The snapshot is fetched
+    /// even then so the applier judges what is really there (a later epoch
+    /// is installed; anything older is refused and reported).
+    fn needs_snapshot(self, head: Head) -> bool {
         !self.loaded || head.epoch != self.epoch || head.version < self.version
     }
 
@@ -57,10 +60,9 @@ pub enum Action {
     /// Read the ring's deltas after `after`, in order, and pass them to
     /// [`CatchUp::read`].
     ReadRing { after: u64 },
-    /// Fetch the snapshot and hand it out (`force`: install it even if
-    /// older). The I/O may skip it (it is the one refused last); then it
-    /// asks again.
-    Snapshot { force: bool },
+    /// Fetch the snapshot and hand it out. The I/O may skip it (it is the
+    /// one refused last); then it asks again.
+    Snapshot,
     /// Hand out this delta of the ring.
     Delta(Vec<u8>),
     /// Over, the state follows the source again; `reached`: it is at the
@@ -89,8 +91,7 @@ pub struct CatchUp {
 enum Stage {
     /// Read the head.
     Head,
-    /// The head is known: take the snapshot (forced) if the ring cannot
-    /// help.
+    /// The head is known: take the snapshot if the ring cannot help.
     Compare,
     /// Read the ring after the state, unless the state is at the head.
     Ring,
@@ -132,9 +133,9 @@ impl CatchUp {
                 Stage::Head => return Action::ReadHead,
                 Stage::Compare => {
                     self.stage = Stage::Ring;
-                    if self.head.is_some_and(|h| at.needs_forced_snapshot(h)) {
+                    if self.head.is_some_and(|h| at.needs_snapshot(h)) {
                         self.handed = Some(Handed::Snapshot);
-                        return Action::Snapshot { force: true };
+                        return Action::Snapshot;
                     }
                 }
                 Stage::Ring if self.head.is_some_and(|h| at.is_at(h)) => self.stage = Stage::Done,
@@ -149,7 +150,7 @@ impl CatchUp {
                 Stage::Snapshot => {
                     self.stage = Stage::RingAgain;
                     self.handed = Some(Handed::Snapshot);
-                    return Action::Snapshot { force: false };
+                    return Action::Snapshot;
                 }
                 Stage::Done => {
                     let reached = self.head.is_some_and(|h| at.reached(h));
@@ -263,8 +264,8 @@ mod tests {
         c.read(ring(&[5, 6]));
         assert_eq!(c.next(at(1, 2)), Action::Delta(vec![5]));
         c.outcome(&gap());
-        // The rest of that ring is dropped; the snapshot, not forced.
-        assert_eq!(c.next(at(1, 2)), Action::Snapshot { force: false });
+        // The rest of that ring is dropped; the snapshot.
+        assert_eq!(c.next(at(1, 2)), Action::Snapshot);
         c.outcome(&applied(7));
         assert_eq!(c.next(at(1, 7)), Action::ReadRing { after: 7 });
         c.read(ring(&[9]));
@@ -279,7 +280,7 @@ mod tests {
         let mut c = after_head(head(1, 9));
         assert_eq!(c.next(at(1, 2)), Action::ReadRing { after: 2 });
         c.read(VecDeque::new());
-        assert_eq!(c.next(at(1, 2)), Action::Snapshot { force: false });
+        assert_eq!(c.next(at(1, 2)), Action::Snapshot);
         c.outcome(&applied(8));
         assert_eq!(c.next(at(1, 8)), Action::ReadRing { after: 8 });
         c.read(ring(&[9]));
@@ -293,7 +294,7 @@ mod tests {
         let mut c = after_head(head(1, 9));
         assert_eq!(c.next(at(1, 2)), Action::ReadRing { after: 2 });
         c.read(VecDeque::new());
-        assert_eq!(c.next(at(1, 2)), Action::Snapshot { force: false });
+        assert_eq!(c.next(at(1, 2)), Action::Snapshot);
         c.outcome(&Step::Unchanged);
         assert_eq!(c.next(at(1, 2)), Action::ReadRing { after: 2 });
         c.read(VecDeque::new());
@@ -305,7 +306,7 @@ mod tests {
         let mut c = after_head(head(1, 9));
         assert_eq!(c.next(at(1, 2)), Action::ReadRing { after: 2 });
         c.read(VecDeque::new());
-        assert_eq!(c.next(at(1, 2)), Action::Snapshot { force: false });
+        assert_eq!(c.next(at(1, 2)), Action::Snapshot);
         c.outcome(&refused());
         assert_eq!(c.next(at(1, 2)), Action::Stop);
         // And stays stopped until the I/O starts a new one.
@@ -313,9 +314,9 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_forced_snapshot_stops_the_catch_up_too() {
+    fn a_refused_first_snapshot_stops_the_catch_up_too() {
         let mut c = after_head(head(2, 1));
-        assert_eq!(c.next(at(1, 5)), Action::Snapshot { force: true });
+        assert_eq!(c.next(at(1, 5)), Action::Snapshot);
         c.outcome(&refused());
         assert_eq!(c.next(at(1, 5)), Action::Stop);
     }
@@ -327,14 +328,14 @@ mod tests {
         c.read(ring(&[3]));
         assert_eq!(c.next(at(1, 2)), Action::Delta(vec![3]));
         c.outcome(&refused());
-        assert_eq!(c.next(at(1, 2)), Action::Snapshot { force: false });
+        assert_eq!(c.next(at(1, 2)), Action::Snapshot);
     }
 
     #[test]
-    fn a_new_epoch_an_edge_ahead_or_no_state_take_the_snapshot_forced() {
+    fn a_new_epoch_an_edge_ahead_or_no_state_take_the_snapshot_first() {
         for (state, h) in [(at(1, 5), head(2, 1)), (at(1, 5), head(1, 3)), (EMPTY, head(1, 3))] {
             let mut c = after_head(h);
-            assert_eq!(c.next(state), Action::Snapshot { force: true }, "{state:?} {h:?}");
+            assert_eq!(c.next(state), Action::Snapshot, "{state:?} {h:?}");
             c.outcome(&applied(h.version));
             let now = at(h.epoch, h.version);
             assert_eq!(c.next(now), Action::Done { reached: true }, "{state:?} {h:?}");
@@ -346,10 +347,10 @@ mod tests {
         // The I/O did not hand the snapshot out (Redis still holds the one
         // refused last): no step comes, the catch-up asks for the ring.
         let mut c = after_head(head(2, 4));
-        assert_eq!(c.next(EMPTY), Action::Snapshot { force: true });
+        assert_eq!(c.next(EMPTY), Action::Snapshot);
         assert_eq!(c.next(EMPTY), Action::ReadRing { after: 0 });
         c.read(VecDeque::new());
-        assert_eq!(c.next(EMPTY), Action::Snapshot { force: false });
+        assert_eq!(c.next(EMPTY), Action::Snapshot);
         assert_eq!(c.next(EMPTY), Action::ReadRing { after: 0 });
         c.read(VecDeque::new());
         assert_eq!(c.next(EMPTY), Action::Done { reached: false });

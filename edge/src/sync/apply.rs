@@ -157,9 +157,9 @@ impl Applier {
     /// Applies one update: the only way the state changes.
     pub fn apply(&mut self, update: Update) -> Step {
         let step = match update {
-            Update::SignedSnapshot { bytes, force } => self.signed_snapshot(bytes, force),
+            Update::SignedSnapshot { bytes } => self.signed_snapshot(bytes),
             Update::SignedDelta(bytes) => self.signed_delta(&bytes),
-            Update::Snapshot(s) => self.snapshot(&s, [0; 32], false),
+            Update::Snapshot(s) => self.snapshot(&s, [0; 32]),
             Update::Delta(d) => self.delta(&d, [0; 32]),
             Update::Unchanged => {
                 self.state.set_source(self.live);
@@ -186,7 +186,7 @@ impl Applier {
         self.key.ok_or_else(|| self.refused(Refusal::NoKey))
     }
 
-    fn signed_snapshot(&mut self, bytes: Vec<u8>, force: bool) -> Step {
+    fn signed_snapshot(&mut self, bytes: Vec<u8>) -> Step {
         let key = match self.key() {
             Ok(k) => k,
             Err(refused) => return refused,
@@ -203,7 +203,7 @@ impl Applier {
         // restored from disk) is no propagation lag, however old.
         let s = &self.state;
         let following = s.is_loaded() && s.source() != SourceKind::Disk && !self.restoring;
-        let step = self.snapshot(&snapshot, header.content_hash, force);
+        let step = self.snapshot(&snapshot, header.content_hash);
         if let Step::Applied { .. } = step
             && following
             && snapshot.created_at_ms > 0
@@ -217,15 +217,21 @@ impl Applier {
         step
     }
 
-    /// Installs `snapshot` unless it is not newer (same epoch; with
-    /// `force`, an older one is installed too) or the guard refuses it.
-    fn snapshot(&mut self, snapshot: &Snapshot, hash: [u8; 32], force: bool) -> Step {
+    /// Installs `snapshot` if it is later than the state ([`order`]) and
+    /// the guard lets it; the same state is nothing to do, an older one is
+    /// refused.
+    fn snapshot(&mut self, snapshot: &Snapshot, hash: [u8; 32]) -> Step {
         let s = &self.state;
-        if s.is_loaded()
-            && snapshot.epoch == s.epoch()
-            && (snapshot.version == s.version() || (snapshot.version < s.version() && !force))
-        {
-            return Step::Unchanged;
+        if s.is_loaded() {
+            let (holding, offered) = ((s.epoch(), s.version()), (snapshot.epoch, snapshot.version));
+            match order(offered, holding) {
+                std::cmp::Ordering::Equal => return Step::Unchanged,
+                std::cmp::Ordering::Less => {
+                    self.metrics.reloads_older.inc();
+                    return self.refused(Refusal::Older { offered, holding });
+                }
+                std::cmp::Ordering::Greater => {}
+            }
         }
         let census = Census::of(&snapshot.records);
         if !snapshot.intended_shrink {
@@ -357,7 +363,7 @@ impl Applier {
     }
 
     fn restore_inner(&mut self, saved: Saved) -> Result<u64, Refusal> {
-        match self.apply(Update::SignedSnapshot { bytes: saved.snapshot, force: true }) {
+        match self.apply(Update::SignedSnapshot { bytes: saved.snapshot }) {
             Step::Refused(e) => return Err(e),
             Step::Applied { .. } | Step::Unchanged | Step::Missed(_) => {}
         }
@@ -379,6 +385,15 @@ impl Applier {
         self.metrics.reloads_rejected.inc();
         Step::Refused(e)
     }
+}
+
+/// The order of states, the one rule of "never go back": epochs are ordered
+/// (`epoch bump` only moves the registry's forward), and within an epoch
+/// versions are. Whatever the source (Redis, the disk copy, a peer), an
+/// edge installs only a state later than the one it holds, so whoever can
+/// write Redis can replay old signed states but never roll an edge back.
+pub fn order(a: (u64, u64), b: (u64, u64)) -> std::cmp::Ordering {
+    a.cmp(&b)
 }
 
 /// Whether a channel message is an envelope (else it may be a head notice).
@@ -442,7 +457,7 @@ mod tests {
     }
 
     fn snap(a: &mut Applier, bytes: Vec<u8>) -> Step {
-        a.apply(Update::SignedSnapshot { bytes, force: false })
+        a.apply(Update::SignedSnapshot { bytes })
     }
 
     fn del(a: &mut Applier, bytes: Vec<u8>) -> Step {

@@ -11,10 +11,10 @@ use crate::state::DeltaRefused;
 /// One thing a source has to say.
 #[derive(Debug)]
 pub enum Update {
-    /// A signed snapshot envelope (Redis, the disk copy). With `force`, it
-    /// is installed even when older than the state in the same epoch (the
-    /// edge found itself ahead of the control plane).
-    SignedSnapshot { bytes: Vec<u8>, force: bool },
+    /// A signed snapshot envelope (Redis, the disk copy, a peer). Installed
+    /// only when later than the state: a later epoch, or a later version in
+    /// the same epoch (see [`crate::sync::apply`]).
+    SignedSnapshot { bytes: Vec<u8> },
     /// A signed delta envelope.
     SignedDelta(Vec<u8>),
     /// A complete state from a trusted local source (the alias file, a
@@ -66,6 +66,13 @@ pub enum Refusal {
     NoKey,
     #[error("source refused: {0}")]
     Source(Box<dyn std::error::Error + Send + Sync>),
+    /// A validly signed state older than the one the edge holds: a replay,
+    /// or a control plane whose database went back without `epoch bump`.
+    #[error(
+        "older state refused: offered {}:{}, holding {}:{} (an edge never goes back)",
+        offered.0, offered.1, holding.0, holding.1
+    )]
+    Older { offered: (u64, u64), holding: (u64, u64) },
 }
 
 /// What sync has done so far, published on a watch channel after every

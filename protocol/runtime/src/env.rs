@@ -18,6 +18,18 @@ pub enum EnvError {
 /// One type for every secret of both planes; redacted in `Debug`.
 pub use nexus_protocol::Secret;
 
+/// The switch that lets a binary fall back to the public development key
+/// of the state signature when none is configured: for tests only (`dev`
+/// generates real keys). Without it, a control plane that publishes and an
+/// edge that syncs refuse to start without their key: whoever can write
+/// Redis could otherwise sign any state, API-key grants included.
+pub const INSECURE_DEV_KEYS: &str = "NEXUS_INSECURE_DEV_KEYS";
+
+/// Whether [`INSECURE_DEV_KEYS`] is on.
+pub fn insecure_dev_keys(env: &impl Fn(&str) -> Option<String>) -> Result<bool, EnvError> {
+    switch(env, INSECURE_DEV_KEYS, false)
+}
+
 /// `name` parsed as `T`, `None` when unset.
 pub fn parsed<T>(
     env: &impl Fn(&str) -> Option<String>,

@@ -19,6 +19,9 @@ pub const SIGNING_KEY: &str = "NEXUS_TOKEN_SIGNING_KEY";
 pub const SIGNING_KEY_FILE: &str = "NEXUS_TOKEN_SIGNING_KEY_FILE";
 /// `TOKEN_MAX_TTL` when unset: a day, on both planes.
 pub const DEFAULT_MAX_TTL: i64 = 24 * 3600;
+/// Shortest `SECRET_KEY` either plane accepts, in bytes: HS256 wants at
+/// least 256 bits of key.
+pub const MIN_SECRET_LEN: usize = 32;
 
 /// The text of `name` or of the file `name_file` names; `None` when
 /// neither is set (or both are empty).
