@@ -64,8 +64,8 @@ nexus_prepare() {
         [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not built (drop --no-build)" >&2; exit 1; }
     done
 
-    # At least 32 bytes: the control plane (nexus_start_plane) refuses less.
-    SECRET="$name-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
+    # 32 random bytes in hex: both planes refuse a SECRET_KEY under 32 bytes.
+    SECRET="$name-$(od -An -tx1 -N32 /dev/urandom | tr -d " \n")"
     "$BIN/nexus-loadtest" gen --count "$COUNT" --out "$WORK/data" --secret "$SECRET" \
         >"$WORK/token" 2>"$WORK/gen.log"
     TOKEN="$(cat "$WORK/token")"

@@ -218,7 +218,7 @@ in_b redis-cli -h "${PRIMARY[0]}" -p "${PRIMARY[1]}" ping >/dev/null
 rtt=$(($(now_ms) - t0))
 echo "WAN round trip (Redis PING from B, incl. redis-cli start): ${rtt} ms" >&2
 
-SECRET="regions-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
+SECRET="regions-$(od -An -tx1 -N32 /dev/urandom | tr -d " \n")"
 SEED="$(python3 -c 'import os; print(os.urandom(32).hex())')"
 VERIFY="$(python3 - "$SEED" <<'EOF'
 import sys
