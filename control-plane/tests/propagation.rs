@@ -11,6 +11,7 @@ use nexus_control_plane::publisher::{Settings, SnapshotReason, Step};
 use nexus_protocol::envelope::{decode_delta, decode_snapshot};
 use nexus_protocol::signing::{dev_verify_key, parse_signing_key};
 use nexus_protocol::{AliasRecord, DecodeError, Delta, Head, Limits};
+use nexus_runtime::bus::Fence;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -394,7 +395,9 @@ async fn deltas_never_land_on_a_redis_emptied_since_the_step_looked() {
     let next = Head { epoch: published.epoch, version: published.version + 1 };
     let sealed =
         SealedDelta { from_version: published.version, to_version: next.version, bytes: vec![1] };
-    let err = rig.bus().publish_deltas(&[sealed], published, next, 1 << 16).await.unwrap_err();
+    let fence = Fence { epoch: published.epoch, term: u64::MAX };
+    let err =
+        rig.bus().publish_deltas(fence, &[sealed], published, next, 1 << 16).await.unwrap_err();
     assert!(matches!(err, BusError::HeadMoved { .. }), "{err}");
     assert_eq!(rig.head().await, None, "no head without the snapshot behind it");
     assert!(rig.ring().await.is_empty());
@@ -430,6 +433,87 @@ async fn one_leader_at_a_time_and_a_takeover_when_it_dies() {
     let spans: Vec<(u64, u64)> = ring.iter().map(|d| (d.from_version, d.to_version)).collect();
     assert_eq!(spans, [(0, 1), (1, 2)]);
     assert_eq!(rig.head().await.unwrap().version, 2);
+    rig.cleanup().await;
+}
+
+/// The last leader term drawn (migration 0009's sequence).
+async fn leader_term(sql: &tokio_postgres::Client) -> u64 {
+    let row = sql.query_one("SELECT last_value FROM leader_term", &[]).await.unwrap();
+    u64::try_from(row.get::<_, i64>(0)).unwrap()
+}
+
+/// Rounds of [`a_deposed_leader_never_moves_anything_back`].
+const DEPOSED_ROUNDS: u64 = 25;
+
+#[tokio::test]
+async fn a_deposed_leader_never_moves_anything_back() {
+    // Leader A publishes, then loses its lock session (killed in
+    // PostgreSQL) while it still believes it leads; B takes over. Every
+    // write A still had in flight — a snapshot, deltas, a rebuild — carries
+    // A's term, and Redis must refuse each one, round after round, while
+    // the head only ever moves forward.
+    let app = spawn_app().await;
+    let rig = Rig::new(&app).await;
+    let mut a = rig.publisher(&app);
+    let mut b = rig.publisher(&app);
+    app.create("frontend", "a-0", "https://api.nexus.com/a").await;
+    steps_until_idle(&mut a).await;
+    assert_eq!(b.step().await.unwrap(), Step::Follower);
+    let sql = app.sql().await;
+    let a_term = leader_term(&sql).await;
+    let a_head = rig.head().await.expect("A published");
+    let a_snapshot = rig.snapshot().await;
+    // A's lock session dies; PostgreSQL frees the lock and B takes it.
+    let killed = sql
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND database = \
+             (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed, 1, "A's lock session");
+    step_until_takeover(&mut b).await;
+    steps_until_idle(&mut b).await;
+    assert!(leader_term(&sql).await > a_term, "B drew a later term");
+    let a_fence = Fence { epoch: a_head.epoch, term: a_term };
+    let bus = rig.bus();
+    let mut seen = rig.head().await.expect("B's head");
+    for round in 0..DEPOSED_ROUNDS {
+        app.create("frontend", &format!("b-{round}"), "https://api.nexus.com/b").await;
+        steps_until_idle(&mut b).await;
+        let head = rig.head().await.expect("a head");
+        assert!(
+            (head.epoch, head.version) >= (seen.epoch, seen.version),
+            "round {round}: {head} after {seen}"
+        );
+        seen = head;
+        let b_snapshot = rig.snapshot().await;
+        let ahead = Head { epoch: head.epoch, version: head.version + 1 };
+        // A's snapshot, at a head past B's (so only the fence can stop it).
+        let e = bus.publish_snapshot(a_fence, a_snapshot.clone(), ahead, true).await.unwrap_err();
+        assert!(matches!(e, BusError::Fenced { .. }), "round {round}: {e}");
+        // A's snapshot at its own, older head: the head never goes back.
+        let e = bus.publish_snapshot(a_fence, a_snapshot.clone(), a_head, true).await.unwrap_err();
+        assert!(matches!(e, BusError::HeadAhead { .. } | BusError::Fenced { .. }), "{e}");
+        // A's deltas continuing B's head.
+        let d =
+            SealedDelta { from_version: head.version, to_version: ahead.version, bytes: vec![1] };
+        let e = bus.publish_deltas(a_fence, &[d], head, ahead, 1 << 16).await.unwrap_err();
+        assert!(matches!(e, BusError::Fenced { .. }), "round {round}: {e}");
+        // A's periodic rebuild at B's head.
+        let e = bus.refresh_snapshot(a_fence, a_snapshot.clone(), head).await.unwrap_err();
+        assert!(matches!(e, BusError::Fenced { .. }), "round {round}: {e}");
+        assert_eq!(rig.head().await, Some(head), "round {round}: the head stayed");
+        assert!(rig.snapshot().await == b_snapshot, "round {round}: B's snapshot stayed");
+    }
+    // A itself, stepped again, finds it no longer leads and writes nothing.
+    assert_eq!(a.step().await.unwrap(), Step::Follower);
+    assert_eq!(rig.head().await, Some(seen));
+    println!(
+        "deposed leader: {DEPOSED_ROUNDS} rounds, 4 fenced writes each, head {a_head} -> {seen}, never back"
+    );
     rig.cleanup().await;
 }
 

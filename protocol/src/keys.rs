@@ -52,6 +52,26 @@ impl RedisKeys {
     pub fn edges(&self) -> String {
         self.key("edges")
     }
+
+    /// `epoch:term` of the newest leader that wrote: every write of
+    /// snapshot, head and ring is refused below it (a deposed leader).
+    pub fn fence(&self) -> String {
+        self.key("fence")
+    }
+
+    /// Where a leader of `term` uploads a snapshot before the fenced script
+    /// moves it in place (a rename: the large value never passes through
+    /// the script).
+    pub fn staging(&self, term: u64) -> String {
+        self.key(&format!("snapshot:staging:{term}"))
+    }
+
+    /// The leader's signed, timestamped statement of the head, renewed
+    /// every few seconds even when nothing changes, so an edge can tell a
+    /// frozen Redis from a quiet registry.
+    pub fn statement(&self) -> String {
+        self.key("statement")
+    }
 }
 
 #[cfg(test)]

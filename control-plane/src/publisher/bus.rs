@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use nexus_protocol::Head;
-use nexus_runtime::bus::{BusError as TransportError, Transport};
+use nexus_runtime::bus::{BusError as TransportError, Fence, Transport, Written};
 
 use super::batch::SealedDelta;
 
@@ -23,6 +23,18 @@ pub enum BusError {
     /// looked.
     #[error("the bus moved away from the published head {expected}; deltas not written")]
     HeadMoved { expected: Head },
+    /// A later leader (or epoch) wrote to the bus: this instance lost the
+    /// lock, whatever it believes, and wrote nothing.
+    #[error("fenced off: a later leader wrote to the bus (this one's fence is {fence})")]
+    Fenced { fence: Fence },
+    /// The bus holds a head after the snapshot's: the database went back
+    /// (restored without `epoch bump`); nothing written, and the edges keep
+    /// what they have.
+    #[error(
+        "the bus holds a later head than the database's {head}; run `nexus-control-plane epoch \
+         bump` if the database was restored"
+    )]
+    HeadAhead { head: Head },
 }
 
 impl BusError {
@@ -66,6 +78,7 @@ impl Bus {
     /// the channel, or, for one larger than `max_message`, the head notice.
     pub async fn publish_deltas(
         &self,
+        fence: Fence,
         deltas: &[SealedDelta],
         from: Head,
         head: Head,
@@ -73,8 +86,10 @@ impl Bus {
     ) -> Result<(), BusError> {
         let ring: Vec<(u64, Vec<u8>)> =
             deltas.iter().map(|d| (d.to_version, d.bytes.clone())).collect();
-        if !self.transport.append_deltas(from, head, &ring).await? {
-            return Err(BusError::HeadMoved { expected: from });
+        match self.transport.append_deltas(fence, from, head, &ring).await? {
+            Written::Done => {}
+            Written::HeadMoved => return Err(BusError::HeadMoved { expected: from }),
+            Written::Fenced => return Err(BusError::Fenced { fence }),
         }
         let messages = deltas.iter().map(|d| announcement(d, head, max_message)).collect();
         Ok(self.transport.announce(messages).await?)
@@ -86,17 +101,33 @@ impl Bus {
     /// check.
     pub async fn publish_snapshot(
         &self,
+        fence: Fence,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
     ) -> Result<(), BusError> {
-        Ok(self.transport.publish_snapshot(envelope, head, reset_ring).await?)
+        match self.transport.publish_snapshot(fence, envelope, head, reset_ring).await? {
+            Written::Done => Ok(()),
+            Written::HeadMoved => Err(BusError::HeadAhead { head }),
+            Written::Fenced => Err(BusError::Fenced { fence }),
+        }
     }
 
-    /// Replaces only the snapshot (alone, it is what a periodic rebuild at
-    /// the published version writes: head and ring stay as they are).
-    pub async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
-        Ok(self.transport.refresh_snapshot(envelope).await?)
+    /// Replaces only the snapshot, built at `at` (alone, it is what a
+    /// periodic rebuild behind the published head writes: head and ring
+    /// stay as they are). `false`: the head left `at`'s epoch meanwhile,
+    /// nothing written.
+    pub async fn refresh_snapshot(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+        at: Head,
+    ) -> Result<bool, BusError> {
+        match self.transport.refresh_snapshot(fence, envelope, at).await? {
+            Written::Done => Ok(true),
+            Written::HeadMoved => Ok(false),
+            Written::Fenced => Err(BusError::Fenced { fence }),
+        }
     }
 
     /// Removes edge reports whose `heartbeat_ms` is before `cutoff_ms`.
@@ -181,11 +212,12 @@ mod tests {
         let bus = Bus::new(Arc::new(memory.clone()));
         assert_eq!(bus.head().await.unwrap(), None);
         let head = Head { epoch: 1, version: 4 };
-        bus.publish_snapshot(vec![1], head, true).await.unwrap();
+        let fence = Fence { epoch: 1, term: 1 };
+        bus.publish_snapshot(fence, vec![1], head, true).await.unwrap();
         assert_eq!(bus.head().await.unwrap(), Some(head));
         let stale = Head { epoch: 1, version: 3 };
         let d = SealedDelta { from_version: 3, to_version: 4, bytes: vec![2] };
-        let err = bus.publish_deltas(&[d], stale, head, 1024).await.unwrap_err();
+        let err = bus.publish_deltas(fence, &[d], stale, head, 1024).await.unwrap_err();
         assert!(matches!(err, BusError::HeadMoved { .. }), "{err}");
     }
 }

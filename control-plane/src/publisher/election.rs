@@ -44,6 +44,9 @@ pub fn lock_key(prefix: &str) -> i64 {
 struct Session {
     conn: LeaderConnection,
     leader: bool,
+    /// The term drawn when this session took the lock; every Redis write
+    /// of its leadership is fenced with it.
+    term: u64,
     last_ping: Instant,
 }
 
@@ -80,6 +83,12 @@ impl Election {
         self.session.as_ref().is_some_and(|s| s.leader && !s.conn.is_closed())
     }
 
+    /// This leadership's term, while leader: what its Redis writes are
+    /// fenced with, so a deposed leader's are refused once a later one wrote.
+    pub fn term(&self) -> Option<u64> {
+        self.session.as_ref().filter(|s| s.leader && !s.conn.is_closed()).map(|s| s.term)
+    }
+
     /// Gives up the lock (by closing the connection).
     pub fn resign(&mut self) {
         self.session = None;
@@ -103,7 +112,8 @@ impl Election {
             let conn = bounded(self.db.connect(self.wake.clone()))
                 .await?
                 .map_err(ElectionError::Connect)?;
-            self.session = Some(Session { conn, leader: false, last_ping: Instant::now() });
+            self.session =
+                Some(Session { conn, leader: false, term: 0, last_ping: Instant::now() });
         }
         let Some(s) = self.session.as_mut() else { return Ok(false) };
         if s.leader {
@@ -114,6 +124,11 @@ impl Election {
             return Ok(true);
         }
         s.leader = bounded(s.conn.try_lock(self.key)).await?.map_err(ElectionError::Query)?;
+        if s.leader {
+            // Drawn after the lock is held: later than the term of any
+            // leader before this one.
+            s.term = bounded(s.conn.next_term()).await?.map_err(ElectionError::Query)?;
+        }
         s.last_ping = Instant::now();
         Ok(s.leader)
     }

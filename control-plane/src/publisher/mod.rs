@@ -36,9 +36,10 @@ use crate::metrics::{KindLabels, PublishMetrics};
 use crate::report::Chain;
 use crate::store::Store;
 use batch::{Limits, Plan};
-use bus::{Bus, RING_LEN};
+use bus::{Bus, BusError, RING_LEN};
 use election::Election;
 use mirror::Mirror;
+use nexus_runtime::bus::Fence;
 use rebuild::Rebuild;
 use status::Reporter;
 
@@ -201,6 +202,25 @@ impl Publisher {
     }
 
     async fn try_step(&mut self) -> Result<Step, PublishError> {
+        let result = self.lead().await;
+        if let Err(PublishError::Bus(BusError::Fenced { fence })) = &result {
+            // A later leader wrote: whatever the lock connection says, this
+            // instance no longer leads. It gives the lock up and follows.
+            tracing::warn!(%fence, "fenced off by a later leader; stepping down");
+            self.election.resign();
+            self.published = None;
+            self.rebuild = None;
+            self.mirror = None;
+        }
+        result
+    }
+
+    /// This instance's fence for a write at `epoch`: its leader term.
+    fn fence(&self, epoch: u64) -> Fence {
+        Fence { epoch, term: self.election.term().unwrap_or(0) }
+    }
+
+    async fn lead(&mut self) -> Result<Step, PublishError> {
         if !self.election.campaign().await? {
             if self.published.take().is_some() {
                 tracing::warn!("publisher lost the leader lock");
@@ -270,8 +290,9 @@ impl Publisher {
                     messages: deltas.len(),
                 };
                 let head = Head { epoch: p.head.epoch, version: last.to_version };
+                let fence = self.fence(head.epoch);
                 self.bus
-                    .publish_deltas(&deltas, p.head, head, self.settings.limits.max_message)
+                    .publish_deltas(fence, &deltas, p.head, head, self.settings.limits.max_message)
                     .await?;
                 // The edges now hold the state after these rows; so does the
                 // mirror, or it is dropped until the next snapshot.
@@ -379,7 +400,9 @@ impl Publisher {
             return Ok(None);
         }
         let (head, records, bytes) = (sealed.head, sealed.records, sealed.envelope.len());
-        self.bus.refresh_snapshot(sealed.envelope).await?;
+        if !self.bus.refresh_snapshot(self.fence(head.epoch), sealed.envelope, head).await? {
+            return Ok(None);
+        }
         p.snapshot_version = head.version;
         p.snapshot_at = Instant::now();
         p.snapshot_due = false;
@@ -414,7 +437,7 @@ impl Publisher {
         let sealed_time = started.elapsed();
         // The ring stays only when it still leads into this head.
         let reset_ring = in_redis != Some(head);
-        self.bus.publish_snapshot(envelope, head, reset_ring).await?;
+        self.bus.publish_snapshot(self.fence(head.epoch), envelope, head, reset_ring).await?;
         tracing::info!(
             ?reason, %head, records, bytes, intended,
             read_ms = read_time.as_millis() as u64,

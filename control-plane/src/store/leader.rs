@@ -92,6 +92,14 @@ impl LeaderConnection {
         Ok(row.try_get(0)?)
     }
 
+    /// The next leader term (migration 0009), drawn once the lock is held:
+    /// later than every term drawn before, by any instance.
+    pub(crate) async fn next_term(&self) -> Result<u64, StoreError> {
+        let row = self.client.query_one("SELECT nextval('leader_term')", &[]).await?;
+        let term: i64 = row.try_get(0)?;
+        Ok(u64::try_from(term).unwrap_or(0))
+    }
+
     /// A round trip: proves the connection, and so a held lock, is there.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.client.simple_query("SELECT 1").await?;

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     6 "0006_ownership",
     7 "0007_console",
     8 "0008_credentials",
+    9 "0009_leader_term",
 ];
 
 /// Whatever lock id: concurrent `migrate` runs queue behind it.

@@ -14,10 +14,12 @@ use async_trait::async_trait;
 use nexus_protocol::Head;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{BusError, Event, Feed, RING_LEN, Transport};
+use super::{BusError, Event, Feed, Fence, RING_LEN, Transport, Written};
 
 #[derive(Debug, Default)]
 struct Store {
+    /// The newest fence written (see [`super::Fence`]).
+    fence: Option<Fence>,
     head: Option<Head>,
     snapshot: Option<Vec<u8>>,
     /// `to_version` → envelope.
@@ -44,6 +46,16 @@ impl MemoryBus {
         // A panic while holding the lock leaves whole values behind (every
         // write is one assignment), so the state is still usable.
         self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes `fence` for a write, or says it is fenced off (the same rule
+    /// as the Redis scripts'). The caller holds the lock for the write.
+    fn admit(store: &mut Store, fence: Fence) -> bool {
+        if store.fence.is_some_and(|f| fence < f) {
+            return false;
+        }
+        store.fence = Some(fence);
+        true
     }
 
     fn send(&self, message: Vec<u8>) {
@@ -77,13 +89,17 @@ impl Transport for MemoryBus {
 
     async fn append_deltas(
         &self,
+        fence: Fence,
         from: Head,
         head: Head,
         deltas: &[(u64, Vec<u8>)],
-    ) -> Result<bool, BusError> {
+    ) -> Result<Written, BusError> {
         let mut store = self.store();
         if store.head != Some(from) || store.snapshot.is_none() {
-            return Ok(false);
+            return Ok(Written::HeadMoved);
+        }
+        if !Self::admit(&mut store, fence) {
+            return Ok(Written::Fenced);
         }
         for (to_version, envelope) in deltas {
             store.ring.insert(*to_version, envelope.clone());
@@ -92,7 +108,7 @@ impl Transport for MemoryBus {
             store.ring.pop_first();
         }
         store.head = Some(head);
-        Ok(true)
+        Ok(Written::Done)
     }
 
     async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError> {
@@ -104,12 +120,19 @@ impl Transport for MemoryBus {
 
     async fn publish_snapshot(
         &self,
+        fence: Fence,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
-    ) -> Result<(), BusError> {
+    ) -> Result<Written, BusError> {
         {
             let mut store = self.store();
+            if store.head.is_some_and(|h| (h.epoch, h.version) > (head.epoch, head.version)) {
+                return Ok(Written::HeadMoved);
+            }
+            if !Self::admit(&mut store, fence) {
+                return Ok(Written::Fenced);
+            }
             store.snapshot = Some(envelope);
             if reset_ring {
                 store.ring.clear();
@@ -117,12 +140,24 @@ impl Transport for MemoryBus {
             store.head = Some(head);
         }
         self.send(head.to_string().into_bytes());
-        Ok(())
+        Ok(Written::Done)
     }
 
-    async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
-        self.store().snapshot = Some(envelope);
-        Ok(())
+    async fn refresh_snapshot(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+        at: Head,
+    ) -> Result<Written, BusError> {
+        let mut store = self.store();
+        if !store.head.is_some_and(|h| h.epoch == at.epoch && h.version >= at.version) {
+            return Ok(Written::HeadMoved);
+        }
+        if !Self::admit(&mut store, fence) {
+            return Ok(Written::Fenced);
+        }
+        store.snapshot = Some(envelope);
+        Ok(Written::Done)
     }
 
     async fn report(&self, edge: &str, report: String) -> Result<(), BusError> {
@@ -185,17 +220,27 @@ mod tests {
 
     const H1: Head = Head { epoch: 1, version: 1 };
     const H2: Head = Head { epoch: 1, version: 2 };
+    const LEADER: Fence = Fence { epoch: 1, term: 1 };
 
     #[tokio::test]
     async fn deltas_continue_only_the_head_they_were_built_on() {
         let bus = MemoryBus::new(8);
         // No snapshot yet: nothing is written.
-        assert!(!bus.append_deltas(H1, H2, &[(2, vec![2])]).await.unwrap());
-        bus.publish_snapshot(vec![1], H1, true).await.unwrap();
-        assert!(bus.append_deltas(H1, H2, &[(2, vec![2])]).await.unwrap());
+        assert_eq!(
+            bus.append_deltas(LEADER, H1, H2, &[(2, vec![2])]).await.unwrap(),
+            Written::HeadMoved
+        );
+        bus.publish_snapshot(LEADER, vec![1], H1, true).await.unwrap();
+        assert_eq!(
+            bus.append_deltas(LEADER, H1, H2, &[(2, vec![2])]).await.unwrap(),
+            Written::Done
+        );
         assert_eq!(bus.head().await.unwrap(), Some(H2));
         // The head moved on: a second writer from H1 is refused.
-        assert!(!bus.append_deltas(H1, H2, &[(2, vec![9])]).await.unwrap());
+        assert_eq!(
+            bus.append_deltas(LEADER, H1, H2, &[(2, vec![9])]).await.unwrap(),
+            Written::HeadMoved
+        );
         assert_eq!(bus.ring_after(1).await.unwrap(), VecDeque::from([vec![2]]));
         assert!(bus.ring_after(2).await.unwrap().is_empty());
     }
@@ -203,11 +248,12 @@ mod tests {
     #[tokio::test]
     async fn the_ring_keeps_the_newest() {
         let bus = MemoryBus::new(8);
-        bus.publish_snapshot(vec![0], Head { epoch: 1, version: 0 }, true).await.unwrap();
+        bus.publish_snapshot(LEADER, vec![0], Head { epoch: 1, version: 0 }, true).await.unwrap();
         let n = RING_LEN as u64 + 10;
         let deltas: Vec<(u64, Vec<u8>)> = (1..=n).map(|v| (v, v.to_le_bytes().to_vec())).collect();
         let to = Head { epoch: 1, version: n };
-        assert!(bus.append_deltas(Head { epoch: 1, version: 0 }, to, &deltas).await.unwrap());
+        let from = Head { epoch: 1, version: 0 };
+        assert_eq!(bus.append_deltas(LEADER, from, to, &deltas).await.unwrap(), Written::Done);
         let ring = bus.ring_after(0).await.unwrap();
         assert_eq!(ring.len(), RING_LEN);
         assert_eq!(ring.front(), Some(&11u64.to_le_bytes().to_vec()));
@@ -218,10 +264,31 @@ mod tests {
         let bus = MemoryBus::new(2);
         let mut feed = bus.feed().unwrap();
         assert!(matches!(feed.next().await, Event::Connected));
-        bus.publish_snapshot(vec![1], H1, true).await.unwrap();
+        bus.publish_snapshot(LEADER, vec![1], H1, true).await.unwrap();
         assert!(matches!(feed.next().await, Event::Message(m) if m == b"1:1"));
         bus.announce(vec![vec![1], vec![2], vec![3]]).await.unwrap();
         assert!(matches!(feed.next().await, Event::Lagged(1)));
         assert_eq!(bus.snapshot_prefix(10).await.unwrap(), Some(vec![1]));
+    }
+
+    #[tokio::test]
+    async fn a_deposed_leader_writes_nothing_and_the_head_never_goes_back() {
+        let bus = MemoryBus::new(8);
+        let (old, new) = (LEADER, Fence { epoch: 1, term: 2 });
+        assert_eq!(bus.publish_snapshot(old, vec![1], H1, true).await.unwrap(), Written::Done);
+        assert_eq!(bus.publish_snapshot(new, vec![2], H2, true).await.unwrap(), Written::Done);
+        // The old leader, still believing it leads, cannot write anything.
+        let h3 = Head { epoch: 1, version: 3 };
+        assert_eq!(bus.publish_snapshot(old, vec![3], h3, true).await.unwrap(), Written::Fenced);
+        assert_eq!(bus.append_deltas(old, H2, h3, &[(3, vec![3])]).await.unwrap(), Written::Fenced);
+        assert_eq!(bus.refresh_snapshot(old, vec![9], H2).await.unwrap(), Written::Fenced);
+        // Nor can the new one move the head back.
+        assert_eq!(bus.publish_snapshot(new, vec![1], H1, true).await.unwrap(), Written::HeadMoved);
+        assert_eq!(bus.head().await.unwrap(), Some(H2));
+        assert_eq!(bus.snapshot().await.unwrap(), Some(vec![2]));
+        // A later epoch (after `epoch bump`) passes whatever the term.
+        let bumped = Fence { epoch: 2, term: 1 };
+        let e2 = Head { epoch: 2, version: 2 };
+        assert_eq!(bus.publish_snapshot(bumped, vec![5], e2, true).await.unwrap(), Written::Done);
     }
 }

@@ -17,6 +17,11 @@
 //!   holds: a delta envelope, or a head notice (`epoch:version`) that sends
 //!   edges to fetch.
 //! - the fleet hash maps edge id → the edge's last JSON report.
+//! - every write of snapshot, head and ring carries the writer's
+//!   [`Fence`] (the epoch and the leader's term) and is refused
+//!   ([`Written::Fenced`]) below the newest fence written, so a leader that
+//!   lost its lock can never write over what a later leader published; and
+//!   the head never moves back within those writes.
 //!
 //! Whatever a transport does on the wire, its failures are one
 //! [`BusError::Unavailable`] (with the cause) for the caller.
@@ -52,6 +57,33 @@ pub enum BusError {
     /// edge keeps serving its state and turns `degraded` in time.
     #[error("{transport}: {reason}")]
     Stale { transport: &'static str, reason: String },
+}
+
+/// Who writes: the registry's epoch and the leader's term (drawn from
+/// PostgreSQL when the lock was taken). Ordered as `(epoch, term)`: a later
+/// epoch (after `epoch bump`) passes whatever the term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fence {
+    pub epoch: u64,
+    pub term: u64,
+}
+
+impl fmt::Display for Fence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.epoch, self.term)
+    }
+}
+
+/// What became of a fenced write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The head is not the one the write continues (deltas), or is ahead
+    /// of the state written (a snapshot): nothing written.
+    HeadMoved,
+    /// A later leader (or epoch) has written: nothing written, and this
+    /// writer is no longer the leader.
+    Fenced,
 }
 
 /// One event of a [`Feed`].
@@ -98,26 +130,36 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// The ring's deltas with `to_version` above `version`, in order.
     async fn ring_after(&self, version: u64) -> Result<VecDeque<Vec<u8>>, BusError>;
     /// Appends `(to_version, envelope)` pairs to the ring and moves the
-    /// head from `from` to `head`, only if the head is still `from` and a
-    /// snapshot exists; `false` (nothing written) otherwise.
+    /// head from `from` to `head`, only if `fence` holds, the head is still
+    /// `from` and a snapshot exists.
     async fn append_deltas(
         &self,
+        fence: Fence,
         from: Head,
         head: Head,
         deltas: &[(u64, Vec<u8>)],
-    ) -> Result<bool, BusError>;
+    ) -> Result<Written, BusError>;
     /// Sends `messages` on the channel, in order.
     async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError>;
     /// Writes the snapshot, then — in this order — drops the ring when
-    /// `reset_ring`, moves the head and announces the head notice.
+    /// `reset_ring`, moves the head and announces the head notice; only if
+    /// `fence` holds and the head written is not behind the one there.
     async fn publish_snapshot(
         &self,
+        fence: Fence,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
-    ) -> Result<(), BusError>;
-    /// Replaces only the snapshot (a rebuild at the published head).
-    async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError>;
+    ) -> Result<Written, BusError>;
+    /// Replaces only the snapshot, built at `at` (a rebuild behind the
+    /// published head): only if `fence` holds and the head is in `at`'s
+    /// epoch, at or after it.
+    async fn refresh_snapshot(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+        at: Head,
+    ) -> Result<Written, BusError>;
     /// Writes `edge`'s report to the fleet hash.
     async fn report(&self, edge: &str, report: String) -> Result<(), BusError>;
     /// The whole fleet hash.

@@ -33,7 +33,7 @@ use nexus_protocol::Head;
 use nexus_protocol::keys::RedisKeys;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{BusError, Event, Feed, RING_LEN, Transport};
+use super::{BusError, Event, Feed, Fence, RING_LEN, Transport, Written};
 use crate::env::Secret;
 use crate::tls::{self, TlsError};
 
@@ -140,23 +140,107 @@ pub const TLS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on moving a snapshot: a million aliases are ~100 MB.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What every write script starts with: the fence (`epoch:term` of the
+/// newest leader that wrote) and the head, compared as numbers (exact below
+/// 2^53, where epochs and versions stay). `admit` takes the fence for this
+/// write, or refuses a writer below it: a leader that lost its lock.
+const FENCE_LUA: &str = r"
+local function pair(key)
+  local v = redis.call('GET', key)
+  if not v then return nil end
+  local a, b = string.match(v, '^(%d+):(%d+)$')
+  if not a then return nil end
+  return tonumber(a), tonumber(b)
+end
+local function admit(fence_key, epoch, term)
+  local e, t = pair(fence_key)
+  local fe, ft = tonumber(epoch), tonumber(term)
+  if e and (fe < e or (fe == e and ft < t)) then return false end
+  redis.call('SET', fence_key, epoch .. ':' .. term)
+  return true
+end
+";
+
+/// Script results: written, fenced off; 0 is "the head moved (or is
+/// ahead)", -2 "the upload vanished".
+const DONE: i64 = 1;
+const FENCED: i64 = -1;
+
+fn written(code: i64) -> Written {
+    match code {
+        DONE => Written::Done,
+        FENCED => Written::Fenced,
+        _ => Written::HeadMoved,
+    }
+}
+
 /// Appends deltas to the ring and moves the head only if Redis still holds
-/// the head they continue and a snapshot. Checked and written in one script
-/// so a Redis emptied between the publisher's look and this write cannot
-/// end up with a head and no snapshot behind it.
-/// KEYS: head, deltas, snapshot. ARGV: expected head, new head, ring
-/// length, then (score, member) pairs.
+/// the head they continue and a snapshot, and the writer is not fenced off.
+/// Checked and written in one script so a Redis emptied between the
+/// publisher's look and this write cannot end up with a head and no
+/// snapshot behind it.
+/// KEYS: head, deltas, snapshot, fence. ARGV: expected head, new head, ring
+/// length, fence epoch, fence term, then (score, member) pairs.
 const APPEND_DELTAS: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[3]) == 0 then
   return 0
 end
-for i = 4, #ARGV, 2 do
+if not admit(KEYS[4], ARGV[4], ARGV[5]) then return -1 end
+for i = 6, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 ";
+
+/// Moves an uploaded snapshot in place and the head to it, unless the head
+/// there is ahead of it or the writer is fenced off (then the upload is
+/// dropped). A rename: the snapshot itself never passes through Lua.
+/// KEYS: staging, snapshot, deltas, head, fence. ARGV: new head, its epoch,
+/// its version, reset the ring (0/1), fence epoch, fence term.
+const PUBLISH_SNAPSHOT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+local e, v = pair(KEYS[4])
+local ne, nv = tonumber(ARGV[2]), tonumber(ARGV[3])
+if e and (e > ne or (e == ne and v > nv)) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if not admit(KEYS[5], ARGV[5], ARGV[6]) then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+redis.call('RENAME', KEYS[1], KEYS[2])
+if ARGV[4] == '1' then redis.call('DEL', KEYS[3]) end
+redis.call('SET', KEYS[4], ARGV[1])
+return 1
+";
+
+/// Moves an uploaded snapshot built at `at` in place, only if the head is
+/// in `at`'s epoch, at or after it (the ring leads on from it), and the
+/// writer is not fenced off.
+/// KEYS: staging, snapshot, head, fence. ARGV: at's epoch, at's version,
+/// fence epoch, fence term.
+const REFRESH_SNAPSHOT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+local e, v = pair(KEYS[3])
+if not e or e ~= tonumber(ARGV[1]) or v < tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if not admit(KEYS[4], ARGV[3], ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+";
+
+/// A write script with the fence functions in front.
+fn script(body: &str) -> String {
+    format!("{FENCE_LUA}{body}")
+}
 
 impl From<fred::error::Error> for BusError {
     fn from(e: fred::error::Error) -> Self {
@@ -300,6 +384,30 @@ impl RedisBus {
     }
 
     /// Queues one channel message on `pipe`, the kind the feeds listen to.
+    /// Uploads a snapshot to this term's staging key (a plain write: only
+    /// the fenced script that follows makes it the snapshot) and names it.
+    async fn upload(&self, fence: Fence, envelope: Vec<u8>) -> Result<String, BusError> {
+        let staging = self.keys.staging(fence.term);
+        let () = self
+            .client
+            .with_options(&Self::slow())
+            .set(&staging, Value::Bytes(envelope.into()), None, None, false)
+            .await?;
+        Ok(staging)
+    }
+
+    /// A snapshot script's result; the upload vanishing between the write
+    /// and the script (a flush) is a failure to retry.
+    fn moved_in(&self, code: i64) -> Result<Written, BusError> {
+        if code == -2 {
+            return Err(BusError::Unavailable {
+                transport: "redis",
+                source: "the uploaded snapshot vanished before it was moved in".into(),
+            });
+        }
+        Ok(written(code))
+    }
+
     async fn queue_message(&self, pipe: &Pipeline<Client>, message: Value) -> Result<(), BusError> {
         let channel = self.keys.channel();
         let () = if self.sharded {
@@ -366,21 +474,25 @@ impl Transport for RedisBus {
 
     async fn append_deltas(
         &self,
+        fence: Fence,
         from: Head,
         head: Head,
         deltas: &[(u64, Vec<u8>)],
-    ) -> Result<bool, BusError> {
-        let mut args: Vec<Value> = Vec::with_capacity(3 + 2 * deltas.len());
+    ) -> Result<Written, BusError> {
+        let mut args: Vec<Value> = Vec::with_capacity(5 + 2 * deltas.len());
         args.push(from.to_string().into());
         args.push(head.to_string().into());
         args.push((RING_LEN as i64).into());
+        args.push(fence.epoch.to_string().into());
+        args.push(fence.term.to_string().into());
         for (to_version, envelope) in deltas {
             args.push(to_version.to_string().into());
             args.push(Value::Bytes(envelope.clone().into()));
         }
-        let keys = vec![self.keys.head(), self.keys.deltas(), self.keys.snapshot()];
-        let written: i64 = self.client.eval(APPEND_DELTAS, keys, args).await?;
-        Ok(written == 1)
+        let keys =
+            vec![self.keys.head(), self.keys.deltas(), self.keys.snapshot(), self.keys.fence()];
+        let code: i64 = self.client.eval(script(APPEND_DELTAS), keys, args).await?;
+        Ok(written(code))
     }
 
     async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError> {
@@ -394,28 +506,54 @@ impl Transport for RedisBus {
 
     async fn publish_snapshot(
         &self,
+        fence: Fence,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
-    ) -> Result<(), BusError> {
-        self.refresh_snapshot(envelope).await?;
-        let pipe = self.client.pipeline();
-        if reset_ring {
-            let () = pipe.del(self.keys.deltas()).await?;
+    ) -> Result<Written, BusError> {
+        let staging = self.upload(fence, envelope).await?;
+        let keys = vec![
+            staging,
+            self.keys.snapshot(),
+            self.keys.deltas(),
+            self.keys.head(),
+            self.keys.fence(),
+        ];
+        let args: Vec<Value> = vec![
+            head.to_string().into(),
+            head.epoch.to_string().into(),
+            head.version.to_string().into(),
+            if reset_ring { "1" } else { "0" }.into(),
+            fence.epoch.to_string().into(),
+            fence.term.to_string().into(),
+        ];
+        let code: i64 = self.client.eval(script(PUBLISH_SNAPSHOT), keys, args).await?;
+        let result = self.moved_in(code)?;
+        if result == Written::Done {
+            // The notice only points at what is already there.
+            let pipe = self.client.pipeline();
+            self.queue_message(&pipe, head.to_string().into()).await?;
+            let _: Vec<Value> = pipe.all().await?;
         }
-        let () = pipe.set(self.keys.head(), head.to_string(), None, None, false).await?;
-        self.queue_message(&pipe, head.to_string().into()).await?;
-        let _: Vec<Value> = pipe.all().await?;
-        Ok(())
+        Ok(result)
     }
 
-    async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
-        let () = self
-            .client
-            .with_options(&Self::slow())
-            .set(self.keys.snapshot(), Value::Bytes(envelope.into()), None, None, false)
-            .await?;
-        Ok(())
+    async fn refresh_snapshot(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+        at: Head,
+    ) -> Result<Written, BusError> {
+        let staging = self.upload(fence, envelope).await?;
+        let keys = vec![staging, self.keys.snapshot(), self.keys.head(), self.keys.fence()];
+        let args: Vec<Value> = vec![
+            at.epoch.to_string().into(),
+            at.version.to_string().into(),
+            fence.epoch.to_string().into(),
+            fence.term.to_string().into(),
+        ];
+        let code: i64 = self.client.eval(script(REFRESH_SNAPSHOT), keys, args).await?;
+        self.moved_in(code)
     }
 
     async fn report(&self, edge: &str, report: String) -> Result<(), BusError> {
