@@ -249,6 +249,16 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
         }
         .into());
     }
+    let max_staleness: u64 =
+        parsed(env, "EDGE_MAX_STALENESS")?.unwrap_or(crate::sync::MAX_STALENESS.as_secs());
+    if max_staleness == 0 {
+        return Err(EnvError::Invalid {
+            name: "EDGE_MAX_STALENESS",
+            value: "0".into(),
+            reason: "seconds, at least 1".into(),
+        }
+        .into());
+    }
     let edge_id = env("EDGE_ID").unwrap_or_else(|| {
         let host = env("HOSTNAME").unwrap_or_else(|| "edge".into());
         format!("{host}-{}", std::process::id())
@@ -259,6 +269,7 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
         region: env("EDGE_REGION").unwrap_or_else(|| "local".into()),
         state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
         check_interval: Duration::from_millis(check_ms),
+        max_staleness: Duration::from_secs(max_staleness),
     })
 }
 

@@ -21,6 +21,8 @@
 //! - [`sync`]: the rules of applying: [`sync::apply::Applier`] (the only
 //!   writer of the state, with an injected clock), shrink guard, report.
 //! - [`persist`]: the last-known-good copy on disk.
+//! - [`freshness`]: the age of the leader's newest signed statement of the
+//!   head: `stale` past `EDGE_MAX_STALENESS`, whatever Redis says.
 //! - [`resolve`]: the resolve decision as a plain function and the one
 //!   table of refusals (status, code, message), shared by HTTP and QUIC.
 //! - [`auth`]: bearer tokens and API keys, verified once and cached.
@@ -45,6 +47,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod deadline;
+pub mod freshness;
 pub mod h2guard;
 pub mod limits;
 pub mod metrics;

@@ -125,6 +125,15 @@ pub struct Metrics {
     /// (`result="older"`, also counted in `rejected`): a replayed snapshot,
     /// or a control plane gone back without `epoch bump`.
     pub reloads_older: Counter,
+    /// Statements of the head that did not verify (forged, or signed with
+    /// another key), each distinct one counted once.
+    pub statements_refused: Counter,
+    /// Age of the leader's newest verified statement of the head, seconds
+    /// (0 until the first; see `freshness`).
+    pub statement_age_seconds: Gauge<f64, AtomicU64>,
+    /// 1 when that age is past `EDGE_MAX_STALENESS`: Redis may be frozen
+    /// or replaying; the edge keeps serving.
+    pub stale: Gauge,
     pub connections: Gauge<i64, AtomicI64>,
     pub connections_refused: Counter,
     /// HTTP connections closed by the slow-client deadline (`deadline`).
@@ -188,6 +197,9 @@ impl Metrics {
             reloads_ok,
             reloads_rejected,
             reloads_older,
+            statements_refused: Counter::default(),
+            statement_age_seconds: Gauge::default(),
+            stale: Gauge::default(),
             connections: Gauge::default(),
             connections_refused: Counter::default(),
             connections_deadline_closed: Counter::default(),
@@ -219,6 +231,21 @@ impl Metrics {
             m.state_age_seconds.clone(),
         );
         registry.register("nexus_edge_connections", "Open connections", m.connections.clone());
+        registry.register(
+            "nexus_edge_statements_refused",
+            "Statements of the head that did not verify",
+            m.statements_refused.clone(),
+        );
+        registry.register(
+            "nexus_edge_statement_age_seconds",
+            "Age of the leader's newest verified statement of the head",
+            m.statement_age_seconds.clone(),
+        );
+        registry.register(
+            "nexus_edge_stale",
+            "1 when the newest statement of the head is older than EDGE_MAX_STALENESS",
+            m.stale.clone(),
+        );
         registry.register(
             "nexus_edge_connections_refused",
             "Connections closed at once because the cap was reached",

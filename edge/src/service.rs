@@ -30,6 +30,9 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const VERSION: HeaderName = HeaderName::from_static("x-nexus-version");
 /// Milliseconds since the served state was last confirmed current.
 const STATE_AGE: HeaderName = HeaderName::from_static("x-nexus-state-age-ms");
+/// On every answer of a `stale` edge: the age, in seconds, of the leader's
+/// newest signed statement of the head (see [`crate::freshness`]).
+const STALE: HeaderName = HeaderName::from_static("x-nexus-stale");
 
 /// What a found alias's body is made of: `HEAD`, the canonical as the
 /// table holds it (escaped for JSON), `TAIL`.
@@ -88,7 +91,7 @@ impl App {
         let guard = self.state.table();
         let pinned = guard.as_ref().map(|t| t.pin());
         let outcome = resolve(pinned.as_ref(), self.auth.as_ref(), target, credentials, now);
-        let response = match &outcome {
+        let mut response = match &outcome {
             Outcome::Found(hit) => found(hit, now - self.state.confirmed_at_ms()),
             Outcome::Unauthorized(e) => {
                 let mut r =
@@ -103,12 +106,25 @@ impl App {
             }
             Outcome::Refused(r) => refused(*r),
         };
+        // Three relaxed loads on the path; a header only while stale.
+        if self.state.freshness().is_stale(now) {
+            let age_s = self.state.freshness().age_ms(now).map_or(-1, |ms| ms / 1000);
+            response.headers_mut().insert(STALE, HeaderValue::from(age_s));
+        }
         self.metrics.record(&outcome, timer.map(|t| t.elapsed()));
         response
     }
 
     fn health(&self) -> Response<Body> {
-        if self.state.is_loaded() {
+        let now = now_ms();
+        if self.state.is_loaded() && self.state.freshness().is_stale(now) {
+            // Still serving (200), but saying so: Redis may be frozen.
+            let age_s = self.state.freshness().age_ms(now).map(|ms| ms / 1000);
+            json(
+                StatusCode::OK,
+                serde_json::json!({"status": "stale", "statement_age_seconds": age_s}),
+            )
+        } else if self.state.is_loaded() {
             json(StatusCode::OK, serde_json::json!({"status": "ok"}))
         } else {
             json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "starting"}))
@@ -133,9 +149,12 @@ impl App {
     fn status(&self) -> Response<Body> {
         let (total, active, contexts) = self.counts();
         let age_s = self.age_seconds();
+        let now = now_ms();
+        let freshness = self.state.freshness();
         let health = match age_s {
             None => "starting",
-            Some(_) if self.state.is_degraded(now_ms()) => "degraded",
+            Some(_) if freshness.is_stale(now) => "stale",
+            Some(_) if self.state.is_degraded(now) => "degraded",
             Some(_) => "healthy",
         };
         json(
@@ -147,6 +166,7 @@ impl App {
                 "registry_version": self.state.version(),
                 "epoch": self.state.epoch(),
                 "state_age_seconds": age_s,
+                "statement_age_seconds": freshness.age_ms(now).map(|ms| ms as f64 / 1000.0),
                 "source": self.state.source().as_str(),
                 "total_aliases": total,
                 "active_aliases": active,
@@ -167,8 +187,12 @@ impl App {
         m.state_version.set(i64::try_from(self.state.version()).unwrap_or(i64::MAX));
         m.state_epoch.set(i64::try_from(self.state.epoch()).unwrap_or(i64::MAX));
         m.state_age_seconds.set(self.age_seconds().unwrap_or(0.0));
-        let healthy = self.state.is_loaded() && !self.state.is_degraded(now_ms());
+        let now = now_ms();
+        let healthy = self.state.is_loaded() && !self.state.is_degraded(now);
         m.sync_state.set(i64::from(healthy));
+        let freshness = self.state.freshness();
+        m.statement_age_seconds.set(freshness.age_ms(now).map_or(0.0, |ms| ms as f64 / 1000.0));
+        m.stale.set(i64::from(freshness.is_stale(now)));
         let mut r = Response::new(body(Bytes::from(m.encode())));
         r.headers_mut().insert(
             CONTENT_TYPE,

@@ -14,6 +14,7 @@ use arc_swap::{ArcSwapOption, Guard};
 use nexus_protocol::{Delta, DeltaFit, Snapshot};
 
 use crate::credentials::CredentialStore;
+use crate::freshness::Freshness;
 use crate::table::Table;
 
 /// Where the state comes from, as `/api/aliases/status` reports it.
@@ -83,6 +84,8 @@ pub struct State {
     degraded_after_ms: AtomicI64,
     /// Revocations and API-key grants of the state, for the authenticator.
     credentials: Arc<CredentialStore>,
+    /// The age of the leader's newest signed statement of the head.
+    freshness: Freshness,
 }
 
 impl State {
@@ -96,7 +99,14 @@ impl State {
             source: AtomicU8::new(source as u8),
             degraded_after_ms: AtomicI64::new(DEGRADED_AFTER_MS),
             credentials: Arc::new(CredentialStore::new()),
+            freshness: Freshness::default(),
         }
+    }
+
+    /// How fresh the leader's statements say the state is (see
+    /// [`crate::freshness`]).
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     /// The credential set that arrives with the state (see

@@ -148,6 +148,34 @@ async fn commit_to_visible_on_every_edge() {
     cleanup(&plane.keys).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_registry_stays_fresh_and_a_silent_leader_leaves_edges_stale() {
+    // The real publisher signs a statement of the head every 2 s even when
+    // nothing changes; an edge with a 3 s bound must stay fresh through a
+    // quiet spell, and turn stale once the leader falls silent while Redis
+    // keeps answering the same head.
+    let mut plane = LivePlane::start("nexus-stale-test").await;
+    let mut config = sync_config(&plane.keys, &redis_url(), None);
+    config.sync.max_staleness = Duration::from_secs(3);
+    let edge = SyncEdge::start(config).await;
+    let v = plane.create("frontend", "quiet", "https://api.nexus.com/q").await;
+    wait_all(std::slice::from_ref(&edge), v).await;
+    let health = || async { edge.get("/api/aliases/status").await.2["status"]["health"].clone() };
+    // 25 checks at 200 ms: 5 s of nothing but statements, past the bound.
+    for _ in 0..5 {
+        edge.wait_checks(5).await;
+        assert_eq!(health().await, "healthy", "a quiet registry is not stale");
+    }
+    plane.stop_publisher().await;
+    let silent = Instant::now();
+    wait_until("the edge reports stale", || async { health().await == "stale" }).await;
+    let (status, headers, _) = edge.get("/api/aliases/resolve/frontend/quiet").await;
+    assert_eq!(status, 200, "still serving");
+    assert!(headers.get("x-nexus-stale").is_some());
+    println!("silent leader: stale {:?} after the publisher stopped (bound 3 s)", silent.elapsed());
+    cleanup(&plane.keys).await;
+}
+
 async fn cleanup(keys: &RedisKeys) {
     FakePublisher { keys: keys.clone(), redis: nexus_harness::connect().await, epoch: 0 }
         .cleanup()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use nexus_edge::config::Secret;
 use nexus_harness::{
-    FakePublisher, SyncEdge, closed_port_url, rec, redis_url, sync_config, wait_until,
+    FakePublisher, SyncEdge, closed_port_url, now_ms, rec, redis_url, sync_config, wait_until,
 };
 use nexus_protocol::envelope::encode_snapshot;
 use nexus_protocol::signing::{SigningKey, dev_signing_key};
@@ -186,6 +186,50 @@ async fn an_earlier_epoch_is_refused_even_at_a_higher_version() {
     wait_until("the earlier epoch refused", || async { edge.metrics.reloads_older.get() >= 1 })
         .await;
     assert_eq!((edge.state.epoch(), edge.state.version()), (5, 1));
+    p.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_frozen_redis_is_reported_stale_and_a_replayed_or_forged_statement_does_not_help() {
+    let p = FakePublisher::new().await;
+    p.publish_snapshot(&p.snapshot(1, three(1))).await;
+    p.state_head(1, 1).await;
+    let mut config = sync_config(&p.keys, &redis_url(), None);
+    config.sync.max_staleness = Duration::from_secs(1);
+    let edge = SyncEdge::start(config).await;
+    edge.wait_version(1, 1).await;
+    edge.wait_checks(2).await;
+    let target = "/api/aliases/resolve/frontend/user-profile";
+    let (status, headers, _) = edge.get(target).await;
+    assert_eq!(status, 200);
+    assert!(headers.get("x-nexus-stale").is_none(), "fresh: no header");
+    let stale = || async {
+        let (_, _, body) = edge.get("/api/aliases/status").await;
+        body["status"]["health"] == "stale"
+    };
+    assert!(!stale().await);
+    // Frozen: Redis keeps answering the same head, and nothing signs anew.
+    // An old statement written back, and a fresh one forged with another
+    // key, change nothing.
+    let frozen_at = std::time::Instant::now();
+    p.statement(1, 1, now_ms() - 3_600_000, &dev_signing_key()).await;
+    wait_until("the edge reports stale", stale).await;
+    let to_stale = frozen_at.elapsed();
+    p.statement(1, 1, now_ms(), &SigningKey::from_bytes(&[9; 32])).await;
+    edge.wait_checks(2).await;
+    assert!(stale().await, "a forged statement made the edge fresh");
+    assert_eq!(edge.metrics.statements_refused.get(), 1);
+    // Still serving, and saying so on every answer, in health and the report.
+    let (status, headers, body) = edge.get(target).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.get("x-nexus-stale").is_some(), "{headers:?}");
+    assert_eq!(edge.get("/api/aliases/health").await.2["status"], "stale");
+    let report = p.report(&edge.id).await.expect("a report");
+    assert_eq!(report["stale"], true, "{report}");
+    // The leader signs again: fresh.
+    p.state_head(1, 1).await;
+    wait_until("fresh again", || async { !stale().await }).await;
+    println!("frozen redis: stale after {to_stale:?} (EDGE_MAX_STALENESS=1s, checks every 200 ms)");
     p.cleanup().await;
 }
 

@@ -4,7 +4,7 @@
 //! offset size  field
 //!      0    4  magic "NXUS"
 //!      4    2  format version, little endian (FORMAT_VERSION)
-//!      6    1  kind (1 snapshot, 2 delta)
+//!      6    1  kind (1 snapshot, 2 delta, 3 statement of the head)
 //!      7    1  flags (bit 0: signed)
 //!      8    8  epoch (LE)
 //!     16    8  version (LE; a delta's to_version)
@@ -28,6 +28,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::head::Statement;
 use crate::snapshot::{Delta, KnownContexts, Snapshot};
 
 pub const MAGIC: [u8; 4] = *b"NXUS";
@@ -48,6 +49,8 @@ const FLAG_SIGNED: u8 = 1;
 pub enum Kind {
     Snapshot = 1,
     Delta = 2,
+    /// The leader's timestamped [`Statement`] of the head.
+    Statement = 3,
 }
 
 /// Size limits applied before and during decoding.
@@ -69,6 +72,9 @@ impl Limits {
         max_contexts: 100_000,
         max_credentials: 1_000_000,
     };
+    /// A statement is three numbers.
+    pub const STATEMENT: Limits =
+        Limits { max_payload: 64, max_records: 0, max_contexts: 0, max_credentials: 0 };
     /// Deltas travel over pub/sub and must stay small.
     pub const DELTA: Limits = Limits {
         max_payload: 16 << 20,
@@ -180,6 +186,7 @@ fn open_any<'a>(
     let kind = match head[6] {
         1 => Kind::Snapshot,
         2 => Kind::Delta,
+        3 => Kind::Statement,
         other => return Err(DecodeError::UnknownKind(other)),
     };
     let signed = head[7] & FLAG_SIGNED != 0;
@@ -245,6 +252,11 @@ pub fn encode_snapshot(snapshot: &Snapshot, key: Option<&SigningKey>) -> Vec<u8>
 /// Encodes and seals a delta (named by its `to_version`).
 pub fn encode_delta(delta: &Delta, key: Option<&SigningKey>) -> Vec<u8> {
     seal(Kind::Delta, delta.epoch, delta.to_version, &encode_body(delta), key)
+}
+
+/// Encodes and seals the leader's statement of the head.
+pub fn encode_statement(statement: &Statement, key: Option<&SigningKey>) -> Vec<u8> {
+    seal(Kind::Statement, statement.epoch, statement.version, &encode_body(statement), key)
 }
 
 fn expect_kind(header: &Header, expected: Kind) -> Result<(), DecodeError> {
@@ -318,6 +330,19 @@ impl Payload for Delta {
     }
 }
 
+impl Payload for Statement {
+    const KIND: Kind = Kind::Statement;
+    // Statements came with format 3; any format reads the same three fields.
+    type V1 = Statement;
+    type V2 = Statement;
+    fn name(&self) -> (u64, u64) {
+        (self.epoch, self.version)
+    }
+    fn check(&self, _: &Limits) -> Result<(), DecodeError> {
+        Ok(())
+    }
+}
+
 fn decode<T: Payload>(
     bytes: &[u8],
     limits: &Limits,
@@ -344,6 +369,14 @@ pub fn decode_snapshot(
     key: Option<&VerifyingKey>,
 ) -> Result<(Header, Snapshot), DecodeError> {
     decode(bytes, limits, key)
+}
+
+/// Opens, verifies and decodes a statement envelope.
+pub fn decode_statement(
+    bytes: &[u8],
+    key: Option<&VerifyingKey>,
+) -> Result<(Header, Statement), DecodeError> {
+    decode(bytes, &Limits::STATEMENT, key)
 }
 
 /// Opens, verifies and decodes a delta envelope.
@@ -797,5 +830,25 @@ mod tests {
             let bytes = seal(Kind::Snapshot, 7, 4, &body, None);
             let _ = decode_snapshot(&bytes, &Limits::SNAPSHOT, None);
         }
+    }
+
+    #[test]
+    fn a_statement_is_signed_and_read_only_as_one() {
+        let key = crate::signing::dev_signing_key();
+        let s = Statement { epoch: 7, version: 9, issued_at_ms: 1_765_000_000_123 };
+        let bytes = encode_statement(&s, Some(&key));
+        let (h, back) = decode_statement(&bytes, Some(&key.verifying_key())).unwrap();
+        assert_eq!((h.kind, back), (Kind::Statement, s));
+        // Another key's statement, or a snapshot passed off as one, is refused.
+        let other = SigningKey::from_bytes(&[3; 32]);
+        let forged = encode_statement(&s, Some(&other));
+        let e = decode_statement(&forged, Some(&key.verifying_key())).unwrap_err();
+        assert!(matches!(e, DecodeError::BadSignature), "{e}");
+        let e = decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key.verifying_key()));
+        assert!(matches!(e, Err(DecodeError::WrongKind { .. })));
+        // Endless data: a statement claiming a big payload is cut at the header.
+        let big = seal(Kind::Statement, 7, 9, &[0; 1000], Some(&key));
+        let e = decode_statement(&big, Some(&key.verifying_key())).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
     }
 }

@@ -1,9 +1,29 @@
 //! The published head: `"{epoch}:{version}"` in ASCII. It is the value of
 //! the `P:head` key and the head notice sent on the channel instead of a
 //! delta too big for pub/sub. One parser, so both planes read it alike.
+//!
+//! The head key itself is unsigned (a cheap check). What an edge trusts
+//! about the head's age is the leader's [`Statement`], signed and renewed
+//! every few seconds.
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The leader's signed statement "the head was `(epoch, version)` at
+/// `issued_at_ms`", sealed as an envelope of kind
+/// [`Kind::Statement`](crate::Kind) and renewed every few seconds even when
+/// nothing changes. A Redis that keeps answering the same head (frozen, or
+/// replaying old statements) cannot make it newer, so an edge can tell a
+/// quiet registry from a freeze by the newest statement's age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub epoch: u64,
+    pub version: u64,
+    /// The leader's clock, Unix milliseconds.
+    pub issued_at_ms: i64,
+}
 
 /// The newest published state, named by `(epoch, version)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -36,7 +36,7 @@ pub mod token;
 pub use credentials::{CredentialChange, Credentials, KeyDigest, KeyGrant};
 pub use declarative::{AliasEntry, AliasFile, FileError};
 pub use envelope::{DecodeError, Header, Kind, Limits};
-pub use head::{Head, HeadError};
+pub use head::{Head, HeadError, Statement};
 pub use jwk::{KeyTextError, PublicKey};
 pub use jwt::{MintError, TokenError, TokenSigner, TokenVerifier};
 pub use names::{AliasName, Context, NameError};

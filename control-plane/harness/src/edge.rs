@@ -52,6 +52,7 @@ pub fn launch_edge(
         region: region.into(),
         state_dir: None,
         check_interval,
+        max_staleness: nexus_edge::sync::MAX_STALENESS,
     };
     let metrics = Arc::new(Metrics::new());
     let (state, feed) =

@@ -18,10 +18,12 @@ use nexus_edge::server::serve;
 use nexus_edge::state::{SourceKind, State};
 use nexus_edge::sync::SyncConfig;
 use nexus_edge::sync::update::Progress;
-use nexus_protocol::envelope::{encode_delta, encode_snapshot};
+use nexus_protocol::envelope::{encode_delta, encode_snapshot, encode_statement};
 use nexus_protocol::keys::RedisKeys;
 use nexus_protocol::signing::{dev_signing_key, dev_verify_key};
-use nexus_protocol::{AliasKey, AliasName, AliasRecord, Canonical, Context, Delta, Snapshot};
+use nexus_protocol::{
+    AliasKey, AliasName, AliasRecord, Canonical, Context, Delta, Snapshot, Statement,
+};
 use nexus_runtime::bus::redis::RedisConfig;
 use rand::RngCore;
 use tokio::sync::watch;
@@ -101,6 +103,30 @@ impl FakePublisher {
             .set(self.keys.head(), format!("{epoch}:{version}"), None, None, false)
             .await
             .unwrap();
+    }
+
+    /// Writes the leader's statement "the head is `epoch:version`",
+    /// issued at `issued_at_ms`, signed with `key` (the dev key by default
+    /// in [`Self::state_head`]; another to forge one).
+    pub async fn statement(
+        &self,
+        epoch: u64,
+        version: u64,
+        issued_at_ms: i64,
+        key: &nexus_protocol::signing::SigningKey,
+    ) {
+        let s = Statement { epoch, version, issued_at_ms };
+        let bytes = encode_statement(&s, Some(key));
+        let () = self
+            .redis
+            .set(self.keys.statement(), bytes.as_slice(), None, None, false)
+            .await
+            .unwrap();
+    }
+
+    /// A fresh statement of `epoch:version`, signed with the dev key.
+    pub async fn state_head(&self, epoch: u64, version: u64) {
+        self.statement(epoch, version, now_ms(), &dev_signing_key()).await;
     }
 
     pub async fn notice(&self, epoch: u64, version: u64) {
@@ -219,6 +245,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
             region: "test".into(),
             state_dir,
             check_interval: Duration::from_millis(200),
+            max_staleness: nexus_edge::sync::MAX_STALENESS,
         },
     }
 }

@@ -152,6 +152,7 @@ async fn serve(
         region: "dev".into(),
         state_dir: Some(home.edge()),
         check_interval: Duration::from_secs(1),
+        max_staleness: nexus_edge::sync::MAX_STALENESS,
     };
     let kind = if args.redis.is_some() { SourceKind::Redis } else { SourceKind::InProcess };
     let metrics = Arc::new(Metrics::new());

@@ -113,6 +113,14 @@ impl Bus {
         }
     }
 
+    /// Replaces the leader's signed statement of the head.
+    pub async fn publish_statement(&self, fence: Fence, envelope: Vec<u8>) -> Result<(), BusError> {
+        match self.transport.publish_statement(fence, envelope).await? {
+            Written::Done => Ok(()),
+            Written::HeadMoved | Written::Fenced => Err(BusError::Fenced { fence }),
+        }
+    }
+
     /// Replaces only the snapshot, built at `at` (alone, it is what a
     /// periodic rebuild behind the published head writes: head and ring
     /// stay as they are). `false`: the head left `at`'s epoch meanwhile,

@@ -29,8 +29,9 @@ pub mod status;
 
 use std::time::{Duration, Instant};
 
-use nexus_protocol::Head;
+use nexus_protocol::envelope::encode_statement;
 use nexus_protocol::signing::SigningKey;
+use nexus_protocol::{Head, Statement};
 
 use crate::metrics::{KindLabels, PublishMetrics};
 use crate::report::Chain;
@@ -72,6 +73,10 @@ pub struct Settings {
     pub outbox_retention: Duration,
     /// How often the leader prunes the fleet reports and the outbox.
     pub prune_every: Duration,
+    /// How often the leader signs a fresh statement of the head, also when
+    /// nothing changes: an edge whose newest statement is older than its
+    /// `EDGE_MAX_STALENESS` reports `stale` (a frozen or replaying Redis).
+    pub statement_every: Duration,
 }
 
 impl Default for Settings {
@@ -87,6 +92,7 @@ impl Default for Settings {
             edge_retention: Duration::from_secs(24 * 3600),
             outbox_retention: Duration::from_secs(30 * 86_400),
             prune_every: Duration::from_secs(60),
+            statement_every: Duration::from_secs(2),
         }
     }
 }
@@ -153,6 +159,9 @@ pub struct Publisher {
     mirror: Option<Mirror>,
     /// When the leader last pruned `P:edges`; `None`: not yet.
     pruned_at: Option<Instant>,
+    /// When the leader last signed a statement of the head; `None`: not
+    /// since it took the lead.
+    stated_at: Option<Instant>,
 }
 
 impl Publisher {
@@ -178,6 +187,7 @@ impl Publisher {
             rebuild: None,
             mirror: None,
             pruned_at: None,
+            stated_at: None,
         }
     }
 
@@ -202,7 +212,12 @@ impl Publisher {
     }
 
     async fn try_step(&mut self) -> Result<Step, PublishError> {
-        let result = self.lead().await;
+        let mut result = self.lead().await;
+        if result.is_ok()
+            && let Err(e) = self.state_head_if_due().await
+        {
+            result = Err(e);
+        }
         if let Err(PublishError::Bus(BusError::Fenced { fence })) = &result {
             // A later leader wrote: whatever the lock connection says, this
             // instance no longer leads. It gives the lock up and follows.
@@ -212,7 +227,30 @@ impl Publisher {
             self.rebuild = None;
             self.mirror = None;
         }
+        if !self.election.is_leader() {
+            self.stated_at = None;
+        }
         result
+    }
+
+    /// Signs and writes the statement of the published head when the last
+    /// one is [`Settings::statement_every`] old (fenced like every write).
+    async fn state_head_if_due(&mut self) -> Result<(), PublishError> {
+        let Some(p) = self.published.filter(|_| self.election.is_leader()) else {
+            return Ok(());
+        };
+        if self.stated_at.is_some_and(|t| t.elapsed() < self.settings.statement_every) {
+            return Ok(());
+        }
+        let statement = Statement {
+            epoch: p.head.epoch,
+            version: p.head.version,
+            issued_at_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        let envelope = encode_statement(&statement, Some(&self.key));
+        self.bus.publish_statement(self.fence(p.head.epoch), envelope).await?;
+        self.stated_at = Some(Instant::now());
+        Ok(())
     }
 
     /// This instance's fence for a write at `epoch`: its leader term.

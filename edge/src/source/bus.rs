@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexus_protocol::Head;
-use nexus_protocol::envelope::HEADER_LEN;
+use nexus_protocol::envelope::{self, HEADER_LEN};
 use tokio::sync::watch;
 
 use super::catchup::{Action, CatchUp, Position};
@@ -74,6 +74,8 @@ pub fn start(
     state.set_degraded_after_ms(
         i64::try_from(config.degraded_after().as_millis()).unwrap_or(i64::MAX),
     );
+    let bound = i64::try_from(config.max_staleness.as_millis()).unwrap_or(i64::MAX);
+    state.freshness().track(bound, clock.now_ms());
     let mut applier = Applier::new(state, metrics, clock).with_key(config.verify_key);
     let mut saved = None;
     if let Some(dir) = &config.state_dir {
@@ -152,6 +154,9 @@ pub struct BusSource {
     /// signature), so the same envelope is not fetched, decoded and refused
     /// again at every check while the bus still holds it.
     refused_snapshot: Option<Vec<u8>>,
+    /// The last statement of the head refused (a few hundred bytes at
+    /// most), so a forged one is counted and logged once, not per check.
+    refused_statement: Option<Vec<u8>>,
     catch_up: Option<CatchUp>,
     /// Updates decided at a check, handed out before anything else.
     queued: VecDeque<Update>,
@@ -286,6 +291,7 @@ impl BusSource {
             behind: true,
             may_retry: true,
             refused_snapshot: None,
+            refused_statement: None,
             catch_up: None,
             queued: VecDeque::new(),
             handed: Handed::Other,
@@ -426,6 +432,7 @@ impl BusSource {
                 }
             }
         }
+        self.check_statement(at).await;
         self.heartbeat(at);
         if !self.behind
             && let Some(base) = self.compact_disk(at).await
@@ -433,6 +440,35 @@ impl BusSource {
             self.queued.push_back(base);
         }
         at.note_check();
+    }
+
+    /// Reads the leader's statement of the head and, when it verifies and
+    /// is newer than any seen, records its time: what `stale` is judged by.
+    /// A forged or unreadable one is counted and logged once per distinct
+    /// value; an older one (replayed) changes nothing.
+    async fn check_statement(&mut self, at: &Applier) {
+        let bytes = match self.bus.statement().await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "statement read failed");
+                return;
+            }
+        };
+        match envelope::decode_statement(&bytes, Some(&self.config.verify_key)) {
+            Ok((_, s)) => {
+                if at.state().freshness().note(s.issued_at_ms) {
+                    self.refused_statement = None;
+                }
+            }
+            Err(e) => {
+                if self.refused_statement.as_ref() != Some(&bytes) {
+                    self.refused_statement = Some(bytes);
+                    at.metrics().statements_refused.inc();
+                    tracing::warn!(error = %e, "statement of the head refused");
+                }
+            }
+        }
     }
 
     fn catch_up_failed(&mut self, at: &Applier, e: &SyncError) {

@@ -111,6 +111,10 @@ impl Applier {
         &self.state
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn clock(&self) -> &Clock {
         &self.clock
     }

@@ -22,6 +22,9 @@ use nexus_protocol::signing::VerifyingKey;
 
 /// Default `EDGE_CHECK_INTERVAL_MS`.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2_000);
+/// Default `EDGE_MAX_STALENESS`: past this age of the leader's newest
+/// signed statement, the edge reports `stale`.
+pub const MAX_STALENESS: Duration = Duration::from_secs(60);
 
 /// Everything sync needs whatever the transport, read once from the
 /// environment (the transport's own settings are [`nexus_runtime::bus::redis::RedisConfig`]).
@@ -34,6 +37,9 @@ pub struct SyncConfig {
     pub state_dir: Option<PathBuf>,
     /// How often `P:head` is compared and the report written.
     pub check_interval: Duration,
+    /// `EDGE_MAX_STALENESS`: the age of the newest signed statement of the
+    /// head past which the edge reports `stale` (see [`crate::freshness`]).
+    pub max_staleness: Duration,
 }
 
 impl fmt::Debug for SyncConfig {
@@ -43,6 +49,7 @@ impl fmt::Debug for SyncConfig {
             .field("region", &self.region)
             .field("state_dir", &self.state_dir)
             .field("check_interval", &self.check_interval)
+            .field("max_staleness", &self.max_staleness)
             .finish_non_exhaustive()
     }
 }

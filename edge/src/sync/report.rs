@@ -27,6 +27,12 @@ pub struct EdgeReport<'a> {
     /// Now minus the last time the source confirmed the state (`degraded`
     /// once this passes the edge's bound); `None` with no state.
     pub state_age_ms: Option<i64>,
+    /// Age of the leader's newest verified statement of the head; `None`
+    /// before the first (see [`crate::freshness`]).
+    pub statement_age_ms: Option<i64>,
+    /// Whether that age (or, before the first, the time since sync
+    /// started) is past `EDGE_MAX_STALENESS`.
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +63,8 @@ impl<'a> EdgeReport<'a> {
             lag_ms_max: lag.map(|l| l.max_ms),
             lag_samples: lag.map_or(0, |l| l.samples),
             state_age_ms: state.age_ms(now_ms),
+            statement_age_ms: state.freshness().age_ms(now_ms),
+            stale: state.freshness().is_stale(now_ms),
         }
     }
 

@@ -22,6 +22,7 @@ struct Store {
     fence: Option<Fence>,
     head: Option<Head>,
     snapshot: Option<Vec<u8>>,
+    statement: Option<Vec<u8>>,
     /// `to_version` → envelope.
     ring: BTreeMap<u64, Vec<u8>>,
     edges: HashMap<String, String>,
@@ -157,6 +158,23 @@ impl Transport for MemoryBus {
             return Ok(Written::Fenced);
         }
         store.snapshot = Some(envelope);
+        Ok(Written::Done)
+    }
+
+    async fn statement(&self) -> Result<Option<Vec<u8>>, BusError> {
+        Ok(self.store().statement.clone())
+    }
+
+    async fn publish_statement(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+    ) -> Result<Written, BusError> {
+        let mut store = self.store();
+        if !Self::admit(&mut store, fence) {
+            return Ok(Written::Fenced);
+        }
+        store.statement = Some(envelope);
         Ok(Written::Done)
     }
 

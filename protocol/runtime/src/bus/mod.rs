@@ -160,6 +160,11 @@ pub trait Transport: Send + Sync + fmt::Debug {
         envelope: Vec<u8>,
         at: Head,
     ) -> Result<Written, BusError>;
+    /// The leader's newest signed statement of the head, as written.
+    async fn statement(&self) -> Result<Option<Vec<u8>>, BusError>;
+    /// Replaces the statement, only if `fence` holds.
+    async fn publish_statement(&self, fence: Fence, envelope: Vec<u8>)
+    -> Result<Written, BusError>;
     /// Writes `edge`'s report to the fleet hash.
     async fn report(&self, edge: &str, report: String) -> Result<(), BusError>;
     /// The whole fleet hash.

@@ -137,6 +137,8 @@ pub fn tls_config(
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long [`RedisBus::check_tls`] waits for the TLS handshake at start.
 pub const TLS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of `P:statement` read: an envelope header and a few numbers.
+const MAX_STATEMENT_LEN: usize = 512;
 /// Bound on moving a snapshot: a million aliases are ~100 MB.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -214,6 +216,14 @@ end
 redis.call('RENAME', KEYS[1], KEYS[2])
 if ARGV[4] == '1' then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[4], ARGV[1])
+return 1
+";
+
+/// Replaces the leader's statement of the head, unless the writer is
+/// fenced off. KEYS: statement, fence. ARGV: envelope, fence epoch, term.
+const PUBLISH_STATEMENT: &str = r"
+if not admit(KEYS[2], ARGV[2], ARGV[3]) then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
 return 1
 ";
 
@@ -554,6 +564,30 @@ impl Transport for RedisBus {
         ];
         let code: i64 = self.client.eval(script(REFRESH_SNAPSHOT), keys, args).await?;
         self.moved_in(code)
+    }
+
+    async fn statement(&self) -> Result<Option<Vec<u8>>, BusError> {
+        // Read at most what a statement can be: a value grown endless in
+        // Redis costs one small read, and the envelope's length check
+        // refuses the cut.
+        let v: Value =
+            self.client.getrange(self.keys.statement(), 0, MAX_STATEMENT_LEN - 1).await?;
+        Ok(v.into_owned_bytes().filter(|b| !b.is_empty()))
+    }
+
+    async fn publish_statement(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+    ) -> Result<Written, BusError> {
+        let keys = vec![self.keys.statement(), self.keys.fence()];
+        let args: Vec<Value> = vec![
+            Value::Bytes(envelope.into()),
+            fence.epoch.to_string().into(),
+            fence.term.to_string().into(),
+        ];
+        let code: i64 = self.client.eval(script(PUBLISH_STATEMENT), keys, args).await?;
+        Ok(written(code))
     }
 
     async fn report(&self, edge: &str, report: String) -> Result<(), BusError> {

@@ -1,0 +1,76 @@
+//! How fresh the edge knows its state to be, from the leader's signed
+//! statements of the head (see `nexus_protocol::Statement`), not from
+//! Redis's word: a Redis that keeps answering the same head (frozen, or
+//! replaying old statements) cannot make the newest statement newer, so
+//! once it is older than `EDGE_MAX_STALENESS` the edge reports `stale` in
+//! health, status, the fleet report, a metric and a response header, and
+//! keeps serving.
+//!
+//! Written by sync (one statement checked per periodic check), read on the
+//! request path: a few relaxed atomic loads, no lock.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The leader's statements as this edge has verified them.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    /// `issued_at_ms` of the newest verified statement; 0: none yet.
+    newest_ms: AtomicI64,
+    /// `EDGE_MAX_STALENESS` in ms; 0: not tracked (file mode, tests).
+    bound_ms: AtomicI64,
+    /// When tracking began: an edge that never hears a statement is stale
+    /// once this is `bound_ms` old.
+    since_ms: AtomicI64,
+}
+
+impl Freshness {
+    /// Starts tracking at `now_ms` with `bound_ms` of tolerated age.
+    pub fn track(&self, bound_ms: i64, now_ms: i64) {
+        self.since_ms.store(now_ms, Ordering::Relaxed);
+        self.bound_ms.store(bound_ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Records a verified statement issued at `issued_at_ms`; whether it
+    /// is the newest yet (an older one, replayed, changes nothing).
+    pub fn note(&self, issued_at_ms: i64) -> bool {
+        self.newest_ms.fetch_max(issued_at_ms, Ordering::Relaxed) < issued_at_ms
+    }
+
+    /// The newest statement's age at `now_ms`; `None` when not tracked or
+    /// none was heard yet.
+    pub fn age_ms(&self, now_ms: i64) -> Option<i64> {
+        let newest = self.newest_ms.load(Ordering::Relaxed);
+        (self.bound_ms.load(Ordering::Relaxed) > 0 && newest > 0).then(|| (now_ms - newest).max(0))
+    }
+
+    /// Whether the newest statement (or, before the first, the start of
+    /// tracking) is older than the bound.
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        let bound = self.bound_ms.load(Ordering::Relaxed);
+        if bound == 0 {
+            return false;
+        }
+        let newest = self.newest_ms.load(Ordering::Relaxed);
+        let from = if newest > 0 { newest } else { self.since_ms.load(Ordering::Relaxed) };
+        now_ms - from > bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_once_the_newest_statement_is_older_than_the_bound() {
+        let f = Freshness::default();
+        assert!(!f.is_stale(i64::MAX), "not tracked: never stale");
+        f.track(60_000, 1_000);
+        assert!(!f.is_stale(61_000) && f.is_stale(61_001), "none heard: from the start");
+        assert!(f.note(50_000));
+        assert_eq!(f.age_ms(60_000), Some(10_000));
+        assert!(!f.is_stale(110_000) && f.is_stale(110_001));
+        // A replayed older statement does not refresh anything.
+        assert!(!f.note(40_000));
+        assert_eq!(f.age_ms(60_000), Some(10_000));
+    }
+}
