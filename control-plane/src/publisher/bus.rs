@@ -27,14 +27,11 @@ pub enum BusError {
     /// lock, whatever it believes, and wrote nothing.
     #[error("fenced off: a later leader wrote to the bus (this one's fence is {fence})")]
     Fenced { fence: Fence },
-    /// The bus holds a head after the snapshot's: the database went back
-    /// (restored without `epoch bump`); nothing written, and the edges keep
-    /// what they have.
-    #[error(
-        "the bus holds a later head than the database's {head}; run `nexus-control-plane epoch \
-         bump` if the database was restored"
-    )]
-    HeadAhead { head: Head },
+    /// The head changed between the step's read and its snapshot write
+    /// (another writer): nothing written; the next step reads again.
+    #[error("the bus head changed since it read {}; snapshot not written",
+            expected.map_or_else(|| "none".to_owned(), |h| h.to_string()))]
+    Raced { expected: Option<Head> },
 }
 
 impl BusError {
@@ -66,6 +63,12 @@ impl Bus {
     pub async fn head(&self) -> Result<Option<Head>, BusError> {
         let Some(head) = self.transport.head().await? else { return Ok(None) };
         Ok(self.transport.has_snapshot().await?.then_some(head))
+    }
+
+    /// The head as written, whether or not a snapshot is behind it: what a
+    /// snapshot write compares against.
+    pub async fn raw_head(&self) -> Result<Option<Head>, BusError> {
+        Ok(self.transport.head().await?)
     }
 
     pub async fn has_snapshot(&self) -> Result<bool, BusError> {
@@ -102,13 +105,14 @@ impl Bus {
     pub async fn publish_snapshot(
         &self,
         fence: Fence,
+        expected: Option<Head>,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
     ) -> Result<(), BusError> {
-        match self.transport.publish_snapshot(fence, envelope, head, reset_ring).await? {
+        match self.transport.publish_snapshot(fence, expected, envelope, head, reset_ring).await? {
             Written::Done => Ok(()),
-            Written::HeadMoved => Err(BusError::HeadAhead { head }),
+            Written::HeadMoved => Err(BusError::Raced { expected }),
             Written::Fenced => Err(BusError::Fenced { fence }),
         }
     }
@@ -221,7 +225,7 @@ mod tests {
         assert_eq!(bus.head().await.unwrap(), None);
         let head = Head { epoch: 1, version: 4 };
         let fence = Fence { epoch: 1, term: 1 };
-        bus.publish_snapshot(fence, vec![1], head, true).await.unwrap();
+        bus.publish_snapshot(fence, None, vec![1], head, true).await.unwrap();
         assert_eq!(bus.head().await.unwrap(), Some(head));
         let stale = Head { epoch: 1, version: 3 };
         let d = SealedDelta { from_version: 3, to_version: 4, bytes: vec![2] };

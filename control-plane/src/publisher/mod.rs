@@ -475,7 +475,11 @@ impl Publisher {
         let sealed_time = started.elapsed();
         // The ring stays only when it still leads into this head.
         let reset_ring = in_redis != Some(head);
-        self.bus.publish_snapshot(self.fence(head.epoch), envelope, head, reset_ring).await?;
+        // Compare-and-set against the head as it is now (the fence keeps a
+        // deposed leader out; this keeps two writes from interleaving).
+        let expected = self.bus.raw_head().await?;
+        let fence = self.fence(head.epoch);
+        self.bus.publish_snapshot(fence, expected, envelope, head, reset_ring).await?;
         tracing::info!(
             ?reason, %head, records, bytes, intended,
             read_ms = read_time.as_millis() as u64,

@@ -122,13 +122,14 @@ impl Transport for MemoryBus {
     async fn publish_snapshot(
         &self,
         fence: Fence,
+        expected: Option<Head>,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
     ) -> Result<Written, BusError> {
         {
             let mut store = self.store();
-            if store.head.is_some_and(|h| (h.epoch, h.version) > (head.epoch, head.version)) {
+            if store.head != expected {
                 return Ok(Written::HeadMoved);
             }
             if !Self::admit(&mut store, fence) {
@@ -248,7 +249,7 @@ mod tests {
             bus.append_deltas(LEADER, H1, H2, &[(2, vec![2])]).await.unwrap(),
             Written::HeadMoved
         );
-        bus.publish_snapshot(LEADER, vec![1], H1, true).await.unwrap();
+        bus.publish_snapshot(LEADER, None, vec![1], H1, true).await.unwrap();
         assert_eq!(
             bus.append_deltas(LEADER, H1, H2, &[(2, vec![2])]).await.unwrap(),
             Written::Done
@@ -266,7 +267,9 @@ mod tests {
     #[tokio::test]
     async fn the_ring_keeps_the_newest() {
         let bus = MemoryBus::new(8);
-        bus.publish_snapshot(LEADER, vec![0], Head { epoch: 1, version: 0 }, true).await.unwrap();
+        bus.publish_snapshot(LEADER, None, vec![0], Head { epoch: 1, version: 0 }, true)
+            .await
+            .unwrap();
         let n = RING_LEN as u64 + 10;
         let deltas: Vec<(u64, Vec<u8>)> = (1..=n).map(|v| (v, v.to_le_bytes().to_vec())).collect();
         let to = Head { epoch: 1, version: n };
@@ -282,7 +285,7 @@ mod tests {
         let bus = MemoryBus::new(2);
         let mut feed = bus.feed().unwrap();
         assert!(matches!(feed.next().await, Event::Connected));
-        bus.publish_snapshot(LEADER, vec![1], H1, true).await.unwrap();
+        bus.publish_snapshot(LEADER, None, vec![1], H1, true).await.unwrap();
         assert!(matches!(feed.next().await, Event::Message(m) if m == b"1:1"));
         bus.announce(vec![vec![1], vec![2], vec![3]]).await.unwrap();
         assert!(matches!(feed.next().await, Event::Lagged(1)));
@@ -293,20 +296,37 @@ mod tests {
     async fn a_deposed_leader_writes_nothing_and_the_head_never_goes_back() {
         let bus = MemoryBus::new(8);
         let (old, new) = (LEADER, Fence { epoch: 1, term: 2 });
-        assert_eq!(bus.publish_snapshot(old, vec![1], H1, true).await.unwrap(), Written::Done);
-        assert_eq!(bus.publish_snapshot(new, vec![2], H2, true).await.unwrap(), Written::Done);
-        // The old leader, still believing it leads, cannot write anything.
-        let h3 = Head { epoch: 1, version: 3 };
-        assert_eq!(bus.publish_snapshot(old, vec![3], h3, true).await.unwrap(), Written::Fenced);
+        assert_eq!(
+            bus.publish_snapshot(old, None, vec![1], H1, true).await.unwrap(),
+            Written::Done
+        );
+        let seen = Some(H1);
+        assert_eq!(
+            bus.publish_snapshot(new, seen, vec![2], H2, true).await.unwrap(),
+            Written::Done
+        );
+        // The old leader, still believing it leads, cannot write anything,
+        // even having read the head right before.
+        let (h3, now) = (Head { epoch: 1, version: 3 }, Some(H2));
+        assert_eq!(
+            bus.publish_snapshot(old, now, vec![3], h3, true).await.unwrap(),
+            Written::Fenced
+        );
         assert_eq!(bus.append_deltas(old, H2, h3, &[(3, vec![3])]).await.unwrap(), Written::Fenced);
         assert_eq!(bus.refresh_snapshot(old, vec![9], H2).await.unwrap(), Written::Fenced);
-        // Nor can the new one move the head back.
-        assert_eq!(bus.publish_snapshot(new, vec![1], H1, true).await.unwrap(), Written::HeadMoved);
+        // A write from a stale read of the head is refused too.
+        assert_eq!(
+            bus.publish_snapshot(new, seen, vec![1], H1, true).await.unwrap(),
+            Written::HeadMoved
+        );
         assert_eq!(bus.head().await.unwrap(), Some(H2));
         assert_eq!(bus.snapshot().await.unwrap(), Some(vec![2]));
         // A later epoch (after `epoch bump`) passes whatever the term.
         let bumped = Fence { epoch: 2, term: 1 };
         let e2 = Head { epoch: 2, version: 2 };
-        assert_eq!(bus.publish_snapshot(bumped, vec![5], e2, true).await.unwrap(), Written::Done);
+        assert_eq!(
+            bus.publish_snapshot(bumped, now, vec![5], e2, true).await.unwrap(),
+            Written::Done
+        );
     }
 }

@@ -20,8 +20,9 @@
 //! - every write of snapshot, head and ring carries the writer's
 //!   [`Fence`] (the epoch and the leader's term) and is refused
 //!   ([`Written::Fenced`]) below the newest fence written, so a leader that
-//!   lost its lock can never write over what a later leader published; and
-//!   the head never moves back within those writes.
+//!   lost its lock can never write over what a later leader published;
+//!   and each is compare-and-set against the head the writer read, so two
+//!   writers (or a writer and whoever else wrote Redis) cannot interleave.
 //!
 //! Whatever a transport does on the wire, its failures are one
 //! [`BusError::Unavailable`] (with the cause) for the caller.
@@ -143,10 +144,12 @@ pub trait Transport: Send + Sync + fmt::Debug {
     async fn announce(&self, messages: Vec<Vec<u8>>) -> Result<(), BusError>;
     /// Writes the snapshot, then — in this order — drops the ring when
     /// `reset_ring`, moves the head and announces the head notice; only if
-    /// `fence` holds and the head written is not behind the one there.
+    /// `fence` holds and the head is still `expected` (as the writer read
+    /// it; `None`: no head).
     async fn publish_snapshot(
         &self,
         fence: Fence,
+        expected: Option<Head>,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,

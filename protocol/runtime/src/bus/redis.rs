@@ -197,24 +197,23 @@ return 1
 ";
 
 /// Moves an uploaded snapshot in place and the head to it, unless the head
-/// there is ahead of it or the writer is fenced off (then the upload is
-/// dropped). A rename: the snapshot itself never passes through Lua.
-/// KEYS: staging, snapshot, deltas, head, fence. ARGV: new head, its epoch,
-/// its version, reset the ring (0/1), fence epoch, fence term.
+/// is no longer the one the writer read or the writer is fenced off (then
+/// the upload is dropped). A rename: the snapshot itself never passes
+/// through Lua.
+/// KEYS: staging, snapshot, deltas, head, fence. ARGV: new head, expected
+/// head ('' for none), reset the ring (0/1), fence epoch, fence term.
 const PUBLISH_SNAPSHOT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
-local e, v = pair(KEYS[4])
-local ne, nv = tonumber(ARGV[2]), tonumber(ARGV[3])
-if e and (e > ne or (e == ne and v > nv)) then
+if (redis.call('GET', KEYS[4]) or '') ~= ARGV[2] then
   redis.call('DEL', KEYS[1])
   return 0
 end
-if not admit(KEYS[5], ARGV[5], ARGV[6]) then
+if not admit(KEYS[5], ARGV[4], ARGV[5]) then
   redis.call('DEL', KEYS[1])
   return -1
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
-if ARGV[4] == '1' then redis.call('DEL', KEYS[3]) end
+if ARGV[3] == '1' then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[4], ARGV[1])
 return 1
 ";
@@ -517,6 +516,7 @@ impl Transport for RedisBus {
     async fn publish_snapshot(
         &self,
         fence: Fence,
+        expected: Option<Head>,
         envelope: Vec<u8>,
         head: Head,
         reset_ring: bool,
@@ -531,8 +531,7 @@ impl Transport for RedisBus {
         ];
         let args: Vec<Value> = vec![
             head.to_string().into(),
-            head.epoch.to_string().into(),
-            head.version.to_string().into(),
+            expected.map_or_else(String::new, |h| h.to_string()).into(),
             if reset_ring { "1" } else { "0" }.into(),
             fence.epoch.to_string().into(),
             fence.term.to_string().into(),
