@@ -6,6 +6,10 @@
 //! health, status, the fleet report, a metric and a response header, and
 //! keeps serving.
 //!
+//! The statement also names the head. An edge whose state stays behind the
+//! signed head for longer than the bound (a Redis that serves an old
+//! snapshot beside a current statement: mix-and-match) is stale as well.
+//!
 //! Written by sync (one statement checked per periodic check), read on the
 //! request path: a few relaxed atomic loads, no lock.
 
@@ -21,6 +25,9 @@ pub struct Freshness {
     /// When tracking began: an edge that never hears a statement is stale
     /// once this is `bound_ms` old.
     since_ms: AtomicI64,
+    /// Since when the state has been behind the head the newest statement
+    /// names; 0: not behind.
+    behind_since_ms: AtomicI64,
 }
 
 impl Freshness {
@@ -36,6 +43,16 @@ impl Freshness {
         self.newest_ms.fetch_max(issued_at_ms, Ordering::Relaxed) < issued_at_ms
     }
 
+    /// Records whether the state is behind the head the newest statement
+    /// names, at `now_ms` (sync calls it at every check).
+    pub fn note_behind(&self, behind: bool, now_ms: i64) {
+        if !behind {
+            self.behind_since_ms.store(0, Ordering::Relaxed);
+        } else if self.behind_since_ms.load(Ordering::Relaxed) == 0 {
+            self.behind_since_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+
     /// The newest statement's age at `now_ms`; `None` when not tracked or
     /// none was heard yet.
     pub fn age_ms(&self, now_ms: i64) -> Option<i64> {
@@ -44,7 +61,8 @@ impl Freshness {
     }
 
     /// Whether the newest statement (or, before the first, the start of
-    /// tracking) is older than the bound.
+    /// tracking) is older than the bound, or the state has been behind the
+    /// signed head for longer than it.
     pub fn is_stale(&self, now_ms: i64) -> bool {
         let bound = self.bound_ms.load(Ordering::Relaxed);
         if bound == 0 {
@@ -52,7 +70,8 @@ impl Freshness {
         }
         let newest = self.newest_ms.load(Ordering::Relaxed);
         let from = if newest > 0 { newest } else { self.since_ms.load(Ordering::Relaxed) };
-        now_ms - from > bound
+        let behind = self.behind_since_ms.load(Ordering::Relaxed);
+        now_ms - from > bound || (behind > 0 && now_ms - behind > bound)
     }
 }
 
@@ -72,5 +91,17 @@ mod tests {
         // A replayed older statement does not refresh anything.
         assert!(!f.note(40_000));
         assert_eq!(f.age_ms(60_000), Some(10_000));
+    }
+
+    #[test]
+    fn behind_the_signed_head_for_longer_than_the_bound_is_stale() {
+        let f = Freshness::default();
+        f.track(1_000, 0);
+        f.note(10_000);
+        f.note_behind(true, 10_000);
+        f.note_behind(true, 10_500);
+        assert!(!f.is_stale(11_000) && f.is_stale(11_001), "behind since 10 000");
+        f.note_behind(false, 11_001);
+        assert!(!f.is_stale(11_001));
     }
 }

@@ -18,6 +18,8 @@
 //!   plane, measures commit→visible on each edge (its own driver, reusing
 //!   `recorder`, `target`, `tls` and the report's `Latency`).
 //!
+//! - [`attack`]: an attacker with full Redis access against the edges:
+//!   rollback, freeze, mix-and-match, endless data, untrusted keys.
 //! - [`abuse`]: the edge under protocol attacks (rapid reset, floods,
 //!   slowloris, QUIC) while it serves legitimate load.
 //!
@@ -25,6 +27,7 @@
 //! `report` and `plot`.
 
 pub mod abuse;
+pub mod attack;
 pub mod driver;
 pub mod h1;
 pub mod http;

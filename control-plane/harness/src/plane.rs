@@ -34,17 +34,33 @@ impl Plane {
     /// Starts on a fresh database, publishing to `redis_url` under a fresh
     /// `name-…` prefix, tokens signed with `secret`.
     pub async fn start(name: &str, redis_url: &str, secret: &str) -> Self {
+        Self::start_with(name, redis_url, secret, &[]).await
+    }
+
+    /// [`Plane::start`] with more variables (they win over the rig's),
+    /// e.g. a real `NEXUS_SIGNING_KEY` instead of the development key.
+    pub async fn start_with(
+        name: &str,
+        redis_url: &str,
+        secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let db = Database::fresh().await;
         let (db_url, prefix) = (db.url(), fresh_keys(name).prefix().to_owned());
-        let config = Config::from_lookup(|k: &str| match k {
-            "DATABASE_URL" => Some(db_url.clone()),
-            "SECRET_KEY" => Some(secret.into()),
-            "REDIS_URL" => Some(redis_url.into()),
-            "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
-            // The rigs' edges verify with the development key.
-            "NEXUS_INSECURE_DEV_KEYS" => Some("1".into()),
-            "LOG_LEVEL" => Some("warn".into()),
-            _ => None,
+        let config = Config::from_lookup(|k: &str| {
+            if let Some((_, v)) = env.iter().find(|(name, _)| *name == k) {
+                return Some((*v).to_owned());
+            }
+            match k {
+                "DATABASE_URL" => Some(db_url.clone()),
+                "SECRET_KEY" => Some(secret.into()),
+                "REDIS_URL" => Some(redis_url.into()),
+                "NEXUS_REDIS_PREFIX" => Some(prefix.clone()),
+                // The rigs' edges verify with the development key.
+                "NEXUS_INSECURE_DEV_KEYS" => Some("1".into()),
+                "LOG_LEVEL" => Some("warn".into()),
+                _ => None,
+            }
         })
         .unwrap();
         let store = Store::new(&config.db).unwrap();

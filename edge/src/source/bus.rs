@@ -157,6 +157,8 @@ pub struct BusSource {
     /// The last statement of the head refused (a few hundred bytes at
     /// most), so a forged one is counted and logged once, not per check.
     refused_statement: Option<Vec<u8>>,
+    /// The head the newest verified statement names.
+    stated: Option<(u64, u64)>,
     catch_up: Option<CatchUp>,
     /// Updates decided at a check, handed out before anything else.
     queued: VecDeque<Update>,
@@ -292,6 +294,7 @@ impl BusSource {
             may_retry: true,
             refused_snapshot: None,
             refused_statement: None,
+            stated: None,
             catch_up: None,
             queued: VecDeque::new(),
             handed: Handed::Other,
@@ -457,9 +460,15 @@ impl BusSource {
         };
         match envelope::decode_statement(&bytes, Some(&self.config.verify_key)) {
             Ok((_, s)) => {
-                if at.state().freshness().note(s.issued_at_ms) {
+                let state = at.state();
+                if state.freshness().note(s.issued_at_ms) {
                     self.refused_statement = None;
+                    self.stated = Some((s.epoch, s.version));
                 }
+                let behind = self.stated.is_some_and(|stated| {
+                    crate::sync::apply::order((state.epoch(), state.version()), stated).is_lt()
+                });
+                state.freshness().note_behind(behind, at.clock().now_ms());
             }
             Err(e) => {
                 if self.refused_statement.as_ref() != Some(&bytes) {
