@@ -12,11 +12,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Hash before the first row (and after a purge with nothing before it).
-pub const GENESIS: [u8; 32] = [0; 32];
+#[cfg(test)]
+const GENESIS: [u8; 32] = [0; 32];
 
 /// What an audit row says; everything here is covered by its hash.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Content<'a> {
+pub(crate) struct Content<'a> {
     pub action: &'a str,
     pub user: &'a str,
     pub target: Option<&'a str>,
@@ -29,7 +30,7 @@ pub struct Content<'a> {
 }
 
 impl Content<'_> {
-    pub fn canonical(&self) -> Vec<u8> {
+    pub(crate) fn canonical(&self) -> Vec<u8> {
         let v = serde_json::json!([
             self.action,
             self.user,
@@ -44,7 +45,7 @@ impl Content<'_> {
         serde_json::to_vec(&v).unwrap_or_default()
     }
 
-    pub fn hash(&self, prev: &[u8]) -> [u8; 32] {
+    pub(crate) fn hash(&self, prev: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(prev);
         h.update(self.canonical());
@@ -54,7 +55,7 @@ impl Content<'_> {
 
 /// One stored row, as verification reads it.
 #[derive(Debug, Clone)]
-pub struct StoredRow {
+pub(crate) struct StoredRow {
     pub id: i32,
     pub action: String,
     pub user: String,
@@ -64,8 +65,8 @@ pub struct StoredRow {
     pub after: Option<Value>,
     pub request_id: Option<String>,
     pub created_at_ms: i64,
-    pub prev_hash: Option<Vec<u8>>,
-    pub row_hash: Option<Vec<u8>>,
+    pub(crate) prev_hash: Option<Vec<u8>>,
+    pub(crate) row_hash: Option<Vec<u8>>,
 }
 
 impl StoredRow {
@@ -85,7 +86,7 @@ impl StoredRow {
 
 /// Walks rows in id order, carrying the expected previous hash.
 #[derive(Debug, Clone)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     expected_prev: Vec<u8>,
     checked: u64,
     first_bad: Option<i32>,
@@ -93,12 +94,12 @@ pub struct Verifier {
 
 impl Verifier {
     /// Starts at the chain's anchor (genesis, or the last purged row's hash).
-    pub fn new(anchor: &[u8]) -> Self {
+    pub(crate) fn new(anchor: &[u8]) -> Self {
         Self { expected_prev: anchor.to_vec(), checked: 0, first_bad: None }
     }
 
     /// Feeds the next row; returns false once a bad row was found.
-    pub fn feed(&mut self, row: &StoredRow) -> bool {
+    pub(crate) fn feed(&mut self, row: &StoredRow) -> bool {
         if self.first_bad.is_some() {
             return false;
         }
@@ -116,7 +117,7 @@ impl Verifier {
 
     /// Ends the walk: the last row must be the head the registry recorded,
     /// which catches a deleted tail. `head_id` is reported when it is not.
-    pub fn finish(mut self, head_id: Option<i32>, head_hash: &[u8]) -> Report {
+    pub(crate) fn finish(mut self, head_id: Option<i32>, head_hash: &[u8]) -> Report {
         if self.first_bad.is_none() && self.expected_prev != head_hash {
             self.first_bad = Some(head_id.unwrap_or(0));
         }

@@ -10,8 +10,8 @@ use crate::store::Store;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    pub archive_after_days: u32,
-    pub purge_after_days: u32,
+    pub(crate) archive_after_days: u32,
+    pub(crate) purge_after_days: u32,
     pub interval: Duration,
 }
 

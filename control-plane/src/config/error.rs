@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Shortest `SECRET_KEY` accepted, in bytes: HS256 wants at least 256 bits.
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -49,7 +49,7 @@ pub struct DevArgs {
     pub dir: PathBuf,
     /// Start from nothing: remove what --dir holds (database included).
     #[arg(long)]
-    pub reset: bool,
+    pub(crate) reset: bool,
     /// Publish through this Redis instead of in-process, so more edges
     /// (`nexus-edge` with REDIS_URL) can join.
     #[arg(long, value_name = "URL")]
@@ -57,10 +57,10 @@ pub struct DevArgs {
     /// Admin API port on 127.0.0.1 (0: any free port; the default falls
     /// back to a free port when taken).
     #[arg(long)]
-    pub api_port: Option<u16>,
+    pub(crate) api_port: Option<u16>,
     /// Edge port on 127.0.0.1 (same rules).
     #[arg(long)]
-    pub edge_port: Option<u16>,
+    pub(crate) edge_port: Option<u16>,
 }
 
 /// Runs dev mode until Ctrl-C or SIGTERM.

@@ -37,7 +37,7 @@ pub struct GovernanceDoc {
 impl GovernanceDoc {
     /// The contexts these rules configure, as edges are told them: every
     /// context unless `strict_contexts`, else the listed ones.
-    pub fn known_contexts(&self) -> KnownContexts {
+    pub(crate) fn known_contexts(&self) -> KnownContexts {
         if self.strict_contexts {
             KnownContexts::only(self.contexts.keys().cloned())
         } else {
@@ -208,12 +208,6 @@ impl Governance {
 
     pub fn document(&self) -> &GovernanceDoc {
         &self.doc
-    }
-
-    /// The configured contexts: what [`Governance::knows`] decides on, as a
-    /// value the publisher ships to edges.
-    pub fn known_contexts(&self) -> KnownContexts {
-        self.doc.known_contexts()
     }
 
     /// Whether `context` exists under these rules.

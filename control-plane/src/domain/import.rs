@@ -39,7 +39,7 @@ pub struct ImportReport {
     /// Under `replace`: entries over aliases the writer does not own
     /// (`{context, alias, owner}`); any refuses the whole import.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_owned: Vec<Value>,
+    pub(crate) not_owned: Vec<Value>,
     pub dry_run: bool,
     /// Registry versions the import took (`from_version` exclusive).
     pub from_version: i64,
@@ -58,28 +58,28 @@ impl ImportReport {
 /// given id), and skipped entries kept as open conflicts, so someone can
 /// still choose the incoming side later.
 #[derive(Debug, Clone, Default)]
-pub struct ImportPlan<'e> {
+pub(crate) struct ImportPlan<'e> {
     /// Counts and conflicts; the store fills in the versions.
     pub report: ImportReport,
     pub creates: Vec<&'e AliasEntry>,
-    pub replaces: Vec<(i32, &'e AliasEntry)>,
+    pub(crate) replaces: Vec<(i32, &'e AliasEntry)>,
     pub skipped: Vec<ConflictRecord>,
     pub policy: ImportPolicy,
 }
 
 impl ImportPlan<'_> {
     /// Refused as a whole: nothing may be written.
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.report.refused(self.policy)
     }
 
     /// How many versions the plan takes.
-    pub fn versions(&self) -> i64 {
+    pub(crate) fn versions(&self) -> i64 {
         (self.creates.len() + self.replaces.len()) as i64
     }
 
     /// Whether carrying it out writes anything at all.
-    pub fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         !self.refused() && (self.versions() > 0 || !self.skipped.is_empty())
     }
 }
@@ -87,7 +87,7 @@ impl ImportPlan<'_> {
 /// Plans `entries` (names, governance and distinct keys already checked)
 /// against `existing`, the active aliases at their keys, for `writer` under
 /// `rules` (whose aliases it may replace).
-pub fn plan_import<'e>(
+pub(crate) fn plan_import<'e>(
     entries: &'e [AliasEntry],
     existing: &HashMap<AliasKey, OwnedAlias>,
     policy: ImportPolicy,

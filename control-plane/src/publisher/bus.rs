@@ -12,7 +12,7 @@ use nexus_runtime::bus::{BusError as TransportError, Transport};
 
 use super::batch::SealedDelta;
 
-pub use nexus_runtime::bus::RING_LEN;
+pub(crate) use nexus_runtime::bus::RING_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -28,7 +28,7 @@ pub enum BusError {
 impl BusError {
     /// Whether the transport itself failed (rather than holding another
     /// state than the publisher expected).
-    pub fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, BusError::Transport(TransportError::Unavailable { .. }))
     }
 }
@@ -56,7 +56,7 @@ impl Bus {
         Ok(self.transport.has_snapshot().await?.then_some(head))
     }
 
-    pub async fn has_snapshot(&self) -> Result<bool, BusError> {
+    pub(crate) async fn has_snapshot(&self) -> Result<bool, BusError> {
         Ok(self.transport.has_snapshot().await?)
     }
 
@@ -95,14 +95,14 @@ impl Bus {
 
     /// Replaces only the snapshot (alone, it is what a periodic rebuild at
     /// the published version writes: head and ring stay as they are).
-    pub async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
+    pub(crate) async fn refresh_snapshot(&self, envelope: Vec<u8>) -> Result<(), BusError> {
         Ok(self.transport.refresh_snapshot(envelope).await?)
     }
 
     /// Removes edge reports whose `heartbeat_ms` is before `cutoff_ms`.
     /// Reports that do not parse are left for the fleet view to show.
     /// Returns how many were removed.
-    pub async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
+    pub(crate) async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
         let all = self.transport.reports().await?;
         let old: Vec<String> = all
             .into_iter()
@@ -115,7 +115,7 @@ impl Bus {
     }
 
     /// The raw edge reports, at most `max` of them, by edge id.
-    pub async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
+    pub(crate) async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
         let mut out: Vec<(String, String)> = self.transport.reports().await?.into_iter().collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(max);
@@ -131,7 +131,7 @@ fn heartbeat_ms(report: &str) -> Option<i64> {
 /// What the channel carries for `delta`: the envelope itself, or — when it
 /// is larger than a channel message may be — the head notice, which sends
 /// edges to the ring for it.
-pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<u8> {
+pub(crate) fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<u8> {
     if delta.bytes.len() <= max_message {
         delta.bytes.clone()
     } else {

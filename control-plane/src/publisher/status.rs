@@ -11,19 +11,19 @@ use super::bus::Bus;
 
 /// The publisher's state as last reported by its loop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PublisherState {
+pub(crate) struct PublisherState {
     /// Whether this instance runs a publisher at all (`NEXUS_PUBLISH`).
     pub enabled: bool,
     pub leader: bool,
     pub epoch: Option<u64>,
     pub published_version: Option<u64>,
-    pub snapshot_version: Option<u64>,
+    pub(crate) snapshot_version: Option<u64>,
     /// Unix ms of the last delta or snapshot written to Redis.
-    pub last_publish_ms: Option<i64>,
+    pub(crate) last_publish_ms: Option<i64>,
     /// The last failure, cleared by the next successful step.
     pub last_error: Option<String>,
     /// The signing key is the public development key.
-    pub dev_key: bool,
+    pub(crate) dev_key: bool,
 }
 
 /// Propagation state shared by the publisher and the API.
@@ -49,7 +49,7 @@ impl Propagation {
         Reporter(self.state.clone())
     }
 
-    pub fn state(&self) -> PublisherState {
+    pub(crate) fn state(&self) -> PublisherState {
         match self.state.lock() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -62,7 +62,7 @@ impl Propagation {
 pub struct Reporter(Arc<Mutex<PublisherState>>);
 
 impl Reporter {
-    pub fn update(&self, f: impl FnOnce(&mut PublisherState)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut PublisherState)) {
         match self.0.lock() {
             Ok(mut s) => f(&mut s),
             Err(poisoned) => f(&mut poisoned.into_inner()),

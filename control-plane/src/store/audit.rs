@@ -29,15 +29,15 @@ pub(crate) struct AuditRow {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub request_id: Option<String>,
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     pub is_archived: bool,
-    pub archived_at: Option<DateTime<Utc>>,
+    pub(crate) archived_at: Option<DateTime<Utc>>,
     /// The hash of the row before; verification's, never shown.
     #[serde(skip)]
-    pub prev_hash: Option<Vec<u8>>,
+    pub(crate) prev_hash: Option<Vec<u8>>,
     /// Shown in hex.
     #[serde(serialize_with = "hex_hash")]
-    pub row_hash: Option<Vec<u8>>,
+    pub(crate) row_hash: Option<Vec<u8>>,
 }
 
 fn hex_hash<S: Serializer>(hash: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -74,9 +74,9 @@ impl From<AuditRow> for StoredRow {
 pub(crate) struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    pub after_id: Option<i32>,
+    pub(crate) after_id: Option<i32>,
     pub limit: i64,
 }
 

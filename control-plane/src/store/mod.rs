@@ -26,10 +26,10 @@
 //! - `tls`: the rustls connector every connection goes through.
 
 pub(crate) mod alias_rows;
-pub mod aliases;
-pub mod apply;
-pub mod audit;
-pub mod changes;
+pub(crate) mod aliases;
+pub(crate) mod apply;
+pub(crate) mod audit;
+pub(crate) mod changes;
 pub(crate) mod conflicts;
 mod consistent;
 pub(crate) mod console;
@@ -39,11 +39,11 @@ pub(crate) mod export;
 pub(crate) mod governance;
 pub(crate) mod history;
 pub(crate) mod import;
-pub mod keys;
+pub(crate) mod keys;
 pub mod leader;
 pub(crate) mod ledger;
 pub mod migrate;
-pub mod service;
+pub(crate) mod service;
 mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
