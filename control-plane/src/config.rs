@@ -39,7 +39,7 @@ pub(crate) use nexus_protocol::Secret;
 /// How to reach PostgreSQL. The URL may carry a password, so it is a secret.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
-    pub url: Secret,
+    pub(crate) url: Secret,
     pub(crate) pool_size: usize,
     /// Bound on waiting for a connection, connecting, and each statement:
     /// past it the request answers 503 instead of hanging.
@@ -111,13 +111,13 @@ pub struct Config {
     pub(crate) audit_archive_after_days: u32,
     pub(crate) audit_purge_after_days: u32,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
-    pub prometheus_enabled: bool,
+    pub(crate) prometheus_enabled: bool,
     /// Redis, prefix, signing key, publishing (see [`propagation`]).
     pub propagation: PropagationConfig,
     /// `API_TLS_CERT` and `API_TLS_KEY`: serve the API over TLS.
     pub(crate) api_tls: Option<ApiTls>,
     /// `API_RATE_LIMIT*`: the admin API's per-credential limit.
-    pub rate_limit: rate_limit::RateLimitConfig,
+    pub(crate) rate_limit: rate_limit::RateLimitConfig,
 }
 
 impl Config {

@@ -67,17 +67,17 @@ type GaugeF64 = Gauge<f64, AtomicU64>;
 /// `api::edges::export`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FleetMetrics {
-    pub(crate) edge_versions_behind: Family<EdgeLabels, Gauge>,
-    pub(crate) edge_lag_p50_ms: Family<EdgeLabels, GaugeF64>,
-    pub(crate) edge_lag_p99_ms: Family<EdgeLabels, GaugeF64>,
-    pub(crate) edge_seen_seconds_ago: Family<EdgeLabels, GaugeF64>,
-    pub(crate) edge_state_age_seconds: Family<EdgeLabels, GaugeF64>,
-    pub(crate) edge_behind_seconds: Family<EdgeLabels, GaugeF64>,
-    pub(crate) region_edges: Family<RegionLabels, Gauge>,
-    pub(crate) region_stale_edges: Family<RegionLabels, Gauge>,
-    pub(crate) region_max_versions_behind: Family<RegionLabels, Gauge>,
-    pub(crate) region_max_lag_p99_ms: Family<RegionLabels, GaugeF64>,
-    pub(crate) region_max_behind_seconds: Family<RegionLabels, GaugeF64>,
+    pub edge_versions_behind: Family<EdgeLabels, Gauge>,
+    pub edge_lag_p50_ms: Family<EdgeLabels, GaugeF64>,
+    pub edge_lag_p99_ms: Family<EdgeLabels, GaugeF64>,
+    pub edge_seen_seconds_ago: Family<EdgeLabels, GaugeF64>,
+    pub edge_state_age_seconds: Family<EdgeLabels, GaugeF64>,
+    pub edge_behind_seconds: Family<EdgeLabels, GaugeF64>,
+    pub region_edges: Family<RegionLabels, Gauge>,
+    pub region_stale_edges: Family<RegionLabels, Gauge>,
+    pub region_max_versions_behind: Family<RegionLabels, Gauge>,
+    pub region_max_lag_p99_ms: Family<RegionLabels, GaugeF64>,
+    pub region_max_behind_seconds: Family<RegionLabels, GaugeF64>,
 }
 
 impl FleetMetrics {

@@ -57,7 +57,7 @@ pub async fn prepare(
 /// The API's route table and the console's pages, under the middleware
 /// every request passes (outermost first): the request id and metrics, the
 /// rate limit, the body limit, the publish barrier.
-pub fn router(state: Shared) -> Router {
+pub(crate) fn router(state: Shared) -> Router {
     let (router, _) = api::routes().split_for_parts();
     router
         .merge(crate::console::router(state.clone()))

@@ -23,7 +23,7 @@ pub fn generate() -> (String, KeyDigest) {
 
 /// The digest of a well-formed key; `None` for anything that is not one
 /// (so garbage never reaches the database).
-pub fn digest(key: &str) -> Option<KeyDigest> {
+pub(crate) fn digest(key: &str) -> Option<KeyDigest> {
     api_key_digest(key)
 }
 

@@ -44,7 +44,7 @@ fn env_error(e: EnvError) -> ConfigError {
 
 impl TokenConfig {
     /// From the environment; `secret` is the checked `SECRET_KEY`.
-    pub fn from_lookup(
+    pub(crate) fn from_lookup(
         get: &impl Fn(&str) -> Option<String>,
         secret: Option<&[u8]>,
         default_ttl: i64,
@@ -92,7 +92,7 @@ impl TokenConfig {
     }
 
     /// What requests are checked with; `serve` and `dev` need it.
-    pub fn verifier(&self) -> Result<&TokenVerifier, ConfigError> {
+    pub(crate) fn verifier(&self) -> Result<&TokenVerifier, ConfigError> {
         self.verifier.as_ref().ok_or(ConfigError::MissingSecret)
     }
 

@@ -29,7 +29,7 @@ pub(crate) struct Secrets {
     /// tokens; the edge holds only its public half. Added to an older
     /// directory's file on first use.
     #[serde(default)]
-    pub(crate) token_signing_key: Option<String>,
+    pub token_signing_key: Option<String>,
 }
 
 impl Home {

@@ -5,7 +5,7 @@
 //! with the sample aliases loaded on first start. Everything is kept under
 //! `--dir` between runs ([`home`]).
 
-pub mod home;
+pub(crate) mod home;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -46,14 +46,14 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 pub struct DevArgs {
     /// Where state is kept between runs.
     #[arg(long, default_value = ".nexus-dev")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Start from nothing: remove what --dir holds (database included).
     #[arg(long)]
     pub(crate) reset: bool,
     /// Publish through this Redis instead of in-process, so more edges
     /// (`nexus-edge` with REDIS_URL) can join.
     #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
+    pub(crate) redis: Option<String>,
     /// Admin API port on 127.0.0.1 (0: any free port; the default falls
     /// back to a free port when taken).
     #[arg(long)]

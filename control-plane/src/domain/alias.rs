@@ -52,11 +52,11 @@ pub(crate) fn parse_owner(owner: &str) -> Result<String, OwnerError> {
 /// matches an existing one after case folding is reported as such.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlias {
-    pub key: AliasKey,
+    pub(crate) key: AliasKey,
     pub(crate) typed_alias: String,
-    pub canonical: Canonical,
-    pub description: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub(crate) canonical: Canonical,
+    pub(crate) description: Option<String>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 impl NewAlias {
@@ -86,7 +86,7 @@ impl NewAlias {
     }
 
     /// The alias this request would store.
-    pub fn entry(&self) -> AliasEntry {
+    pub(crate) fn entry(&self) -> AliasEntry {
         AliasEntry {
             context: self.key.context.clone(),
             alias: self.key.alias.clone(),
@@ -175,12 +175,12 @@ impl StoredAlias {
         next
     }
 
-    pub fn key(&self) -> AliasKey {
+    pub(crate) fn key(&self) -> AliasKey {
         AliasKey { context: self.context.clone(), alias: self.alias.clone() }
     }
 
     /// The row's content, as the declarative file writes it.
-    pub fn entry(&self) -> AliasEntry {
+    pub(crate) fn entry(&self) -> AliasEntry {
         AliasEntry {
             context: self.context.clone(),
             alias: self.alias.clone(),

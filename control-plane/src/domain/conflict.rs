@@ -47,7 +47,7 @@ pub(crate) struct ConflictRecord {
     pub kind: ConflictType,
     pub key: AliasKey,
     pub existing: Value,
-    pub(crate) existing_id: Option<i32>,
+    pub existing_id: Option<i32>,
     pub incoming: Value,
 }
 
@@ -136,8 +136,8 @@ pub(crate) struct Conflict {
     pub incoming: Option<Value>,
     pub resolution: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
-    pub(crate) resolved_by: Option<String>,
-    pub(crate) created_at: DateTime<Utc>,
+    pub resolved_by: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A stored conflict that cannot be acted on.

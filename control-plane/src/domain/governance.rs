@@ -225,7 +225,7 @@ impl Governance {
 
     /// Whether any editor of `context` may change any alias in it, whoever
     /// owns it (see `domain::rbac::may_change`).
-    pub fn shared_ownership(&self, context: &Context) -> bool {
+    pub(crate) fn shared_ownership(&self, context: &Context) -> bool {
         self.rules_for(context).rules.shared_ownership
     }
 

@@ -31,25 +31,25 @@ pub enum ImportPolicy {
 /// What an import did, or would do (`dry_run`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
-    pub created: u64,
-    pub updated: u64,
-    pub skipped: u64,
-    pub unchanged: u64,
+    pub(crate) created: u64,
+    pub(crate) updated: u64,
+    pub(crate) skipped: u64,
+    pub(crate) unchanged: u64,
     pub conflicts: Vec<Value>,
     /// Under `replace`: entries over aliases the writer does not own
     /// (`{context, alias, owner}`); any refuses the whole import.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) not_owned: Vec<Value>,
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Registry versions the import took (`from_version` exclusive).
-    pub from_version: i64,
-    pub to_version: i64,
+    pub(crate) from_version: i64,
+    pub(crate) to_version: i64,
 }
 
 impl ImportReport {
     /// An import under `reject` that met conflicts, or one that would
     /// replace another owner's alias, wrote nothing.
-    pub fn refused(&self, policy: ImportPolicy) -> bool {
+    pub(crate) fn refused(&self, policy: ImportPolicy) -> bool {
         (policy == ImportPolicy::Reject && !self.conflicts.is_empty()) || !self.not_owned.is_empty()
     }
 }
@@ -62,7 +62,7 @@ pub(crate) struct ImportPlan<'e> {
     /// Counts and conflicts; the store fills in the versions.
     pub report: ImportReport,
     pub creates: Vec<&'e AliasEntry>,
-    pub(crate) replaces: Vec<(i32, &'e AliasEntry)>,
+    pub replaces: Vec<(i32, &'e AliasEntry)>,
     pub skipped: Vec<ConflictRecord>,
     pub policy: ImportPolicy,
 }

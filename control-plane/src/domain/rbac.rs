@@ -106,7 +106,7 @@ pub(crate) struct Writer {
     /// The principal's own name (token subject, or `api_key:<id>:<name>`):
     /// what it created before it had a team stays its own.
     pub name: String,
-    pub(crate) any_owner: bool,
+    pub any_owner: bool,
 }
 
 impl Writer {

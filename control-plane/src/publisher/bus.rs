@@ -45,7 +45,7 @@ impl Bus {
     }
 
     /// The transport, for the fleet view and for an in-process edge.
-    pub fn transport(&self) -> &Arc<dyn Transport> {
+    pub(crate) fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }
 
@@ -84,7 +84,7 @@ impl Bus {
     /// into the snapshot (`reset_ring`), moves the head, and sends the head
     /// notice so subscribed edges catch up now rather than at their next
     /// check.
-    pub async fn publish_snapshot(
+    pub(crate) async fn publish_snapshot(
         &self,
         envelope: Vec<u8>,
         head: Head,

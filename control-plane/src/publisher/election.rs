@@ -76,7 +76,7 @@ impl Election {
     }
 
     /// Whether this instance held the lock at the last [`Self::campaign`].
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.session.as_ref().is_some_and(|s| s.leader && !s.conn.is_closed())
     }
 

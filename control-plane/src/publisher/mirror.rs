@@ -46,30 +46,27 @@ impl Mirror {
     }
 
     /// The same state with these credentials.
-    pub fn with_credentials(self, credentials: Credentials) -> Self {
+    pub(crate) fn with_credentials(self, credentials: Credentials) -> Self {
         Self { credentials, ..self }
     }
 
     /// The credentials at the head.
-    pub fn credentials(&self) -> &Credentials {
+    pub(crate) fn credentials(&self) -> &Credentials {
         &self.credentials
     }
 
     /// The contexts configured at the head.
-    pub fn contexts(&self) -> &KnownContexts {
+    pub(crate) fn contexts(&self) -> &KnownContexts {
         &self.contexts
     }
 
-    pub fn head(&self) -> Head {
+    pub(crate) fn head(&self) -> Head {
         self.head
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 
     /// Applies a published batch of outbox rows, which must continue the
@@ -103,7 +100,7 @@ impl Mirror {
 
     /// Every record in `(context, alias)` byte order: the order a snapshot
     /// is encoded in.
-    pub fn records(&self) -> Vec<AliasRecord> {
+    pub(crate) fn records(&self) -> Vec<AliasRecord> {
         self.records.values().cloned().collect()
     }
 }

@@ -22,7 +22,7 @@ pub struct Sealed {
     pub records: usize,
     /// The state at `head`, when this snapshot was read from PostgreSQL and
     /// a mirror was asked for: what the publisher resets its mirror to.
-    pub mirror: Option<Mirror>,
+    pub(crate) mirror: Option<Mirror>,
 }
 
 /// Sorts, encodes and signs on a blocking thread, off the async workers;

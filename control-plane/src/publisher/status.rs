@@ -17,13 +17,13 @@ pub(crate) struct PublisherState {
     pub leader: bool,
     pub epoch: Option<u64>,
     pub published_version: Option<u64>,
-    pub(crate) snapshot_version: Option<u64>,
+    pub snapshot_version: Option<u64>,
     /// Unix ms of the last delta or snapshot written to Redis.
-    pub(crate) last_publish_ms: Option<i64>,
+    pub last_publish_ms: Option<i64>,
     /// The last failure, cleared by the next successful step.
     pub last_error: Option<String>,
     /// The signing key is the public development key.
-    pub(crate) dev_key: bool,
+    pub dev_key: bool,
 }
 
 /// Propagation state shared by the publisher and the API.
@@ -40,7 +40,7 @@ impl Propagation {
         let _ = self.bus.set(bus);
     }
 
-    pub fn bus(&self) -> Option<&Bus> {
+    pub(crate) fn bus(&self) -> Option<&Bus> {
         self.bus.get()
     }
 

@@ -30,15 +30,15 @@ pub(crate) struct AuditRow {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub request_id: Option<String>,
-    pub(crate) created_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
     pub is_archived: bool,
-    pub(crate) archived_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
     /// The hash of the row before; verification's, never shown.
     #[serde(skip)]
-    pub(crate) prev_hash: Option<Vec<u8>>,
+    pub prev_hash: Option<Vec<u8>>,
     /// Shown in hex.
     #[serde(serialize_with = "hex_hash")]
-    pub(crate) row_hash: Option<Vec<u8>>,
+    pub row_hash: Option<Vec<u8>>,
 }
 
 fn hex_hash<S: Serializer>(hash: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -73,9 +73,9 @@ impl AuditRow {
 pub(crate) struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
-    pub(crate) since: Option<DateTime<Utc>>,
+    pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    pub(crate) after_id: Option<i32>,
+    pub after_id: Option<i32>,
     pub limit: i64,
 }
 
