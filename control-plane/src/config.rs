@@ -8,37 +8,39 @@
 //! keys; each reads its error from `error.rs`, a leaf, and nothing from
 //! this file, so no child imports its parent.
 
-pub mod database;
+pub(crate) mod database;
 mod error;
-pub mod governance;
-pub mod propagation;
+pub(crate) mod governance;
+pub(crate) mod propagation;
 pub mod rate_limit;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use database::{DbConnection, DbTls, DbUrlError, SslMode};
+pub use database::DbUrlError;
+pub(crate) use database::{DbConnection, DbTls, SslMode};
+pub use error::ConfigError;
+pub(crate) use error::MIN_SECRET_LEN;
 use error::invalid;
-pub use error::{ConfigError, MIN_SECRET_LEN};
 
-pub use governance::GovernanceSource;
-pub use nexus_runtime::logging::LogFormat;
+pub(crate) use governance::GovernanceSource;
+pub(crate) use nexus_runtime::logging::LogFormat;
 pub use propagation::PropagationConfig;
 pub use tokens::TokenConfig;
 
 use crate::domain::governance::Governance;
 
 /// One type for every secret of both planes; redacted in `Debug`.
-pub use nexus_protocol::Secret;
+pub(crate) use nexus_protocol::Secret;
 
 /// How to reach PostgreSQL. The URL may carry a password, so it is a secret.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
-    pub url: Secret,
-    pub pool_size: usize,
+    pub(crate) url: Secret,
+    pub(crate) pool_size: usize,
     /// Bound on waiting for a connection, connecting, and each statement:
     /// past it the request answers 503 instead of hanging.
     pub timeout: Duration,
@@ -52,7 +54,7 @@ impl DbConfig {
     /// The URL read for connecting, `sslmode` and `sslrootcert` included
     /// (see [`database`]); the root file is read here. `Config` calls it
     /// at start, so a bad URL stops the start naming `DATABASE_URL`.
-    pub fn connection(&self) -> Result<DbConnection, DbUrlError> {
+    pub(crate) fn connection(&self) -> Result<DbConnection, DbUrlError> {
         let mut c = database::parse(self.url.expose())?;
         c.pg.connect_timeout(self.timeout);
         Ok(c)
@@ -62,7 +64,7 @@ impl DbConfig {
 /// `API_TLS_CERT` and `API_TLS_KEY`: PEM files of the admin API's
 /// certificate chain and key; checked at start, loaded by `server::start`.
 #[derive(Debug, Clone)]
-pub struct ApiTls {
+pub(crate) struct ApiTls {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -82,7 +84,9 @@ impl ApiTls {
 
     /// The rustls server configuration (ALPN h2, http/1.1), an error
     /// naming the variable whose file is wrong.
-    pub fn server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, ConfigError> {
+    pub(crate) fn server_config(
+        &self,
+    ) -> Result<std::sync::Arc<rustls::ServerConfig>, ConfigError> {
         use nexus_runtime::tls::TlsError;
         nexus_runtime::tls::server_config(&self.cert, &self.key).map_err(|e| match e {
             TlsError::Key { .. } => invalid("API_TLS_KEY", e),
@@ -95,7 +99,6 @@ impl ApiTls {
 pub struct Config {
     pub db: DbConfig,
     pub listen: SocketAddr,
-    pub secret_key: Option<Secret>,
     pub token_expiration_secs: i64,
     /// Signing and verification keys, `TOKEN_MAX_TTL` (see [`tokens`]).
     pub tokens: TokenConfig,
@@ -104,17 +107,17 @@ pub struct Config {
     /// `LOG_FORMAT`: `text` (default) or `json` (see `nexus_runtime::logging`).
     pub log_format: LogFormat,
     /// `NEXUS_GOVERNANCE_FILE` if set, else the built-in rules.
-    pub governance: GovernanceSource,
-    pub audit_archive_after_days: u32,
-    pub audit_purge_after_days: u32,
+    pub(crate) governance: GovernanceSource,
+    pub(crate) audit_archive_after_days: u32,
+    pub(crate) audit_purge_after_days: u32,
     /// `PROMETHEUS_ENABLED` (default true): serve `/metrics`.
-    pub prometheus_enabled: bool,
+    pub(crate) prometheus_enabled: bool,
     /// Redis, prefix, signing key, publishing (see [`propagation`]).
     pub propagation: PropagationConfig,
     /// `API_TLS_CERT` and `API_TLS_KEY`: serve the API over TLS.
-    pub api_tls: Option<ApiTls>,
+    pub(crate) api_tls: Option<ApiTls>,
     /// `API_RATE_LIMIT*`: the admin API's per-credential limit.
-    pub rate_limit: rate_limit::RateLimitConfig,
+    pub(crate) rate_limit: rate_limit::RateLimitConfig,
 }
 
 impl Config {
@@ -158,7 +161,6 @@ impl Config {
         Ok(Self {
             db,
             listen: SocketAddr::new(host, port),
-            secret_key,
             token_expiration_secs,
             tokens,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
@@ -177,12 +179,6 @@ impl Config {
                 invalid(name, e)
             })?,
         })
-    }
-
-    /// `SECRET_KEY`, the HS256 secret, when set. Tokens go through
-    /// [`Config::tokens`]; this is for what still shares the secret.
-    pub fn secret(&self) -> Result<&Secret, ConfigError> {
-        self.secret_key.as_ref().ok_or(ConfigError::MissingSecret)
     }
 }
 
@@ -251,6 +247,5 @@ mod tests {
         bad(&[("API_RATE_LIMIT", "fast")], "API_RATE_LIMIT");
         bad(&[("API_RATE_LIMIT_BURST", "0")], "API_RATE_LIMIT_BURST");
         bad(&[("API_TLS_CERT", "/no/cert.pem"), ("API_TLS_KEY", "/no/key.pem")], "API_TLS_CERT");
-        assert!(matches!(from(&[]).unwrap().secret(), Err(ConfigError::MissingSecret)));
     }
 }

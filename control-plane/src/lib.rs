@@ -27,7 +27,7 @@
 //! - [`ctl`]: `nexusctl`, the admin's CLI over the admin API.
 
 pub mod api;
-pub mod audit;
+pub(crate) mod audit;
 pub mod auth;
 pub mod config;
 pub(crate) mod console;
@@ -37,7 +37,7 @@ pub mod domain;
 pub mod metrics;
 pub mod publisher;
 pub mod registry;
-pub mod report;
+pub(crate) mod report;
 pub mod server;
 pub mod store;
 pub mod web;

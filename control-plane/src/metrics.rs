@@ -20,19 +20,19 @@ use prometheus_client::registry::Registry;
 use crate::store::service::Stats;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     pub route: String,
     pub method: String,
     pub status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
+pub(crate) struct RouteLabels {
     pub route: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabels {
+pub(crate) struct StateLabels {
     pub state: String,
 }
 
@@ -45,19 +45,19 @@ pub struct KindLabels {
 /// `key` of `nexus_cp_rate_limited_total`: the bucket that refused,
 /// "principal" (a credential) or "address" (no valid credential).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LimitLabels {
+pub(crate) struct LimitLabels {
     pub key: &'static str,
 }
 
 /// One edge of the fleet gauges.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EdgeLabels {
+pub(crate) struct EdgeLabels {
     pub edge: String,
     pub region: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RegionLabels {
+pub(crate) struct RegionLabels {
     pub region: String,
 }
 
@@ -66,7 +66,7 @@ type GaugeF64 = Gauge<f64, AtomicU64>;
 /// The fleet as gauges, set at each scrape from the edges' reports (see
 /// `api::edges::export`).
 #[derive(Debug, Clone, Default)]
-pub struct FleetMetrics {
+pub(crate) struct FleetMetrics {
     pub edge_versions_behind: Family<EdgeLabels, Gauge>,
     pub edge_lag_p50_ms: Family<EdgeLabels, GaugeF64>,
     pub edge_lag_p99_ms: Family<EdgeLabels, GaugeF64>,
@@ -172,16 +172,16 @@ fn duration_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
-    pub registry_version: Gauge,
-    pub aliases: Family<StateLabels, Gauge>,
-    pub conflicts_open: Gauge,
-    pub audit_rows: Gauge,
-    pub db_up: Gauge,
-    pub publish: PublishMetrics,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub(crate) registry_version: Gauge,
+    pub(crate) aliases: Family<StateLabels, Gauge>,
+    pub(crate) conflicts_open: Gauge,
+    pub(crate) audit_rows: Gauge,
+    pub(crate) db_up: Gauge,
+    pub(crate) publish: PublishMetrics,
     /// Requests refused with 429 by the admin API's rate limit.
-    pub rate_limited: Family<LimitLabels, Counter>,
+    pub(crate) rate_limited: Family<LimitLabels, Counter>,
     fleet: FleetMetrics,
     /// Held from clearing the fleet gauges to encoding them, so two scrapes
     /// at once cannot interleave and one answer a half-filled fleet.
@@ -195,7 +195,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let duration: Family<RouteLabels, Histogram, fn() -> Histogram> =
@@ -265,7 +265,7 @@ impl Metrics {
     }
 
     /// Sets the gauges read from the database (or marks it down).
-    pub fn observe(&self, stats: Option<&Stats>) {
+    pub(crate) fn observe(&self, stats: Option<&Stats>) {
         let Some(s) = stats else {
             self.db_up.set(0);
             return;
@@ -282,7 +282,7 @@ impl Metrics {
 
     /// The exposition with the fleet gauges set by `fill` (nothing set:
     /// no fleet series, as when the fleet could not be read).
-    pub fn encode_with_fleet(&self, fill: impl FnOnce(&FleetMetrics)) -> String {
+    pub(crate) fn encode_with_fleet(&self, fill: impl FnOnce(&FleetMetrics)) -> String {
         // A poisoned lock only means another scrape panicked: the gauges
         // are cleared again here anyway.
         let _scrape = self.scrape.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -291,7 +291,7 @@ impl Metrics {
         self.encode()
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -51,7 +51,7 @@ pub async fn create(
 
 /// Applies `patch` to the alias at `key` if `writer` may change it; the
 /// result must satisfy the rules unless it is inactive.
-pub async fn update(
+pub(crate) async fn update(
     store: &Store,
     rules: &Governance,
     key: &AliasKey,
@@ -63,7 +63,7 @@ pub async fn update(
 }
 
 /// Deactivates the active alias at `key` if `writer` may change it.
-pub async fn deactivate(
+pub(crate) async fn deactivate(
     store: &Store,
     rules: &Governance,
     key: &AliasKey,
@@ -75,7 +75,7 @@ pub async fn deactivate(
 
 /// Gives the alias at `key` the owner `to` (already parsed with
 /// `domain::alias::parse_owner`; the caller checked `TransferOwnership`).
-pub async fn transfer(
+pub(crate) async fn transfer(
     store: &Store,
     key: &AliasKey,
     to: &str,
@@ -101,7 +101,7 @@ pub async fn import(
 /// Imports `entries` (distinct keys, checked by whoever parsed them) in one
 /// transaction, once every entry satisfies the rules; `writer` may replace
 /// only aliases it may change.
-pub async fn import_by(
+pub(crate) async fn import_by(
     store: &Store,
     rules: &Governance,
     entries: &[AliasEntry],
@@ -124,7 +124,7 @@ pub async fn import_by(
 /// Applies `entries` as the desired state of `contexts` (see
 /// [`crate::domain::apply`]) once every active entry satisfies the rules
 /// (what is deactivated need not).
-pub async fn apply(
+pub(crate) async fn apply(
     store: &Store,
     rules: &Governance,
     entries: &[AliasEntry],
@@ -149,7 +149,7 @@ pub async fn apply(
 
 /// How to apply: see [`apply`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// Deactivate active aliases the file lacks in the contexts named.
     pub prune: bool,
     /// Refuse unless the registry is at this version.
@@ -158,7 +158,7 @@ pub struct ApplyOptions {
 }
 
 /// The first entry the rules refuse, if any.
-pub fn check_entries(
+pub(crate) fn check_entries(
     rules: &Governance,
     entries: &[AliasEntry],
     now: DateTime<Utc>,

@@ -11,7 +11,7 @@ use std::fmt;
 /// written again: several libraries (tokio-postgres among them) put their
 /// cause into their own message *and* return it from `source()`.
 #[derive(Clone, Copy)]
-pub struct Chain<'a>(pub &'a (dyn Error + 'static));
+pub(crate) struct Chain<'a>(pub &'a (dyn Error + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -57,7 +57,7 @@ pub async fn prepare(
 /// The API's route table and the console's pages, under the middleware
 /// every request passes (outermost first): the request id and metrics, the
 /// rate limit, the body limit, the publish barrier.
-pub fn router(state: Shared) -> Router {
+pub(crate) fn router(state: Shared) -> Router {
     let (router, _) = api::routes().split_for_parts();
     router
         .merge(crate::console::router(state.clone()))
@@ -83,7 +83,7 @@ pub async fn serve(
 }
 
 /// [`serve`], over TLS when `tls` is given.
-pub async fn serve_on(
+pub(crate) async fn serve_on(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Shared,
@@ -129,7 +129,7 @@ pub async fn serve_on(
 }
 
 /// Time a client has to finish its TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TLS in front of a TCP listener, in the shape `axum::serve` takes (axum
 /// does not do TLS itself). Handshakes run in their own tasks, so a slow or
@@ -224,10 +224,10 @@ async fn follow_governance(state: &Shared, every: Duration) {
 }
 
 /// How often the stored governance rules are re-read.
-pub const GOVERNANCE_REFRESH: Duration = Duration::from_secs(5);
+pub(crate) const GOVERNANCE_REFRESH: Duration = Duration::from_secs(5);
 
 /// How often retention runs in production.
-pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The control plane checked and started, not yet listening: what
 /// `nexus-control-plane serve` and `dev` run.

@@ -12,11 +12,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Hash before the first row (and after a purge with nothing before it).
-pub const GENESIS: [u8; 32] = [0; 32];
+#[cfg(test)]
+const GENESIS: [u8; 32] = [0; 32];
 
 /// What an audit row says; everything here is covered by its hash.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Content<'a> {
+pub(crate) struct Content<'a> {
     pub action: &'a str,
     pub user: &'a str,
     pub target: Option<&'a str>,
@@ -29,7 +30,7 @@ pub struct Content<'a> {
 }
 
 impl Content<'_> {
-    pub fn canonical(&self) -> Vec<u8> {
+    pub(crate) fn canonical(&self) -> Vec<u8> {
         let v = serde_json::json!([
             self.action,
             self.user,
@@ -44,7 +45,7 @@ impl Content<'_> {
         serde_json::to_vec(&v).unwrap_or_default()
     }
 
-    pub fn hash(&self, prev: &[u8]) -> [u8; 32] {
+    pub(crate) fn hash(&self, prev: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(prev);
         h.update(self.canonical());
@@ -52,40 +53,9 @@ impl Content<'_> {
     }
 }
 
-/// One stored row, as verification reads it.
-#[derive(Debug, Clone)]
-pub struct StoredRow {
-    pub id: i32,
-    pub action: String,
-    pub user: String,
-    pub target: Option<String>,
-    pub details: Option<String>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    pub request_id: Option<String>,
-    pub created_at_ms: i64,
-    pub prev_hash: Option<Vec<u8>>,
-    pub row_hash: Option<Vec<u8>>,
-}
-
-impl StoredRow {
-    fn content(&self) -> Content<'_> {
-        Content {
-            action: &self.action,
-            user: &self.user,
-            target: self.target.as_deref(),
-            details: self.details.as_deref(),
-            before: self.before.as_ref(),
-            after: self.after.as_ref(),
-            request_id: self.request_id.as_deref(),
-            created_at_ms: self.created_at_ms,
-        }
-    }
-}
-
 /// Walks rows in id order, carrying the expected previous hash.
 #[derive(Debug, Clone)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     expected_prev: Vec<u8>,
     checked: u64,
     first_bad: Option<i32>,
@@ -93,21 +63,30 @@ pub struct Verifier {
 
 impl Verifier {
     /// Starts at the chain's anchor (genesis, or the last purged row's hash).
-    pub fn new(anchor: &[u8]) -> Self {
+    pub(crate) fn new(anchor: &[u8]) -> Self {
         Self { expected_prev: anchor.to_vec(), checked: 0, first_bad: None }
     }
 
-    /// Feeds the next row; returns false once a bad row was found.
-    pub fn feed(&mut self, row: &StoredRow) -> bool {
+    /// Feeds the next stored row: its id, what its hash covers, and the two
+    /// hashes stored with it. The row itself is the store's (one type for
+    /// the listing and the check); the chain needs only these, so it stays
+    /// free of how rows are read. Returns false once a bad row was found.
+    pub(crate) fn feed(
+        &mut self,
+        id: i32,
+        content: &Content<'_>,
+        prev_hash: Option<&[u8]>,
+        row_hash: Option<&[u8]>,
+    ) -> bool {
         if self.first_bad.is_some() {
             return false;
         }
         self.checked += 1;
-        let recomputed = row.content().hash(&self.expected_prev);
-        let linked = row.prev_hash.as_deref() == Some(self.expected_prev.as_slice());
-        let intact = row.row_hash.as_deref() == Some(recomputed.as_slice());
+        let recomputed = content.hash(&self.expected_prev);
+        let linked = prev_hash == Some(self.expected_prev.as_slice());
+        let intact = row_hash == Some(recomputed.as_slice());
         if !(linked && intact) {
-            self.first_bad = Some(row.id);
+            self.first_bad = Some(id);
             return false;
         }
         self.expected_prev = recomputed.to_vec();
@@ -116,7 +95,7 @@ impl Verifier {
 
     /// Ends the walk: the last row must be the head the registry recorded,
     /// which catches a deleted tail. `head_id` is reported when it is not.
-    pub fn finish(mut self, head_id: Option<i32>, head_hash: &[u8]) -> Report {
+    pub(crate) fn finish(mut self, head_id: Option<i32>, head_hash: &[u8]) -> Report {
         if self.first_bad.is_none() && self.expected_prev != head_hash {
             self.first_bad = Some(head_id.unwrap_or(0));
         }
@@ -135,38 +114,40 @@ pub struct Report {
 mod tests {
     use super::*;
 
-    fn chain(n: i32) -> (Vec<StoredRow>, Vec<u8>) {
+    /// A stored row as the tests tamper with it: id, content, stored hashes.
+    type Row = (i32, Content<'static>, Vec<u8>, Vec<u8>);
+
+    fn content(user: &'static str, id: i32) -> Content<'static> {
+        Content {
+            action: "alias.create",
+            user,
+            target: Some("frontend/a"),
+            details: None,
+            before: None,
+            after: None,
+            request_id: Some("r"),
+            created_at_ms: 1_000 + i64::from(id),
+        }
+    }
+
+    fn chain(n: i32) -> (Vec<Row>, Vec<u8>) {
         let mut prev = GENESIS.to_vec();
         let mut rows = Vec::new();
         for id in 1..=n {
-            let after = serde_json::json!({"b": 1, "a": id});
-            let mut row = StoredRow {
-                id,
-                action: "alias.create".into(),
-                user: "alice".into(),
-                target: Some(format!("frontend/a{id}")),
-                details: None,
-                before: None,
-                after: Some(after),
-                request_id: Some("r".into()),
-                created_at_ms: 1_000 + i64::from(id),
-                prev_hash: Some(prev.clone()),
-                row_hash: None,
-            };
-            let h = row.content().hash(&prev);
-            row.row_hash = Some(h.to_vec());
-            prev = h.to_vec();
-            rows.push(row);
+            let content = content("alice", id);
+            let hash = content.hash(&prev).to_vec();
+            rows.push((id, content, prev, hash.clone()));
+            prev = hash;
         }
         (rows, prev)
     }
 
-    fn verify(rows: &[StoredRow], head: &[u8]) -> Report {
+    fn verify(rows: &[Row], head: &[u8]) -> Report {
         let mut v = Verifier::new(&GENESIS);
-        for r in rows {
-            v.feed(r);
+        for (id, content, prev, hash) in rows {
+            v.feed(*id, content, Some(prev), Some(hash));
         }
-        v.finish(rows.last().map(|r| r.id), head)
+        v.finish(rows.last().map(|r| r.0), head)
     }
 
     #[test]
@@ -179,7 +160,7 @@ mod tests {
     fn edit_delete_and_swap_are_found() {
         let (rows, head) = chain(5);
         let mut edited = rows.clone();
-        edited[2].user = "mallory".into();
+        edited[2].1.user = "mallory";
         assert_eq!(verify(&edited, &head).first_bad_id, Some(3));
 
         let mut deleted = rows.clone();

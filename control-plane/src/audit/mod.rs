@@ -1,4 +1,4 @@
 //! The audit trail's own logic: the hash chain (pure) and the retention job.
 
-pub mod chain;
-pub mod retention;
+pub(crate) mod chain;
+pub(crate) mod retention;

@@ -10,15 +10,15 @@ use crate::store::Store;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    pub archive_after_days: u32,
-    pub purge_after_days: u32,
-    pub interval: Duration,
+    pub(crate) archive_after_days: u32,
+    pub(crate) purge_after_days: u32,
+    pub(crate) interval: Duration,
 }
 
 impl Retention {
     /// Runs until `shutdown` resolves. A failed pass is logged and retried
     /// at the next tick.
-    pub async fn run(self, store: Store, shutdown: impl Future<Output = ()>) {
+    pub(crate) async fn run(self, store: Store, shutdown: impl Future<Output = ()>) {
         let mut tick = tokio::time::interval(self.interval);
         tokio::pin!(shutdown);
         loop {

@@ -10,7 +10,7 @@ use nexus_protocol::credentials::{API_KEY_BYTES, api_key_digest};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-pub use nexus_protocol::credentials::API_KEY_PREFIX as PREFIX;
+pub(crate) use nexus_protocol::credentials::API_KEY_PREFIX as PREFIX;
 
 /// A fresh key and its digest.
 pub fn generate() -> (String, KeyDigest) {
@@ -23,11 +23,11 @@ pub fn generate() -> (String, KeyDigest) {
 
 /// The digest of a well-formed key; `None` for anything that is not one
 /// (so garbage never reaches the database).
-pub fn digest(key: &str) -> Option<KeyDigest> {
+pub(crate) fn digest(key: &str) -> Option<KeyDigest> {
     api_key_digest(key)
 }
 
-pub fn digests_match(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn digests_match(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 

@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     /// Token subject, or `api_key:<id>:<name>`.
     pub name: String,
     pub role: Role,
@@ -22,7 +22,7 @@ pub struct Principal {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("missing credentials: send Authorization: Bearer <token or API key>")]
     Missing,
     #[error("Authorization header is not a Bearer credential")]
@@ -42,7 +42,7 @@ pub enum AuthError {
 }
 
 /// Authenticates a raw `Authorization` header value.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     header: Option<&str>,
     verifier: &TokenVerifier,
     store: &Store,

@@ -18,7 +18,7 @@ use rustls::RootCertStore;
 
 /// How a connection is encrypted and what of the server is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
+pub(crate) enum SslMode {
     Disable,
     Prefer,
     Require,
@@ -41,7 +41,7 @@ impl SslMode {
 
 /// The TLS half of `DATABASE_URL`, ready for `store::tls`.
 #[derive(Debug, Clone)]
-pub struct DbTls {
+pub(crate) struct DbTls {
     /// What is checked (`require` with a root file is already `VerifyCa`).
     pub mode: SslMode,
     /// The trust anchors, loaded when the chain is checked.
@@ -50,7 +50,7 @@ pub struct DbTls {
 
 /// `DATABASE_URL` split into what tokio-postgres reads and the TLS settings.
 #[derive(Debug, Clone)]
-pub struct DbConnection {
+pub(crate) struct DbConnection {
     /// Redacts the password in `Debug`.
     pub pg: tokio_postgres::Config,
     pub tls: DbTls,
@@ -73,7 +73,7 @@ pub enum DbUrlError {
 
 /// Parses `url` (URL or `key=value` form) and loads the root certificates
 /// it names.
-pub fn parse(url: &str) -> Result<DbConnection, DbUrlError> {
+pub(crate) fn parse(url: &str) -> Result<DbConnection, DbUrlError> {
     let (rest, sslmode, rootcert) = take_tls_params(url);
     let mut pg: tokio_postgres::Config = rest.parse().map_err(DbUrlError::Url)?;
     let mode = match sslmode {

@@ -13,14 +13,14 @@ use std::path::PathBuf;
 use crate::domain::governance::{Governance, GovernanceError};
 
 /// The rules shipped in `deploy/config/alias_governance.yaml`, compiled in.
-pub const BUILTIN: &str = include_str!("../../../deploy/config/alias_governance.yaml");
+pub(crate) const BUILTIN: &str = include_str!("../../../deploy/config/alias_governance.yaml");
 
 /// The variable that replaces the built-in rules with a file.
-pub const VARIABLE: &str = "NEXUS_GOVERNANCE_FILE";
+pub(crate) const VARIABLE: &str = "NEXUS_GOVERNANCE_FILE";
 
 /// Where the rules come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum GovernanceSource {
+pub(crate) enum GovernanceSource {
     /// [`BUILTIN`]: `NEXUS_GOVERNANCE_FILE` unset or empty.
     #[default]
     Builtin,
@@ -31,7 +31,7 @@ pub enum GovernanceSource {
 impl GovernanceSource {
     /// From the value of `NEXUS_GOVERNANCE_FILE`; empty means unset, so
     /// `NEXUS_GOVERNANCE_FILE=${X:-}` in compose keeps the default.
-    pub fn from_value(value: Option<String>) -> Self {
+    pub(crate) fn from_value(value: Option<String>) -> Self {
         match value.filter(|v| !v.trim().is_empty()) {
             Some(path) => Self::File(path.into()),
             None => Self::Builtin,
@@ -39,7 +39,7 @@ impl GovernanceSource {
     }
 
     /// The rules document's text.
-    pub fn text(&self) -> Result<Cow<'static, str>, LoadError> {
+    pub(crate) fn text(&self) -> Result<Cow<'static, str>, LoadError> {
         match self {
             Self::Builtin => Ok(Cow::Borrowed(BUILTIN)),
             Self::File(path) => std::fs::read_to_string(path)
@@ -49,7 +49,7 @@ impl GovernanceSource {
     }
 
     /// Reads and compiles the rules.
-    pub fn load(&self) -> Result<Governance, LoadError> {
+    pub(crate) fn load(&self) -> Result<Governance, LoadError> {
         Governance::from_yaml(&self.text()?)
             .map_err(|e| LoadError::Invalid { origin: self.to_string(), source: Box::new(e) })
     }

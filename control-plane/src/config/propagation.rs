@@ -12,30 +12,30 @@ use nexus_protocol::signing::{self, SigningKey};
 use super::error::{ConfigError, invalid};
 
 /// Longest accepted `NEXUS_REDIS_PREFIX`.
-pub const MAX_PREFIX_LEN: usize = 64;
+pub(crate) const MAX_PREFIX_LEN: usize = 64;
 
 /// Where and how the control plane publishes.
 #[derive(Debug, Clone)]
 pub struct PropagationConfig {
     /// The URL may carry a password.
-    pub redis_url: Option<Secret>,
+    pub(crate) redis_url: Option<Secret>,
     /// `REDIS_CA_FILE`: the CA a `rediss://` server must chain to (the
     /// system trust store without it).
-    pub redis_ca_file: Option<PathBuf>,
-    pub prefix: String,
+    pub(crate) redis_ca_file: Option<PathBuf>,
+    pub(crate) prefix: String,
     /// ed25519-dalek's `Debug` shows only the public half.
     pub signing_key: SigningKey,
     /// True when no key was configured and the public dev key is in use.
-    pub dev_key: bool,
+    pub(crate) dev_key: bool,
     /// `NEXUS_PUBLISH`: default true when `REDIS_URL` is set.
-    pub publish: bool,
+    pub(crate) publish: bool,
     /// `OUTBOX_RETENTION_DAYS` (default 30): outbox rows are kept at least
     /// this long, for alias history and `?as_of=` (older: 410).
-    pub outbox_retention_days: u32,
+    pub(crate) outbox_retention_days: u32,
 }
 
 impl PropagationConfig {
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let redis_url = get("REDIS_URL").filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
             fred::prelude::Config::from_url(url).map_err(|e| invalid("REDIS_URL", e))?;

@@ -22,7 +22,7 @@ use super::error::{ConfigError, invalid};
 
 /// Default `TOKEN_MAX_TTL`: a day (dev mode's printed tokens live that
 /// long), the edges' default too.
-pub const DEFAULT_MAX_TTL: i64 = keys::DEFAULT_MAX_TTL;
+pub(crate) const DEFAULT_MAX_TTL: i64 = keys::DEFAULT_MAX_TTL;
 
 /// What this instance signs and verifies tokens with.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct TokenConfig {
     signer: Option<TokenSigner>,
     verifier: Option<TokenVerifier>,
     /// `TOKEN_MAX_TTL`, seconds.
-    pub max_ttl: i64,
+    pub(crate) max_ttl: i64,
 }
 
 fn env_error(e: EnvError) -> ConfigError {
@@ -44,7 +44,7 @@ fn env_error(e: EnvError) -> ConfigError {
 
 impl TokenConfig {
     /// From the environment; `secret` is the checked `SECRET_KEY`.
-    pub fn from_lookup(
+    pub(crate) fn from_lookup(
         get: &impl Fn(&str) -> Option<String>,
         secret: Option<&[u8]>,
         default_ttl: i64,
@@ -92,7 +92,7 @@ impl TokenConfig {
     }
 
     /// What requests are checked with; `serve` and `dev` need it.
-    pub fn verifier(&self) -> Result<&TokenVerifier, ConfigError> {
+    pub(crate) fn verifier(&self) -> Result<&TokenVerifier, ConfigError> {
         self.verifier.as_ref().ok_or(ConfigError::MissingSecret)
     }
 
@@ -107,7 +107,7 @@ impl TokenConfig {
 
     /// [`TokenConfig::verifier`], saying in the log what is in force: the
     /// mode and key ids, and what HS256 costs. Never a key.
-    pub fn announced_verifier(&self) -> Result<TokenVerifier, ConfigError> {
+    pub(crate) fn announced_verifier(&self) -> Result<TokenVerifier, ConfigError> {
         let verifier = self.verifier()?.clone();
         let kids: Vec<&str> = verifier.kids().collect();
         let signs = self.signer.as_ref().map_or("nothing", TokenSigner::algorithm);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// A state directory this process holds the lock of.
 #[derive(Debug)]
-pub struct Home {
+pub(crate) struct Home {
     dir: PathBuf,
     /// Held open for the lock; the kernel drops the lock when the process
     /// ends, however it ends.
@@ -22,7 +22,7 @@ pub struct Home {
 
 /// What is generated once per directory and kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     /// `NEXUS_SIGNING_KEY`: the seed that signs snapshots and deltas.
     pub signing_key: String,
     /// `NEXUS_TOKEN_SIGNING_KEY`: the Ed25519 key (PKCS#8 PEM) that signs
@@ -35,7 +35,7 @@ pub struct Secrets {
 impl Home {
     /// Creates `dir` if needed and takes its lock; with `reset`, removes
     /// everything else in it first. Refuses when another `dev` holds it.
-    pub fn open(dir: &Path, reset: bool) -> anyhow::Result<Self> {
+    pub(crate) fn open(dir: &Path, reset: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
         let path = dir.join("lock");
@@ -77,23 +77,23 @@ impl Home {
         Ok(Self { dir, _lock: lock })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// PostgreSQL's data directory, when dev runs its own.
-    pub fn postgres(&self) -> PathBuf {
+    pub(crate) fn postgres(&self) -> PathBuf {
         self.dir.join("postgres")
     }
 
     /// The edge's last-known-good copy.
-    pub fn edge(&self) -> PathBuf {
+    pub(crate) fn edge(&self) -> PathBuf {
         self.dir.join("edge")
     }
 
     /// The secrets of this directory, made on first use (readable by the
     /// owner only).
-    pub fn secrets(&self) -> anyhow::Result<Secrets> {
+    pub(crate) fn secrets(&self) -> anyhow::Result<Secrets> {
         let path = self.dir.join("secrets.json");
         match std::fs::read_to_string(&path) {
             Ok(text) => {

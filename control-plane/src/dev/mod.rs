@@ -5,7 +5,7 @@
 //! with the sample aliases loaded on first start. Everything is kept under
 //! `--dir` between runs ([`home`]).
 
-pub mod home;
+pub(crate) mod home;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -46,21 +46,21 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 pub struct DevArgs {
     /// Where state is kept between runs.
     #[arg(long, default_value = ".nexus-dev")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Start from nothing: remove what --dir holds (database included).
     #[arg(long)]
-    pub reset: bool,
+    pub(crate) reset: bool,
     /// Publish through this Redis instead of in-process, so more edges
     /// (`nexus-edge` with REDIS_URL) can join.
     #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
+    pub(crate) redis: Option<String>,
     /// Admin API port on 127.0.0.1 (0: any free port; the default falls
     /// back to a free port when taken).
     #[arg(long)]
-    pub api_port: Option<u16>,
+    pub(crate) api_port: Option<u16>,
     /// Edge port on 127.0.0.1 (same rules).
     #[arg(long)]
-    pub edge_port: Option<u16>,
+    pub(crate) edge_port: Option<u16>,
 }
 
 /// Runs dev mode until Ctrl-C or SIGTERM.

@@ -28,14 +28,14 @@ pub enum FieldError {
 /// Why an owner name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("owner {0}")]
-pub struct OwnerError(&'static str);
+pub(crate) struct OwnerError(&'static str);
 
 /// Longest owner name: the column's width, and the longest token subject.
-pub const MAX_OWNER_LEN: usize = 255;
+pub(crate) const MAX_OWNER_LEN: usize = 255;
 
 /// Checks an owner name as a transfer gives it: what a principal's name can
 /// be (non-empty, at most 255 bytes, no control characters).
-pub fn parse_owner(owner: &str) -> Result<String, OwnerError> {
+pub(crate) fn parse_owner(owner: &str) -> Result<String, OwnerError> {
     if owner.is_empty() {
         return Err(OwnerError("is empty"));
     }
@@ -52,11 +52,11 @@ pub fn parse_owner(owner: &str) -> Result<String, OwnerError> {
 /// matches an existing one after case folding is reported as such.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlias {
-    pub key: AliasKey,
-    pub typed_alias: String,
-    pub canonical: Canonical,
-    pub description: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub(crate) key: AliasKey,
+    pub(crate) typed_alias: String,
+    pub(crate) canonical: Canonical,
+    pub(crate) description: Option<String>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 impl NewAlias {
@@ -81,12 +81,12 @@ impl NewAlias {
     }
 
     /// Whether the alias was typed in its normal form.
-    pub fn typed_normal(&self) -> bool {
+    pub(crate) fn typed_normal(&self) -> bool {
         self.typed_alias == self.key.alias.as_str()
     }
 
     /// The alias this request would store.
-    pub fn entry(&self) -> AliasEntry {
+    pub(crate) fn entry(&self) -> AliasEntry {
         AliasEntry {
             context: self.key.context.clone(),
             alias: self.key.alias.clone(),
@@ -98,7 +98,7 @@ impl NewAlias {
     }
 
     /// What the governance rules check of this request.
-    pub fn candidate(&self) -> Candidate<'_> {
+    pub(crate) fn candidate(&self) -> Candidate<'_> {
         Candidate {
             context: &self.key.context,
             alias: &self.key.alias,
@@ -109,7 +109,7 @@ impl NewAlias {
     }
 
     /// What a conflict row keeps of the incoming side.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         serde_json::json!({
             "context": self.key.context,
             "alias": self.typed_alias,
@@ -121,7 +121,7 @@ impl NewAlias {
 }
 
 /// Checks a description: bounded, and storable (PostgreSQL text holds no NUL).
-pub fn parse_description(d: String) -> Result<String, FieldError> {
+pub(crate) fn parse_description(d: String) -> Result<String, FieldError> {
     if d.len() > MAX_DESCRIPTION_LEN {
         return Err(FieldError::DescriptionTooLong(d.len()));
     }
@@ -133,7 +133,7 @@ pub fn parse_description(d: String) -> Result<String, FieldError> {
 
 /// A partial update. `Some(None)` clears an optional field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AliasPatch {
+pub(crate) struct AliasPatch {
     pub canonical: Option<Canonical>,
     pub description: Option<Option<String>>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
@@ -150,7 +150,7 @@ pub struct StoredAlias {
     pub description: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub is_active: bool,
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub created_by: Option<String>,
     pub version: i64,
@@ -158,7 +158,7 @@ pub struct StoredAlias {
 
 impl StoredAlias {
     /// The row with `patch` applied; the caller stamps version and time.
-    pub fn patched(&self, patch: &AliasPatch) -> StoredAlias {
+    pub(crate) fn patched(&self, patch: &AliasPatch) -> StoredAlias {
         let mut next = self.clone();
         if let Some(c) = &patch.canonical {
             next.canonical = c.clone();
@@ -175,12 +175,12 @@ impl StoredAlias {
         next
     }
 
-    pub fn key(&self) -> AliasKey {
+    pub(crate) fn key(&self) -> AliasKey {
         AliasKey { context: self.context.clone(), alias: self.alias.clone() }
     }
 
     /// The row's content, as the declarative file writes it.
-    pub fn entry(&self) -> AliasEntry {
+    pub(crate) fn entry(&self) -> AliasEntry {
         AliasEntry {
             context: self.context.clone(),
             alias: self.alias.clone(),
@@ -192,7 +192,7 @@ impl StoredAlias {
     }
 
     /// What the governance rules check of this row.
-    pub fn candidate(&self) -> Candidate<'_> {
+    pub(crate) fn candidate(&self) -> Candidate<'_> {
         Candidate {
             context: &self.context,
             alias: &self.alias,
@@ -202,7 +202,7 @@ impl StoredAlias {
         }
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
@@ -230,12 +230,12 @@ impl std::ops::Deref for OwnedAlias {
 }
 
 impl OwnedAlias {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// Whether `writer` may change this alias under `rules`.
-    pub fn changeable_by(&self, writer: &Writer, rules: &Governance) -> bool {
+    pub(crate) fn changeable_by(&self, writer: &Writer, rules: &Governance) -> bool {
         may_change(writer, &self.owner, rules.shared_ownership(&self.row.context))
     }
 }
@@ -269,7 +269,7 @@ impl StoredAlias {
 /// One alias row a plan writes; the ledger gives it the next version, the
 /// write's time and, when new, an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AliasWrite {
+pub(crate) enum AliasWrite {
     Create(AliasEntry),
     /// `next` (same id and key) replaces `current`. Boxed: the two rows
     /// dwarf every other variant of the plans that carry a write.
@@ -281,7 +281,7 @@ pub enum AliasWrite {
 
 /// What an update or a deactivation does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdatePlan {
+pub(crate) enum UpdatePlan {
     Write(AliasWrite),
     NotFound,
     Violation(Violation),
@@ -295,7 +295,7 @@ pub enum UpdatePlan {
 /// blocked by rules; anything that stays or becomes active must satisfy
 /// them. Reactivating cannot meet another active alias: `current` would be
 /// that one.
-pub fn plan_update(
+pub(crate) fn plan_update(
     current: Option<&OwnedAlias>,
     patch: &AliasPatch,
     rules: &Governance,
@@ -322,7 +322,7 @@ pub fn plan_update(
 
 /// Plans the deactivation of `active`, the active row at its key, for
 /// `writer` (ownership as for [`plan_update`]).
-pub fn plan_deactivate(
+pub(crate) fn plan_deactivate(
     active: Option<&OwnedAlias>,
     rules: &Governance,
     writer: &Writer,
@@ -342,7 +342,7 @@ pub fn plan_deactivate(
 
 /// What giving an alias another owner does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferPlan {
+pub(crate) enum TransferPlan {
     NotFound,
     /// It is already owned by that name: nothing to write.
     Unchanged(OwnedAlias),
@@ -356,7 +356,7 @@ pub enum TransferPlan {
 
 /// Plans moving `current` (the row at its key, active or the newest
 /// inactive one) to owner `to`. Who may is RBAC's `TransferOwnership`.
-pub fn plan_transfer(current: Option<&OwnedAlias>, to: &str) -> TransferPlan {
+pub(crate) fn plan_transfer(current: Option<&OwnedAlias>, to: &str) -> TransferPlan {
     match current {
         None => TransferPlan::NotFound,
         Some(c) if c.owner == to => TransferPlan::Unchanged(c.clone()),

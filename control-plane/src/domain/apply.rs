@@ -20,7 +20,7 @@ use super::rbac::Writer;
 /// What applying does to one alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     Create,
     Update,
     Deactivate,
@@ -32,7 +32,7 @@ pub enum Action {
 /// One line of the plan: the alias, its action, and its record before
 /// and after (as the export file shows records).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct PlanItem {
+pub(crate) struct PlanItem {
     pub context: String,
     pub alias: String,
     pub action: Action,
@@ -47,7 +47,7 @@ pub struct PlanItem {
 
 /// Counts of each action.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub create: u64,
     pub update: u64,
     pub deactivate: u64,
@@ -57,7 +57,7 @@ pub struct Counts {
 
 /// The plan and the writes that carry it out.
 #[derive(Debug, Clone, Default)]
-pub struct ApplyPlan<'e> {
+pub(crate) struct ApplyPlan<'e> {
     /// Every alias looked at, by context then alias.
     pub items: Vec<PlanItem>,
     pub counts: Counts,
@@ -69,17 +69,17 @@ pub struct ApplyPlan<'e> {
 
 impl ApplyPlan<'_> {
     /// Whether it may be carried out: nothing in it is refused.
-    pub fn allowed(&self) -> bool {
+    pub(crate) fn allowed(&self) -> bool {
         self.counts.refused == 0
     }
 
     /// The refused items.
-    pub fn refused(&self) -> impl Iterator<Item = &PlanItem> {
+    pub(crate) fn refused(&self) -> impl Iterator<Item = &PlanItem> {
         self.items.iter().filter(|i| i.action == Action::Refused)
     }
 
     /// How many versions carrying it out takes.
-    pub fn versions(&self) -> i64 {
+    pub(crate) fn versions(&self) -> i64 {
         (self.creates.len() + self.rewrites.len()) as i64
     }
 }
@@ -88,7 +88,7 @@ impl ApplyPlan<'_> {
 /// against `active`, the active aliases in every context the apply names
 /// (`contexts`: those of the entries, and any named besides), for `writer`
 /// under `rules` (whose aliases it may change).
-pub fn plan_apply<'e>(
+pub(crate) fn plan_apply<'e>(
     entries: &'e [AliasEntry],
     active: &HashMap<AliasKey, OwnedAlias>,
     contexts: &HashSet<Context>,

@@ -39,11 +39,11 @@ impl ConflictType {
 }
 
 // The policy is a governance rule (per context); conflicts only apply it.
-pub use super::governance::ShadowPolicy;
+pub(crate) use super::governance::ShadowPolicy;
 
 /// A conflict to record: what a write met at `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConflictRecord {
+pub(crate) struct ConflictRecord {
     pub kind: ConflictType,
     pub key: AliasKey,
     pub existing: Value,
@@ -53,7 +53,7 @@ pub struct ConflictRecord {
 
 /// What a create does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreatePlan {
+pub(crate) enum CreatePlan {
     /// Write the alias, and record `shadowing` alongside if set.
     Write { shadowing: Option<ConflictRecord> },
     /// Already there, identical: answer with the existing row.
@@ -65,7 +65,7 @@ pub enum CreatePlan {
 /// Plans a create from what the registry holds: `existing`, the active
 /// alias at its key, and `shadows`, the same alias active in other contexts,
 /// under `policy`, the context's shadowing policy.
-pub fn plan_create(
+pub(crate) fn plan_create(
     new: &NewAlias,
     existing: Option<&StoredAlias>,
     shadows: &[StoredAlias],
@@ -111,13 +111,13 @@ fn on_existing(incoming: &NewAlias, existing: &StoredAlias) -> Option<ConflictTy
 /// How an open conflict is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Resolution {
+pub(crate) enum Resolution {
     KeepExisting,
     UseIncoming,
 }
 
 impl Resolution {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Resolution::KeepExisting => "keep_existing",
             Resolution::UseIncoming => "use_incoming",
@@ -127,7 +127,7 @@ impl Resolution {
 
 /// A recorded conflict, as stored and as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Conflict {
+pub(crate) struct Conflict {
     pub id: i32,
     pub context: String,
     pub alias: String,
@@ -143,7 +143,7 @@ pub struct Conflict {
 /// A stored conflict that cannot be acted on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("conflict {id}: {what}")]
-pub struct BadConflict {
+pub(crate) struct BadConflict {
     pub id: i32,
     pub what: String,
 }
@@ -158,7 +158,7 @@ struct Incoming {
 
 impl Conflict {
     /// Where the conflict happened.
-    pub fn key(&self) -> Result<AliasKey, BadConflict> {
+    pub(crate) fn key(&self) -> Result<AliasKey, BadConflict> {
         let bad = |e: &dyn std::fmt::Display| BadConflict { id: self.id, what: e.to_string() };
         Ok(AliasKey {
             context: Context::parse(&self.context).map_err(|e| bad(&e))?,
@@ -169,7 +169,7 @@ impl Conflict {
 
 /// What settling a conflict does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolutionPlan {
+pub(crate) enum ResolutionPlan {
     AlreadyResolved,
     /// Mark the conflict resolved, writing `write` first if set.
     Settle(Option<AliasWrite>),
@@ -178,7 +178,7 @@ pub enum ResolutionPlan {
 /// Plans `resolution` of `c`, given `active`, the active alias at its key.
 /// `use_incoming` writes the incoming side over the active alias, or
 /// creates it when none is active.
-pub fn plan_resolution(
+pub(crate) fn plan_resolution(
     c: &Conflict,
     resolution: Resolution,
     active: Option<&StoredAlias>,

@@ -37,7 +37,7 @@ pub struct GovernanceDoc {
 impl GovernanceDoc {
     /// The contexts these rules configure, as edges are told them: every
     /// context unless `strict_contexts`, else the listed ones.
-    pub fn known_contexts(&self) -> KnownContexts {
+    pub(crate) fn known_contexts(&self) -> KnownContexts {
         if self.strict_contexts {
             KnownContexts::only(self.contexts.keys().cloned())
         } else {
@@ -210,12 +210,6 @@ impl Governance {
         &self.doc
     }
 
-    /// The configured contexts: what [`Governance::knows`] decides on, as a
-    /// value the publisher ships to edges.
-    pub fn known_contexts(&self) -> KnownContexts {
-        self.doc.known_contexts()
-    }
-
     /// Whether `context` exists under these rules.
     pub fn knows(&self, context: &Context) -> bool {
         !self.doc.strict_contexts || self.contexts.contains_key(context)
@@ -231,7 +225,7 @@ impl Governance {
 
     /// Whether any editor of `context` may change any alias in it, whoever
     /// owns it (see `domain::rbac::may_change`).
-    pub fn shared_ownership(&self, context: &Context) -> bool {
+    pub(crate) fn shared_ownership(&self, context: &Context) -> bool {
         self.rules_for(context).rules.shared_ownership
     }
 

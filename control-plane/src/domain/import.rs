@@ -31,25 +31,25 @@ pub enum ImportPolicy {
 /// What an import did, or would do (`dry_run`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
-    pub created: u64,
-    pub updated: u64,
-    pub skipped: u64,
-    pub unchanged: u64,
+    pub(crate) created: u64,
+    pub(crate) updated: u64,
+    pub(crate) skipped: u64,
+    pub(crate) unchanged: u64,
     pub conflicts: Vec<Value>,
     /// Under `replace`: entries over aliases the writer does not own
     /// (`{context, alias, owner}`); any refuses the whole import.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_owned: Vec<Value>,
-    pub dry_run: bool,
+    pub(crate) not_owned: Vec<Value>,
+    pub(crate) dry_run: bool,
     /// Registry versions the import took (`from_version` exclusive).
-    pub from_version: i64,
-    pub to_version: i64,
+    pub(crate) from_version: i64,
+    pub(crate) to_version: i64,
 }
 
 impl ImportReport {
     /// An import under `reject` that met conflicts, or one that would
     /// replace another owner's alias, wrote nothing.
-    pub fn refused(&self, policy: ImportPolicy) -> bool {
+    pub(crate) fn refused(&self, policy: ImportPolicy) -> bool {
         (policy == ImportPolicy::Reject && !self.conflicts.is_empty()) || !self.not_owned.is_empty()
     }
 }
@@ -58,7 +58,7 @@ impl ImportReport {
 /// given id), and skipped entries kept as open conflicts, so someone can
 /// still choose the incoming side later.
 #[derive(Debug, Clone, Default)]
-pub struct ImportPlan<'e> {
+pub(crate) struct ImportPlan<'e> {
     /// Counts and conflicts; the store fills in the versions.
     pub report: ImportReport,
     pub creates: Vec<&'e AliasEntry>,
@@ -69,17 +69,17 @@ pub struct ImportPlan<'e> {
 
 impl ImportPlan<'_> {
     /// Refused as a whole: nothing may be written.
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.report.refused(self.policy)
     }
 
     /// How many versions the plan takes.
-    pub fn versions(&self) -> i64 {
+    pub(crate) fn versions(&self) -> i64 {
         (self.creates.len() + self.replaces.len()) as i64
     }
 
     /// Whether carrying it out writes anything at all.
-    pub fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         !self.refused() && (self.versions() > 0 || !self.skipped.is_empty())
     }
 }
@@ -87,7 +87,7 @@ impl ImportPlan<'_> {
 /// Plans `entries` (names, governance and distinct keys already checked)
 /// against `existing`, the active aliases at their keys, for `writer` under
 /// `rules` (whose aliases it may replace).
-pub fn plan_import<'e>(
+pub(crate) fn plan_import<'e>(
     entries: &'e [AliasEntry],
     existing: &HashMap<AliasKey, OwnedAlias>,
     policy: ImportPolicy,

@@ -11,11 +11,11 @@
 //! - [`rbac`]: who may do what, where — a decision table.
 
 pub mod alias;
-pub mod apply;
-pub mod conflict;
+pub(crate) mod apply;
+pub(crate) mod conflict;
 pub mod governance;
 pub mod import;
-pub mod rbac;
+pub(crate) mod rbac;
 
 /// What the domain's unit tests share: a small rule set and an editor.
 #[cfg(test)]

@@ -8,7 +8,7 @@ use nexus_protocol::{ContextScope, Role};
 
 /// Everything a caller can ask of the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub(crate) enum Action {
     /// Resolve an alias.
     Resolve,
     /// Read aliases and conflicts of a context.
@@ -29,7 +29,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [Action; 10] = [
         Action::Resolve,
         Action::ReadAliases,
         Action::WriteAliases,
@@ -45,7 +46,7 @@ impl Action {
 
 /// Where an action applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// One context.
     Context(&'a str),
     /// Data that mixes contexts: needs a principal scoped to all of them.
@@ -53,7 +54,7 @@ pub enum Scope<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Allow,
     /// The role never does this.
     DenyRole,
@@ -62,7 +63,7 @@ pub enum Decision {
 }
 
 /// Whether `role` may perform `action` at all (the table).
-pub fn role_allows(role: Role, action: Action) -> bool {
+pub(crate) fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
         Role::Admin => true,
@@ -75,7 +76,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     }
 }
 
-pub fn decide(role: Role, contexts: &ContextScope, action: Action, scope: Scope<'_>) -> Decision {
+pub(crate) fn decide(
+    role: Role,
+    contexts: &ContextScope,
+    action: Action,
+    scope: Scope<'_>,
+) -> Decision {
     if !role_allows(role, action) {
         return Decision::DenyRole;
     }
@@ -93,7 +99,7 @@ pub fn decide(role: Role, contexts: &ContextScope, action: Action, scope: Scope<
 /// A writer as ownership sees it: the owner name of the aliases it
 /// creates, and whether it may change aliases whatever their owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Writer {
+pub(crate) struct Writer {
     /// The owner name of what it creates: `team:<team>` when its token
     /// carries a team claim, else the principal's name.
     pub owner: String,
@@ -106,7 +112,7 @@ pub struct Writer {
 impl Writer {
     /// Admins change any alias; every other role only its own and its
     /// team's.
-    pub fn new(role: Role, name: &str, team: Option<&str>) -> Self {
+    pub(crate) fn new(role: Role, name: &str, team: Option<&str>) -> Self {
         Writer {
             owner: nexus_protocol::token::owner_name(name, team),
             name: name.to_owned(),
@@ -117,7 +123,7 @@ impl Writer {
     /// The control plane itself (`nexus-control-plane import`, dev mode's
     /// samples): whoever can run it holds the database, so it is not
     /// narrowed.
-    pub fn system(name: &str) -> Self {
+    pub(crate) fn system(name: &str) -> Self {
         Writer { owner: name.to_owned(), name: name.to_owned(), any_owner: true }
     }
 }
@@ -125,7 +131,7 @@ impl Writer {
 /// Whether `writer` may change or deactivate an alias owned by `owner` in a
 /// context whose governance sets `shared_ownership` to `shared`. The role
 /// and context checks ([`decide`], `WriteAliases`) come first.
-pub fn may_change(writer: &Writer, owner: &str, shared: bool) -> bool {
+pub(crate) fn may_change(writer: &Writer, owner: &str, shared: bool) -> bool {
     writer.any_owner || shared || writer.owner == owner || writer.name == owner
 }
 

@@ -16,10 +16,10 @@ use crate::store::changes::{ChangeOp, ChangeRow};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest message on the channel (the contract's 64 KiB).
-    pub max_message: usize,
+    pub(crate) max_message: usize,
     /// Most delta bytes one batch may publish before a snapshot is cheaper
     /// for everyone (and kinder to subscribers' output buffers).
-    pub max_burst: usize,
+    pub(crate) max_burst: usize,
 }
 
 impl Default for Limits {
@@ -38,7 +38,7 @@ pub struct SealedDelta {
 
 /// What to do with a batch of rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Publish these, in order.
     Deltas(Vec<SealedDelta>),
     /// Too much for pub/sub: publish a snapshot and a head notice.
@@ -85,7 +85,13 @@ fn budget(limits: &Limits) -> usize {
 }
 
 /// Packs `rows`, which must continue `(epoch, after)`, into signed deltas.
-pub fn plan(epoch: u64, after: u64, rows: &[ChangeRow], key: &SigningKey, limits: &Limits) -> Plan {
+pub(crate) fn plan(
+    epoch: u64,
+    after: u64,
+    rows: &[ChangeRow],
+    key: &SigningKey,
+    limits: &Limits,
+) -> Plan {
     for (expected, r) in (after + 1..).zip(rows) {
         if r.epoch != epoch || r.version != expected {
             return Plan::Discontinuous { expected, found: r.version, epoch: r.epoch };

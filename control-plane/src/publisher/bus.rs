@@ -12,7 +12,7 @@ use nexus_runtime::bus::{BusError as TransportError, Fence, Transport, Written};
 
 use super::batch::SealedDelta;
 
-pub use nexus_runtime::bus::RING_LEN;
+pub(crate) use nexus_runtime::bus::RING_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -37,7 +37,7 @@ pub enum BusError {
 impl BusError {
     /// Whether the transport itself failed (rather than holding another
     /// state than the publisher expected).
-    pub fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, BusError::Transport(TransportError::Unavailable { .. }))
     }
 }
@@ -54,7 +54,7 @@ impl Bus {
     }
 
     /// The transport, for the fleet view and for an in-process edge.
-    pub fn transport(&self) -> &Arc<dyn Transport> {
+    pub(crate) fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }
 
@@ -67,11 +67,11 @@ impl Bus {
 
     /// The head as written, whether or not a snapshot is behind it: what a
     /// snapshot write compares against.
-    pub async fn raw_head(&self) -> Result<Option<Head>, BusError> {
+    pub(crate) async fn raw_head(&self) -> Result<Option<Head>, BusError> {
         Ok(self.transport.head().await?)
     }
 
-    pub async fn has_snapshot(&self) -> Result<bool, BusError> {
+    pub(crate) async fn has_snapshot(&self) -> Result<bool, BusError> {
         Ok(self.transport.has_snapshot().await?)
     }
 
@@ -118,7 +118,11 @@ impl Bus {
     }
 
     /// Replaces the leader's signed statement of the head.
-    pub async fn publish_statement(&self, fence: Fence, envelope: Vec<u8>) -> Result<(), BusError> {
+    pub(crate) async fn publish_statement(
+        &self,
+        fence: Fence,
+        envelope: Vec<u8>,
+    ) -> Result<(), BusError> {
         match self.transport.publish_statement(fence, envelope).await? {
             Written::Done => Ok(()),
             Written::HeadMoved | Written::Fenced => Err(BusError::Fenced { fence }),
@@ -145,7 +149,7 @@ impl Bus {
     /// Removes edge reports whose `heartbeat_ms` is before `cutoff_ms`.
     /// Reports that do not parse are left for the fleet view to show.
     /// Returns how many were removed.
-    pub async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
+    pub(crate) async fn prune_edges(&self, cutoff_ms: i64) -> Result<usize, BusError> {
         let all = self.transport.reports().await?;
         let old: Vec<String> = all
             .into_iter()
@@ -158,7 +162,7 @@ impl Bus {
     }
 
     /// The raw edge reports, at most `max` of them, by edge id.
-    pub async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
+    pub(crate) async fn edge_reports(&self, max: usize) -> Result<Vec<(String, String)>, BusError> {
         let mut out: Vec<(String, String)> = self.transport.reports().await?.into_iter().collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(max);
@@ -174,7 +178,7 @@ fn heartbeat_ms(report: &str) -> Option<i64> {
 /// What the channel carries for `delta`: the envelope itself, or — when it
 /// is larger than a channel message may be — the head notice, which sends
 /// edges to the ring for it.
-pub fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<u8> {
+pub(crate) fn announcement(delta: &SealedDelta, head: Head, max_message: usize) -> Vec<u8> {
     if delta.bytes.len() <= max_message {
         delta.bytes.clone()
     } else {

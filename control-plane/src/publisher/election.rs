@@ -34,7 +34,7 @@ pub enum ElectionError {
 
 /// The advisory lock key for a Redis prefix: registries published under
 /// different prefixes elect their leaders independently.
-pub fn lock_key(prefix: &str) -> i64 {
+pub(crate) fn lock_key(prefix: &str) -> i64 {
     let digest = Sha256::digest(format!("nexus-publisher:{prefix}").as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -74,12 +74,12 @@ impl Election {
     }
 
     /// Notified on every commit to the outbox (while connected).
-    pub fn wake(&self) -> Arc<Notify> {
+    pub(crate) fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
     /// Whether this instance held the lock at the last [`Self::campaign`].
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.session.as_ref().is_some_and(|s| s.leader && !s.conn.is_closed())
     }
 
@@ -90,7 +90,7 @@ impl Election {
     }
 
     /// Gives up the lock (by closing the connection).
-    pub fn resign(&mut self) {
+    pub(crate) fn resign(&mut self) {
         self.session = None;
     }
 
@@ -98,7 +98,7 @@ impl Election {
     /// Returns whether this instance is the leader now. Any failure drops
     /// the connection, so a leader that cannot prove it still holds the
     /// lock stops publishing.
-    pub async fn campaign(&mut self) -> Result<bool, ElectionError> {
+    pub(crate) async fn campaign(&mut self) -> Result<bool, ElectionError> {
         let result = self.try_campaign().await;
         if result.is_err() {
             self.session = None;

@@ -21,7 +21,7 @@ impl PublishError {
     /// What `/api/aliases/status` shows (it is public): the kind of
     /// failure, never the database's or Redis's own text, which goes to
     /// the log.
-    pub fn summary(&self) -> &'static str {
+    pub(crate) fn summary(&self) -> &'static str {
         match self {
             PublishError::Election(_) => "the leader election cannot reach the registry database",
             PublishError::Store(e) if e.is_unavailable() => "the registry database is unavailable",

@@ -14,7 +14,7 @@ use crate::store::changes::{ChangeOp, ChangeRow};
 /// Why a batch could not be applied; the mirror is then of no use until the
 /// next snapshot from PostgreSQL resets it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MirrorError {
+pub(crate) enum MirrorError {
     #[error("rows do not continue the mirror: expected {expected}, found {found} (epoch {epoch})")]
     Gap { expected: u64, found: u64, epoch: u64 },
     #[error("rows end at {ended}, not at the published head {head}")]
@@ -41,41 +41,38 @@ impl Mirror {
     }
 
     /// The same state with `contexts` configured.
-    pub fn with_contexts(self, contexts: KnownContexts) -> Self {
+    pub(crate) fn with_contexts(self, contexts: KnownContexts) -> Self {
         Self { contexts, ..self }
     }
 
     /// The same state with these credentials.
-    pub fn with_credentials(self, credentials: Credentials) -> Self {
+    pub(crate) fn with_credentials(self, credentials: Credentials) -> Self {
         Self { credentials, ..self }
     }
 
     /// The credentials at the head.
-    pub fn credentials(&self) -> &Credentials {
+    pub(crate) fn credentials(&self) -> &Credentials {
         &self.credentials
     }
 
     /// The contexts configured at the head.
-    pub fn contexts(&self) -> &KnownContexts {
+    pub(crate) fn contexts(&self) -> &KnownContexts {
         &self.contexts
     }
 
-    pub fn head(&self) -> Head {
+    pub(crate) fn head(&self) -> Head {
         self.head
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 
     /// Applies a published batch of outbox rows, which must continue the
     /// head and end at `head`. Checked before anything changes, so on error
     /// the mirror still holds its old state.
-    pub fn apply(&mut self, rows: &[ChangeRow], head: Head) -> Result<(), MirrorError> {
+    pub(crate) fn apply(&mut self, rows: &[ChangeRow], head: Head) -> Result<(), MirrorError> {
         for (expected, r) in (self.head.version + 1..).zip(rows) {
             if r.epoch != self.head.epoch || r.version != expected {
                 return Err(MirrorError::Gap { expected, found: r.version, epoch: r.epoch });
@@ -103,7 +100,7 @@ impl Mirror {
 
     /// Every record in `(context, alias)` byte order: the order a snapshot
     /// is encoded in.
-    pub fn records(&self) -> Vec<AliasRecord> {
+    pub(crate) fn records(&self) -> Vec<AliasRecord> {
         self.records.values().cloned().collect()
     }
 }

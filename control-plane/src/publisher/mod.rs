@@ -24,8 +24,8 @@ pub mod election;
 mod error;
 pub mod mirror;
 pub mod rebuild;
-pub mod start;
-pub mod status;
+pub(crate) mod start;
+pub(crate) mod status;
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ use rebuild::Rebuild;
 use status::Reporter;
 
 pub use error::PublishError;
-pub use status::{Propagation, PublisherState};
+pub use status::Propagation;
 
 /// Tunables, with the contract's values as defaults.
 #[derive(Debug, Clone, Copy)]

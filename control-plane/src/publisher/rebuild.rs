@@ -22,7 +22,7 @@ pub struct Sealed {
     pub records: usize,
     /// The state at `head`, when this snapshot was read from PostgreSQL and
     /// a mirror was asked for: what the publisher resets its mirror to.
-    pub mirror: Option<Mirror>,
+    pub(crate) mirror: Option<Mirror>,
 }
 
 /// Sorts, encodes and signs on a blocking thread, off the async workers;
@@ -115,14 +115,14 @@ fn snapshot_at(
 /// refresh `P:snapshot` for edges that (re)start; they are of the same
 /// history, so they are marked as an intended shrink.
 #[derive(Debug)]
-pub struct Rebuild {
+pub(crate) struct Rebuild {
     task: JoinHandle<Result<Sealed, PublishError>>,
 }
 
 impl Rebuild {
     /// From `mirror` when there is one (it must be at the published head),
     /// else from a PostgreSQL read, which also yields a mirror to adopt.
-    pub fn start(store: Store, key: SigningKey, mirror: Option<Mirror>) -> Self {
+    pub(crate) fn start(store: Store, key: SigningKey, mirror: Option<Mirror>) -> Self {
         Self {
             task: tokio::spawn(async move {
                 match mirror {
@@ -136,11 +136,11 @@ impl Rebuild {
         }
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
 
-    pub async fn finish(mut self) -> Result<Sealed, PublishError> {
+    pub(crate) async fn finish(mut self) -> Result<Sealed, PublishError> {
         (&mut self.task).await?
     }
 }

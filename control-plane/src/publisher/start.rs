@@ -19,7 +19,7 @@ use crate::store::leader::LeaderDb;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(crate) enum StartError {
     #[error("REDIS_URL: {0}")]
     Redis(#[from] BusError),
     #[error(transparent)]
@@ -28,7 +28,7 @@ pub enum StartError {
 
 /// Connects to `REDIS_URL` (refusing a TLS certificate that does not
 /// verify) and [`start_on`] it. Does nothing without `REDIS_URL`.
-pub async fn start(
+pub(crate) async fn start(
     config: &PropagationConfig,
     db: &DbConfig,
     store: &Store,
@@ -50,7 +50,7 @@ pub async fn start(
 /// publishing is on, spawns the publisher on it until `shutdown`, reading
 /// `store`, electing over `db` and reporting through `propagation` and
 /// `metrics`.
-pub fn start_on(
+pub(crate) fn start_on(
     bus: Bus,
     config: &PropagationConfig,
     db: &DbConfig,

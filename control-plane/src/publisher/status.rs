@@ -11,7 +11,7 @@ use super::bus::Bus;
 
 /// The publisher's state as last reported by its loop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PublisherState {
+pub(crate) struct PublisherState {
     /// Whether this instance runs a publisher at all (`NEXUS_PUBLISH`).
     pub enabled: bool,
     pub leader: bool,
@@ -40,7 +40,7 @@ impl Propagation {
         let _ = self.bus.set(bus);
     }
 
-    pub fn bus(&self) -> Option<&Bus> {
+    pub(crate) fn bus(&self) -> Option<&Bus> {
         self.bus.get()
     }
 
@@ -49,7 +49,7 @@ impl Propagation {
         Reporter(self.state.clone())
     }
 
-    pub fn state(&self) -> PublisherState {
+    pub(crate) fn state(&self) -> PublisherState {
         match self.state.lock() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -62,7 +62,7 @@ impl Propagation {
 pub struct Reporter(Arc<Mutex<PublisherState>>);
 
 impl Reporter {
-    pub fn update(&self, f: impl FnOnce(&mut PublisherState)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut PublisherState)) {
         match self.0.lock() {
             Ok(mut s) => f(&mut s),
             Err(poisoned) => f(&mut poisoned.into_inner()),

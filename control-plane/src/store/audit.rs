@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use super::decode::decode;
 use super::ledger::{AuditEntry, Ledger};
 use super::{Actor, Store, StoreError, consistent};
-use crate::audit::chain::{Report, StoredRow, Verifier};
+use crate::audit::chain::{Content, Report, Verifier};
 
 /// Rows read per round trip while verifying.
 const VERIFY_BATCH: i64 = 5_000;
@@ -17,8 +17,9 @@ const VERIFY_BATCH: i64 = 5_000;
 const AUDIT_COLS: &str = r#"id, action, "user", target, details, before_state AS before,
     after_state AS after, request_id, created_at, is_archived, archived_at, prev_hash, row_hash"#;
 
-/// An audit row as stored: what the API shows (all but `prev_hash`) and
-/// what verification feeds the chain ([`StoredRow`]), read by one decoder.
+/// An audit row as stored, the only type of it: what the API shows (all but
+/// `prev_hash`) and what verification feeds the chain (its [`Content`] and
+/// hashes), read by one decoder.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AuditRow {
     pub id: i32,
@@ -51,21 +52,19 @@ fn audit_row(r: &Row) -> Result<AuditRow, StoreError> {
     }))
 }
 
-/// The row as the chain hashes it.
-impl From<AuditRow> for StoredRow {
-    fn from(r: AuditRow) -> Self {
-        StoredRow {
-            id: r.id,
-            action: r.action,
-            user: r.user,
-            target: r.target,
-            details: r.details,
-            before: r.before,
-            after: r.after,
-            request_id: r.request_id,
-            created_at_ms: r.created_at.timestamp_millis(),
-            prev_hash: r.prev_hash,
-            row_hash: r.row_hash,
+impl AuditRow {
+    /// What the row's hash covers, as the ledger hashed it when it wrote
+    /// the row (the stored timestamp is truncated to milliseconds).
+    fn content(&self) -> Content<'_> {
+        Content {
+            action: &self.action,
+            user: &self.user,
+            target: self.target.as_deref(),
+            details: self.details.as_deref(),
+            before: self.before.as_ref(),
+            after: self.after.as_ref(),
+            request_id: self.request_id.as_deref(),
+            created_at_ms: self.created_at.timestamp_millis(),
         }
     }
 }
@@ -134,9 +133,10 @@ impl Store {
                 break;
             }
             for r in &rows {
-                let row = StoredRow::from(audit_row(r)?);
+                let row = audit_row(r)?;
                 after = row.id;
-                if !verifier.feed(&row) {
+                let (prev, hash) = (row.prev_hash.as_deref(), row.row_hash.as_deref());
+                if !verifier.feed(row.id, &row.content(), prev, hash) {
                     break 'walk;
                 }
             }

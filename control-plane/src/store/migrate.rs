@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]

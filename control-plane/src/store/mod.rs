@@ -4,7 +4,7 @@
 //! audit row — so commit order is version order, and there is no write
 //! without audit.
 //!
-//! The pool and the errors live here; the rest, one concept a module:
+//! The pool and the actor live here; the rest, one concept a module:
 //!
 //! - `ledger`: the one write path: registry lock, versions, outbox, audit.
 //! - `alias_rows`: alias columns, row decoding and the lookups every alias
@@ -20,118 +20,40 @@
 //!   the admin console's counts and search.
 //! - `consistent`: read-only REPEATABLE READ transactions and chunked reads.
 //! - `decode`: `decode!`, a row into a struct by column name.
+//! - `error`: `StoreError`, what every module here fails with.
 //! - `migrate`: embedded migrations.
 //! - `leader`: the publisher's lease: an advisory lock and LISTEN on a
 //!   dedicated connection.
 //! - `tls`: the rustls connector every connection goes through.
 
 pub(crate) mod alias_rows;
-pub mod aliases;
-pub mod apply;
-pub mod audit;
-pub mod changes;
+pub(crate) mod aliases;
+pub(crate) mod apply;
+pub(crate) mod audit;
+pub(crate) mod changes;
 pub(crate) mod conflicts;
 mod consistent;
 pub(crate) mod console;
 mod decode;
 mod epoch;
+mod error;
 pub(crate) mod export;
 pub(crate) mod governance;
 pub(crate) mod history;
 pub(crate) mod import;
-pub mod keys;
+pub(crate) mod keys;
 pub mod leader;
 pub(crate) mod ledger;
 pub mod migrate;
-pub mod service;
+pub(crate) mod service;
 mod tls;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tokio_postgres::error::SqlState;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::config::DbConfig;
 
+pub use error::{BoxError, StoreError};
 pub use migrate::SchemaState;
-
-/// The cause an error carries when its type is not ours to name.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// What the store can fail with. Every variant with a cause keeps it as its
-/// `source()`; the messages carry database text and are for logs only (the
-/// API never puts them into a response body).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached, is shutting down, or timed out;
-    /// retrying later may work.
-    #[error("database unavailable: {0}")]
-    Unavailable(#[source] BoxError),
-    #[error("database error: {0}")]
-    Db(#[source] tokio_postgres::Error),
-    #[error("migration {0} was changed after it was applied; restore its original text")]
-    MigrationChanged(&'static str),
-    #[error("migration {0} failed: {1}")]
-    Migration(&'static str, #[source] tokio_postgres::Error),
-    /// Stored data breaks an invariant, with no underlying error to keep.
-    #[error("stored data is not valid: {0}")]
-    Corrupt(String),
-    /// A stored value did not decode; `what` names the row and the field.
-    #[error("stored data is not valid: {what}: {source}")]
-    CorruptValue {
-        what: String,
-        #[source]
-        source: BoxError,
-    },
-    #[error("invalid DATABASE_URL: {0}")]
-    Url(#[source] crate::config::DbUrlError),
-    #[error("DATABASE_URL: cannot set up TLS: {0}")]
-    Tls(#[source] rustls::Error),
-}
-
-impl StoreError {
-    /// A stored value that did not decode, keeping why as the source.
-    pub(crate) fn corrupt(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        StoreError::CorruptValue { what: what.into(), source: source.into() }
-    }
-
-    /// The registry row is missing: the database was never migrated.
-    pub(crate) fn registry_missing() -> Self {
-        StoreError::Corrupt("registry row is missing; run nexus-control-plane migrate".into())
-    }
-
-    /// Whether retrying later may work (a 503 rather than a 500).
-    pub(crate) fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
-        let unavailable = e.is_closed()
-            || match e.code() {
-                None => io,
-                Some(c) => {
-                    let code = c.code();
-                    code.starts_with("08")
-                        || code.starts_with("57P")
-                        || *c == SqlState::TOO_MANY_CONNECTIONS
-                        || *c == SqlState::QUERY_CANCELED
-                        || *c == SqlState::LOCK_NOT_AVAILABLE
-                }
-            };
-        if unavailable { StoreError::Unavailable(Box::new(e)) } else { StoreError::Db(e) }
-    }
-}
-
-impl From<PoolError> for StoreError {
-    fn from(e: PoolError) -> Self {
-        match e {
-            PoolError::Backend(e) => e.into(),
-            // Timeouts, a closed pool: the pool's own error is the cause.
-            other => StoreError::Unavailable(Box::new(other)),
-        }
-    }
-}
 
 /// Who does a write, and on behalf of which request: what the audit row
 /// records.
