@@ -226,7 +226,7 @@ impl Config {
 
 /// The sync settings (names from the propagation contract).
 fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, ConfigError> {
-    let verify_key = match (env("NEXUS_VERIFY_KEY"), env("NEXUS_VERIFY_KEY_FILE")) {
+    let verify_keys = match (env("NEXUS_VERIFY_KEY"), env("NEXUS_VERIFY_KEY_FILE")) {
         (Some(hex), _) => parse_key("NEXUS_VERIFY_KEY", hex)?,
         (None, Some(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|source| EnvError::KeyFile {
@@ -237,7 +237,9 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
             parse_key("NEXUS_VERIFY_KEY_FILE", text)?
         }
         // Closed by default; main still warns loudly when it sees the dev key.
-        (None, None) if nexus_runtime::env::insecure_dev_keys(env)? => signing::dev_verify_key(),
+        (None, None) if nexus_runtime::env::insecure_dev_keys(env)? => {
+            vec![signing::dev_verify_key()]
+        }
         (None, None) => return Err(ConfigError::NoVerifyKey),
     };
     let check_ms: u64 = parsed(env, "EDGE_CHECK_INTERVAL_MS")?.unwrap_or(2_000);
@@ -264,7 +266,7 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
         format!("{host}-{}", std::process::id())
     });
     Ok(SyncConfig {
-        verify_key,
+        verify_keys,
         edge_id,
         region: env("EDGE_REGION").unwrap_or_else(|| "local".into()),
         state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
@@ -273,8 +275,8 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
     })
 }
 
-fn parse_key(name: &'static str, hex: String) -> Result<VerifyingKey, ConfigError> {
-    signing::parse_verify_key(&hex).map_err(|e| {
+fn parse_key(name: &'static str, hex: String) -> Result<Vec<VerifyingKey>, ConfigError> {
+    signing::parse_verify_keys(&hex).map_err(|e| {
         EnvError::Invalid {
             name,
             // A public key: fine to echo back.
@@ -348,7 +350,7 @@ mod tests {
         let RedisSource { redis, report, sync } = &**redis;
         assert!(report.is_none(), "the report goes to REDIS_URL by default");
         assert_eq!(redis.keys.prefix(), "nexus");
-        assert!(signing::is_dev_verify_key(&sync.verify_key));
+        assert!(signing::is_dev_verify_key(&sync.verify_keys[0]));
         assert_eq!(sync.check_interval, Duration::from_secs(2));
         assert_eq!(sync.region, "local");
         assert!(sync.state_dir.is_none());
@@ -371,6 +373,23 @@ mod tests {
             ("{t1}:snapshot", "e1")
         );
         assert_eq!(sync.degraded_after(), Duration::from_millis(750));
+        assert_eq!(sync.verify_keys.len(), 1);
+
+        // A rotation: the old and the new key, hex or PEM, both accepted.
+        let new = nexus_protocol::signing::SigningKey::from_bytes(&[5; 32]).verifying_key();
+        let both = format!("{key}, {}", signing::verify_key_hex(&new));
+        let pem = format!(
+            "{}{}",
+            nexus_protocol::jwk::public_key_pem(&signing::dev_verify_key()),
+            nexus_protocol::jwk::public_key_pem(&new)
+        );
+        for text in [both.as_str(), pem.as_str()] {
+            let mut vars = base.to_vec();
+            vars.push(("NEXUS_VERIFY_KEY", text));
+            let c = redis_config(&vars).unwrap();
+            let SourceConfig::Redis(redis) = &c.source else { panic!() };
+            assert_eq!(redis.sync.verify_keys, [signing::dev_verify_key(), new], "{text}");
+        }
 
         let mut bad = base.to_vec();
         bad.push(("NEXUS_VERIFY_KEY", "abc"));

@@ -96,7 +96,9 @@ pub fn open_bus_reporting(
     kind: SourceKind,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<State>, Feed)> {
-    warn_if_dev_key(&sync.verify_key);
+    for key in &sync.verify_keys {
+        warn_if_dev_key(key);
+    }
     let state = Arc::new(State::new(kind));
     let mut sync =
         bus::start(sync.clone(), transport, state.clone(), metrics.clone(), Clock::system())?;

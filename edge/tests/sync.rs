@@ -234,6 +234,43 @@ async fn a_frozen_redis_is_reported_stale_and_a_replayed_or_forged_statement_doe
 }
 
 #[tokio::test]
+async fn a_state_key_rotation_trusts_both_keys_then_retires_the_old_one() {
+    // Edges first trust the old and the new key; the control plane then
+    // signs with the new one; an edge given only the new key refuses what
+    // the old one signs.
+    let p = FakePublisher::new().await;
+    let (old, new) = (dev_signing_key(), SigningKey::from_bytes(&[6; 32]));
+    let publish = |version: u64, key: SigningKey| {
+        let s = p.snapshot(version, three(version));
+        let p = &p;
+        async move {
+            p.set_snapshot_bytes(encode_snapshot(&s, Some(&key))).await;
+            p.set_head(s.epoch, s.version).await;
+            p.notice(s.epoch, s.version).await;
+        }
+    };
+    publish(1, old.clone()).await;
+    let mut both = sync_config(&p.keys, &redis_url(), None);
+    both.sync.verify_keys = vec![old.verifying_key(), new.verifying_key()];
+    let rotating = SyncEdge::start(both).await;
+    rotating.wait_version(1, 1).await;
+    publish(2, new.clone()).await;
+    rotating.wait_version(1, 2).await;
+    let mut only_new = sync_config(&p.keys, &redis_url(), None);
+    only_new.sync.verify_keys = vec![new.verifying_key()];
+    let retired = SyncEdge::start(only_new).await;
+    retired.wait_version(1, 2).await;
+    // A state signed with the retired key: the rotating edge still takes
+    // it, the edge that dropped the key refuses it.
+    publish(3, old).await;
+    rotating.wait_version(1, 3).await;
+    wait_until("the retired key refused", || async { retired.metrics.reloads_rejected.get() >= 1 })
+        .await;
+    assert_eq!(retired.state.version(), 2);
+    p.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_lost_last_message_is_recovered_by_the_periodic_check() {
     let p = FakePublisher::new().await;
     p.publish_snapshot(&p.snapshot(1, three(1))).await;

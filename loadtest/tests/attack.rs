@@ -54,7 +54,7 @@ async fn an_attacker_with_redis_cannot_roll_back_freeze_unnoticed_or_resurrect_a
         let mut edges = Vec::new();
         for _ in 0..2 {
             let mut config = sync_config(&keys, &redis, None);
-            config.sync.verify_key = key.verifying_key();
+            config.sync.verify_keys = vec![key.verifying_key()];
             config.sync.max_staleness = MAX_STALENESS;
             let verifier = TokenVerifier::hs256(SECRET).with_max_ttl(3600);
             edges.push(SyncEdge::start_with_auth(config, Some(verifier)).await);

@@ -254,6 +254,23 @@ pub fn encode_delta(delta: &Delta, key: Option<&SigningKey>) -> Vec<u8> {
     seal(Kind::Delta, delta.epoch, delta.to_version, &encode_body(delta), key)
 }
 
+/// Runs `check` (an open or a decode) with each of `keys` until one
+/// verifies: what a verifier holding several keys (a rotation) does. A
+/// failure other than the signature's is the envelope's, whichever key, and
+/// ends the search; `BadSignature` only when no key signed it.
+pub fn with_any_key<T>(
+    keys: &[VerifyingKey],
+    check: impl Fn(&VerifyingKey) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    for key in keys {
+        match check(key) {
+            Err(DecodeError::BadSignature) => {}
+            done => return done,
+        }
+    }
+    Err(DecodeError::BadSignature)
+}
+
 /// Encodes and seals the leader's statement of the head.
 pub fn encode_statement(statement: &Statement, key: Option<&SigningKey>) -> Vec<u8> {
     seal(Kind::Statement, statement.epoch, statement.version, &encode_body(statement), key)

@@ -23,6 +23,8 @@ pub enum KeyError {
     NotHex(usize),
     #[error("key is not a valid Ed25519 public key")]
     NotAPublicKey,
+    #[error(transparent)]
+    Text(#[from] crate::jwk::KeyTextError),
 }
 
 /// The development signing key (from [`DEV_SIGNING_SEED`]).
@@ -40,14 +42,39 @@ pub fn is_dev_verify_key(key: &VerifyingKey) -> bool {
     key == &dev_verify_key()
 }
 
-/// Parses a 32-byte secret seed written as 64 hex digits.
-pub fn parse_signing_key(hex: &str) -> Result<SigningKey, KeyError> {
-    Ok(SigningKey::from_bytes(&parse_32(hex)?))
+/// Parses a 32-byte secret seed written as 64 hex digits, or a PKCS#8
+/// `PRIVATE KEY` PEM block (the token keys' format: one format for both
+/// signatures).
+pub fn parse_signing_key(text: &str) -> Result<SigningKey, KeyError> {
+    if text.contains("-----BEGIN") {
+        return Ok(crate::jwk::parse_signing_key(text)?);
+    }
+    Ok(SigningKey::from_bytes(&parse_32(text)?))
 }
 
 /// Parses a 32-byte Ed25519 public key written as 64 hex digits.
 pub fn parse_verify_key(hex: &str) -> Result<VerifyingKey, KeyError> {
     VerifyingKey::from_bytes(&parse_32(hex)?).map_err(|_| KeyError::NotAPublicKey)
+}
+
+/// The state's verify keys: several, for a rotation (the edge trusts the old
+/// and the new key while the control plane switches), each 64 hex digits
+/// separated by commas or white space, or PEM `PUBLIC KEY` blocks, or a
+/// JWKS document, as the token keys are written.
+pub fn parse_verify_keys(text: &str) -> Result<Vec<VerifyingKey>, KeyError> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') || trimmed.contains("-----BEGIN") {
+        return Ok(crate::jwk::parse_verify_keys(trimmed)?.into_iter().map(|k| k.key).collect());
+    }
+    let keys = trimmed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|k| !k.is_empty())
+        .map(parse_verify_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(KeyError::WrongLength(0));
+    }
+    Ok(keys)
 }
 
 /// The public key in the hex form [`parse_verify_key`] reads, so the control

@@ -47,7 +47,7 @@ pub fn launch_edge(
     })
     .unwrap();
     let sync = SyncConfig {
-        verify_key,
+        verify_keys: vec![verify_key],
         edge_id: id.into(),
         region: region.into(),
         state_dir: None,

@@ -240,7 +240,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
             ca_file: None,
         },
         sync: SyncConfig {
-            verify_key: dev_verify_key(),
+            verify_keys: vec![dev_verify_key()],
             edge_id: format!("edge-{}", hex::encode(b)),
             region: "test".into(),
             state_dir,

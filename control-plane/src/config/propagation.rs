@@ -169,6 +169,12 @@ mod tests {
         let path = file.path().to_str().unwrap();
         let c = from(&[("NEXUS_SIGNING_KEY_FILE", path)]).unwrap();
         assert_eq!(c.signing_key.to_bytes(), [0xcd; 32]);
+        // PEM, as the token keys are written.
+        let key = nexus_protocol::signing::SigningKey::from_bytes(&[0xef; 32]);
+        let pem = nexus_protocol::jwk::signing_key_pem(&key);
+        let c = from(&[("NEXUS_SIGNING_KEY", &pem)]).unwrap();
+        assert_eq!(c.signing_key.to_bytes(), [0xef; 32]);
+        assert!(!format!("{c:?}").contains(pem.lines().nth(1).unwrap()));
     }
 
     #[test]

@@ -147,7 +147,7 @@ async fn serve(
         _ => env(k),
     })?;
     let sync = SyncConfig {
-        verify_key: config.propagation.signing_key.verifying_key(),
+        verify_keys: vec![config.propagation.signing_key.verifying_key()],
         edge_id: "dev-edge".into(),
         region: "dev".into(),
         state_dir: Some(home.edge()),

@@ -76,7 +76,7 @@ pub fn start(
     );
     let bound = i64::try_from(config.max_staleness.as_millis()).unwrap_or(i64::MAX);
     state.freshness().track(bound, clock.now_ms());
-    let mut applier = Applier::new(state, metrics, clock).with_key(config.verify_key);
+    let mut applier = Applier::new(state, metrics, clock).with_keys(config.verify_keys.clone());
     let mut saved = None;
     if let Some(dir) = &config.state_dir {
         let io = |source| StartError::StateDir { dir: dir.clone(), source };
@@ -458,7 +458,8 @@ impl BusSource {
                 return;
             }
         };
-        match envelope::decode_statement(&bytes, Some(&self.config.verify_key)) {
+        let keys = &self.config.verify_keys;
+        match envelope::with_any_key(keys, |k| envelope::decode_statement(&bytes, Some(k))) {
             Ok((_, s)) => {
                 let state = at.state();
                 if state.freshness().note(s.issued_at_ms) {

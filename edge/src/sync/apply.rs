@@ -37,7 +37,8 @@ pub struct Applier {
     metrics: Arc<Metrics>,
     clock: Clock,
     /// `None`: only trusted local updates are accepted (file mode).
-    key: Option<VerifyingKey>,
+    /// Empty: only trusted local updates are accepted (file mode).
+    keys: Vec<VerifyingKey>,
     writer: Option<Writer>,
     /// Where the state comes from while the source confirms it (a state
     /// restored from disk says `Disk` until then).
@@ -80,7 +81,7 @@ impl Applier {
             state,
             metrics,
             clock,
-            key: None,
+            keys: Vec::new(),
             writer: None,
             census: None,
             content_hash: [0; 32],
@@ -96,8 +97,13 @@ impl Applier {
     }
 
     /// Accepts signed envelopes, checked against `key`.
-    pub fn with_key(mut self, key: VerifyingKey) -> Self {
-        self.key = Some(key);
+    pub fn with_key(self, key: VerifyingKey) -> Self {
+        self.with_keys(vec![key])
+    }
+
+    /// Accepts signed envelopes signed with any of `keys` (a rotation).
+    pub fn with_keys(mut self, keys: Vec<VerifyingKey>) -> Self {
+        self.keys = keys;
         self
     }
 
@@ -186,20 +192,25 @@ impl Applier {
         step
     }
 
-    fn key(&mut self) -> Result<VerifyingKey, Step> {
-        self.key.ok_or_else(|| self.refused(Refusal::NoKey))
+    fn keys(&mut self) -> Result<Vec<VerifyingKey>, Step> {
+        if self.keys.is_empty() {
+            return Err(self.refused(Refusal::NoKey));
+        }
+        Ok(self.keys.clone())
     }
 
     fn signed_snapshot(&mut self, bytes: Vec<u8>) -> Step {
-        let key = match self.key() {
+        let keys = match self.keys() {
             Ok(k) => k,
             Err(refused) => return refused,
         };
-        let (header, snapshot) =
-            match envelope::decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(&key)) {
-                Ok(decoded) => decoded,
-                Err(e) => return self.refused(e.into()),
-            };
+        let decoded = envelope::with_any_key(&keys, |k| {
+            envelope::decode_snapshot(&bytes, &Limits::SNAPSHOT, Some(k))
+        });
+        let (header, snapshot) = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => return self.refused(e.into()),
+        };
         // A snapshot that replaces a state the edge was following (a
         // catch-up past the ring, a change published as a snapshot) counts
         // as lag from when it was built: its newest change was committed no
@@ -260,11 +271,14 @@ impl Applier {
     }
 
     fn signed_delta(&mut self, bytes: &[u8]) -> Step {
-        let key = match self.key() {
+        let keys = match self.keys() {
             Ok(k) => k,
             Err(refused) => return refused,
         };
-        let (header, delta) = match envelope::decode_delta(bytes, &Limits::DELTA, Some(&key)) {
+        let decoded = envelope::with_any_key(&keys, |k| {
+            envelope::decode_delta(bytes, &Limits::DELTA, Some(k))
+        });
+        let (header, delta) = match decoded {
             Ok(decoded) => decoded,
             Err(e) => return self.refused(e.into()),
         };
@@ -339,8 +353,13 @@ impl Applier {
     /// as the new base of the log, once its signature and hash check. The
     /// state itself is not touched. Returns whether it was written.
     fn refresh_disk_snapshot(&mut self, bytes: Vec<u8>) -> bool {
-        let (Some(w), Some(key)) = (&self.writer, &self.key) else { return false };
-        let opened = envelope::open(&bytes, Limits::SNAPSHOT.max_payload, Some(key));
+        let Some(w) = &self.writer else { return false };
+        if self.keys.is_empty() {
+            return false;
+        }
+        let opened = envelope::with_any_key(&self.keys, |k| {
+            envelope::open(&bytes, Limits::SNAPSHOT.max_payload, Some(k))
+        });
         let Ok((h, _)) = opened else { return false };
         let state = &self.state;
         let fits = h.kind == envelope::Kind::Snapshot

@@ -30,7 +30,9 @@ pub const MAX_STALENESS: Duration = Duration::from_secs(60);
 /// environment (the transport's own settings are [`nexus_runtime::bus::redis::RedisConfig`]).
 #[derive(Clone)]
 pub struct SyncConfig {
-    pub verify_key: VerifyingKey,
+    /// The state signature's public keys: several during a rotation (the
+    /// control plane signs with one; the edge accepts any of them).
+    pub verify_keys: Vec<VerifyingKey>,
     pub edge_id: String,
     pub region: String,
     /// Last-known-good directory (`EDGE_STATE_DIR`); `None`: no persistence.
