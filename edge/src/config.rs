@@ -272,7 +272,30 @@ fn sync_config(env: &impl Fn(&str) -> Option<String>) -> Result<SyncConfig, Conf
         state_dir: env("EDGE_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
         check_interval: Duration::from_millis(check_ms),
         max_staleness: Duration::from_secs(max_staleness),
+        stale_refuse: stale_refuse(env)?,
     })
+}
+
+/// `EDGE_STALE_REFUSE`: `*`, or contexts separated by commas.
+fn stale_refuse(env: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = env("EDGE_STALE_REFUSE") else { return Ok(Vec::new()) };
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            if c == "*" {
+                return Ok(c.to_owned());
+            }
+            nexus_protocol::Context::parse(c).map(|ctx| ctx.to_string()).map_err(|e| {
+                EnvError::Invalid {
+                    name: "EDGE_STALE_REFUSE",
+                    value: text.clone(),
+                    reason: e.to_string(),
+                }
+                .into()
+            })
+        })
+        .collect()
 }
 
 fn parse_key(name: &'static str, hex: String) -> Result<Vec<VerifyingKey>, ConfigError> {

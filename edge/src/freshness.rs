@@ -13,6 +13,7 @@
 //! Written by sync (one statement checked per periodic check), read on the
 //! request path: a few relaxed atomic loads, no lock.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The leader's statements as this edge has verified them.
@@ -28,6 +29,9 @@ pub struct Freshness {
     /// Since when the state has been behind the head the newest statement
     /// names; 0: not behind.
     behind_since_ms: AtomicI64,
+    /// `EDGE_STALE_REFUSE`: contexts answered 503 rather than served while
+    /// stale (`*`: all); set once at start, read only while stale.
+    refuse: OnceLock<Vec<String>>,
 }
 
 impl Freshness {
@@ -41,6 +45,18 @@ impl Freshness {
     /// is the newest yet (an older one, replayed, changes nothing).
     pub fn note(&self, issued_at_ms: i64) -> bool {
         self.newest_ms.fetch_max(issued_at_ms, Ordering::Relaxed) < issued_at_ms
+    }
+
+    /// The contexts to refuse while stale (`*` for all); the first call wins.
+    pub fn refuse_in(&self, contexts: Vec<String>) {
+        let _ = self.refuse.set(contexts);
+    }
+
+    /// Whether an answer in `context` must be refused now rather than
+    /// served stale.
+    pub fn refuses(&self, context: &str, now_ms: i64) -> bool {
+        self.refuse.get().is_some_and(|r| r.iter().any(|c| c == "*" || c == context))
+            && self.is_stale(now_ms)
     }
 
     /// Records whether the state is behind the head the newest statement

@@ -106,6 +106,8 @@ struct OutcomeCounters {
     unauthorized: Counter,
     forbidden: Counter,
     rate_limited: Counter,
+    /// Hits refused because the state is stale (`EDGE_STALE_REFUSE`).
+    stale: Counter,
 }
 
 /// Every metric of the edge, and the registry that exposes them.
@@ -180,6 +182,7 @@ impl Metrics {
             unauthorized: outcome("unauthorized"),
             forbidden: outcome("forbidden"),
             rate_limited: outcome("rate_limited"),
+            stale: outcome("stale"),
         };
         let reloads = Family::<Labels, Counter>::default();
         registry.register("nexus_edge_reloads", "State reloads by result", reloads.clone());
@@ -302,6 +305,8 @@ impl Metrics {
             Some(Refusal::Forbidden) => &self.outcomes.forbidden,
             // Over EDGE_RATE_LIMIT: answered 429 without reading the table.
             Some(Refusal::RateLimited) => &self.outcomes.rate_limited,
+            // A hit the operator wants refused while the state is stale.
+            Some(Refusal::Stale) => &self.outcomes.stale,
             // Not an answer about the alias: the edge has no state yet.
             Some(Refusal::Starting) => return,
         };

@@ -118,6 +118,11 @@ refusals! {
     NotFound => NotFound, "not_found", "no such alias";
     /// No state loaded yet.
     Starting => Unavailable, "starting", "no registry state loaded yet";
+    /// The state is `stale` and the context is one the operator wants
+    /// refused rather than served old (`EDGE_STALE_REFUSE`); the age is in
+    /// `x-nexus-stale`.
+    Stale => Unavailable, "stale",
+        "the registry state is older than this edge may serve for this context";
 }
 
 /// The wait of a 429 in whole seconds, rounded up and at least 1: a

@@ -106,8 +106,18 @@ impl App {
             }
             Outcome::Refused(r) => refused(*r),
         };
-        // Three relaxed loads on the path; a header only while stale.
+        // Three relaxed loads on the path; a header only while stale, and a
+        // 503 for a hit in a context the operator wants refused then.
         if self.state.freshness().is_stale(now) {
+            let context = target.split_once('/').map_or(target, |(c, _)| c);
+            if matches!(outcome, Outcome::Found(_)) && self.state.freshness().refuses(context, now)
+            {
+                response = refused(Refusal::Stale);
+                let age_s = self.state.freshness().age_ms(now).map_or(-1, |ms| ms / 1000);
+                response.headers_mut().insert(STALE, HeaderValue::from(age_s));
+                self.metrics.record(&Outcome::Refused(Refusal::Stale), None);
+                return response;
+            }
             let age_s = self.state.freshness().age_ms(now).map_or(-1, |ms| ms / 1000);
             response.headers_mut().insert(STALE, HeaderValue::from(age_s));
         }

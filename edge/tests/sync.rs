@@ -196,8 +196,14 @@ async fn a_frozen_redis_is_reported_stale_and_a_replayed_or_forged_statement_doe
     p.state_head(1, 1).await;
     let mut config = sync_config(&p.keys, &redis_url(), None);
     config.sync.max_staleness = Duration::from_secs(1);
+    // A second edge whose operator wants `frontend` refused while stale.
+    let mut strict = config.clone();
+    strict.sync.edge_id.push_str("-strict");
+    strict.sync.stale_refuse = vec!["frontend".into()];
     let edge = SyncEdge::start(config).await;
+    let strict = SyncEdge::start(strict).await;
     edge.wait_version(1, 1).await;
+    strict.wait_version(1, 1).await;
     edge.wait_checks(2).await;
     let target = "/api/aliases/resolve/frontend/user-profile";
     let (status, headers, _) = edge.get(target).await;
@@ -226,6 +232,11 @@ async fn a_frozen_redis_is_reported_stale_and_a_replayed_or_forged_statement_doe
     assert_eq!(edge.get("/api/aliases/health").await.2["status"], "stale");
     let report = p.report(&edge.id).await.expect("a report");
     assert_eq!(report["stale"], true, "{report}");
+    let (status, headers, body) = strict.get(target).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("stale")), "{body}");
+    assert!(headers.get("x-nexus-stale").is_some());
+    let (status, _, _) = strict.get("/api/aliases/resolve/backend/billing").await;
+    assert_ne!(status, 503, "only the listed context is refused");
     // The leader signs again: fresh.
     p.state_head(1, 1).await;
     wait_until("fresh again", || async { !stale().await }).await;

@@ -53,6 +53,7 @@ pub fn launch_edge(
         state_dir: None,
         check_interval,
         max_staleness: nexus_edge::sync::MAX_STALENESS,
+        stale_refuse: Vec::new(),
     };
     let metrics = Arc::new(Metrics::new());
     let (state, feed) =

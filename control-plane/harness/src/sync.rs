@@ -246,6 +246,7 @@ pub fn sync_config(keys: &RedisKeys, url: &str, state_dir: Option<PathBuf>) -> E
             state_dir,
             check_interval: Duration::from_millis(200),
             max_staleness: nexus_edge::sync::MAX_STALENESS,
+            stale_refuse: Vec::new(),
         },
     }
 }

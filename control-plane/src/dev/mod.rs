@@ -153,6 +153,7 @@ async fn serve(
         state_dir: Some(home.edge()),
         check_interval: Duration::from_secs(1),
         max_staleness: nexus_edge::sync::MAX_STALENESS,
+        stale_refuse: Vec::new(),
     };
     let kind = if args.redis.is_some() { SourceKind::Redis } else { SourceKind::InProcess };
     let metrics = Arc::new(Metrics::new());

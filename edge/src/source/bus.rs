@@ -76,6 +76,7 @@ pub fn start(
     );
     let bound = i64::try_from(config.max_staleness.as_millis()).unwrap_or(i64::MAX);
     state.freshness().track(bound, clock.now_ms());
+    state.freshness().refuse_in(config.stale_refuse.clone());
     let mut applier = Applier::new(state, metrics, clock).with_keys(config.verify_keys.clone());
     let mut saved = None;
     if let Some(dir) = &config.state_dir {

@@ -42,6 +42,9 @@ pub struct SyncConfig {
     /// `EDGE_MAX_STALENESS`: the age of the newest signed statement of the
     /// head past which the edge reports `stale` (see [`crate::freshness`]).
     pub max_staleness: Duration,
+    /// `EDGE_STALE_REFUSE`: contexts (or `*`) answered 503 `stale` rather
+    /// than served while stale; empty: serve stale everywhere.
+    pub stale_refuse: Vec<String>,
 }
 
 impl fmt::Debug for SyncConfig {
