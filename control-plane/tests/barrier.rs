@@ -4,14 +4,17 @@
 //! proves the edges report as soon as they apply. A write with
 //! `?wait=applied` is answered only once every live edge serves it; a
 //! stopped edge (its last report still fresh) is named as the straggler.
+//! Liveness is the control plane's to judge: an edge whose clock is 15 s
+//! behind is live and waited for, a stopped one is left out once silent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use nexus_edge::clock::Clock;
 use nexus_edge::node::Node;
 use nexus_harness::Plane;
 use nexus_harness::local::redis::Redis;
-use nexus_harness::{nexusctl, wait_until_within};
+use nexus_harness::{launch_edge_with_clock, nexusctl, wait_until_within};
 use nexus_runtime::bus::Transport;
 use nexus_runtime::bus::redis::RedisConfig;
 use reqwest::StatusCode;
@@ -30,9 +33,11 @@ async fn served_by(http: &reqwest::Client, edge: &Node, alias: &str) -> Option<S
     r.json::<Value>().await.ok()?["canonical_name"].as_str().map(str::to_owned)
 }
 
+/// The edge ids of a barrier's list, sorted: `applied` names them,
+/// `stragglers` are objects with an `id`.
 fn ids(v: &Value) -> Vec<String> {
-    let mut ids: Vec<String> =
-        v.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap_or("?").to_owned()).collect();
+    let id = |e: &Value| e.as_str().or_else(|| e["id"].as_str()).unwrap_or("?").to_owned();
+    let mut ids: Vec<String> = v.as_array().unwrap().iter().map(id).collect();
     ids.sort();
     ids
 }
@@ -191,5 +196,107 @@ async fn wait_applied_answers_once_every_live_edge_serves_the_write() {
 
     one.stop().await;
     two.stop().await;
+    plane.stop().await;
+}
+
+/// `POST /api/admin/aliases{query}` creating `alias`: status and answer.
+async fn create(plane: &Plane, alias: &str, query: &str) -> (StatusCode, Value) {
+    let body = json!({"context": "frontend", "alias": alias,
+                      "canonical": format!("https://api.nexus.com/{alias}")});
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/admin/aliases{query}", plane.api))
+        .bearer_auth(&plane.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn fleet(plane: &Plane) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/admin/edges", plane.api))
+        .bearer_auth(&plane.key)
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap_or(Value::Null)
+}
+
+fn item<'a>(fleet: &'a Value, id: &str) -> Option<&'a Value> {
+    fleet["items"].as_array()?.iter().find(|e| e["id"] == id)
+}
+
+/// An edge whose clock is 15 s behind stamps every report 15 s in the
+/// past: judged by that stamp it looks silent, and the barrier answered
+/// 201 without it while it could still serve the old registry. Judged by
+/// when the control plane heard it, it is live and waited for, with its
+/// skew shown; an edge that stopped is still left out once the control
+/// plane has not heard it for the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_whose_clock_is_behind_is_waited_for_and_a_stopped_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis")).unwrap();
+    let plane = Plane::start("barrier-skew", &redis.url(), SECRET).await;
+    let verify = plane.config.propagation.signing_key.verifying_key();
+    let edge = |id: &str, clock: Clock| {
+        let t: Arc<dyn Transport> =
+            Arc::new(RedisConfig::new(&redis.url(), &plane.prefix).connect().unwrap());
+        launch_edge_with_clock(t, None, verify, id, "home", Duration::from_millis(200), clock)
+    };
+    let behind = edge("edge-behind", Clock::skewed(-15_000));
+    let steady = edge("edge-steady", Clock::system());
+    let stopping = edge("edge-stopping", Clock::system());
+
+    // All three live, each with its skew measured.
+    let skew = |f: &Value, id: &str| item(f, id).and_then(|e| e["clock_skew_ms"].as_i64());
+    wait_until_within("three live edges, their skews measured", PATIENCE, || async {
+        let f = fleet(&plane).await;
+        let live = f["items"].as_array().is_some_and(|i| {
+            i.len() == 3 && i.iter().all(|e| e["stale"] == false && e["versions_behind"] == 0)
+        });
+        live && skew(&f, "edge-behind").is_some_and(|s| (-16_000..=-14_000).contains(&s))
+            && skew(&f, "edge-steady").is_some_and(|s| s.abs() < 1_000)
+    })
+    .await;
+    // The premise: by its own stamp, the edge behind was silent too long.
+    let f = fleet(&plane).await;
+    let seen = item(&f, "edge-behind").unwrap();
+    let stamped_silence =
+        seen["last_seen_ms"].as_i64().unwrap() - seen["heartbeat_ms"].as_i64().unwrap();
+    assert!(stamped_silence > 10_000, "{seen}");
+
+    let (s, a) = create(&plane, "skewed", "?wait=applied&timeout=5s").await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(a["barrier"]["live"], 3, "{a}");
+    assert_eq!(ids(&a["barrier"]["applied"]), ["edge-behind", "edge-steady", "edge-stopping"]);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        served_by(&http, &behind, "skewed").await.as_deref(),
+        Some("https://api.nexus.com/skewed"),
+        "the barrier counted the edge behind, so it serves the write: {a}"
+    );
+
+    // Stopped: its report stops changing, and the control plane's clock
+    // says so within the window, while the edge behind stays live.
+    stopping.stop().await;
+    wait_until_within("the stopped edge stale", PATIENCE, || async {
+        item(&fleet(&plane).await, "edge-stopping").is_some_and(|e| e["stale"] == true)
+    })
+    .await;
+    let f = fleet(&plane).await;
+    assert_eq!(item(&f, "edge-behind").unwrap()["stale"], false, "{f}");
+    let (s, a) = create(&plane, "after-stop", "?wait=applied&timeout=5s").await;
+    assert_eq!(s, StatusCode::CREATED, "the stopped edge is not waited for: {a}");
+    assert_eq!(a["barrier"]["live"], 2, "{a}");
+    assert_eq!(ids(&a["barrier"]["applied"]), ["edge-behind", "edge-steady"]);
+    assert_eq!(a["barrier"]["stragglers"], json!([]), "{a}");
+    assert_eq!(
+        served_by(&http, &behind, "after-stop").await.as_deref(),
+        Some("https://api.nexus.com/after-stop")
+    );
+
+    behind.stop().await;
+    steady.stop().await;
     plane.stop().await;
 }

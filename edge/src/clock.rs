@@ -27,6 +27,8 @@ pub struct Clock(Kind);
 enum Kind {
     #[default]
     System,
+    /// The system clock, off by this many ms.
+    Skewed(i64),
     Manual(Arc<AtomicI64>),
 }
 
@@ -34,6 +36,12 @@ impl Clock {
     /// The system clock ([`now_ms`]).
     pub fn system() -> Self {
         Self(Kind::System)
+    }
+
+    /// The system clock off by `offset_ms` (negative: behind): an edge on a
+    /// machine whose clock is wrong, for what must not trust its stamps.
+    pub fn skewed(offset_ms: i64) -> Self {
+        Self(Kind::Skewed(offset_ms))
     }
 
     /// A clock that reads `start_ms` until it is [`set`](Self::set) or
@@ -46,18 +54,19 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.0 {
             Kind::System => now_ms(),
+            Kind::Skewed(offset) => now_ms().saturating_add(*offset),
             Kind::Manual(t) => t.load(Ordering::Relaxed),
         }
     }
 
-    /// Sets a manual clock; the system clock ignores it.
+    /// Sets a manual clock; the others ignore it.
     pub fn set(&self, ms: i64) {
         if let Kind::Manual(t) = &self.0 {
             t.store(ms, Ordering::Relaxed);
         }
     }
 
-    /// Moves a manual clock forward by `ms`; the system clock ignores it.
+    /// Moves a manual clock forward by `ms`; the others ignore it.
     pub fn advance(&self, ms: i64) {
         if let Kind::Manual(t) = &self.0 {
             t.fetch_add(ms, Ordering::Relaxed);
@@ -69,6 +78,7 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Kind::System => f.write_str("Clock::System"),
+            Kind::Skewed(offset) => write!(f, "Clock::Skewed({offset} ms)"),
             Kind::Manual(t) => write!(f, "Clock::Manual({})", t.load(Ordering::Relaxed)),
         }
     }
@@ -89,5 +99,8 @@ mod tests {
         let system = Clock::system();
         system.set(0);
         assert!(system.now_ms() > 1_600_000_000_000);
+        let behind = Clock::skewed(-15_000);
+        let lag = system.now_ms() - behind.now_ms();
+        assert!((15_000..16_000).contains(&lag), "{lag}");
     }
 }

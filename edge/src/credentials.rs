@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
 use foldhash::fast::RandomState;
-use nexus_protocol::credentials::{Revoked, RevokedSubject};
+use nexus_protocol::credentials::{Cutoff, Revoked, RevokedSubject};
 use nexus_protocol::{Claims, CredentialChange, Credentials, KeyDigest, KeyGrant};
 
 /// The set, indexed for lookups.
@@ -23,8 +23,9 @@ use nexus_protocol::{Claims, CredentialChange, Credentials, KeyDigest, KeyGrant}
 pub struct CredentialIndex {
     /// Revoked `jti` → until when.
     tokens: HashMap<Box<str>, i64, RandomState>,
-    /// Revoked subject → tokens issued before this are refused.
-    subjects: HashMap<Box<str>, i64, RandomState>,
+    /// Revoked subject → the cutoff its tokens are held to (the rule is
+    /// the protocol's, so this edge and the control plane agree).
+    subjects: HashMap<Box<str>, Cutoff, RandomState>,
     keys: HashMap<KeyDigest, KeyGrant, RandomState>,
     /// What the index was built from, for the next change.
     set: Credentials,
@@ -49,7 +50,7 @@ impl CredentialIndex {
         }
         self.subjects
             .get(claims.sub.as_str())
-            .is_some_and(|before| claims.iat < *before)
+            .is_some_and(|before| before.refuses(claims.iat))
             .then_some(Revoked::Subject)
     }
 
@@ -164,7 +165,7 @@ mod tests {
                 CredentialChange::RevokeToken(RevokedToken { jti: "j".into(), until: 100 }),
                 CredentialChange::RevokeSubject(RevokedSubject {
                     sub: "s".into(),
-                    before: 50,
+                    before: Cutoff::from_secs(50),
                     until: 200,
                 }),
             ],

@@ -67,7 +67,7 @@ pub async fn open(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<(Ar
                 }
                 None => None,
             };
-            open_bus_reporting(sync, transport, report, SourceKind::Redis, metrics)
+            open_bus_reporting(sync, transport, report, SourceKind::Redis, metrics, Clock::system())
         }
         SourceConfig::Embedded => {
             anyhow::bail!("an embedded edge is fed by its host: use node::open_bus")
@@ -83,25 +83,25 @@ pub fn open_bus(
     kind: SourceKind,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<State>, Feed)> {
-    open_bus_reporting(sync, transport, None, kind, metrics)
+    open_bus_reporting(sync, transport, None, kind, metrics, Clock::system())
 }
 
 /// [`open_bus`], with the edge report written through `report` when given
 /// (`EDGE_REPORT_REDIS_URL`: the primary, for an edge on a read-only
-/// replica).
+/// replica), its times (the report's stamps among them) read from `clock`.
 pub fn open_bus_reporting(
     sync: &SyncConfig,
     transport: Arc<dyn Transport>,
     report: Option<Arc<dyn Transport>>,
     kind: SourceKind,
     metrics: &Arc<Metrics>,
+    clock: Clock,
 ) -> anyhow::Result<(Arc<State>, Feed)> {
     for key in &sync.verify_keys {
         warn_if_dev_key(key);
     }
     let state = Arc::new(State::new(kind));
-    let mut sync =
-        bus::start(sync.clone(), transport, state.clone(), metrics.clone(), Clock::system())?;
+    let mut sync = bus::start(sync.clone(), transport, state.clone(), metrics.clone(), clock)?;
     if let Some(report) = report {
         sync = sync.with_report(report);
     }

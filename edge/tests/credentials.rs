@@ -160,6 +160,56 @@ async fn a_revoked_subject_is_refused_everywhere_and_its_new_tokens_are_not() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
+/// The verdict on a token of `sub` issued at `iat`, by the control plane
+/// and by each edge: 401 or 200.
+async fn verdicts(plane: &LivePlane, edges: &[&SyncEdge], sub: &str, iat: i64) -> Vec<u16> {
+    let token = plane.app.signer.mint(sub, Role::Resolver, ContextScope::All, iat, 600);
+    let (s, _) = plane.app.call(reqwest::Method::GET, TARGET, Some(&token), None).await;
+    let mut all = vec![s.as_u16()];
+    for e in edges {
+        all.push(status(e, TARGET, &token).await);
+    }
+    all
+}
+
+/// The same verdict on every plane for tokens issued in the second before
+/// a subject revocation, in its own second and in the next: the edges took
+/// the revocation from a delta and from a snapshot (a late edge), and the
+/// revocation falls a quarter into its second (where truncating, or
+/// rounding to the nearest second, lets its own second's tokens through
+/// on the edges) or exactly on one (where rounding up blindly would refuse
+/// the next second's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_revocation_has_one_verdict_on_every_plane_at_its_seconds_boundary() {
+    let plane = LivePlane::start("nexus-cred").await;
+    let edges = ready_edges(&plane).await;
+    let s = chrono::Utc::now().timestamp() - 20;
+    let at = |secs: i64, ms: i64| {
+        let t = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+        (t + chrono::Duration::milliseconds(ms)).to_rfc3339()
+    };
+    let mut version = 0;
+    for (sub, before) in [("inside", at(s, 250)), ("on-the-second", at(s, 0))] {
+        let answer = revoke(&plane, json!({ "sub": sub, "before": before })).await;
+        version = answer["version"].as_u64().unwrap();
+    }
+    for e in &edges {
+        wait_until("edge at the revocations", || async { e.state.version() >= version }).await;
+    }
+    let late = checking_edge(&plane).await;
+    wait_until("late edge at the revocations", || async { late.state.version() >= version }).await;
+    let planes = [&edges[0], &edges[1], &late];
+    let every = |code: u16| vec![code; planes.len() + 1];
+    // Revoked at s + 0.25: what second s issued may be older, so refused.
+    assert_eq!(verdicts(&plane, &planes, "inside", s - 1).await, every(401));
+    assert_eq!(verdicts(&plane, &planes, "inside", s).await, every(401));
+    assert_eq!(verdicts(&plane, &planes, "inside", s + 1).await, every(200));
+    // Revoked at s exactly: second s's tokens came after it.
+    assert_eq!(verdicts(&plane, &planes, "on-the-second", s - 1).await, every(401));
+    assert_eq!(verdicts(&plane, &planes, "on-the-second", s).await, every(200));
+    assert_eq!(verdicts(&plane, &planes, "on-the-second", s + 1).await, every(200));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_key_resolves_on_every_edge_and_a_revoked_one_is_refused_within_a_second() {
     let plane = LivePlane::start("nexus-cred").await;

@@ -12,7 +12,7 @@ use nexus_protocol::envelope::{HEADER_LEN, encode_delta, encode_snapshot};
 use nexus_protocol::quic::{Answer, Reply, Request, Status};
 use nexus_protocol::signing::dev_signing_key;
 use nexus_protocol::snapshot::KnownContexts;
-use nexus_protocol::credentials::{KeyGrant, RevokedSubject, RevokedToken};
+use nexus_protocol::credentials::{Cutoff, KeyGrant, RevokedSubject, RevokedToken};
 use nexus_protocol::{
     AliasFile, AliasKey, AliasName, AliasRecord, Context, ContextScope, CredentialChange,
     Credentials, Delta, Role, Snapshot,
@@ -24,7 +24,7 @@ fn credentials() -> Credentials {
         revoked_tokens: vec![RevokedToken { jti: "Zm9vYmFyYmF6cXV4".into(), until: 1_800_086_400 }],
         revoked_subjects: vec![RevokedSubject {
             sub: "ci-deployer".into(),
-            before: 1_800_000_000,
+            before: Cutoff::from_secs(1_800_000_000),
             until: 1_800_086_400,
         }],
         api_keys: vec![KeyGrant {

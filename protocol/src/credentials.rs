@@ -7,9 +7,16 @@
 //! committed in its versions. An entry is kept until what it refuses would
 //! have expired anyway (`until`), then dropped by [`Credentials::prune`].
 //! Times are Unix seconds, as in JWT claims.
+//!
+//! A subject revocation is an instant (microseconds, as the control plane
+//! stores it) while a token's `iat` is a whole second, so the instant is
+//! rounded once, here, into the [`Cutoff`] both planes compare with: the
+//! control plane checks its own requests with it and ships it unchanged,
+//! so no plane can round differently.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -45,8 +52,51 @@ pub struct RevokedToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedSubject {
     pub sub: String,
-    pub before: i64,
+    pub before: Cutoff,
     pub until: i64,
+}
+
+/// The first whole second whose tokens a subject revocation lets through:
+/// the one rule, [`Cutoff::refuses`], on every plane. On the wire it is
+/// the bare Unix second (`transparent`: the bytes of an `i64`).
+///
+/// A revocation at instant `T` refuses what was issued before `T`. A token
+/// stamped `iat = n` was issued somewhere in `[n, n + 1)`; when `T` falls
+/// inside that second the token may predate it, so it is refused: the
+/// cutoff is `T` rounded *up* to the second, and `n < ceil(T)` is exactly
+/// `n < T`. Nothing is lost by shipping seconds — no `iat` can tell two
+/// instants of one second apart — and a token minted in the revocation's
+/// own second is refused everywhere until the next second begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cutoff(i64);
+
+impl Cutoff {
+    /// The cutoff of a revocation at `instant`.
+    pub fn at(instant: DateTime<Utc>) -> Self {
+        Self(seconds_up(instant))
+    }
+
+    /// A cutoff already in whole seconds (a stored or shipped one).
+    pub const fn from_secs(secs: i64) -> Self {
+        Self(secs)
+    }
+
+    pub const fn as_secs(self) -> i64 {
+        self.0
+    }
+
+    /// Whether a token issued at `iat` (Unix seconds) is refused.
+    pub const fn refuses(self, iat: i64) -> bool {
+        iat < self.0
+    }
+}
+
+/// `t` in Unix seconds, rounded up: the first whole second not before it.
+/// What a time that must not end early (a cutoff, a revocation's `until`)
+/// becomes on the wire.
+pub fn seconds_up(t: DateTime<Utc>) -> i64 {
+    t.timestamp().saturating_add(i64::from(t.timestamp_subsec_nanos() > 0))
 }
 
 /// An API key as edges know it.
@@ -146,7 +196,7 @@ impl Credentials {
         }
         self.revoked_subjects
             .iter()
-            .any(|s| s.sub == claims.sub && claims.iat < s.before)
+            .any(|s| s.sub == claims.sub && s.before.refuses(claims.iat))
             .then_some(Revoked::Subject)
     }
 }
@@ -170,7 +220,11 @@ mod tests {
         let mut c = Credentials::default();
         c.apply(&CredentialChange::RevokeToken(RevokedToken { jti: "a".into(), until: 100 }));
         c.apply(&CredentialChange::RevokeToken(RevokedToken { jti: "a".into(), until: 200 }));
-        let sub = |before, until| RevokedSubject { sub: "s".into(), before, until };
+        let sub = |before, until| RevokedSubject {
+            sub: "s".into(),
+            before: Cutoff::from_secs(before),
+            until,
+        };
         c.apply(&CredentialChange::RevokeSubject(sub(50, 150)));
         c.apply(&CredentialChange::RevokeSubject(sub(40, 300)));
         c.apply(&CredentialChange::GrantKey(grant(1, None)));
@@ -193,7 +247,7 @@ mod tests {
         c.apply(&CredentialChange::RevokeToken(RevokedToken { jti: "j".into(), until: 9 }));
         c.apply(&CredentialChange::RevokeSubject(RevokedSubject {
             sub: "s".into(),
-            before: 100,
+            before: Cutoff::from_secs(100),
             until: 9,
         }));
         let claims = |sub: &str, iat, jti: Option<&str>| Claims {
@@ -211,6 +265,39 @@ mod tests {
         assert_eq!(c.refuses(&claims("s", 99, None)), Some(Revoked::Subject));
         assert_eq!(c.refuses(&claims("s", 100, None)), None);
         assert_eq!(c.refuses(&claims("x", 0, Some("k"))), None);
+    }
+
+    #[test]
+    fn a_revocation_refuses_what_its_own_second_issued() {
+        let at = |s: i64, us: u32| DateTime::from_timestamp(s, us * 1_000).unwrap();
+        // Inside second 100: tokens of second 100 may predate it.
+        let mid = Cutoff::at(at(100, 250_000));
+        assert_eq!(mid.as_secs(), 101);
+        assert!(mid.refuses(99) && mid.refuses(100) && !mid.refuses(101));
+        // On the second exactly: what second 100 issued came after it.
+        let edge = Cutoff::at(at(100, 0));
+        assert_eq!(edge.as_secs(), 100);
+        assert!(edge.refuses(99) && !edge.refuses(100));
+        // One microsecond in is already inside the second.
+        assert!(Cutoff::at(at(100, 1)).refuses(100));
+        assert_eq!(seconds_up(at(-2, 500_000)), -1, "rounded up before 1970 too");
+        assert_eq!(seconds_up(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC.timestamp() + 1);
+    }
+
+    #[test]
+    fn a_cutoff_is_an_i64_on_the_wire() {
+        let subject = |before| RevokedSubject { sub: "s".into(), before, until: 7 };
+        let config = bincode::config::standard();
+        let ours = bincode::serde::encode_to_vec(subject(Cutoff::from_secs(-5)), config).unwrap();
+        #[derive(Serialize)]
+        struct Bare<'a> {
+            sub: &'a str,
+            before: i64,
+            until: i64,
+        }
+        let bare = bincode::serde::encode_to_vec(Bare { sub: "s", before: -5, until: 7 }, config);
+        assert_eq!(ours, bare.unwrap());
+        assert_eq!(serde_json::to_value(Cutoff::from_secs(3)).unwrap(), serde_json::json!(3));
     }
 
     #[test]

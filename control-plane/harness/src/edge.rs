@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use nexus_edge::app::App;
 use nexus_edge::auth::Authenticator;
+use nexus_edge::clock::Clock;
 use nexus_edge::connections::ConnectionCap;
 use nexus_edge::metrics::Metrics;
 use nexus_edge::node::{self, Node};
@@ -37,6 +38,28 @@ pub fn launch_edge(
     region: &str,
     check_interval: Duration,
 ) -> Node {
+    launch_edge_with_clock(
+        transport,
+        report,
+        verify_key,
+        id,
+        region,
+        check_interval,
+        Clock::system(),
+    )
+}
+
+/// [`launch_edge`] on `clock` (what the edge stamps its reports with): an
+/// edge whose clock is wrong, as the control plane sees it.
+pub fn launch_edge_with_clock(
+    transport: Arc<dyn Transport>,
+    report: Option<Arc<dyn Transport>>,
+    verify_key: VerifyingKey,
+    id: &str,
+    region: &str,
+    check_interval: Duration,
+    clock: Clock,
+) -> Node {
     let config = nexus_edge::config::Config::embedded(|k| match k {
         "EDGE_HTTP_ADDR" => Some("127.0.0.1:0".into()),
         "EDGE_WORKERS" => Some("1".into()),
@@ -57,7 +80,8 @@ pub fn launch_edge(
     };
     let metrics = Arc::new(Metrics::new());
     let (state, feed) =
-        node::open_bus_reporting(&sync, transport, report, SourceKind::Redis, &metrics).unwrap();
+        node::open_bus_reporting(&sync, transport, report, SourceKind::Redis, &metrics, clock)
+            .unwrap();
     node::launch(&config, state, feed, metrics).unwrap()
 }
 

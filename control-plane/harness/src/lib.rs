@@ -46,7 +46,7 @@ pub use app::{
     spawn_app_without_database,
 };
 pub use database::{Database, admin_client, base_url, drop_database, fresh_database, url_for};
-pub use edge::{Options, TestEdge, YAML, get, launch_edge, spawn_edge};
+pub use edge::{Options, TestEdge, YAML, get, launch_edge, launch_edge_with_clock, spawn_edge};
 pub use live::LivePlane;
 pub use nexusctl::nexusctl;
 pub use plane::Plane;

@@ -1,8 +1,9 @@
 //! The publish barrier: any write may add `?wait=applied` to be answered
 //! only once the edges serve it — read-your-writes for deploy pipelines.
 //!
-//! - `wait=applied`: wait for the live edges (heartbeat within
-//!   [`STALE_AFTER_MS`](crate::web::fleet::STALE_AFTER_MS)) to report the
+//! - `wait=applied`: wait for the live edges (heard within
+//!   [`STALE_AFTER_MS`](crate::web::fleet::STALE_AFTER_MS) by this control
+//!   plane's clock, whatever the edge's own clock says) to report the
 //!   registry's `(epoch, version)` or later, as read right after the write
 //!   committed (a concurrent write can only make the wait longer, never
 //!   end it early);
@@ -152,7 +153,9 @@ async fn await_edges(st: &Shared, barrier: &Barrier) -> Result<Outcome, ApiError
         return Ok(Outcome { reached: false, body });
     };
     loop {
-        let fleet = Fleet::read(bus, head.epoch, head.version).await.map_err(ApiError::Fleet)?;
+        let fleet = Fleet::read(bus, &st.sightings, head.epoch, head.version)
+            .await
+            .map_err(ApiError::Fleet)?;
         let live: Vec<&EdgeView> = fleet
             .items
             .iter()

@@ -39,7 +39,8 @@ pub(crate) async fn list(State(st): State<Shared>, caller: Caller) -> Result<Res
         }))
         .into_response());
     };
-    let fleet = Fleet::read(bus, head.epoch, head.version).await.map_err(ApiError::Fleet)?;
+    let fleet =
+        Fleet::read(bus, &st.sightings, head.epoch, head.version).await.map_err(ApiError::Fleet)?;
     let stale = fleet.items.iter().filter(|e| e.stale).count();
     let behind = fleet.items.iter().filter(|e| e.versions_behind != Some(0)).count();
     Ok(axum::Json(json!({

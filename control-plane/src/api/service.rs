@@ -211,7 +211,7 @@ pub(crate) async fn prometheus(State(st): State<Shared>) -> Response {
         (Some(s), Some(bus)) if bus.transport().is_connected() => {
             let (epoch, version) =
                 (u64::try_from(s.epoch).unwrap_or(0), u64::try_from(s.version).unwrap_or(0));
-            Fleet::read(bus, epoch, version)
+            Fleet::read(bus, &st.sightings, epoch, version)
                 .await
                 .map_err(
                     |e| tracing::debug!(error = %Chain(&e), "metrics: reading the fleet failed"),

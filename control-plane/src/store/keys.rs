@@ -5,9 +5,11 @@
 //! Every change of either is also staged as a credential change in the
 //! ledger ([`Ledger::credentials`]): it takes a registry version and
 //! reaches every edge in the signed stream, as an alias change does.
+//! Stored times are instants; what edges get is whole seconds, converted
+//! in one place per kind (`shipped_*`) for a delta and a snapshot alike.
 
 use chrono::{DateTime, Utc};
-use nexus_protocol::credentials::{RevokedSubject, RevokedToken};
+use nexus_protocol::credentials::{Cutoff, RevokedSubject, RevokedToken, seconds_up};
 use nexus_protocol::{
     Claims, ContextScope, CredentialChange, Credentials, KeyGrant as Grant, Role,
 };
@@ -76,19 +78,15 @@ pub(crate) enum Revocation {
 }
 
 impl Revocation {
-    /// The change that carries it to the edges (times in whole seconds).
+    /// The change that carries it to the edges, in whole seconds rounded
+    /// the protocol's way (see [`shipped_token`], [`shipped_subject`]).
     fn change(&self) -> CredentialChange {
         match self {
-            Revocation::Token { jti, until } => CredentialChange::RevokeToken(RevokedToken {
-                jti: jti.clone(),
-                until: until.timestamp(),
-            }),
+            Revocation::Token { jti, until } => {
+                CredentialChange::RevokeToken(shipped_token(jti.clone(), *until))
+            }
             Revocation::Subject { sub, before, until } => {
-                CredentialChange::RevokeSubject(RevokedSubject {
-                    sub: sub.clone(),
-                    before: before.timestamp(),
-                    until: until.timestamp(),
-                })
+                CredentialChange::RevokeSubject(shipped_subject(sub.clone(), *before, *until))
             }
         }
     }
@@ -100,6 +98,25 @@ impl Revocation {
             Revocation::Subject { sub, .. } => format!("subject/{sub}"),
         }
     }
+}
+
+/// A token revocation as edges get it. `until` is rounded up: an edge
+/// never forgets an entry before this control plane does.
+fn shipped_token(jti: String, until: DateTime<Utc>) -> RevokedToken {
+    RevokedToken { jti, until: seconds_up(until) }
+}
+
+/// A subject revocation as edges get it: the stored instant becomes the
+/// [`Cutoff`] this control plane also checks its own requests with
+/// ([`Store::token_revoked`]), in a delta and in a snapshot alike.
+fn shipped_subject(sub: String, before: DateTime<Utc>, until: DateTime<Utc>) -> RevokedSubject {
+    RevokedSubject { sub, before: Cutoff::at(before), until: seconds_up(until) }
+}
+
+/// A key's expiry as edges get it, rounded down: an edge refuses the key
+/// from that second on, never after this control plane does.
+fn shipped_expiry(expires_at: Option<DateTime<Utc>>) -> Option<i64> {
+    expires_at.map(|t| t.timestamp())
 }
 
 impl Store {
@@ -143,7 +160,7 @@ impl Store {
             name: key_name(created.id, name),
             role,
             contexts: scope.clone(),
-            expires_at: expires_at.map(|t| t.timestamp()),
+            expires_at: shipped_expiry(expires_at),
         }))?;
         ledger.note(AuditEntry {
             action: "api_key.create",
@@ -305,19 +322,21 @@ impl Store {
         Ok(tokens + subjects)
     }
 
-    /// Whether verified `claims` are revoked (the control plane's own
-    /// check; edges have the same set from the stream).
+    /// Whether verified `claims` are revoked: this control plane's own
+    /// check, by the rule edges apply to the set the stream gave them
+    /// ([`Cutoff::refuses`], on the cutoff the stream carries).
     pub(crate) async fn token_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) \
-                     OR EXISTS (SELECT 1 FROM revoked_subjects \
-                                WHERE sub = $2 AND before > to_timestamp($3))",
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1), \
+                        (SELECT before FROM revoked_subjects WHERE sub = $2)",
             )
             .await?;
-        let row = client.query_one(&st, &[&claims.jti, &claims.sub, &(claims.iat as f64)]).await?;
-        Ok(row.try_get(0)?)
+        let row = client.query_one(&st, &[&claims.jti, &claims.sub]).await?;
+        let by_id: bool = row.try_get(0)?;
+        let subject: Option<DateTime<Utc>> = row.try_get(1)?;
+        Ok(by_id || subject.is_some_and(|before| Cutoff::at(before).refuses(claims.iat)))
     }
 }
 
@@ -328,28 +347,23 @@ pub(crate) async fn credentials_in(
 ) -> Result<Credentials, StoreError> {
     let mut set = Credentials::default();
     for r in tx
-        .query("SELECT jti, extract(epoch FROM until)::BIGINT FROM revoked_tokens WHERE until > now() ORDER BY jti", &[])
+        .query("SELECT jti, until FROM revoked_tokens WHERE until > now() ORDER BY jti", &[])
         .await?
     {
-        set.revoked_tokens.push(RevokedToken { jti: r.try_get(0)?, until: r.try_get(1)? });
+        set.revoked_tokens.push(shipped_token(r.try_get(0)?, r.try_get(1)?));
     }
     for r in tx
         .query(
-            "SELECT sub, extract(epoch FROM before)::BIGINT, extract(epoch FROM until)::BIGINT \
-             FROM revoked_subjects WHERE until > now() ORDER BY sub",
+            "SELECT sub, before, until FROM revoked_subjects WHERE until > now() ORDER BY sub",
             &[],
         )
         .await?
     {
-        set.revoked_subjects.push(RevokedSubject {
-            sub: r.try_get(0)?,
-            before: r.try_get(1)?,
-            until: r.try_get(2)?,
-        });
+        set.revoked_subjects.push(shipped_subject(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
     }
     for r in tx
         .query(
-            "SELECT id, name, role, contexts, key_digest, extract(epoch FROM expires_at)::BIGINT \
+            "SELECT id, name, role, contexts, key_digest, expires_at \
              FROM api_keys WHERE revoked_at IS NULL \
                AND (expires_at IS NULL OR expires_at > now()) ORDER BY id",
             &[],
@@ -362,7 +376,7 @@ pub(crate) async fn credentials_in(
             name: key_name(r.try_get(0)?, &name),
             role: role_of(r.try_get(2)?)?,
             contexts: scope_of(r.try_get(3)?)?,
-            expires_at: r.try_get(5)?,
+            expires_at: shipped_expiry(r.try_get(5)?),
         });
     }
     Ok(set)

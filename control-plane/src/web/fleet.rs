@@ -5,28 +5,36 @@
 //! exports the same figures ([`export`]), so an alert can say "region X is
 //! N seconds behind".
 //!
+//! Whether an edge is live is judged by this control plane's clock: when
+//! it last noticed the edge's report change ([`sightings`]), never the
+//! edge's own `heartbeat_ms`; the edge's clock is only measured
+//! (`clock_skew_ms`).
+//!
 //! Every edge writes its report to the Redis the control plane reads. An
 //! edge on a read-only regional replica writes it through
 //! `EDGE_REPORT_REDIS_URL` (the primary) instead: the report path is
 //! Redis, not this API, so the fleet view needs no edge credential and
 //! keeps working while the control plane is down.
 
+mod sightings;
+
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::metrics::{EdgeLabels, FleetMetrics, RegionLabels};
 use crate::publisher::bus::{Bus, BusError};
+pub(crate) use sightings::{Reading, Sighting, Sightings};
 
 /// Most edges listed (and exported to Prometheus, which bounds the
 /// metrics' label sets); a fleet larger than this needs paging first.
 pub(crate) const MAX_EDGES: usize = 10_000;
 /// Largest report read; edges write a few hundred bytes.
 const MAX_REPORT_LEN: usize = 8 << 10;
-/// An edge whose heartbeat (every 2 s by default) is older than this is
-/// stale: down, partitioned, or stuck.
+/// An edge whose report (rewritten every heartbeat, 2 s by default) this
+/// control plane has not seen change for longer than this, by its own
+/// clock, is stale: down, partitioned, or stuck.
 pub(crate) const STALE_AFTER_MS: i64 = 10_000;
 /// Label values longer than this are cut (ids and regions come from the
 /// edges' reports).
@@ -73,14 +81,23 @@ pub(crate) struct Rejection {
 pub(crate) struct EdgeView {
     #[serde(flatten)]
     pub report: EdgeReport,
+    /// When this control plane last heard the edge (noticed its report
+    /// change), Unix ms by the control plane's clock.
     pub last_seen_ms: i64,
+    /// Seconds since then, by the control plane's clock.
     pub seen_seconds_ago: f64,
     /// Versions behind the registry; `None` when the edge is on another
     /// epoch (it will take a snapshot, or it is pointed at another
     /// registry).
     pub versions_behind: Option<u64>,
     pub epoch_matches: bool,
+    /// Not heard for longer than 10 s: left out of the publish barrier.
     pub stale: bool,
+    /// The edge's clock minus the control plane's, ms, measured when the
+    /// control plane last heard it (`heartbeat_ms - last_seen_ms`); it errs
+    /// low by at most the time between two reads of the fleet. Shown, never
+    /// used to judge the edge.
+    pub clock_skew_ms: i64,
     /// The state's age now: the reported age plus the report's own.
     pub state_age_seconds: Option<f64>,
     /// How many seconds behind the registry the edge may be: 0 when it
@@ -90,19 +107,27 @@ pub(crate) struct EdgeView {
     pub behind_seconds: Option<f64>,
 }
 
-/// Judges one report against the registry head at `now_ms`. Pure.
-pub(crate) fn view(report: EdgeReport, epoch: u64, version: u64, now_ms: i64) -> EdgeView {
+/// Judges one report, last heard as `seen`, against the registry head at
+/// `at`. Pure.
+pub(crate) fn view(
+    report: EdgeReport,
+    seen: &Sighting,
+    epoch: u64,
+    version: u64,
+    at: Reading,
+) -> EdgeView {
     let epoch_matches = report.epoch == epoch;
-    let age_ms = now_ms.saturating_sub(report.heartbeat_ms).max(0);
+    let age_ms = seen.age_ms(at);
     let versions_behind = epoch_matches.then(|| version.saturating_sub(report.version));
     let state_age_ms = report.state_age_ms.map(|a| a.max(0).saturating_add(age_ms));
     let state_age_seconds = state_age_ms.map(|a| a as f64 / 1e3);
     EdgeView {
-        last_seen_ms: report.heartbeat_ms,
+        last_seen_ms: seen.heard.wall_ms,
         seen_seconds_ago: age_ms as f64 / 1e3,
         versions_behind,
         epoch_matches,
         stale: age_ms > STALE_AFTER_MS,
+        clock_skew_ms: seen.skew_ms,
         state_age_seconds,
         behind_seconds: if versions_behind == Some(0) { Some(0.0) } else { state_age_seconds },
         report,
@@ -138,25 +163,43 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    /// Judges the raw `P:edges` entries against the registry head. Pure.
-    pub(crate) fn judge(raw: Vec<(String, String)>, epoch: u64, version: u64, now_ms: i64) -> Self {
+    /// Judges the raw `P:edges` entries, read `at`, against the registry
+    /// head, noting in `seen` which reports changed.
+    pub(crate) fn judge(
+        raw: Vec<(String, String)>,
+        epoch: u64,
+        version: u64,
+        seen: &Sightings,
+        at: Reading,
+    ) -> Self {
         let mut fleet = Fleet { items: Vec::with_capacity(raw.len()), unreadable: Vec::new() };
+        let mut hearing = seen.hearing(at);
         for (id, text) in raw {
             let parsed = (text.len() <= MAX_REPORT_LEN)
                 .then(|| serde_json::from_str::<EdgeReport>(&text).ok())
                 .flatten();
             match parsed {
-                Some(report) => fleet.items.push(view(report, epoch, version, now_ms)),
+                Some(report) => {
+                    let sighting = hearing.hear(&id, &text, report.heartbeat_ms);
+                    fleet.items.push(view(report, &sighting, epoch, version, at));
+                }
                 None => fleet.unreadable.push(id),
             }
         }
+        hearing.finish();
         fleet
     }
 
-    /// Reads and judges the fleet from `bus`.
-    pub(crate) async fn read(bus: &Bus, epoch: u64, version: u64) -> Result<Self, BusError> {
+    /// Reads and judges the fleet from `bus`, by this control plane's clock
+    /// as the read completed.
+    pub(crate) async fn read(
+        bus: &Bus,
+        seen: &Sightings,
+        epoch: u64,
+        version: u64,
+    ) -> Result<Self, BusError> {
         let raw = bus.edge_reports(MAX_EDGES).await?;
-        Ok(Self::judge(raw, epoch, version, Utc::now().timestamp_millis()))
+        Ok(Self::judge(raw, epoch, version, seen, seen.now()))
     }
 
     /// Per region (in name order): counts and the slowest edges. On a tie
@@ -263,24 +306,60 @@ mod tests {
         .unwrap()
     }
 
+    /// Heard at this plane's `heard_ms` (wall and monotonic alike).
+    fn heard(heard_ms: i64, skew_ms: i64) -> Sighting {
+        let s = Sightings::new();
+        let at = Reading { wall_ms: heard_ms, mono_ms: heard_ms };
+        let mut h = s.hearing(at);
+        let seen = h.hear("edge-1", "report", heard_ms + skew_ms);
+        h.finish();
+        seen
+    }
+
+    fn now(ms: i64) -> Reading {
+        Reading { wall_ms: ms, mono_ms: ms }
+    }
+
     #[test]
-    fn behind_and_stale_follow_the_registry_and_the_clock() {
-        let v = view(report(7, 90, 50_000), 7, 100, 55_000);
+    fn behind_and_stale_follow_the_registry_and_this_planes_clock() {
+        let v = view(report(7, 90, 50_000), &heard(50_000, 0), 7, 100, now(55_000));
         assert_eq!(v.versions_behind, Some(10));
         assert!(!v.stale && v.epoch_matches);
-        let old = view(report(7, 100, 1_000), 7, 100, 1_000 + STALE_AFTER_MS + 1);
+        let old =
+            view(report(7, 100, 1_000), &heard(1_000, 0), 7, 100, now(1_000 + STALE_AFTER_MS + 1));
         assert!(old.stale);
         assert_eq!(old.versions_behind, Some(0));
-        let other = view(report(8, 500, 1_000), 7, 100, 1_000);
+        let other = view(report(8, 500, 1_000), &heard(1_000, 0), 7, 100, now(1_000));
         assert_eq!(other.versions_behind, None);
         assert!(!other.epoch_matches);
     }
 
     #[test]
+    fn an_edge_clock_behind_or_ahead_changes_its_skew_not_its_liveness() {
+        for skew in [-15_000, 15_000, 3_600_000] {
+            let seen = heard(100_000, skew);
+            let v = view(report(7, 1, 100_000 + skew), &seen, 7, 1, now(102_000));
+            assert_eq!((v.stale, v.seen_seconds_ago, v.clock_skew_ms), (false, 2.0, skew));
+            assert_eq!(v.last_seen_ms, 100_000, "when this plane heard it");
+            let v = view(report(7, 1, 100_000 + skew), &seen, 7, 1, now(111_000));
+            assert!(v.stale, "silent 11 s by this plane's clock, skew {skew}");
+        }
+    }
+
+    #[test]
     fn the_view_keeps_every_reported_field() {
-        let v = serde_json::to_value(view(report(7, 1, 0), 7, 1, 0)).unwrap();
-        for field in ["id", "region", "version", "content_hash", "source", "last_seen_ms", "stale"]
-        {
+        let v = serde_json::to_value(view(report(7, 1, 0), &heard(0, 0), 7, 1, now(0))).unwrap();
+        for field in [
+            "id",
+            "region",
+            "version",
+            "content_hash",
+            "source",
+            "heartbeat_ms",
+            "last_seen_ms",
+            "stale",
+            "clock_skew_ms",
+        ] {
             assert!(v.get(field).is_some(), "{field} in {v}");
         }
     }
@@ -304,15 +383,14 @@ mod tests {
 
     #[test]
     fn seconds_behind_is_zero_at_the_head_and_the_state_age_otherwise() {
-        let fleet = Fleet::judge(
-            vec![raw("a", "eu", 100, Some(4.0), 1_500), raw("b", "eu", 97, Some(3.0), 4_000)],
-            1,
-            100,
-            11_000,
-        );
+        let seen = Sightings::new();
+        let entries =
+            || vec![raw("a", "eu", 100, Some(4.0), 1_500), raw("b", "eu", 97, Some(3.0), 4_000)];
+        Fleet::judge(entries(), 1, 100, &seen, now(10_000));
+        let fleet = Fleet::judge(entries(), 1, 100, &seen, now(11_000));
         let (a, b) = (&fleet.items[0], &fleet.items[1]);
         assert_eq!((a.behind_seconds, a.state_age_seconds), (Some(0.0), Some(2.5)));
-        // Its state is 4 s old at the report, which is 1 s old.
+        // Its state was 4 s old in the report, heard 1 s ago.
         assert_eq!((b.versions_behind, b.behind_seconds), (Some(3), Some(5.0)));
     }
 
@@ -326,7 +404,7 @@ mod tests {
             ("junk".to_owned(), "{not json".to_owned()),
         ];
         entries.push(("huge".to_owned(), "x".repeat(MAX_REPORT_LEN + 1)));
-        let fleet = Fleet::judge(entries, 1, 100, 10_500);
+        let fleet = Fleet::judge(entries, 1, 100, &Sightings::new(), now(10_000));
         assert_eq!(fleet.unreadable, ["junk", "huge"]);
         let regions = fleet.regions();
         assert_eq!(regions.len(), 2);
@@ -335,7 +413,7 @@ mod tests {
         assert_eq!(eu.slowest_by_versions.as_deref(), Some("eu-2"));
         assert_eq!(eu.max_versions_behind, Some(9));
         assert_eq!((eu.slowest_by_lag.as_deref(), eu.max_lag_ms_p99), (Some("eu-3"), Some(40.0)));
-        assert_eq!(eu.max_behind_seconds, Some(30.5));
+        assert_eq!(eu.max_behind_seconds, Some(30.0));
         let us = &regions[1];
         assert_eq!(
             (us.slowest_by_versions.as_deref(), us.max_versions_behind),

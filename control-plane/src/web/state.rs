@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use nexus_protocol::TokenVerifier;
 
+use super::fleet::Sightings;
 use super::rate_limit::RateLimiter;
 use crate::config::rate_limit::RateLimitConfig;
 use crate::domain::governance::Governance;
@@ -24,6 +25,9 @@ pub struct AppState {
     pub started: Instant,
     /// The publisher's state and the Redis handle the fleet is read from.
     pub propagation: Propagation,
+    /// When this process last heard each edge: the fleet's liveness, by
+    /// this control plane's clock.
+    pub(crate) sightings: Sightings,
     /// `PROMETHEUS_ENABLED`: whether `/metrics` is served. Set once at start
     /// (`serve` stores the configured value); true until then.
     pub prometheus_enabled: AtomicBool,
@@ -45,6 +49,7 @@ impl AppState {
             metrics: Metrics::new(),
             started: Instant::now(),
             propagation: Propagation::default(),
+            sightings: Sightings::new(),
             prometheus_enabled: AtomicBool::new(true),
             rate_limiter: RwLock::new(Arc::new(RateLimiter::new(limit))),
         })

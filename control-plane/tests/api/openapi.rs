@@ -160,6 +160,20 @@ async fn the_document_is_public_openapi_3_1_and_matches_every_route() {
         .collect();
     assert_eq!(got, documented);
 
+    // The fleet view documents how far each edge's clock is off, beside
+    // when this control plane last heard it, and says by whose clock.
+    // (Its own fields, beside the flattened report: an `allOf` part.)
+    let view = &doc["components"]["schemas"]["EdgeView"];
+    let parts = view["allOf"].as_array().map_or(vec![view], |p| p.iter().collect());
+    let own = parts.iter().find(|p| p["properties"]["clock_skew_ms"].is_object());
+    let own = own.unwrap_or_else(|| panic!("EdgeView.clock_skew_ms undocumented: {view}"));
+    for field in ["last_seen_ms", "seen_seconds_ago", "stale"] {
+        assert!(own["properties"][field].is_object(), "EdgeView.{field}: {view}");
+    }
+    let skew = own["properties"]["clock_skew_ms"]["description"].as_str().unwrap_or("");
+    assert!(skew.contains("control plane"), "{skew}");
+    assert!(own["required"].as_array().unwrap().iter().any(|f| f == "clock_skew_ms"), "{own}");
+
     validate_with_python_if_present(&doc);
 }
 

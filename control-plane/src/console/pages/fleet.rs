@@ -1,5 +1,6 @@
 //! The fleet: every edge by region, its version, how far behind, lag,
-//! state age and last heartbeat; the table reloads itself every 2 s.
+//! state age, when this control plane last heard it and how far the
+//! edge's clock is off; the table reloads itself every 2 s.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +43,9 @@ pub async fn read(app: &Shared) -> Result<Fleet, Problem> {
             unreadable: vec![],
         });
     };
-    let fleet = edges::Fleet::read(bus, head.epoch, head.version).await.map_err(ApiError::Fleet)?;
+    let fleet = edges::Fleet::read(bus, &app.sightings, head.epoch, head.version)
+        .await
+        .map_err(ApiError::Fleet)?;
     let mut items = fleet.items;
     items.sort_by(|a, b| (&a.report.region, &a.report.id).cmp(&(&b.report.region, &b.report.id)));
     Ok(Fleet {
@@ -82,6 +85,11 @@ pub fn state_of(e: &EdgeView) -> Markup {
     }
 }
 
+/// The edge's clock against this control plane's: `+1.2 s`, `-15.0 s`.
+fn skew(ms: i64) -> String {
+    format!("{:+.1} s", ms as f64 / 1e3)
+}
+
 fn table(f: &Fleet) -> Markup {
     let now = Utc::now().timestamp_millis();
     html! {
@@ -104,7 +112,7 @@ fn table(f: &Fleet) -> Markup {
                         th scope="col" { "State" } th.num scope="col" { "Version" }
                         th.num scope="col" { "Behind" } th.num scope="col" { "Lag p99" }
                         th scope="col" { "State age" } th scope="col" { "Last seen" }
-                        th scope="col" { "Source" }
+                        th.num scope="col" { "Clock skew" } th scope="col" { "Source" }
                     } }
                     tbody {
                         @for e in edges {
@@ -116,8 +124,10 @@ fn table(f: &Fleet) -> Markup {
                                 td.num { @match e.versions_behind { Some(n) => (n), None => "—" } }
                                 td.num { @match e.report.lag_ms_p99 {
                                     Some(ms) => (format!("{ms:.0} ms")), None => "—" } }
-                                td { (age((now - e.report.applied_at_ms) / 1000)) }
+                                // Stamped by the edge's clock: brought to ours.
+                                td { (age((now - (e.report.applied_at_ms - e.clock_skew_ms)) / 1000)) }
                                 td { (time_ms(e.last_seen_ms)) " (" (age(e.seen_seconds_ago as i64)) " ago)" }
+                                td.num.clock-skew { (skew(e.clock_skew_ms)) }
                                 td { (e.report.source)
                                     @if let Some(r) = &e.report.last_rejection {
                                         br; span.warn { "rejected: " (r.reason) }
