@@ -18,7 +18,8 @@ use serde_json::json;
 use nexus_harness::Proxy;
 use nexus_harness::spawn_app;
 use nexus_harness::{
-    Channel, Rig, step_until, step_until_ok, step_until_takeover, steps_until_idle,
+    Channel, PATIENCE, Rig, step_until, step_until_ok, step_until_takeover, steps_until_idle,
+    wait_until_within,
 };
 
 /// Decodes and verifies every channel message as a delta, in order.
@@ -574,8 +575,27 @@ async fn the_fleet_view_shows_who_is_behind_and_who_is_stale() {
     rig.report_edge("edge-gone", epoch, 1, now - 2 * 86_400_000).await;
     let mut publisher = rig.publisher(&app);
     steps_until_idle(&mut publisher).await;
+    // Liveness is the control plane's own clock: a report first seen now
+    // counts as live, and one that stops changing goes stale once the
+    // control plane has seen it unchanged for the window — edge-a keeps
+    // reporting, edge-b (whose own stamp is a minute old) has stopped.
     let (status, body) = app.get("/api/admin/edges").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["summary"]["stale"], 0, "first sightings are live: {body}");
+    let latest = std::sync::Mutex::new(body);
+    wait_until_within("edge-b stale by the control plane's clock", PATIENCE * 2, || {
+        let (app, rig, latest) = (&app, &rig, &latest);
+        async move {
+            let now = chrono::Utc::now().timestamp_millis();
+            rig.report_edge("edge-a", epoch, 3, now).await;
+            let body = app.get("/api/admin/edges").await.1;
+            let stale = body["summary"]["stale"] == 1;
+            *latest.lock().unwrap() = body;
+            stale
+        }
+    })
+    .await;
+    let body = latest.into_inner().unwrap();
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["id"], "edge-a");
