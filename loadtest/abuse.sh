@@ -4,7 +4,7 @@
 #
 #   loadtest/abuse.sh [--duration 8s] [--scenarios all|rapid-reset,slowloris,...]
 #                     [--connections 16] [--rate R] [--count 99999] [--report FILE]
-#                     [--no-build] [--keep]
+#                     [--auth hs256|eddsa] [--auth-failures RATE] [--no-build] [--keep]
 #
 # Every scenario gets its own edge (so each RSS peak is that attack's):
 # EDGE_WORKERS=1, EDGE_AUTH required (a token on every resolve), QUIC on a
@@ -13,7 +13,14 @@
 # 1000 and holds 1200 connections to go past it; pinned to CPU 0 with
 # taskset, the generator (legitimate load and attack) on CPU 1. idle and
 # slowloris warm up 4 s, so the attack outlasts the edge's 10 s
-# slow-client deadline while the legitimate load runs.
+# slow-client deadline while the legitimate load runs. junk-tokens sends
+# the legitimate token with a fresh junk signature per request over 16
+# connections from 127.0.0.2 (another host to the edge); with --auth eddsa
+# the edge holds only an Ed25519 public key, so each junk signature it
+# checked would cost a full Ed25519 verification (needs nexus-control-plane
+# built, for the token). --auth-failures RATE sets EDGE_AUTH_FAILURES (the
+# edge's per-host budget of refused credentials; `off` to see the flood
+# without it).
 # Prints each scenario's table and a summary; writes every scenario's JSON
 # into one list (--report, default abuse-report.json in the current dir).
 # Exits 0 when the edge answered every health check in every scenario, 2
@@ -33,10 +40,12 @@ COUNT=99999
 REPORT=abuse-report.json
 BUILD=1
 KEEP=0
+AUTH=hs256
+FAILURES=()
 ALL=(rapid-reset continuation settings-flood ping-flood idle slowloris conn-flood
-     quic-initial-flood quic-abandoned-streams)
+     quic-initial-flood quic-abandoned-streams junk-tokens)
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -46,6 +55,8 @@ while [[ $# -gt 0 ]]; do
         --rate) RATE=(--rate "$2"); shift 2 ;;
         --count) COUNT="$2"; shift 2 ;;
         --report) REPORT="$2"; shift 2 ;;
+        --auth) AUTH="$2"; shift 2 ;;
+        --auth-failures) FAILURES=(EDGE_AUTH_FAILURES="$2"); shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -81,8 +92,9 @@ for s in "${LIST[@]}"; do
         conn-flood) cap=1000; extra=(--flood-hold 1200) ;;
         idle | slowloris) warmup=4s ;;
         quic-abandoned-streams) extra=(--attack-connections 100) ;;
+        junk-tokens) extra=(--attack-connections 16) ;;
     esac
-    nexus_start_edge http EDGE_AUTH=required EDGE_MAX_CONNECTIONS="$cap" \
+    nexus_start_edge http EDGE_AUTH=required EDGE_MAX_CONNECTIONS="$cap" "${FAILURES[@]}" \
         EDGE_QUIC_SELF_SIGNED=true EDGE_QUIC_ADDR=127.0.0.1:0
     qport="$(sed -n 's/.*QUIC ready.*udp=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/edge.log" | head -n1)"
     [[ -n "$qport" ]] || { echo "the edge logged no QUIC port" >&2; exit 1; }

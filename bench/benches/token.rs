@@ -69,13 +69,13 @@ fn tokens(c: &mut Criterion) {
     let key_auth = Authenticator::new(ed_verifier.clone()).with_credentials(credentials);
     assert!(
         key_auth
-            .allows(Some(key_header.as_bytes()), Some("backend"), now)
+            .allows(Some(key_header.as_bytes()), Some("backend"), now, None)
             .expect("granted")
             .is_allowed()
     );
     assert!(
         ed_auth
-            .allows(Some(ed_header.as_bytes()), Some("backend"), now)
+            .allows(Some(ed_header.as_bytes()), Some("backend"), now, None)
             .expect("verifies")
             .is_allowed()
     );
@@ -83,7 +83,7 @@ fn tokens(c: &mut Criterion) {
     let auth = Authenticator::new(verifier.clone());
     // Warm the cache, and make sure both paths agree before timing either.
     assert!(
-        auth.allows(Some(header.as_bytes()), Some("backend"), now)
+        auth.allows(Some(header.as_bytes()), Some("backend"), now, None)
             .expect("token verifies")
             .is_allowed()
     );
@@ -102,7 +102,10 @@ fn tokens(c: &mut Criterion) {
     assert!(never.quota().is_some(), "one request per ns is a real quota");
     let limited = Authenticator::new(verifier.clone()).with_rate_limit(Some(never));
     assert!(
-        limited.allows(Some(header.as_bytes()), Some("backend"), now).expect("ok").is_allowed()
+        limited
+            .allows(Some(header.as_bytes()), Some("backend"), now, None)
+            .expect("ok")
+            .is_allowed()
     );
 
     let mut group = c.benchmark_group("token_check");
@@ -110,13 +113,15 @@ fn tokens(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.bench_function("cached", |b| {
         b.iter(|| {
-            let allowed = auth.allows(black_box(Some(header.as_bytes())), Some("backend"), now);
+            let allowed =
+                auth.allows(black_box(Some(header.as_bytes())), Some("backend"), now, None);
             black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
     group.bench_function("cached_rate_limited", |b| {
         b.iter(|| {
-            let allowed = limited.allows(black_box(Some(header.as_bytes())), Some("backend"), now);
+            let allowed =
+                limited.allows(black_box(Some(header.as_bytes())), Some("backend"), now, None);
             black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
@@ -129,7 +134,7 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("eddsa_cached", |b| {
         b.iter(|| {
             let allowed =
-                ed_auth.allows(black_box(Some(ed_header.as_bytes())), Some("backend"), now);
+                ed_auth.allows(black_box(Some(ed_header.as_bytes())), Some("backend"), now, None);
             black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });
@@ -142,7 +147,7 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("api_key_cached", |b| {
         b.iter(|| {
             let allowed =
-                key_auth.allows(black_box(Some(key_header.as_bytes())), Some("backend"), now);
+                key_auth.allows(black_box(Some(key_header.as_bytes())), Some("backend"), now, None);
             black_box(allowed.is_ok_and(Access::is_allowed))
         })
     });

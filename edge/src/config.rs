@@ -76,6 +76,9 @@ pub struct Config {
     pub auth: AuthMode,
     /// `EDGE_RATE_LIMIT`: each credential's limit; `None` (the default): off.
     pub rate_limit: Option<rate_limit::RateLimit>,
+    /// `EDGE_AUTH_FAILURES`: refused credentials each client host may send
+    /// before it is answered 429 unchecked; `None`: no budget.
+    pub auth_failures: Option<rate_limit::RateLimit>,
     pub log_level: String,
     /// `LOG_FORMAT`: `text` (default) or `json` (see [`crate::logging`]).
     pub log_format: nexus_runtime::logging::LogFormat,
@@ -200,6 +203,7 @@ impl Config {
             }
         };
         let rate_limit = rate_limit::from_env(&env, matches!(auth, AuthMode::Required(_)))?;
+        let auth_failures = rate_limit::failures_from_env(&env)?;
         let max_connections = parsed(&env, "EDGE_MAX_CONNECTIONS")?.unwrap_or(10_000);
         let max_connections_per_ip =
             parsed::<u32>(&env, "EDGE_MAX_CONNECTIONS_PER_IP")?.filter(|&n| n > 0);
@@ -214,6 +218,7 @@ impl Config {
             tls,
             auth,
             rate_limit,
+            auth_failures,
             log_level,
             log_format,
             max_connections,

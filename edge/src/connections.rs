@@ -44,7 +44,7 @@ pub struct ConnectionPermit {
 }
 
 /// The key a peer is counted under.
-fn host(ip: IpAddr) -> IpAddr {
+pub(crate) fn host(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

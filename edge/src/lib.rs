@@ -27,6 +27,8 @@
 //!   table of refusals (status, code, message), shared by HTTP and QUIC.
 //! - [`auth`]: bearer tokens and API keys, verified once and cached.
 //! - [`credentials`]: revocations and API-key grants from the signed stream.
+//! - [`refusals`]: what refused credentials cost: a bounded cache of recent
+//!   refusals and each client host's budget of them.
 //! - [`service`]: HTTP routes and answers.
 //! - [`server`]: the hardened hyper server on an already-bound listener.
 //! - [`workers`]: one single-threaded runtime per worker on `SO_REUSEPORT`.
@@ -55,6 +57,7 @@ pub mod node;
 pub mod persist;
 pub mod quic;
 pub mod quic_client;
+pub mod refusals;
 pub mod resolve;
 pub mod server;
 pub mod service;

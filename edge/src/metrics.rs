@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::auth::RefusalCounters;
 use crate::resolve::{Outcome, Refusal};
 
 /// Upper bounds of the resolve latency buckets, in seconds (5 µs to 100 ms).
@@ -159,6 +160,11 @@ pub struct Metrics {
     /// counting changes committed before the edge started (sync thread
     /// only, so the histogram's internal lock is never contended).
     pub sync_lag: Histogram,
+    /// `nexus_edge_auth_refusals_total{answer}`: refused credentials
+    /// answered from the refusal cache (`remembered`, no check), and
+    /// requests answered 429 because their host's failure budget was spent
+    /// (`over_budget`, no check). Handed to the authenticator.
+    pub auth_refusals: RefusalCounters,
 }
 
 impl Default for Metrics {
@@ -189,6 +195,14 @@ impl Metrics {
         let reloads_ok = reloads.get_or_create(&[("result", "ok")]).clone();
         let reloads_rejected = reloads.get_or_create(&[("result", "rejected")]).clone();
         let reloads_older = reloads.get_or_create(&[("result", "older")]).clone();
+        let refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "nexus_edge_auth_refusals",
+            "Credentials refused without a check: remembered, or over the host's budget",
+            refusals.clone(),
+        );
+        let remembered = refusals.get_or_create(&[("answer", "remembered")]).clone();
+        let over_budget = refusals.get_or_create(&[("answer", "over_budget")]).clone();
         let m = Self {
             outcomes,
             resolve_duration: LatencyHistogram::default(),
@@ -212,6 +226,7 @@ impl Metrics {
             quic_datagrams_dropped: Counter::default(),
             sync_state: Gauge::default(),
             sync_lag: Histogram::new(SYNC_LAG_BUCKETS),
+            auth_refusals: RefusalCounters { remembered, over_budget },
             registry,
         };
         let mut registry = m.registry;
@@ -350,6 +365,8 @@ mod tests {
             "nexus_edge_quic_datagrams_dropped_total 0",
             "nexus_edge_h2_flood_closed_total{kind=\"ping\"} 1",
             "nexus_edge_connections_refused_per_ip_total 0",
+            "nexus_edge_auth_refusals_total{answer=\"remembered\"} 0",
+            "nexus_edge_auth_refusals_total{answer=\"over_budget\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -151,10 +151,21 @@ pub fn launch(
                     "EDGE_RATE_LIMIT: each credential is limited on this edge (429 over it)"
                 );
             }
+            if let Some(l) = &config.auth_failures {
+                tracing::info!(
+                    rate = l.rate.count.get(),
+                    per_s = l.rate.per.as_secs(),
+                    burst = l.burst.get(),
+                    "EDGE_AUTH_FAILURES: each client host's refused credentials are limited \
+                     (429 unchecked over it)"
+                );
+            }
             Some(
                 Authenticator::new(verifier)
                     .with_credentials(state.credentials().clone())
-                    .with_rate_limit(config.rate_limit),
+                    .with_rate_limit(config.rate_limit)
+                    .with_failure_budget(config.auth_failures)
+                    .with_counters(metrics.auth_refusals.clone()),
             )
         }
         AuthMode::Off => {

@@ -11,6 +11,7 @@
 //! → alias (404 `not_found`, or 200).
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use nexus_protocol::names::{MAX_ALIAS_LEN, MAX_CONTEXT_LEN, normalize};
@@ -29,7 +30,8 @@ pub enum Outcome<'t> {
     Found(Hit<'t>),
     /// 401, with why the credentials were refused.
     Unauthorized(AuthError),
-    /// 429: over `EDGE_RATE_LIMIT`; the next request fits after this.
+    /// 429: over `EDGE_RATE_LIMIT`, or the client host's budget of refused
+    /// credentials is spent; the next request fits after this.
     Limited(Duration),
     /// Any other refusal.
     Refused(Refusal),
@@ -103,9 +105,10 @@ macro_rules! refusals {
 refusals! {
     /// No or bad credentials.
     Unauthorized => Unauthorized, "unauthorized", "missing or bad credentials";
-    /// Over the edge's per-credential limit (`EDGE_RATE_LIMIT`).
+    /// Over the edge's per-credential limit (`EDGE_RATE_LIMIT`), or too
+    /// many refused credentials from this host (`EDGE_AUTH_FAILURES`).
     RateLimited => TooManyRequests, "rate_limited",
-        "too many requests for this credential; retry after the Retry-After seconds";
+        "too many requests; retry after the Retry-After seconds";
     /// The context or alias breaks the name rule.
     BadName => BadRequest, "bad_request",
         "context and alias must be a-z 0-9 - _ . starting with a letter or digit";
@@ -135,13 +138,15 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 /// Decides the answer for `target` (`"{context}/{alias}"`, as it ends the
 /// request path). `table` is the pinned current table, `None` before the
 /// first state; `auth` is `None` when authentication is switched off;
-/// `credentials` is the raw `Authorization` header value; `now_ms` is the
-/// wall clock in Unix ms, used for expiry and token lifetimes.
+/// `credentials` is the raw `Authorization` header value and `peer` the
+/// client's address (refusals are charged to it); `now_ms` is the wall
+/// clock in Unix ms, used for expiry and token lifetimes.
 pub fn resolve<'t>(
     table: Option<&'t TableRef<'_>>,
     auth: Option<&Authenticator>,
     target: &str,
     credentials: Option<&[u8]>,
+    peer: Option<IpAddr>,
     now_ms: i64,
 ) -> Outcome<'t> {
     let Some(table) = table else {
@@ -154,7 +159,7 @@ pub fn resolve<'t>(
         None => true,
         Some(auth) => {
             let context = names.as_ref().map(|(c, _)| &**c);
-            match auth.allows(credentials, context, now_ms.div_euclid(1000)) {
+            match auth.allows(credentials, context, now_ms.div_euclid(1000), peer) {
                 Ok(Access::Allowed) => true,
                 Ok(Access::OutOfScope) => false,
                 Ok(Access::Limited(wait)) => return Outcome::Limited(wait),
@@ -239,12 +244,12 @@ mod tests {
         let s = state();
         let guard = s.table();
         let pinned = guard.as_ref().map(|t| t.pin());
-        let r = |t: &str| resolve(pinned.as_ref(), None, t, None, NOW);
+        let r = |t: &str| resolve(pinned.as_ref(), None, t, None, None, NOW);
         assert!(matches!(r("frontend/live"), Outcome::Found { .. }));
         assert!(matches!(r("Frontend/LIVE"), Outcome::Found { .. }));
         assert!(matches!(r("frontend/old"), Outcome::Refused(Refusal::NotFound)));
         assert!(matches!(
-            resolve(pinned.as_ref(), None, "frontend/old", None, NOW - 1),
+            resolve(pinned.as_ref(), None, "frontend/old", None, None, NOW - 1),
             Outcome::Found { .. }
         ));
         assert!(matches!(r("frontend/off"), Outcome::Refused(Refusal::NotFound)));
@@ -254,7 +259,7 @@ mod tests {
         assert!(matches!(r("frontend"), Outcome::Refused(Refusal::BadName)));
         assert!(matches!(r("frontend/a/b"), Outcome::Refused(Refusal::BadName)));
         assert!(matches!(
-            resolve(None, None, "frontend/live", None, NOW),
+            resolve(None, None, "frontend/live", None, None, NOW),
             Outcome::Refused(Refusal::Starting)
         ));
     }
@@ -273,7 +278,7 @@ mod tests {
         let guard = s.table();
         let pinned = guard.as_ref().map(|t| t.pin());
         let r = |target: &str, cred: Option<&[u8]>| {
-            resolve(pinned.as_ref(), Some(&a), target, cred, now)
+            resolve(pinned.as_ref(), Some(&a), target, cred, None, now)
         };
         assert!(matches!(r("bad name/x", None), Outcome::Unauthorized(_)));
         assert!(matches!(r("bad name/x", Some(t.as_bytes())), Outcome::Refused(Refusal::BadName)));
@@ -305,7 +310,7 @@ mod tests {
         let guard = s.table();
         let pinned = guard.as_ref().map(|t| t.pin());
         let r = |target: &str| {
-            resolve(pinned.as_ref(), Some(&a), target, Some(t.as_bytes()), now_s * 1000)
+            resolve(pinned.as_ref(), Some(&a), target, Some(t.as_bytes()), None, now_s * 1000)
         };
         assert!(matches!(r("frontend/live"), Outcome::Found(_)));
         let limited = r("bad name/x");

@@ -102,9 +102,10 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let metrics = app.metrics.clone();
+        let peer = Some(peer.ip());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                std::future::ready(Ok::<_, std::convert::Infallible>(app.handle(&req)))
+                std::future::ready(Ok::<_, std::convert::Infallible>(app.handle(&req, peer)))
             });
             let result = match tls {
                 None => {

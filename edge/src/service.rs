@@ -8,6 +8,7 @@
 //! serialise JSON, and they are not on the hot path.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use bytes::buf::{Buf, Chain};
@@ -52,8 +53,9 @@ fn body(bytes: Bytes) -> Body {
 }
 
 impl App {
-    /// Answers one request.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
+    /// Answers one request from `peer` (refused credentials are charged
+    /// to its host; `None`: not known).
+    pub fn handle<B>(&self, req: &Request<B>, peer: Option<IpAddr>) -> Response<Body> {
         let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
         if uri_len > MAX_URI_LEN {
             return error(StatusCode::URI_TOO_LONG, "uri_too_long", "request target is too long");
@@ -74,7 +76,7 @@ impl App {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET");
         }
         match route {
-            Route::Resolve(target) => self.resolve(req, target),
+            Route::Resolve(target) => self.resolve(req, target, peer),
             Route::Health => self.health(),
             Route::AliasMetrics => self.alias_metrics(),
             Route::Status => self.status(),
@@ -84,13 +86,13 @@ impl App {
 
     /// The one wall-clock read of the request is here: expiry, the token's
     /// lifetime and the state-age header all use `now`.
-    fn resolve<B>(&self, req: &Request<B>, target: &str) -> Response<Body> {
+    fn resolve<B>(&self, req: &Request<B>, target: &str, peer: Option<IpAddr>) -> Response<Body> {
         let timer = sample_timer();
         let credentials = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
         let now = now_ms();
         let guard = self.state.table();
         let pinned = guard.as_ref().map(|t| t.pin());
-        let outcome = resolve(pinned.as_ref(), self.auth.as_ref(), target, credentials, now);
+        let outcome = resolve(pinned.as_ref(), self.auth.as_ref(), target, credentials, peer, now);
         let mut response = match &outcome {
             Outcome::Found(hit) => found(hit, now - self.state.confirmed_at_ms()),
             Outcome::Unauthorized(e) => {

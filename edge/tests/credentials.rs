@@ -290,3 +290,51 @@ async fn an_expired_api_key_is_refused_on_every_edge_without_being_told() {
     let (_, list) = plane.app.get("/api/admin/api-keys").await;
     assert_eq!(list["items"][0]["expires_at"].as_str().map(|t| t.len() > 10), Some(true), "{list}");
 }
+
+/// A client is handed a new API key and tries it on an edge before the
+/// delta that grants it has arrived: refused, and the refusal is
+/// remembered. The delta changes the credential generation, and the key
+/// resolves at once, well before the remembered refusal's TTL would have
+/// let it be checked again.
+#[tokio::test]
+async fn a_refused_key_resolves_once_the_delta_granting_it_arrives() {
+    use base64::Engine;
+    use nexus_harness::{FakePublisher, rec};
+    use nexus_protocol::credentials::{KeyGrant, api_key_digest};
+    use nexus_protocol::{Context, CredentialChange};
+
+    let p = FakePublisher::new().await;
+    let profile = rec("frontend", "user-profile", "https://api.nexus.com/v1/p", 1);
+    p.publish_snapshot(&p.snapshot(1, vec![profile])).await;
+    let verifier = TokenVerifier::hs256(nexus_harness::SECRET);
+    let edge =
+        SyncEdge::start_with_auth(sync_config(&p.keys, &redis_url(), None), Some(verifier)).await;
+    edge.wait_version(1, 1).await;
+
+    let key = format!("nxk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]));
+    let refused_at = Instant::now();
+    assert_eq!(status(&edge, TARGET, &key).await, 401);
+    assert_eq!(status(&edge, TARGET, &key).await, 401);
+    let (_, _, s) = edge.get("/api/aliases/status").await;
+    assert_eq!(s["status"]["auth"]["refusals_remembered"], 1, "{s}");
+
+    let grant = KeyGrant {
+        digest: api_key_digest(&key).unwrap(),
+        name: "api_key:1:late".into(),
+        role: Role::Resolver,
+        contexts: ContextScope::Only(vec![Context::parse("frontend").unwrap()]),
+        expires_at: None,
+    };
+    let mut delta = p.delta(1, vec![], vec![]);
+    delta.credentials = vec![CredentialChange::GrantKey(grant)];
+    p.publish_delta(&delta).await;
+    edge.wait_version(1, 2).await;
+    assert_eq!(status(&edge, TARGET, &key).await, 200, "the new generation checks again");
+    let ttl = Duration::from_secs(nexus_edge::refusals::REFUSAL_TTL_S as u64);
+    assert!(
+        refused_at.elapsed() < ttl,
+        "took {:?}: the TTL, not the generation",
+        refused_at.elapsed()
+    );
+    p.cleanup().await;
+}

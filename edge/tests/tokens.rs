@@ -252,3 +252,119 @@ fn a_rate_limit_without_credentials_to_count_refuses_to_start() {
     let message = e.expect_err("EDGE_RATE_LIMIT with EDGE_AUTH=off must not start").to_string();
     assert!(message.contains("EDGE_RATE_LIMIT") && message.contains("EDGE_AUTH=off"), "{message}");
 }
+
+/// A client whose connections come from `source` (any 127/8 address is
+/// this host's loopback, and a different host to the edge's budget).
+fn client_from(source: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(source)).build().unwrap()
+}
+
+async fn resolve_from(client: &reqwest::Client, edge: &Edge, token: &str) -> reqwest::Response {
+    client
+        .get(format!("http://{}/api/aliases/resolve/frontend/user-profile", edge.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `token` with its signature replaced by `n` junk bytes' worth: the real
+/// header (and so the real `kid`) and claims, a signature nobody made.
+fn junk_signed(token: &str, n: u32) -> String {
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let mut junk = [0u8; 64];
+    junk[..4].copy_from_slice(&n.to_be_bytes());
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(junk))
+}
+
+async fn text(edge: &Edge, path: &str) -> String {
+    reqwest::get(format!("http://{}{path}", edge.addr)).await.unwrap().text().await.unwrap()
+}
+
+/// The attacker holds a real token's header and claims and floods junk
+/// signatures from one host, each one different so no cache can answer
+/// it: past the host's budget it gets 429 before any signature is
+/// checked, while another host's fresh valid token resolves at once.
+#[tokio::test]
+async fn a_junk_signature_flood_is_refused_unchecked_past_its_hosts_budget() {
+    let k = key(11);
+    let vars = [("EDGE_AUTH_FAILURES", "1/h".to_owned()), ("EDGE_AUTH_FAILURES_BURST", "5".into())];
+    let edge = edge_with_vars(&[&k], &vars).await;
+    let signer = TokenSigner::eddsa(&k);
+    let real = mint(&signer);
+    let attacker = client_from([127, 0, 0, 2]);
+    for n in 0..5 {
+        let res = resolve_from(&attacker, &edge, &junk_signed(&real, n)).await;
+        assert_eq!(res.status().as_u16(), 401, "junk {n} is within the budget: checked");
+    }
+    for n in 5..50 {
+        let res = resolve_from(&attacker, &edge, &junk_signed(&real, n)).await;
+        assert_eq!(res.status().as_u16(), 429, "junk {n} is past the budget");
+        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry), "Retry-After: {retry}");
+    }
+    // Another host's token, never seen before, is checked and resolves.
+    let legit = client_from([127, 0, 0, 1]);
+    let fresh = mint(&signer);
+    assert_eq!(resolve_from(&legit, &edge, &fresh).await.status().as_u16(), 200);
+    // From the spent host even a good token waits: it cannot be told from
+    // junk without the check the budget withholds.
+    assert_eq!(resolve_from(&attacker, &edge, &mint(&signer)).await.status().as_u16(), 429);
+    let metrics = text(&edge, "/metrics").await;
+    assert!(
+        metrics.contains(r#"nexus_edge_auth_refusals_total{answer="over_budget"} 46"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"nexus_edge_resolve_total{outcome="unauthorized"} 5"#), "{metrics}");
+    edge.stop().await;
+}
+
+/// The same junk token sent again is refused from memory (no second
+/// check), and however many distinct junk tokens arrive, the memory of
+/// them stays within its bound.
+#[tokio::test]
+async fn refusals_are_remembered_within_a_bound() {
+    let k = key(12);
+    let edge = edge_with_vars(&[&k], &[("EDGE_AUTH_FAILURES", "off".to_owned())]).await;
+    let real = mint(&TokenSigner::eddsa(&k));
+    let client = reqwest::Client::new();
+    let junk = junk_signed(&real, 0);
+    let first: Value = resolve_from(&client, &edge, &junk).await.json().await.unwrap();
+    let again: Value = resolve_from(&client, &edge, &junk).await.json().await.unwrap();
+    assert_eq!(first, again, "a remembered refusal says what the check said");
+    let metrics = text(&edge, "/metrics").await;
+    assert!(
+        metrics.contains(r#"nexus_edge_auth_refusals_total{answer="remembered"} 1"#),
+        "{metrics}"
+    );
+    // The bound is about memory, not checks: tokens naming a key the edge
+    // does not hold are refused before any signature check (a debug build
+    // checks Ed25519 slowly), and remembered all the same.
+    let stranger = mint(&TokenSigner::eddsa(&key(99)));
+    let bound = nexus_edge::refusals::REFUSAL_CAPACITY;
+    let sent = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let url = format!("http://{}/api/aliases/resolve/frontend/user-profile", edge.addr);
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (sent, url, stranger) = (sent.clone(), url.clone(), stranger.clone());
+        flood.spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let n = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n as usize > bound + 500 {
+                    return;
+                }
+                let res = client.get(&url).bearer_auth(junk_signed(&stranger, n)).send().await;
+                assert_eq!(res.unwrap().status().as_u16(), 401);
+            }
+        });
+    }
+    while let Some(done) = flood.join_next().await {
+        done.unwrap();
+    }
+    let status: Value = serde_json::from_str(&text(&edge, "/api/aliases/status").await).unwrap();
+    let held = status["status"]["auth"]["refusals_remembered"].as_u64().unwrap();
+    assert!(held > 0 && held as usize <= bound, "{held} refusals held, bound {bound}");
+    assert_eq!(resolve(&edge, &real).await.0, 200, "the real token was never refused");
+    edge.stop().await;
+}

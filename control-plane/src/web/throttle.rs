@@ -4,13 +4,27 @@
 //! [`super::rate_limit`]'s). Over the limit: 429 `rate_limited` with
 //! `Retry-After`, counted in `nexus_cp_rate_limited_total{key}`.
 //!
+//! What a credential costs before it is known decides when it is charged.
+//! An API key (`nxk_…`) is known only after a PostgreSQL lookup, so its
+//! address is charged *before* the lookup (and its principal after, as any
+//! caller's): a flood of garbage keys costs no transaction beyond the
+//! address's limit. A token costs a signature check, in memory; only a
+//! token this plane signed reaches PostgreSQL (its revocation check), so a
+//! token is charged after, to its principal, or to its address when
+//! refused, and a valid token from an address that floods garbage still
+//! gets through.
+//!
 //! Health, status, metrics, the OpenAPI document and the JWKS are exempt
 //! (monitors and verifiers poll them, and they hold no registry data); so is
-//! everything outside `/api/` (the console has its own sessions).
+//! everything outside `/api/` (the console has its own sessions), except
+//! that signing in to the console is charged to the address, before the
+//! credential is looked up, by its handler ([`charge_address`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,6 +32,7 @@ use super::caller::{Authenticated, principal_of};
 use super::error::ApiError;
 use super::rate_limit::Refused;
 use super::state::Shared;
+use crate::auth::api_key;
 use crate::metrics::LimitLabels;
 
 /// Routes no limit applies to (matched paths).
@@ -41,21 +56,19 @@ pub(crate) async fn limit(State(st): State<Shared>, mut req: Request, next: Next
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
+    let addr = client_address(&parts);
+    let prepaid = is_api_key(&parts);
+    if prepaid && let Err(r) = limiter.check_address(addr) {
+        return refused(&st, r).into_response();
+    }
     let outcome = principal_of(&parts, &st).await;
     let charged = match &outcome {
         Ok(p) => limiter.check_principal(&p.name),
-        Err(_) => {
-            let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            limiter.check_address(addr)
-        }
+        Err(_) if prepaid => Ok(()),
+        Err(_) => limiter.check_address(addr),
     };
-    if let Err(refused) = charged {
-        let (key, wait) = match refused {
-            Refused::Principal(w) => ("principal", w),
-            Refused::Address(w) => ("address", w),
-        };
-        st.metrics.rate_limited.get_or_create(&LimitLabels { key }).inc();
-        return ApiError::RateLimited(wait).into_response();
+    if let Err(r) = charged {
+        return refused(&st, r).into_response();
     }
     // Kept for the handler, so the credential is checked once; a store
     // failure is not kept (the handler tries again, and answers 503).
@@ -70,4 +83,35 @@ pub(crate) async fn limit(State(st): State<Shared>, mut req: Request, next: Next
     }
     req = Request::from_parts(parts, body);
     next.run(req).await
+}
+
+/// The peer's address, when the server was given it (`ConnectInfo`).
+fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Whether the credential is an API key: who holds it is known only after
+/// a store lookup.
+fn is_api_key(parts: &Parts) -> bool {
+    parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+            .is_some_and(|c| c.trim_start().starts_with(api_key::PREFIX))
+    })
+}
+
+/// Charges one request to `addr`'s bucket, for a route outside `/api/`
+/// that the middleware does not see (the console's sign-in).
+pub(crate) fn charge_address(st: &Shared, addr: Option<IpAddr>) -> Result<(), ApiError> {
+    st.rate_limiter().check_address(addr).map_err(|r| refused(st, r))
+}
+
+/// The 429 of a refused bucket, counted by which one refused.
+fn refused(st: &Shared, refused: Refused) -> ApiError {
+    let (key, wait) = match refused {
+        Refused::Principal(w) => ("principal", w),
+        Refused::Address(w) => ("address", w),
+    };
+    st.metrics.rate_limited.get_or_create(&LimitLabels { key }).inc();
+    ApiError::RateLimited(wait)
 }

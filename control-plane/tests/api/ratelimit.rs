@@ -113,3 +113,121 @@ async fn off_means_no_limit() {
     }
     assert_eq!(refused(&app, "principal").await, 0);
 }
+
+/// Transactions committed in the app's database so far. Every other
+/// session of it is ended first: a backend flushes its statistics when it
+/// exits, and otherwise up to 10 s after it goes idle, so without that the
+/// count would lag and an upper bound on it could not fail.
+async fn transactions(sql: &tokio_postgres::Client) -> i64 {
+    sql.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    nexus_harness::wait_until("the app's sessions ended", || async {
+        let row = sql
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) == 0
+    })
+    .await;
+    sql.batch_execute("SELECT pg_stat_clear_snapshot()").await.unwrap();
+    let row = sql
+        .query_one(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database \
+             WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+/// The attacker guesses API keys: 600 well-formed `nxk_` keys nobody
+/// holds, at an API limit of 20/s. Each would cost a PostgreSQL lookup;
+/// the address is charged before the lookup, so past its burst the
+/// guesses are answered 429 without touching the database, and the
+/// transactions the flood costs stay near the guesses let in, not 600.
+#[tokio::test]
+async fn garbage_api_keys_cost_no_lookup_past_the_address_limit() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    app.state.set_rate_limit(RateLimitConfig {
+        rate: Some((NonZeroU32::new(20).unwrap(), Duration::from_secs(1))),
+        burst: NonZeroU32::new(40).unwrap(),
+        max_keys: 1000,
+    });
+    let sql = app.sql().await;
+    let before = transactions(&sql).await;
+    let started = std::time::Instant::now();
+    let (mut let_in, mut limited) = (0u32, 0u32);
+    for i in 0..600u32 {
+        let mut raw = [0u8; 32];
+        raw[..4].copy_from_slice(&i.to_be_bytes());
+        let key = format!("nxk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+        let res = get(&app, "/api/admin/aliases", Some(&key)).await;
+        match res.status() {
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            // 401 after the lookup; a 503 is a lookup on a session the
+            // count above ended, which the pool then replaces.
+            StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE => let_in += 1,
+            s => panic!("guess {i}: {s}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let spent = transactions(&sql).await - before;
+    eprintln!(
+        "600 guesses in {elapsed:.2} s: {let_in} let in, {limited} 429, {spent} transactions"
+    );
+    // The burst, what refilled meanwhile, and one for rounding.
+    let allowed = 40.0 + 20.0 * elapsed + 1.0;
+    assert!(f64::from(let_in) <= allowed, "{let_in} let in over {elapsed:.2} s");
+    assert_eq!(let_in + limited, 600);
+    // A lookup is one transaction; the slack is the pool's new sessions
+    // setting themselves up and this test's own queries.
+    assert!(
+        spent <= i64::from(let_in) + 40,
+        "{spent} transactions for {let_in} guesses let in (of 600)"
+    );
+    assert_eq!(refused(&app, "address").await, u64::from(limited));
+}
+
+/// A flood of sign-in attempts is charged to the address before any
+/// credential is looked up: past the limit the console answers 429 with
+/// `Retry-After`, as an HTML page like its other errors.
+#[tokio::test]
+async fn a_console_sign_in_flood_gets_429() {
+    let app = spawn_app().await;
+    app.state.set_rate_limit(RateLimitConfig {
+        rate: Some((NonZeroU32::MIN, Duration::from_secs(3600))),
+        burst: NonZeroU32::new(BURST).unwrap(),
+        max_keys: 1000,
+    });
+    let sign_in = || {
+        app.http
+            .post(app.url("/console/sign-in"))
+            .header("origin", format!("http://{}", app.addr))
+            .form(&[("credential", "nxk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")])
+            .send()
+    };
+    for i in 0..BURST {
+        assert_eq!(sign_in().await.unwrap().status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let res = sign_in().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3000..=3600).contains(&retry), "Retry-After {retry}");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("429 Too Many Requests") && page.contains("rate_limited"), "{page}");
+    // The sign-in page itself is not limited.
+    let form = app.http.get(app.url("/console/sign-in")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    assert_eq!(refused(&app, "address").await, 1);
+}

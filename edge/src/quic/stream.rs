@@ -119,7 +119,7 @@ impl Stream {
             }
             // `out` is empty here, so answering nothing means no complete
             // frame is buffered (not that FLUSH_AT was already reached).
-            if self.answer_buffered(app, credentials) {
+            if self.answer_buffered(app, credentials, Some(conn.remote_address().ip())) {
                 continue;
             }
             if self.recv_done {
@@ -153,7 +153,7 @@ impl Stream {
             self.buf[self.end..self.end + n].copy_from_slice(&bytes[..n]);
             self.end += n;
             bytes = &bytes[n..];
-            let answered = self.answer_buffered(app, credentials);
+            let answered = self.answer_buffered(app, credentials, None);
             answers.append(&mut self.out);
             if self.closing || (!answered && n == 0) {
                 return (answers, self.closing, bytes.len());
@@ -200,7 +200,12 @@ impl Stream {
     /// Decodes and answers the complete frames in `buf`, up to FLUSH_AT
     /// bytes of answers. True if it wrote anything to `out` (answers, or
     /// the CLOSING frame for a malformed one).
-    fn answer_buffered(&mut self, app: &App, credentials: &mut Credentials) -> bool {
+    fn answer_buffered(
+        &mut self,
+        app: &App,
+        credentials: &mut Credentials,
+        peer: Option<std::net::IpAddr>,
+    ) -> bool {
         if self.closing {
             return false;
         }
@@ -212,7 +217,7 @@ impl Stream {
         while self.out.len() < FLUSH_AT {
             match decode_request(&self.buf[self.start..self.end]) {
                 Ok(Some((request, used))) => {
-                    let batch = Batch { app, table: pinned.as_ref(), now_ms: now };
+                    let batch = Batch { app, table: pinned.as_ref(), peer, now_ms: now };
                     batch.answer(credentials, request, &mut self.target, &mut self.out);
                     self.start += used;
                     answered = true;
@@ -271,6 +276,8 @@ fn refuse(out: &mut Vec<u8>, e: &FrameError) {
 struct Batch<'a, 't> {
     app: &'a App,
     table: Option<&'a TableRef<'t>>,
+    /// The client's address: refused credentials are charged to it.
+    peer: Option<std::net::IpAddr>,
     now_ms: i64,
 }
 
@@ -289,7 +296,9 @@ impl Batch<'_, '_> {
                 let header = [b"Bearer ".as_slice(), token.as_bytes()].concat();
                 let checked = match &app.auth {
                     None => Ok(crate::auth::Access::Allowed),
-                    Some(auth) => auth.allows(Some(&header), None, self.now_ms.div_euclid(1000)),
+                    Some(auth) => {
+                        auth.allows(Some(&header), None, self.now_ms.div_euclid(1000), self.peer)
+                    }
                 };
                 // Stored even when refused: later resolves then get the same
                 // 401 an HTTP request with that header would.
@@ -310,7 +319,8 @@ impl Batch<'_, '_> {
                 target.push('/');
                 target.push_str(alias);
                 let header = credentials.as_deref();
-                let outcome = resolve(self.table, app.auth.as_ref(), target, header, self.now_ms);
+                let outcome =
+                    resolve(self.table, app.auth.as_ref(), target, header, self.peer, self.now_ms);
                 encode_outcome(out, id, &outcome);
                 app.metrics.record(&outcome, timer.map(|t| t.elapsed()));
             }
@@ -336,13 +346,13 @@ fn encode_outcome(out: &mut Vec<u8>, id: u64, outcome: &Outcome<'_>) {
     }
 }
 
-/// 429 over `EDGE_RATE_LIMIT`. The ANSWER frame has no headers, so the
+/// 429 over `EDGE_RATE_LIMIT` or a spent failure budget. The ANSWER frame has no headers, so the
 /// wait HTTP sends as `Retry-After` is in the message, in whole seconds
 /// rounded up.
 fn encode_limited(out: &mut Vec<u8>, id: u64, wait: std::time::Duration) {
     let r = Refusal::RateLimited;
     let secs = crate::resolve::retry_after_secs(wait);
-    let message = format!("too many requests for this credential; retry after {secs} s");
+    let message = format!("too many requests; retry after {secs} s");
     encode(out, error(id, r.status(), r.code(), &message));
 }
 
@@ -386,8 +396,8 @@ mod tests {
         let table = Table::from_records([&record]);
         let pinned = table.pin();
         let mut out = Vec::new();
-        encode_outcome(&mut out, 9, &resolve(Some(&pinned), None, "frontend/a", None, 0));
-        encode_outcome(&mut out, 10, &resolve(Some(&pinned), None, "nowhere/a", None, 0));
+        encode_outcome(&mut out, 9, &resolve(Some(&pinned), None, "frontend/a", None, None, 0));
+        encode_outcome(&mut out, 10, &resolve(Some(&pinned), None, "nowhere/a", None, None, 0));
         let (first, used) = decode_reply(&out).unwrap().unwrap();
         let want = Answer {
             id: 9,

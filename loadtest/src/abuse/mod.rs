@@ -10,6 +10,7 @@
 //! - [`h2`]: rapid reset, CONTINUATION, SETTINGS and PING floods;
 //! - [`tcp`]: idle connections, slowloris, connection flood;
 //! - [`quic`]: Initial flood, abandoned streams;
+//! - [`tokens`]: junk-signature credentials from another host;
 //! - [`scenario`]: the attacks by name and the setup they share;
 //! - [`report`]: the per-scenario report and its table.
 //!
@@ -24,6 +25,7 @@ pub mod quic;
 pub mod report;
 pub mod scenario;
 pub mod tcp;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,6 +181,7 @@ fn spawn_attack(
                 (Scenario::QuicInitialFlood, Some(q)) => {
                     quic::initial_flood(q, aim.quic_sockets, stop, c).await;
                 }
+                (Scenario::JunkTokens, _) => tokens::junk_tokens(aim, stop, c).await,
                 (Scenario::QuicAbandonedStreams, Some(q)) => {
                     quic::abandoned_streams(q, aim.connections, aim.token.clone(), stop, c).await;
                 }

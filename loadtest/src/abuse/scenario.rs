@@ -24,10 +24,11 @@ pub enum Scenario {
     ConnFlood,
     QuicInitialFlood,
     QuicAbandonedStreams,
+    JunkTokens,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::RapidReset,
         Scenario::Continuation,
         Scenario::SettingsFlood,
@@ -37,6 +38,7 @@ impl Scenario {
         Scenario::ConnFlood,
         Scenario::QuicInitialFlood,
         Scenario::QuicAbandonedStreams,
+        Scenario::JunkTokens,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Scenario {
             Scenario::ConnFlood => "conn-flood",
             Scenario::QuicInitialFlood => "quic-initial-flood",
             Scenario::QuicAbandonedStreams => "quic-abandoned-streams",
+            Scenario::JunkTokens => "junk-tokens",
         }
     }
 
@@ -69,6 +72,7 @@ impl Scenario {
             Scenario::ConnFlood => "connections",
             Scenario::QuicInitialFlood => "datagrams",
             Scenario::QuicAbandonedStreams => "streams",
+            Scenario::JunkTokens => "requests",
         }
     }
 
@@ -105,6 +109,13 @@ impl Scenario {
             Scenario::QuicAbandonedStreams => format!(
                 "{} QUIC connections, streams opened with a partial frame and never finished",
                 aim.connections
+            ),
+            Scenario::JunkTokens => format!(
+                "resolves with the legitimate token's header and claims and a fresh junk \
+                 signature each, {} HTTP/1.1 connections from {}",
+                aim.connections,
+                super::tokens::attacker_source(aim.http)
+                    .map_or_else(|| "the default source".to_owned(), |a| a.to_string())
             ),
         }
     }

@@ -222,7 +222,7 @@ pub struct AbuseArgs {
     pub quic_target: Option<String>,
     /// Scenarios, comma separated, or `all`: rapid-reset, continuation,
     /// settings-flood, ping-flood, idle, slowloris, conn-flood,
-    /// quic-initial-flood, quic-abandoned-streams.
+    /// quic-initial-flood, quic-abandoned-streams, junk-tokens.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<String>,
     /// Declarative aliases file whose live aliases the legitimate load asks for.
@@ -255,7 +255,8 @@ pub struct AbuseArgs {
     /// Legitimate load's generator threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// HTTP/2 connections of each h2c flood; QUIC connections of quic-abandoned-streams.
+    /// HTTP/2 connections of each h2c flood; QUIC connections of
+    /// quic-abandoned-streams; HTTP/1.1 connections of junk-tokens.
     #[arg(long, default_value_t = 4)]
     pub attack_connections: usize,
     /// Idle connections held (idle).

@@ -1,6 +1,11 @@
-//! Signing in with an API key or a token, and signing out.
+//! Signing in with an API key or a token, and signing out. Sign-in
+//! attempts are charged to the client address's bucket of the API's rate
+//! limit (`API_RATE_LIMIT`), before the credential is checked.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +21,7 @@ use crate::console::state::{ConsoleState, open_session};
 use crate::console::view::{bare, respond, see_other};
 use crate::domain::rbac::{Action, role_allows};
 use crate::web::error::ApiError;
+use crate::web::throttle::charge_address;
 
 /// Longest credential taken (tokens are a few hundred bytes).
 const MAX_CREDENTIAL: usize = 8 << 10;
@@ -68,6 +74,7 @@ pub struct SignInForm {
 
 pub async fn submit(
     State(st): State<ConsoleState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     uri: Uri,
     body: axum::body::Bytes,
@@ -75,6 +82,10 @@ pub async fn submit(
     // No session yet, so no synchronizer token: the origin check is what
     // keeps another site from signing a browser in (login CSRF).
     same_origin(&headers, uri.authority().map(|a| a.as_str())).map_err(Problem::Refused)?;
+    // Every attempt is charged to the address before the credential is
+    // looked up (an API key costs a PostgreSQL query): guessing keys here
+    // is as slow as on the API. Over it: the API's 429, as a page.
+    charge_address(&st.app, peer.map(|Extension(ConnectInfo(a))| a.ip()))?;
     let f: SignInForm =
         serde_urlencoded::from_bytes(&body).unwrap_or(SignInForm { credential: String::new() });
     let credential = f.credential.trim();
