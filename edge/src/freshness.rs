@@ -113,11 +113,14 @@ mod tests {
     fn behind_the_signed_head_for_longer_than_the_bound_is_stale() {
         let f = Freshness::default();
         f.track(1_000, 0);
-        f.note(10_000);
         f.note_behind(true, 10_000);
-        f.note_behind(true, 10_500);
+        // Fresh statements keep coming, but the state stays behind them.
+        for t in [10_000, 10_500, 11_000] {
+            f.note(t);
+            f.note_behind(true, t);
+        }
         assert!(!f.is_stale(11_000) && f.is_stale(11_001), "behind since 10 000");
         f.note_behind(false, 11_001);
-        assert!(!f.is_stale(11_001));
+        assert!(!f.is_stale(11_001), "caught up, and the statement is fresh");
     }
 }
