@@ -66,6 +66,12 @@ impl RedisKeys {
         self.key(&format!("snapshot:staging:{term}"))
     }
 
+    /// Every key of the registry's published state (not the fleet hash):
+    /// what a Redis restarted empty has lost.
+    pub fn published(&self) -> Vec<String> {
+        vec![self.snapshot(), self.head(), self.deltas(), self.fence(), self.statement()]
+    }
+
     /// The leader's signed, timestamped statement of the head, renewed
     /// every few seconds even when nothing changes, so an edge can tell a
     /// frozen Redis from a quiet registry.

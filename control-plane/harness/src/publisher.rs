@@ -95,14 +95,7 @@ impl Rig {
 
     /// What a Redis restarted empty looks like to this registry.
     pub async fn delete_keys(&self) {
-        let keys = vec![
-            self.keys.snapshot(),
-            self.keys.head(),
-            self.keys.deltas(),
-            self.keys.fence(),
-            self.keys.statement(),
-        ];
-        let _: i64 = self.redis.del(keys).await.unwrap();
+        let _: i64 = self.redis.del(self.keys.published()).await.unwrap();
     }
 
     pub async fn report_edge(&self, id: &str, epoch: u64, version: u64, heartbeat_ms: i64) {

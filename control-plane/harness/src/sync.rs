@@ -166,14 +166,7 @@ impl FakePublisher {
     }
 
     pub async fn delete_keys(&self) {
-        let keys = vec![
-            self.keys.snapshot(),
-            self.keys.head(),
-            self.keys.deltas(),
-            self.keys.fence(),
-            self.keys.statement(),
-        ];
-        let _: i64 = self.redis.del(keys).await.unwrap();
+        let _: i64 = self.redis.del(self.keys.published()).await.unwrap();
     }
 
     /// This edge's report in `P:edges`.
